@@ -1,0 +1,90 @@
+//! The records a library holds, as the rest of the program sees them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uuid::Uuid;
+
+/// Defines a closed enum stored and exchanged as lower-case text, with the text form in one place.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Parses the text form; `None` for anything else.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                Self::parse(text).ok_or_else(|| {
+                    let accepted: Vec<&str> = Self::ALL.iter().map(|value| value.as_str()).collect();
+                    format!("{text:?} is not one of: {}", accepted.join(", "))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The guide's three genders.
+    Gender { Male => "male", Female => "female", Other => "other" }
+);
+
+text_enum!(
+    /// Portrait trains on faces of one person; style trains on anything else.
+    TrainingType { Portrait => "portrait", Style => "style" }
+);
+
+text_enum!(
+    /// Where an avatar is in its life. The guide's four states plus the ones a desktop job passes through.
+    AvatarStatus {
+        Draft => "draft",
+        Uploading => "uploading",
+        Training => "training",
+        Completed => "completed",
+        Error => "error",
+        Cancelled => "cancelled",
+    }
+);
+
+/// An avatar with the guide's fields, and the number of photos it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct Avatar {
+    #[ts(type = "string")]
+    pub id: Uuid,
+    pub name: String,
+    pub gender: Gender,
+    pub training_type: TrainingType,
+    pub status: AvatarStatus,
+    /// 0–100.
+    pub training_progress: u8,
+    /// The fal request id of the latest training, once submitted.
+    pub finetune_id: Option<String>,
+    /// The guide's `fal_mode`: which trainer family the avatar uses.
+    pub fal_mode: TrainingType,
+    pub photo_count: u32,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub updated_at: DateTime<Utc>,
+}

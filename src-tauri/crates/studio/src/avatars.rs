@@ -1,0 +1,183 @@
+//! Creating, listing, renaming and deleting avatars.
+
+use uuid::Uuid;
+
+use crate::{Avatar, AvatarStatus, Error, Gender, Result, Studio, TrainingType};
+
+/// Longest avatar name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// What a creator fills in to make an avatar.
+#[derive(Debug, Clone)]
+pub struct NewAvatar {
+    pub name: String,
+    pub gender: Gender,
+    pub training_type: TrainingType,
+}
+
+impl Studio {
+    pub fn create_avatar(&self, new: NewAvatar) -> Result<Avatar> {
+        let now = self.clock.now();
+        let avatar = Avatar {
+            id: Uuid::new_v4(),
+            name: valid_name(&new.name)?,
+            gender: new.gender,
+            training_type: new.training_type,
+            status: AvatarStatus::Draft,
+            training_progress: 0,
+            finetune_id: None,
+            fal_mode: new.training_type,
+            photo_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.library.insert_avatar(&avatar)?;
+        Ok(avatar)
+    }
+
+    pub fn list_avatars(&self) -> Result<Vec<Avatar>> {
+        Ok(self.library.avatars()?)
+    }
+
+    /// Finds an avatar by its full id or by a prefix of it that names exactly one avatar.
+    pub fn avatar(&self, reference: &str) -> Result<Avatar> {
+        let reference = reference.trim();
+        if let Ok(id) = Uuid::parse_str(reference) {
+            return self.library.avatar(id)?.ok_or_else(|| no_avatar(reference));
+        }
+        const MIN_PREFIX: usize = 4;
+        if reference.len() < MIN_PREFIX {
+            return Err(Error::InvalidInput(format!(
+                "{reference:?} is not an avatar id; give the id or at least its first {MIN_PREFIX} characters"
+            )));
+        }
+        let prefix = reference.to_ascii_lowercase();
+        let mut matches = self
+            .library
+            .avatars()?
+            .into_iter()
+            .filter(|avatar| avatar.id.to_string().starts_with(&prefix));
+        match (matches.next(), matches.next()) {
+            (Some(avatar), None) => Ok(avatar),
+            (None, _) => Err(no_avatar(reference)),
+            (Some(_), Some(_)) => Err(Error::InvalidInput(format!(
+                "{reference:?} matches more than one avatar; give more of the id"
+            ))),
+        }
+    }
+
+    pub fn rename_avatar(&self, reference: &str, name: &str) -> Result<Avatar> {
+        let name = valid_name(name)?;
+        let avatar = self.avatar(reference)?;
+        if !self.library.rename_avatar(avatar.id, &name, self.clock.now())? {
+            return Err(no_avatar(reference));
+        }
+        self.avatar(&avatar.id.to_string())
+    }
+
+    /// Deletes an avatar and everything the library holds for it; returns what was deleted.
+    pub fn delete_avatar(&self, reference: &str) -> Result<Avatar> {
+        let avatar = self.avatar(reference)?;
+        if !self.library.delete_avatar(avatar.id)? {
+            return Err(no_avatar(reference));
+        }
+        Ok(avatar)
+    }
+}
+
+fn no_avatar(reference: &str) -> Error {
+    Error::NotFound(format!("there is no avatar {reference:?}"))
+}
+
+/// Trims a name and checks it is one a creator could mean.
+fn valid_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::InvalidInput("give the avatar a name".into()));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(Error::InvalidInput(format!(
+            "a name can have at most {MAX_NAME_CHARS} characters; this one has {chars}"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(
+            "a name cannot contain line breaks or other control characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Duration};
+
+    use super::*;
+    use crate::{Config, ErrorCode, ManualClock, Ports};
+
+    fn studio(dir: &std::path::Path) -> (Studio, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(
+            DateTime::from_timestamp(1_750_000_000, 0).expect("valid time"),
+        ));
+        let config = Config::from_lookup(Some(dir.to_path_buf()), |_| None).expect("config");
+        let studio = Studio::open(config, Ports { clock: clock.clone() }).expect("open");
+        (studio, clock)
+    }
+
+    fn new(name: &str) -> NewAvatar {
+        NewAvatar {
+            name: name.into(),
+            gender: Gender::Other,
+            training_type: TrainingType::Style,
+        }
+    }
+
+    #[test]
+    fn a_created_avatar_is_a_draft_listed_in_creation_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (studio, clock) = studio(dir.path());
+        let first = studio.create_avatar(new("  Nika  ")).expect("create");
+        clock.advance(Duration::seconds(1));
+        let second = studio.create_avatar(new("Sea")).expect("create");
+        assert_eq!(first.name, "Nika", "names are trimmed");
+        assert_eq!(first.status, AvatarStatus::Draft);
+        assert_eq!(first.fal_mode, TrainingType::Style);
+        let names: Vec<_> = studio.list_avatars().expect("list").into_iter().map(|a| a.name).collect();
+        assert_eq!(names, ["Nika", "Sea"]);
+        assert_eq!(studio.avatar(&second.id.to_string()[..8]).expect("by prefix"), second);
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_a_typed_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (studio, _) = studio(dir.path());
+        for name in ["", "   ", &"я".repeat(MAX_NAME_CHARS + 1), "two\nlines"] {
+            let error = studio.create_avatar(new(name)).expect_err("refused");
+            assert_eq!(error.code(), ErrorCode::InvalidInput, "{name:?}: {error}");
+        }
+        assert!(studio.create_avatar(new(&"я".repeat(MAX_NAME_CHARS))).is_ok());
+        assert_eq!(studio.list_avatars().expect("list").len(), 1, "nothing refused was stored");
+    }
+
+    #[test]
+    fn rename_and_delete_find_avatars_or_say_not_found() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (studio, clock) = studio(dir.path());
+        let avatar = studio.create_avatar(new("Old")).expect("create");
+        clock.advance(Duration::minutes(1));
+        let renamed = studio.rename_avatar(&avatar.id.to_string(), "New").expect("rename");
+        assert_eq!(renamed.name, "New");
+        assert!(renamed.updated_at > avatar.updated_at);
+        assert_eq!(
+            studio.rename_avatar(&avatar.id.to_string(), "").expect_err("empty").code(),
+            ErrorCode::InvalidInput
+        );
+        studio.delete_avatar(&avatar.id.to_string()).expect("delete");
+        let missing = studio.delete_avatar(&avatar.id.to_string()).expect_err("gone");
+        assert_eq!(missing.code(), ErrorCode::NotFound);
+        assert_eq!(studio.avatar("ab").expect_err("short").code(), ErrorCode::InvalidInput);
+    }
+}

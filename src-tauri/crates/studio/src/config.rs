@@ -1,0 +1,158 @@
+//! Settings, read from the guide's environment variables. Secrets are not part of the config:
+//! only whether one is present, which decides the default of test mode.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// Points the app and the CLI at a library folder other than the platform default.
+pub const ENV_LIBRARY: &str = "AVATAR_STUDIO_LIBRARY";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The folder holding the database and the photo files.
+    pub library_dir: PathBuf,
+    /// No request reaches fal; training is simulated (`FAL_TRAINING_TEST_MODE`).
+    pub test_mode: bool,
+    /// The simulator delivers its webhooks through the real webhook path (`FAL_ENABLE_WEBHOOK_SIMULATION`).
+    pub webhook_simulation: bool,
+    /// How long a simulated training takes (`FAL_MOCK_TRAINING_DURATION`, seconds).
+    pub mock_training_duration: Duration,
+    /// Where fal should deliver webhooks (`FAL_WEBHOOK_URL`).
+    pub fal_webhook_url: Option<String>,
+    /// Accepted photos an avatar needs before training (`AVATAR_MIN_PHOTOS`).
+    pub min_photos: u32,
+    /// Accepted photos an avatar may hold (`AVATAR_MAX_PHOTOS`).
+    pub max_photos: u32,
+    /// Largest photo file accepted, in bytes (`PHOTO_MAX_SIZE`).
+    pub photo_max_size: u64,
+}
+
+impl Config {
+    /// Reads the process environment. `library_override` is the `--library` flag, which wins
+    /// over `AVATAR_STUDIO_LIBRARY`, which wins over the platform's data directory.
+    pub fn from_env(library_override: Option<PathBuf>) -> Result<Self> {
+        Self::from_lookup(library_override, |name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        library_override: Option<PathBuf>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let library_dir = match library_override.or_else(|| var(ENV_LIBRARY).map(PathBuf::from)) {
+            Some(dir) => dir,
+            None => default_library_dir()?,
+        };
+        let has_fal_key = var("FAL_API_KEY").or_else(|| var("FAL_KEY")).is_some();
+        let test_mode = match var("FAL_TRAINING_TEST_MODE") {
+            Some(value) => parse_bool("FAL_TRAINING_TEST_MODE", &value)?,
+            None => !has_fal_key,
+        };
+        let webhook_simulation = match var("FAL_ENABLE_WEBHOOK_SIMULATION") {
+            Some(value) => parse_bool("FAL_ENABLE_WEBHOOK_SIMULATION", &value)?,
+            None => false,
+        };
+        let number = |name: &str, default: u64| match var(name) {
+            Some(value) => value.trim().parse::<u64>().map_err(|_| {
+                Error::InvalidConfig(format!("{name} must be a whole number, not {value:?}"))
+            }),
+            None => Ok(default),
+        };
+        let config = Self {
+            library_dir,
+            test_mode,
+            webhook_simulation,
+            mock_training_duration: Duration::from_secs(number("FAL_MOCK_TRAINING_DURATION", 30)?),
+            fal_webhook_url: var("FAL_WEBHOOK_URL"),
+            min_photos: to_u32("AVATAR_MIN_PHOTOS", number("AVATAR_MIN_PHOTOS", 10)?)?,
+            max_photos: to_u32("AVATAR_MAX_PHOTOS", number("AVATAR_MAX_PHOTOS", 20)?)?,
+            photo_max_size: number("PHOTO_MAX_SIZE", 20 * 1024 * 1024)?,
+        };
+        if config.min_photos == 0 || config.min_photos > config.max_photos {
+            return Err(Error::InvalidConfig(format!(
+                "AVATAR_MIN_PHOTOS ({}) must be at least 1 and at most AVATAR_MAX_PHOTOS ({})",
+                config.min_photos, config.max_photos
+            )));
+        }
+        Ok(config)
+    }
+}
+
+fn default_library_dir() -> Result<PathBuf> {
+    dirs::data_dir()
+        .map(|dir| dir.join("avatar-studio"))
+        .ok_or_else(|| {
+            Error::InvalidConfig(format!(
+                "this system has no data directory; set {ENV_LIBRARY} or pass --library"
+            ))
+        })
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::InvalidConfig(format!(
+            "{name} must be true or false, not {value:?}"
+        ))),
+    }
+}
+
+fn to_u32(name: &str, value: u64) -> Result<u32> {
+    u32::try_from(value).map_err(|_| Error::InvalidConfig(format!("{name} is too large: {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        Config::from_lookup(Some(PathBuf::from("/lib")), |name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_guide() {
+        let config = config(&[]).expect("defaults");
+        assert!(config.test_mode, "no fal key means test mode");
+        assert_eq!((config.min_photos, config.max_photos), (10, 20));
+        assert_eq!(config.photo_max_size, 20_971_520);
+        assert_eq!(config.mock_training_duration, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_fal_key_turns_test_mode_off_unless_asked_for() {
+        assert!(!config(&[("FAL_KEY", "k")]).expect("key").test_mode);
+        assert!(!config(&[("FAL_API_KEY", "k")]).expect("key").test_mode);
+        let forced = config(&[("FAL_API_KEY", "k"), ("FAL_TRAINING_TEST_MODE", "true")]);
+        assert!(forced.expect("forced").test_mode);
+    }
+
+    #[test]
+    fn the_library_flag_wins_over_the_environment() {
+        let from_env = Config::from_lookup(None, |name| {
+            (name == ENV_LIBRARY).then(|| "/from-env".to_string())
+        });
+        assert_eq!(from_env.expect("env").library_dir, PathBuf::from("/from-env"));
+        let flag = Config::from_lookup(Some(PathBuf::from("/flag")), |name| {
+            (name == ENV_LIBRARY).then(|| "/from-env".to_string())
+        });
+        assert_eq!(flag.expect("flag").library_dir, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let error = config(&[("AVATAR_MAX_PHOTOS", "twenty")]).expect_err("not a number");
+        assert!(error.to_string().contains("AVATAR_MAX_PHOTOS"), "{error}");
+        let error = config(&[("FAL_TRAINING_TEST_MODE", "maybe")]).expect_err("not a bool");
+        assert!(error.to_string().contains("FAL_TRAINING_TEST_MODE"), "{error}");
+        let error = config(&[("AVATAR_MIN_PHOTOS", "30")]).expect_err("min over max");
+        assert!(error.to_string().contains("AVATAR_MIN_PHOTOS"), "{error}");
+    }
+}

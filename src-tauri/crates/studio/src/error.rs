@@ -1,0 +1,47 @@
+//! One error type for the application, with a closed set of codes the UI and scripts can match on.
+
+use avatar_library::LibraryError;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// What kind of failure happened; the UI and scripts branch on this, never on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request itself is wrong (an empty name, an unknown value).
+    InvalidInput,
+    /// The named thing does not exist.
+    NotFound,
+    /// A setting or environment variable has a value that cannot be used.
+    InvalidConfig,
+    /// The library was written by a newer version of the app.
+    LibraryTooNew,
+    /// The library folder or database cannot be read or written.
+    LibraryUnavailable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            Self::Library(LibraryError::TooNew { .. }) => ErrorCode::LibraryTooNew,
+            Self::Library(_) => ErrorCode::LibraryUnavailable,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
