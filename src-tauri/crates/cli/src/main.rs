@@ -7,10 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use studio::{Avatar, Config, ErrorCode, Gender, NewAvatar, Ports, Studio, TrainingType};
+use studio::{Avatar, Config, ErrorReport, Gender, NewAvatar, Ports, Studio, TrainingType};
 
 #[derive(Parser)]
-#[command(name = "avatar-cli", version, about = "Manage Avatar Studio avatars from the command line")]
+#[command(
+    name = "avatar-cli",
+    version,
+    about = "Manage Avatar Studio avatars from the command line"
+)]
 struct Cli {
     /// Library folder (default: $AVATAR_STUDIO_LIBRARY, then the platform's data directory).
     #[arg(long, global = true, value_name = "DIR")]
@@ -51,22 +55,6 @@ enum AvatarCommand {
     Delete { id: String },
 }
 
-/// A failure as the CLI reports it.
-#[derive(Serialize)]
-struct Failure {
-    code: ErrorCode,
-    message: String,
-}
-
-impl From<studio::Error> for Failure {
-    fn from(error: studio::Error) -> Self {
-        Self {
-            code: error.code(),
-            message: error.to_string(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
@@ -74,10 +62,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             if json {
-                eprintln!(
-                    "{}",
-                    serde_json::json!({"code": failure.code, "message": failure.message})
-                );
+                eprintln!("{}", json_text(&failure));
             } else {
                 eprintln!("error: {}", failure.message);
             }
@@ -86,7 +71,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli) -> Result<(), ErrorReport> {
     let studio = Studio::open(Config::from_env(cli.library)?, Ports::system())?;
     let out = Output { json: cli.json };
     match cli.command {
@@ -142,10 +127,7 @@ impl Output {
     }
 
     fn print_json(&self, value: &impl Serialize) {
-        match serde_json::to_string(value) {
-            Ok(text) => self.line(&text),
-            Err(error) => unreachable!("plain data always serialises: {error}"),
-        }
+        self.line(&json_text(value));
     }
 
     fn line(&self, text: &str) {
@@ -157,6 +139,16 @@ impl Output {
 fn describe(avatar: &Avatar) -> String {
     format!(
         "{}  {}  {} {}  {}  {} photos",
-        avatar.id, avatar.name, avatar.training_type, avatar.gender, avatar.status, avatar.photo_count
+        avatar.id,
+        avatar.name,
+        avatar.training_type,
+        avatar.gender,
+        avatar.status,
+        avatar.photo_count
     )
+}
+
+fn json_text(value: &impl Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"))
 }

@@ -17,7 +17,11 @@ fn cli(library: &Path, args: &[&str]) -> Output {
 
 fn json_ok(library: &Path, args: &[&str]) -> Value {
     let output = cli(library, args);
-    assert!(output.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON value")
 }
 
@@ -26,7 +30,10 @@ fn create_then_list_round_trips_as_json() {
     let library = tempfile::tempdir().expect("temp dir");
     let created = json_ok(
         library.path(),
-        &["avatar", "create", "--name", "Ника", "--type", "portrait", "--gender", "female", "--json"],
+        &[
+            "avatar", "create", "--name", "Ника", "--type", "portrait", "--gender", "female",
+            "--json",
+        ],
     );
     let id = created["id"].as_str().expect("id is a string");
     assert_eq!(created["name"], "Ника");
@@ -37,14 +44,20 @@ fn create_then_list_round_trips_as_json() {
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     assert_eq!(listed[0], created, "list shows exactly what create printed");
 
-    let renamed = json_ok(library.path(), &["avatar", "rename", &id[..8], "Nika", "--json"]);
+    let renamed = json_ok(
+        library.path(),
+        &["avatar", "rename", &id[..8], "Nika", "--json"],
+    );
     assert_eq!(renamed["name"], "Nika");
     let shown = json_ok(library.path(), &["avatar", "show", id, "--json"]);
     assert_eq!(shown["name"], "Nika");
 
     let deleted = json_ok(library.path(), &["avatar", "delete", id, "--json"]);
     assert_eq!(deleted["deleted"], id);
-    assert_eq!(json_ok(library.path(), &["avatar", "list", "--json"]), Value::Array(vec![]));
+    assert_eq!(
+        json_ok(library.path(), &["avatar", "list", "--json"]),
+        Value::Array(vec![])
+    );
 }
 
 #[test]
@@ -52,15 +65,29 @@ fn errors_exit_non_zero_with_one_json_object_on_stderr() {
     let library = tempfile::tempdir().expect("temp dir");
     let output = cli(
         library.path(),
-        &["avatar", "create", "--name", " ", "--type", "style", "--gender", "other", "--json"],
+        &[
+            "avatar", "create", "--name", " ", "--type", "style", "--gender", "other", "--json",
+        ],
     );
     assert!(!output.status.success());
     assert!(output.stdout.is_empty(), "nothing on stdout on failure");
     let error: Value = serde_json::from_slice(&output.stderr).expect("stderr is JSON");
     assert_eq!(error["code"], "invalid_input");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("name")));
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("name"))
+    );
 
-    let missing = cli(library.path(), &["avatar", "show", "00000000-0000-0000-0000-000000000000", "--json"]);
+    let missing = cli(
+        library.path(),
+        &[
+            "avatar",
+            "show",
+            "00000000-0000-0000-0000-000000000000",
+            "--json",
+        ],
+    );
     let error: Value = serde_json::from_slice(&missing.stderr).expect("stderr is JSON");
     assert_eq!(error["code"], "not_found");
 }
@@ -78,7 +105,12 @@ fn errors_without_json_are_one_readable_line() {
 #[test]
 fn an_unknown_type_is_refused_before_touching_the_library() {
     let library = tempfile::tempdir().expect("temp dir");
-    let output = cli(library.path(), &["avatar", "create", "--name", "A", "--type", "cartoon", "--gender", "male"]);
+    let output = cli(
+        library.path(),
+        &[
+            "avatar", "create", "--name", "A", "--type", "cartoon", "--gender", "male",
+        ],
+    );
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("portrait, style"), "{stderr}");
@@ -96,5 +128,9 @@ fn a_library_from_a_newer_version_is_refused_clearly() {
     assert!(!output.status.success());
     let error: Value = serde_json::from_slice(&output.stderr).expect("stderr is JSON");
     assert_eq!(error["code"], "library_too_new");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("update the app")));
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("update the app"))
+    );
 }

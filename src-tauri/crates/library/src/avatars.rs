@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use crate::{Avatar, AvatarStatus, Gender, Library, LibraryError, Result, TrainingType};
 
-const SELECT_AVATAR: &str = "SELECT a.id, a.name, a.gender, a.training_type, a.status, a.training_progress,
+const SELECT_AVATAR: &str =
+    "SELECT a.id, a.name, a.gender, a.training_type, a.status, a.training_progress,
         a.finetune_id, a.fal_mode, a.created_at, a.updated_at,
         (SELECT COUNT(*) FROM avatar_photos p WHERE p.avatar_id = a.id)
     FROM avatars a";
@@ -44,11 +45,12 @@ impl Library {
 
     pub fn avatar(&self, id: Uuid) -> Result<Option<Avatar>> {
         let connection = self.connection();
-        let mut statement = connection.prepare_cached(&format!("{SELECT_AVATAR} WHERE a.id = ?1"))?;
-        Ok(statement
+        let mut statement =
+            connection.prepare_cached(&format!("{SELECT_AVATAR} WHERE a.id = ?1"))?;
+        statement
             .query_row([id.to_string()], read_avatar)
             .optional()?
-            .transpose()?)
+            .transpose()
     }
 
     /// Renames an avatar; `false` when there is no such avatar.
@@ -90,10 +92,12 @@ fn read_avatar(row: &Row<'_>) -> rusqlite::Result<Result<Avatar>> {
             gender: Gender::parse(&gender).ok_or_else(|| corrupt("gender", &gender))?,
             training_type: TrainingType::parse(&training_type)
                 .ok_or_else(|| corrupt("training type", &training_type))?,
-            status: AvatarStatus::parse(&status).ok_or_else(|| corrupt("avatar status", &status))?,
+            status: AvatarStatus::parse(&status)
+                .ok_or_else(|| corrupt("avatar status", &status))?,
             training_progress: progress.clamp(0, 100) as u8,
             finetune_id,
-            fal_mode: TrainingType::parse(&fal_mode).ok_or_else(|| corrupt("fal mode", &fal_mode))?,
+            fal_mode: TrainingType::parse(&fal_mode)
+                .ok_or_else(|| corrupt("fal mode", &fal_mode))?,
             photo_count: photo_count.max(0) as u32,
             created_at: parse_time(&created_at)?,
             updated_at: parse_time(&updated_at)?,
@@ -146,7 +150,10 @@ mod tests {
             library.insert_avatar(&first).expect("insert");
         }
         let library = Library::open(dir.path()).expect("reopen");
-        assert_eq!(library.avatars().expect("list"), vec![first.clone(), second]);
+        assert_eq!(
+            library.avatars().expect("list"),
+            vec![first.clone(), second]
+        );
         assert_eq!(library.avatar(first.id).expect("get"), Some(first));
         assert_eq!(library.avatar(Uuid::new_v4()).expect("get missing"), None);
     }
@@ -158,10 +165,18 @@ mod tests {
         let anna = avatar("Anna", at(0));
         library.insert_avatar(&anna).expect("insert");
 
-        assert!(library.rename_avatar(anna.id, "Anya", at(5)).expect("rename"));
+        assert!(
+            library
+                .rename_avatar(anna.id, "Anya", at(5))
+                .expect("rename")
+        );
         let renamed = library.avatar(anna.id).expect("get").expect("present");
         assert_eq!((renamed.name.as_str(), renamed.updated_at), ("Anya", at(5)));
-        assert!(!library.rename_avatar(Uuid::new_v4(), "x", at(5)).expect("rename missing"));
+        assert!(
+            !library
+                .rename_avatar(Uuid::new_v4(), "x", at(5))
+                .expect("rename missing")
+        );
 
         assert!(library.delete_avatar(anna.id).expect("delete"));
         assert!(!library.delete_avatar(anna.id).expect("delete again"));

@@ -69,7 +69,10 @@ impl Studio {
     pub fn rename_avatar(&self, reference: &str, name: &str) -> Result<Avatar> {
         let name = valid_name(name)?;
         let avatar = self.avatar(reference)?;
-        if !self.library.rename_avatar(avatar.id, &name, self.clock.now())? {
+        if !self
+            .library
+            .rename_avatar(avatar.id, &name, self.clock.now())?
+        {
             return Err(no_avatar(reference));
         }
         self.avatar(&avatar.id.to_string())
@@ -123,7 +126,13 @@ mod tests {
             DateTime::from_timestamp(1_750_000_000, 0).expect("valid time"),
         ));
         let config = Config::from_lookup(Some(dir.to_path_buf()), |_| None).expect("config");
-        let studio = Studio::open(config, Ports { clock: clock.clone() }).expect("open");
+        let studio = Studio::open(
+            config,
+            Ports {
+                clock: clock.clone(),
+            },
+        )
+        .expect("open");
         (studio, clock)
     }
 
@@ -145,9 +154,19 @@ mod tests {
         assert_eq!(first.name, "Nika", "names are trimmed");
         assert_eq!(first.status, AvatarStatus::Draft);
         assert_eq!(first.fal_mode, TrainingType::Style);
-        let names: Vec<_> = studio.list_avatars().expect("list").into_iter().map(|a| a.name).collect();
+        let names: Vec<_> = studio
+            .list_avatars()
+            .expect("list")
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
         assert_eq!(names, ["Nika", "Sea"]);
-        assert_eq!(studio.avatar(&second.id.to_string()[..8]).expect("by prefix"), second);
+        assert_eq!(
+            studio
+                .avatar(&second.id.to_string()[..8])
+                .expect("by prefix"),
+            second
+        );
     }
 
     #[test]
@@ -158,8 +177,16 @@ mod tests {
             let error = studio.create_avatar(new(name)).expect_err("refused");
             assert_eq!(error.code(), ErrorCode::InvalidInput, "{name:?}: {error}");
         }
-        assert!(studio.create_avatar(new(&"я".repeat(MAX_NAME_CHARS))).is_ok());
-        assert_eq!(studio.list_avatars().expect("list").len(), 1, "nothing refused was stored");
+        assert!(
+            studio
+                .create_avatar(new(&"я".repeat(MAX_NAME_CHARS)))
+                .is_ok()
+        );
+        assert_eq!(
+            studio.list_avatars().expect("list").len(),
+            1,
+            "nothing refused was stored"
+        );
     }
 
     #[test]
@@ -168,16 +195,28 @@ mod tests {
         let (studio, clock) = studio(dir.path());
         let avatar = studio.create_avatar(new("Old")).expect("create");
         clock.advance(Duration::minutes(1));
-        let renamed = studio.rename_avatar(&avatar.id.to_string(), "New").expect("rename");
+        let renamed = studio
+            .rename_avatar(&avatar.id.to_string(), "New")
+            .expect("rename");
         assert_eq!(renamed.name, "New");
         assert!(renamed.updated_at > avatar.updated_at);
         assert_eq!(
-            studio.rename_avatar(&avatar.id.to_string(), "").expect_err("empty").code(),
+            studio
+                .rename_avatar(&avatar.id.to_string(), "")
+                .expect_err("empty")
+                .code(),
             ErrorCode::InvalidInput
         );
-        studio.delete_avatar(&avatar.id.to_string()).expect("delete");
-        let missing = studio.delete_avatar(&avatar.id.to_string()).expect_err("gone");
+        studio
+            .delete_avatar(&avatar.id.to_string())
+            .expect("delete");
+        let missing = studio
+            .delete_avatar(&avatar.id.to_string())
+            .expect_err("gone");
         assert_eq!(missing.code(), ErrorCode::NotFound);
-        assert_eq!(studio.avatar("ab").expect_err("short").code(), ErrorCode::InvalidInput);
+        assert_eq!(
+            studio.avatar("ab").expect_err("short").code(),
+            ErrorCode::InvalidInput
+        );
     }
 }

@@ -139,7 +139,10 @@ mod tests {
         let from_env = Config::from_lookup(None, |name| {
             (name == ENV_LIBRARY).then(|| "/from-env".to_string())
         });
-        assert_eq!(from_env.expect("env").library_dir, PathBuf::from("/from-env"));
+        assert_eq!(
+            from_env.expect("env").library_dir,
+            PathBuf::from("/from-env")
+        );
         let flag = Config::from_lookup(Some(PathBuf::from("/flag")), |name| {
             (name == ENV_LIBRARY).then(|| "/from-env".to_string())
         });
@@ -151,7 +154,10 @@ mod tests {
         let error = config(&[("AVATAR_MAX_PHOTOS", "twenty")]).expect_err("not a number");
         assert!(error.to_string().contains("AVATAR_MAX_PHOTOS"), "{error}");
         let error = config(&[("FAL_TRAINING_TEST_MODE", "maybe")]).expect_err("not a bool");
-        assert!(error.to_string().contains("FAL_TRAINING_TEST_MODE"), "{error}");
+        assert!(
+            error.to_string().contains("FAL_TRAINING_TEST_MODE"),
+            "{error}"
+        );
         let error = config(&[("AVATAR_MIN_PHOTOS", "30")]).expect_err("min over max");
         assert!(error.to_string().contains("AVATAR_MIN_PHOTOS"), "{error}");
     }

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     LibraryTooNew,
     /// The library folder or database cannot be read or written.
     LibraryUnavailable,
+    /// Something failed that the creator cannot fix; the message says what.
+    Internal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,3 +47,29 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error as it crosses a boundary (IPC, the CLI's JSON): the code to branch on and a message
+/// a creator understands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct ErrorReport {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ErrorReport {
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::Internal,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for ErrorReport {
+    fn from(error: Error) -> Self {
+        Self {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 pub use avatar_library::{Avatar, AvatarStatus, Gender, Library, TrainingType};
 pub use avatars::{MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY};
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use ports::{Clock, ManualClock, Ports, SystemClock};
 
 /// The application object: one per open library.

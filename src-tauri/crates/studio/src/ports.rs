@@ -26,13 +26,19 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) += by;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

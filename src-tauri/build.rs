@@ -1,0 +1,19 @@
+use tauri_build::{AppManifest, Attributes};
+
+/// Every command the UI may call; each gets an `allow-…` permission that capabilities grant.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "list_avatars",
+    "create_avatar",
+    "rename_avatar",
+    "delete_avatar",
+];
+
+fn main() {
+    let attributes = Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(AppManifest::new().commands(COMMANDS));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri build step failed: {error:#}");
+    }
+}

@@ -1,0 +1,48 @@
+//! The UI's TypeScript types, generated from the Rust types that cross IPC. The committed file
+//! must match what the Rust side produces; `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`
+//! rewrites it.
+
+use std::path::Path;
+
+use studio::{Avatar, AvatarStatus, ErrorCode, ErrorReport, Gender, TrainingType};
+use ts_rs::TS;
+
+use crate::state::AppInfo;
+
+const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
+
+fn typescript() -> String {
+    let declarations = [
+        AppInfo::decl(),
+        Avatar::decl(),
+        AvatarStatus::decl(),
+        ErrorCode::decl(),
+        ErrorReport::decl(),
+        Gender::decl(),
+        TrainingType::decl(),
+    ];
+    let mut text = String::from(
+        "// Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.\n// Do not edit by hand.\n",
+    );
+    for declaration in declarations {
+        text.push_str("\nexport ");
+        text.push_str(&declaration);
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn committed_bindings_match_the_rust_types() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_FILE);
+    let expected = typescript();
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        std::fs::write(&path, &expected).expect("write bindings");
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == expected,
+        "{} is stale: run `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings` and commit it",
+        path.display()
+    );
+}

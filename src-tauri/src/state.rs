@@ -1,0 +1,51 @@
+//! What the shell holds: the application object, or why it could not be opened (shown in the UI
+//! rather than as a window that never appears).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use studio::{Config, ErrorReport, Ports, Studio};
+use ts_rs::TS;
+
+pub struct AppState {
+    studio: Result<Arc<Studio>, ErrorReport>,
+}
+
+/// What the UI needs to know about the running app.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    /// Trainings are simulated: nothing reaches fal and nothing is paid for.
+    pub test_mode: bool,
+    pub library_dir: String,
+    pub min_photos: u32,
+    pub max_photos: u32,
+}
+
+impl AppState {
+    pub fn open(library: Option<PathBuf>) -> Self {
+        let studio = Config::from_env(library)
+            .and_then(|config| Studio::open(config, Ports::system()))
+            .map(Arc::new)
+            .map_err(ErrorReport::from);
+        Self { studio }
+    }
+
+    pub fn studio(&self) -> Result<Arc<Studio>, ErrorReport> {
+        self.studio.clone()
+    }
+}
+
+impl AppInfo {
+    pub fn of(studio: &Studio) -> Self {
+        let config = studio.config();
+        Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            test_mode: config.test_mode,
+            library_dir: config.library_dir.display().to_string(),
+            min_photos: config.min_photos,
+            max_photos: config.max_photos,
+        }
+    }
+}

@@ -1,0 +1,114 @@
+// Starts tauri-driver and opens the real app window in it. Each test gets its own library folder.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+
+import { remote } from "webdriverio";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, "../..");
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(repoRoot, "target");
+export const appBinary = process.env.AVATAR_STUDIO_BIN ?? join(targetDir, "debug", "avatar-studio");
+export const cliBinary = process.env.AVATAR_CLI_BIN ?? join(targetDir, "debug", "avatar-cli");
+export const artifacts = join(here, "artifacts");
+mkdirSync(artifacts, { recursive: true });
+
+async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+async function waitForPort(port, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise((done) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.end();
+        done(true);
+      });
+      socket.on("error", () => done(false));
+    });
+    if (open) return;
+    await sleep(100);
+  }
+  throw new Error(`tauri-driver did not listen on ${port} within ${timeoutMs} ms`);
+}
+
+/** A running tauri-driver; `stop()` ends it and the WebKitWebDriver it started. */
+export async function startDriver() {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const log = openSync(join(artifacts, `tauri-driver-${port}.log`), "w");
+  const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
+    detached: true,
+    stdio: ["ignore", log, log],
+  });
+  await waitForPort(port, 15_000);
+  return {
+    port,
+    stop() {
+      try {
+        process.kill(-driver.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+export function newLibrary() {
+  return mkdtempSync(join(tmpdir(), "avatar-studio-e2e-"));
+}
+
+/** Opens the app on `library`; the first session can race WebKitWebDriver's start, so retry. */
+export async function openApp(driver, library) {
+  const capabilities = { "tauri:options": { application: appBinary, args: ["--library", library] } };
+  let lastError;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    try {
+      return await remote({
+        hostname: "127.0.0.1",
+        port: driver.port,
+        logLevel: "error",
+        connectionRetryCount: 0,
+        capabilities,
+      });
+    } catch (error) {
+      lastError = error;
+      await sleep(500 * (attempt + 1));
+    }
+  }
+  throw lastError;
+}
+
+export async function byTestId(app, id, timeout = 15_000) {
+  const element = await app.$(`[data-testid="${id}"]`);
+  await element.waitForDisplayed({ timeout });
+  return element;
+}
+
+/** Saves a screenshot into artifacts/, and into assets/screenshots/ when UPDATE_SCREENSHOTS is set. */
+export async function screenshot(app, name) {
+  await sleep(500); // a screenshot right after a DOM change can show the previous frame
+  const file = join(artifacts, `${name}.png`);
+  await app.saveScreenshot(file);
+  if (process.env.UPDATE_SCREENSHOTS) {
+    const committed = join(repoRoot, "assets", "screenshots");
+    mkdirSync(committed, { recursive: true });
+    copyFileSync(file, join(committed, `${name}.png`));
+  }
+}
+
+export function cli(library, ...args) {
+  return execFileSync(cliBinary, ["--library", library, ...args], { encoding: "utf8" });
+}

@@ -1,0 +1,60 @@
+// The only module that talks to the Rust side. Everything else imports typed functions from here.
+import { invoke } from "@tauri-apps/api/core";
+
+import type { AppInfo, Avatar, ErrorCode, ErrorReport, Gender, TrainingType } from "./bindings";
+
+export type * from "./bindings";
+
+/** A failed command, with the code to branch on and a message for the creator. */
+export class IpcError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(report: ErrorReport) {
+    super(report.message);
+    this.name = "IpcError";
+    this.code = report.code;
+  }
+}
+
+// A record rather than a list, so the type-check fails when Rust adds a code this file lacks.
+const ERROR_CODES: Record<ErrorCode, true> = {
+  invalid_input: true,
+  not_found: true,
+  invalid_config: true,
+  library_too_new: true,
+  library_unavailable: true,
+  internal: true,
+};
+
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Turns whatever a rejected command carried into an IpcError. */
+export function toIpcError(reason: unknown): IpcError {
+  if (reason instanceof IpcError) return reason;
+  if (typeof reason === "object" && reason !== null && "code" in reason && "message" in reason) {
+    const { code, message } = reason as { code: unknown; message: unknown };
+    if (isErrorCode(code) && typeof message === "string") {
+      return new IpcError({ code, message });
+    }
+  }
+  return new IpcError({ code: "internal", message: String(reason) });
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (reason) {
+    throw toIpcError(reason);
+  }
+}
+
+export const backend = {
+  appInfo: () => call<AppInfo>("app_info"),
+  listAvatars: () => call<Avatar[]>("list_avatars"),
+  createAvatar: (name: string, gender: Gender, trainingType: TrainingType) =>
+    call<Avatar>("create_avatar", { name, gender, trainingType }),
+  renameAvatar: (id: string, name: string) => call<Avatar>("rename_avatar", { id, name }),
+  deleteAvatar: (id: string) => call<Avatar>("delete_avatar", { id }),
+};
