@@ -1,0 +1,143 @@
+//! Reading dimensions from the header, and decoding straight to a small working copy with EXIF
+//! orientation applied. JPEGs are scaled inside the decoder (DCT scaling), which is most of the
+//! speed of the whole check.
+
+use std::io::Cursor;
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageReader, RgbImage};
+use turbojpeg::{Decompressor, PixelFormat, ScalingFactor};
+
+use crate::Format;
+
+/// The working copy's long side is at least this (or the original's, when smaller).
+pub const WORKING_LONG_SIDE: u32 = 480;
+/// A portrait with no face in the working copy is searched again at this size, in tiles, for
+/// faces too small to see at the working size.
+pub const SEARCH_LONG_SIDE: u32 = 1440;
+/// No decoder may allocate more than this for one photo.
+const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Width and height as stored, before orientation.
+pub fn stored_dimensions(
+    bytes: &[u8],
+    format: Format,
+    max_side: u32,
+) -> Result<(u32, u32), String> {
+    if format == Format::Jpeg {
+        let header = turbojpeg::read_header(bytes).map_err(|error| error.to_string())?;
+        let side = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
+        return Ok((side(header.width), side(header.height)));
+    }
+    let mut reader = reader(bytes, format, max_side)?;
+    reader.no_limits(); // the header alone is small; limits apply to the decode below
+    reader.into_dimensions().map_err(|error| error.to_string())
+}
+
+/// The EXIF orientation, or `NoTransforms` when there is none or it cannot be read.
+pub fn orientation(bytes: &[u8]) -> Orientation {
+    exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .ok()
+        .and_then(|exif| {
+            exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+                .and_then(|field| field.value.get_uint(0))
+        })
+        .and_then(|value| u8::try_from(value).ok())
+        .and_then(Orientation::from_exif)
+        .unwrap_or(Orientation::NoTransforms)
+}
+
+/// Whether the orientation swaps width and height.
+pub fn swaps_sides(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
+}
+
+/// Decodes to an upright copy whose long side is at least `long_side` (or the original's, when
+/// smaller) and less than twice that.
+pub fn working_copy(
+    bytes: &[u8],
+    format: Format,
+    stored: (u32, u32),
+    max_side: u32,
+    orientation: Orientation,
+    long_side: u32,
+) -> Result<RgbImage, String> {
+    let upright = |image: RgbImage| {
+        let mut image = DynamicImage::ImageRgb8(image);
+        image.apply_orientation(orientation);
+        image.into_rgb8()
+    };
+    if format == Format::Jpeg {
+        return decode_jpeg_scaled(bytes, stored, long_side).map(upright);
+    }
+    let image = reader(bytes, format, max_side)?
+        .decode()
+        .map_err(|error| error.to_string())?;
+    let stored_long_side = image.width().max(image.height());
+    let image = if stored_long_side > long_side * 2 {
+        let scale = long_side as f32 / stored_long_side as f32;
+        let width = ((image.width() as f32 * scale).round() as u32).max(1);
+        let height = ((image.height() as f32 * scale).round() as u32).max(1);
+        image.thumbnail_exact(width, height)
+    } else {
+        image
+    };
+    Ok(upright(image.into_rgb8()))
+}
+
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    (width, height): (u32, u32),
+    long_side: u32,
+) -> Result<RgbImage, String> {
+    let stored_long_side = width.max(height) as usize;
+    let factor = [1, 2, 3, 4, 5, 6, 7, 8]
+        .into_iter()
+        .map(|numerator| ScalingFactor::new(numerator, 8))
+        .find(|factor| factor.scale(stored_long_side) >= long_side as usize)
+        .unwrap_or(ScalingFactor::ONE);
+    let mut decompressor = Decompressor::new().map_err(|error| error.to_string())?;
+    decompressor
+        .set_scaling_factor(factor)
+        .map_err(|error| error.to_string())?;
+    let scaled_width = factor.scale(width as usize);
+    let scaled_height = factor.scale(height as usize);
+    let mut pixels = vec![0u8; scaled_width * scaled_height * 3];
+    let output = turbojpeg::Image {
+        pixels: pixels.as_mut_slice(),
+        width: scaled_width,
+        pitch: scaled_width * 3,
+        height: scaled_height,
+        format: PixelFormat::RGB,
+    };
+    // libjpeg-turbo reports a file cut short ("premature end of data") as an error here.
+    decompressor
+        .decompress(bytes, output)
+        .map_err(|error| error.to_string())?;
+    RgbImage::from_raw(scaled_width as u32, scaled_height as u32, pixels)
+        .ok_or_else(|| "the decoder returned fewer pixels than the image has".to_string())
+}
+
+fn reader(
+    bytes: &[u8],
+    format: Format,
+    max_side: u32,
+) -> Result<ImageReader<Cursor<&[u8]>>, String> {
+    let image_format = format
+        .image_format()
+        .ok_or_else(|| format!("{format:?} cannot be decoded on this device"))?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    Ok(reader)
+}

@@ -1,0 +1,261 @@
+//! Face detection with MediaPipe's BlazeFace models (short range for close faces, full range for
+//! small ones), run on the device with tract. Both run on every photo and their boxes are merged:
+//! either alone misses a kind of face (assets/models/README.md).
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use image::imageops::{self, FilterType};
+use image::{Rgb, RgbImage};
+use serde::Serialize;
+use tract_onnx::prelude::*;
+use ts_rs::TS;
+
+const SHORT_RANGE_MODEL: &[u8] =
+    include_bytes!("../../../../assets/models/face_detection_short_range.onnx");
+const FULL_RANGE_MODEL: &[u8] =
+    include_bytes!("../../../../assets/models/face_detection_full_range.onnx");
+
+/// Boxes overlapping more than this are the same face.
+const SAME_FACE_IOU: f32 = 0.3;
+
+/// A face, in pixels of the image it was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+pub struct Face {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+    /// 0–1.
+    pub score: f32,
+}
+
+impl Face {
+    fn area(&self) -> f32 {
+        self.width.max(0.0) * self.height.max(0.0)
+    }
+
+    fn iou(&self, other: &Face) -> f32 {
+        let left = self.x.max(other.x);
+        let top = self.y.max(other.y);
+        let right = (self.x + self.width).min(other.x + other.width);
+        let bottom = (self.y + self.height).min(other.y + other.height);
+        let overlap = (right - left).max(0.0) * (bottom - top).max(0.0);
+        let union = self.area() + other.area() - overlap;
+        if union > 0.0 { overlap / union } else { 0.0 }
+    }
+
+    /// The face scaled by `factor` (from a working image to the original's pixels).
+    pub fn scaled(&self, factor: f32) -> Self {
+        Self {
+            x: self.x * factor,
+            y: self.y * factor,
+            width: self.width * factor,
+            height: self.height * factor,
+            score: self.score,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the face detector failed: {0}")]
+pub struct DetectorError(String);
+
+impl From<TractError> for DetectorError {
+    fn from(error: TractError) -> Self {
+        Self(format!("{error:#}"))
+    }
+}
+
+struct Model {
+    plan: Arc<TypedRunnableModel>,
+    size: u32,
+    /// Anchor centres in 0–1, in the order of the model's outputs.
+    anchors: Vec<(f32, f32)>,
+    min_score: f32,
+}
+
+impl Model {
+    /// `layers`: (grid cells per side, anchors per cell), in output order.
+    fn load(
+        bytes: &[u8],
+        size: u32,
+        layers: &[(u32, u32)],
+        min_score: f32,
+    ) -> Result<Self, DetectorError> {
+        let side = size as usize;
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut Cursor::new(bytes))?
+            .with_input_fact(0, f32::fact([1, 3, side, side]).into())?
+            .into_optimized()?
+            .into_runnable()?;
+        let mut anchors = Vec::new();
+        for &(cells, per_cell) in layers {
+            for y in 0..cells {
+                for x in 0..cells {
+                    let centre = (
+                        (x as f32 + 0.5) / cells as f32,
+                        (y as f32 + 0.5) / cells as f32,
+                    );
+                    anchors.extend(std::iter::repeat_n(centre, per_cell as usize));
+                }
+            }
+        }
+        Ok(Self {
+            plan,
+            size,
+            anchors,
+            min_score,
+        })
+    }
+
+    fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
+        let size = self.size as f32;
+        let scale = size / image.width().max(image.height()) as f32;
+        let width = ((image.width() as f32 * scale).round() as u32).clamp(1, self.size);
+        let height = ((image.height() as f32 * scale).round() as u32).clamp(1, self.size);
+        let resized = imageops::resize(image, width, height, FilterType::Triangle);
+        let pad_x = (self.size - width) / 2;
+        let pad_y = (self.size - height) / 2;
+        let mut canvas = RgbImage::from_pixel(self.size, self.size, Rgb([0, 0, 0]));
+        imageops::replace(&mut canvas, &resized, pad_x.into(), pad_y.into());
+
+        let side = self.size as usize;
+        let plane = side * side;
+        let mut input = vec![0f32; 3 * plane];
+        for (index, pixel) in canvas.pixels().enumerate() {
+            for channel in 0..3 {
+                input[channel * plane + index] = pixel[channel] as f32 / 127.5 - 1.0;
+            }
+        }
+        let tensor = Tensor::from_shape(&[1, 3, side, side], &input)?;
+        let outputs = self.plan.run(tvec!(tensor.into()))?;
+        let boxes = outputs[0].try_as_plain_ram()?.as_slice::<f32>()?;
+        let scores = outputs[1].try_as_plain_ram()?.as_slice::<f32>()?;
+
+        let mut faces = Vec::new();
+        for (index, (&logit, &(anchor_x, anchor_y))) in scores.iter().zip(&self.anchors).enumerate()
+        {
+            let score = 1.0 / (1.0 + (-logit.clamp(-100.0, 100.0)).exp());
+            if score < self.min_score {
+                continue;
+            }
+            let raw = &boxes[index * 16..index * 16 + 4];
+            let centre_x = (anchor_x + raw[0] / size) * size;
+            let centre_y = (anchor_y + raw[1] / size) * size;
+            let (box_width, box_height) = (raw[2], raw[3]);
+            faces.push(Face {
+                x: (centre_x - box_width / 2.0 - pad_x as f32) / scale,
+                y: (centre_y - box_height / 2.0 - pad_y as f32) / scale,
+                width: box_width / scale,
+                height: box_height / scale,
+                score,
+            });
+        }
+        Ok(faces)
+    }
+}
+
+/// Both BlazeFace models, loaded once and shared by every checking thread.
+pub struct FaceDetector {
+    short_range: Model,
+    full_range: Model,
+}
+
+impl FaceDetector {
+    pub fn load() -> Result<Self, DetectorError> {
+        Ok(Self {
+            short_range: Model::load(SHORT_RANGE_MODEL, 128, &[(16, 2), (8, 6)], 0.75)?,
+            full_range: Model::load(FULL_RANGE_MODEL, 192, &[(48, 1)], 0.6)?,
+        })
+    }
+
+    /// Faces in `image`, strongest first, in its pixels.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
+        let mut candidates = self.short_range.detect(image)?;
+        candidates.extend(self.full_range.detect(image)?);
+        Ok(weighted_nms(candidates))
+    }
+}
+
+impl FaceDetector {
+    /// Faces in `image` looked for in overlapping tiles (a 3 × 3 grid, each tile half the
+    /// image), so that faces a few percent of the frame wide are big enough for the models.
+    pub fn detect_in_tiles(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
+        let (width, height) = image.dimensions();
+        let (tile_width, tile_height) = (width.div_ceil(2), height.div_ceil(2));
+        let mut candidates = Vec::new();
+        for row in 0..3 {
+            for column in 0..3 {
+                let left = (width - tile_width) * column / 2;
+                let top = (height - tile_height) * row / 2;
+                let tile = imageops::crop_imm(image, left, top, tile_width, tile_height).to_image();
+                for face in self.full_range.detect(&tile)? {
+                    candidates.push(Face {
+                        x: face.x + left as f32,
+                        y: face.y + top as f32,
+                        ..face
+                    });
+                }
+            }
+        }
+        Ok(weighted_nms(candidates))
+    }
+}
+
+/// Merges overlapping boxes into one, each weighted by its score (MediaPipe's blending).
+fn weighted_nms(mut candidates: Vec<Face>) -> Vec<Face> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut faces = Vec::new();
+    while let Some(best) = candidates.first().copied() {
+        let (same, rest): (Vec<Face>, Vec<Face>) = candidates
+            .into_iter()
+            .partition(|face| face.iou(&best) > SAME_FACE_IOU);
+        let total: f32 = same.iter().map(|face| face.score).sum();
+        let blend = |value: fn(&Face) -> f32| {
+            same.iter()
+                .map(|face| value(face) * face.score)
+                .sum::<f32>()
+                / total
+        };
+        faces.push(Face {
+            x: blend(|face| face.x),
+            y: blend(|face| face.y),
+            width: blend(|face| face.width),
+            height: blend(|face| face.height),
+            score: best.score,
+        });
+        candidates = rest;
+    }
+    faces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, score: f32) -> Face {
+        Face {
+            x,
+            y: 0.0,
+            width: 10.0,
+            height: 10.0,
+            score,
+        }
+    }
+
+    #[test]
+    fn overlapping_boxes_blend_into_one_face() {
+        let faces = weighted_nms(vec![face(0.0, 0.9), face(1.0, 0.9), face(50.0, 0.8)]);
+        assert_eq!(faces.len(), 2);
+        assert!((faces[0].x - 0.5).abs() < 1e-4, "{faces:?}");
+        assert_eq!(faces[1].x, 50.0);
+    }
+
+    #[test]
+    fn a_plain_image_has_no_face() {
+        let detector = FaceDetector::load().expect("models load");
+        let grey = RgbImage::from_pixel(640, 480, Rgb([128, 128, 128]));
+        assert!(detector.detect(&grey).expect("detect").is_empty());
+    }
+}

@@ -1,0 +1,365 @@
+//! On-device photo checks. [`Checker::check`] takes a file's bytes and returns a [`Report`]: the
+//! verdict with reason codes, the measurements behind it, the face boxes, the hashes used to find
+//! duplicates, and a thumbnail. Everything is synchronous and CPU-only; callers parallelise.
+
+mod decode;
+mod faces;
+mod format;
+mod quality;
+
+use image::{GrayImage, RgbImage};
+use md5::{Digest, Md5};
+use serde::Serialize;
+use ts_rs::TS;
+
+pub use faces::{DetectorError, Face, FaceDetector};
+pub use format::Format;
+pub use quality::Quality;
+
+/// Why a photo is refused (`reasons`) or what to know about it (`warnings`). A code keeps its
+/// meaning forever; new situations get new codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    UnsupportedFormat,
+    Corrupt,
+    FileTooLarge,
+    ResolutionTooLow,
+    DimensionsTooLarge,
+    NoFace,
+    MultipleFaces,
+    FaceTooSmall,
+    Blurry,
+    TooDark,
+    TooBright,
+    LowContrast,
+    Duplicate,
+    NearDuplicate,
+    LimitReached,
+    /// The file could not be read from disk (permissions, a vanished network share).
+    Unreadable,
+    /// Warning: the name says one format, the content is another.
+    ExtensionMismatch,
+    /// Warning: visible grain.
+    Noisy,
+    /// Warning: other, smaller faces besides the main one.
+    BackgroundFaces,
+}
+
+/// What the photo is for: portraits need exactly one clear face, styles need none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Portrait,
+    Style,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest file, bytes (`PHOTO_MAX_SIZE`).
+    pub max_file_size: u64,
+    /// Shortest acceptable short side, pixels: fal's trainers work at 512–1024 px.
+    pub min_short_side: u32,
+    /// Longest acceptable side, pixels, checked from the header before decoding.
+    pub max_side: u32,
+    /// Most pixels, checked from the header before decoding (decompression bombs).
+    pub max_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_size: 20 * 1024 * 1024,
+            min_short_side: 512,
+            max_side: 20_000,
+            max_pixels: 120_000_000,
+        }
+    }
+}
+
+/// A face's short side must be at least this share of the photo's short side.
+pub const MIN_FACE_SHARE: f32 = 0.10;
+/// Faces smaller than this share of the largest face are background, not a second subject.
+const BACKGROUND_FACE_SHARE: f32 = 0.5;
+/// The longest side of the stored thumbnail.
+pub const THUMBNAIL_SIDE: u32 = 320;
+
+/// Everything learnt about one photo.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub format: Option<Format>,
+    pub file_size: u64,
+    /// MD5 of the file's bytes (the guide's `file_hash`).
+    pub md5: String,
+    /// Upright width and height, pixels; 0 when unknown.
+    pub width: u32,
+    pub height: u32,
+    /// Faces in upright pixels of the original, strongest first.
+    pub faces: Vec<Face>,
+    pub quality: Option<Quality>,
+    /// 64-bit difference hash of the picture, for near duplicates.
+    #[serde(skip)]
+    pub difference_hash: Option<u64>,
+    pub reasons: Vec<Code>,
+    pub warnings: Vec<Code>,
+    /// The decoder's own words, when it refused the file.
+    pub detail: Option<String>,
+    /// A small upright JPEG for the UI.
+    #[serde(skip)]
+    pub thumbnail: Option<Vec<u8>>,
+}
+
+impl Report {
+    fn new(bytes: &[u8]) -> Self {
+        Self {
+            format: None,
+            file_size: bytes.len() as u64,
+            md5: md5_hex(bytes),
+            width: 0,
+            height: 0,
+            faces: Vec::new(),
+            quality: None,
+            difference_hash: None,
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+            detail: None,
+            thumbnail: None,
+        }
+    }
+
+    /// A report for a file that could not even be read.
+    pub fn unreadable(detail: String) -> Self {
+        let mut report = Self::new(&[]);
+        report.md5.clear();
+        report.reasons.push(Code::Unreadable);
+        report.detail = Some(detail);
+        report
+    }
+
+    pub fn accepted(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    fn refuse(mut self, code: Code, detail: impl Into<String>) -> Self {
+        self.reasons.push(code);
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    let digest = Md5::digest(bytes);
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Checks photos; one per process, shared by all threads.
+pub struct Checker {
+    detector: FaceDetector,
+    limits: Limits,
+}
+
+impl Checker {
+    pub fn new(limits: Limits) -> Result<Self, DetectorError> {
+        Ok(Self {
+            detector: FaceDetector::load()?,
+            limits,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Checks one file's bytes. `extension` is the file name's, to notice files that lie about
+    /// their type. Duplicates and the avatar's photo limit are judged by the caller, who knows the
+    /// other photos.
+    pub fn check(&self, bytes: &[u8], extension: Option<&str>, subject: Subject) -> Report {
+        let mut report = Report::new(bytes);
+        let limits = &self.limits;
+        if report.file_size > limits.max_file_size {
+            let detail = format!(
+                "the file is {:.1} MiB; the limit is {:.1} MiB",
+                mib(report.file_size),
+                mib(limits.max_file_size)
+            );
+            return report.refuse(Code::FileTooLarge, detail);
+        }
+        if bytes.is_empty() {
+            return report.refuse(Code::Corrupt, "the file is empty");
+        }
+        let Some(format) = Format::sniff(bytes) else {
+            return report.refuse(Code::UnsupportedFormat, "this is not an image file");
+        };
+        report.format = Some(format);
+        if extension.is_some_and(|extension| !format.matches_extension(extension)) {
+            report.warnings.push(Code::ExtensionMismatch);
+        }
+        if !format.is_supported() {
+            return report.refuse(
+                Code::UnsupportedFormat,
+                "HEIC and AVIF photos cannot be read yet: export them as JPEG",
+            );
+        }
+
+        let stored = match decode::stored_dimensions(bytes, format, limits.max_side) {
+            Ok(dimensions) => dimensions,
+            Err(error) => return report.refuse(Code::Corrupt, error),
+        };
+        let orientation = decode::orientation(bytes);
+        (report.width, report.height) = if decode::swaps_sides(orientation) {
+            (stored.1, stored.0)
+        } else {
+            stored
+        };
+        let pixels = report.width as u64 * report.height as u64;
+        if report.width.max(report.height) > limits.max_side || pixels > limits.max_pixels {
+            let detail = format!(
+                "{} × {} pixels is more than this app opens ({} px per side, {} megapixels)",
+                report.width,
+                report.height,
+                limits.max_side,
+                limits.max_pixels / 1_000_000
+            );
+            return report.refuse(Code::DimensionsTooLarge, detail);
+        }
+        if report.width == 0 || report.height == 0 {
+            return report.refuse(Code::Corrupt, "the image has no pixels");
+        }
+        if report.width.min(report.height) < limits.min_short_side {
+            report.reasons.push(Code::ResolutionTooLow);
+        }
+
+        let decode = |long_side| {
+            decode::working_copy(
+                bytes,
+                format,
+                stored,
+                limits.max_side,
+                orientation,
+                long_side,
+            )
+        };
+        let working = match decode(decode::WORKING_LONG_SIDE) {
+            Ok(image) => image,
+            Err(error) => {
+                report
+                    .reasons
+                    .retain(|code| *code != Code::ResolutionTooLow);
+                return report.refuse(Code::Corrupt, error);
+            }
+        };
+        let mut faces = self.detector.detect(&working);
+        let searchable =
+            report.width.max(report.height) > working.width().max(working.height()) * 3 / 2;
+        if subject == Subject::Portrait && searchable && faces.as_ref().is_ok_and(Vec::is_empty) {
+            // Costs a second decode, but only for portraits that seem to have no face.
+            if let Ok(large) = decode(decode::SEARCH_LONG_SIDE) {
+                let to_working = working.width() as f32 / large.width() as f32;
+                faces = self
+                    .detector
+                    .detect_in_tiles(&large)
+                    .map(|found| found.iter().map(|face| face.scaled(to_working)).collect());
+            }
+        }
+        let faces = faces.unwrap_or_else(|error| {
+            report.detail = Some(error.to_string());
+            Vec::new()
+        });
+        let to_original = report.width as f32 / working.width() as f32;
+        self.judge(&mut report, &working, faces, to_original, subject);
+        report
+    }
+
+    fn judge(
+        &self,
+        report: &mut Report,
+        working: &RgbImage,
+        faces: Vec<Face>,
+        to_original: f32,
+        subject: Subject,
+    ) {
+        let short_side = working.width().min(working.height()) as f32;
+        let face_side = |face: &Face| face.width.min(face.height);
+        if subject == Subject::Portrait {
+            match faces.first() {
+                None => report.reasons.push(Code::NoFace),
+                Some(main) => {
+                    let main_side = faces.iter().map(face_side).fold(face_side(main), f32::max);
+                    let prominent = faces
+                        .iter()
+                        .filter(|face| face_side(face) >= main_side * BACKGROUND_FACE_SHARE)
+                        .count();
+                    // Too small first: when every face is tiny, counting them says nothing useful.
+                    if main_side < short_side * MIN_FACE_SHARE {
+                        report.reasons.push(Code::FaceTooSmall);
+                    } else if prominent > 1 {
+                        report.reasons.push(Code::MultipleFaces);
+                    }
+                    if prominent == 1 && faces.len() > 1 {
+                        report.warnings.push(Code::BackgroundFaces);
+                    }
+                }
+            }
+        }
+
+        let grey: GrayImage = image::DynamicImage::ImageRgb8(working.clone()).into_luma8();
+        let focus = (subject == Subject::Portrait)
+            .then(|| faces.first())
+            .flatten()
+            .map(|face| clamp_region(face, grey.width(), grey.height()));
+        let quality = quality::measure(&grey, focus);
+        for (bad, code) in [
+            (quality.is_blurry(), Code::Blurry),
+            (quality.is_too_dark(), Code::TooDark),
+            (quality.is_too_bright(), Code::TooBright),
+            (quality.is_low_contrast(), Code::LowContrast),
+        ] {
+            if bad {
+                report.reasons.push(code);
+            }
+        }
+        if quality.is_noisy() {
+            report.warnings.push(Code::Noisy);
+        }
+        report.quality = Some(quality);
+        report.difference_hash = Some(quality::difference_hash(&grey));
+        report.faces = faces.iter().map(|face| face.scaled(to_original)).collect();
+        report.thumbnail = thumbnail(working);
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The face box grown by a quarter each way (hair and chin carry focus too), inside the image.
+fn clamp_region(face: &Face, width: u32, height: u32) -> (u32, u32, u32, u32) {
+    let grow = face.width.max(face.height) * 0.25;
+    let left = (face.x - grow).clamp(0.0, width as f32);
+    let top = (face.y - grow).clamp(0.0, height as f32);
+    let right = (face.x + face.width + grow).clamp(0.0, width as f32);
+    let bottom = (face.y + face.height + grow).clamp(0.0, height as f32);
+    (
+        left as u32,
+        top as u32,
+        (right - left) as u32,
+        (bottom - top) as u32,
+    )
+}
+
+fn thumbnail(working: &RgbImage) -> Option<Vec<u8>> {
+    let long_side = working.width().max(working.height());
+    let scale = (THUMBNAIL_SIDE as f32 / long_side as f32).min(1.0);
+    let width = ((working.width() as f32 * scale).round() as u32).max(1);
+    let height = ((working.height() as f32 * scale).round() as u32).max(1);
+    let small = image::imageops::thumbnail(working, width, height);
+    let image = turbojpeg::Image {
+        pixels: small.as_raw().as_slice(),
+        width: width as usize,
+        pitch: width as usize * 3,
+        height: height as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, 82, turbojpeg::Subsamp::Sub2x2)
+        .ok()
+        .map(|jpeg| jpeg.to_vec())
+}
