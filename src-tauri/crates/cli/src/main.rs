@@ -7,7 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use studio::{Avatar, Config, ErrorReport, Gender, NewAvatar, Ports, Studio, TrainingType};
+use studio::{
+    Avatar, Config, ErrorReport, Gender, NewAvatar, PhotoResult, Ports, Studio, TrainingType,
+    Verdict,
+};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +34,30 @@ enum Command {
     /// Create, list, show, rename and delete avatars.
     #[command(subcommand)]
     Avatar(AvatarCommand),
+    /// Check, add, list and remove photos.
+    #[command(subcommand)]
+    Photos(PhotosCommand),
+}
+
+#[derive(Subcommand)]
+enum PhotosCommand {
+    /// Check photos and folders and store the accepted ones in an avatar.
+    Add {
+        avatar: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Check photos and folders for an avatar type without storing anything.
+    Check {
+        #[arg(long = "type", value_name = "portrait|style")]
+        training_type: TrainingType,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List an avatar's photos.
+    List { avatar: String },
+    /// Remove a photo from an avatar (photo id or a unique prefix).
+    Remove { avatar: String, photo: String },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +124,58 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
                 }
             }
         },
+        Command::Photos(command) => match command {
+            PhotosCommand::Add { avatar, paths } => {
+                let readiness =
+                    studio.add_photos(&avatar, &paths, |result| out.photo_result(&result))?;
+                if !out.json {
+                    out.line(&format!(
+                        "{} / {}–{} photos{}",
+                        readiness.photos,
+                        readiness.min,
+                        readiness.max,
+                        if readiness.ready {
+                            ", ready to train"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+            PhotosCommand::Check {
+                training_type,
+                paths,
+            } => studio.check_photos(&paths, training_type, |result| out.photo_result(&result))?,
+            PhotosCommand::List { avatar } => {
+                let photos = studio.list_photos(&avatar)?;
+                if out.json {
+                    out.print_json(&photos);
+                } else {
+                    for photo in photos {
+                        out.line(&format!(
+                            "{}  {}  {}×{}  {} face(s)  quality {:.2}",
+                            photo.id,
+                            photo.original_name,
+                            photo.width,
+                            photo.height,
+                            photo.face_count,
+                            photo.quality_score.unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+            PhotosCommand::Remove { avatar, photo } => {
+                let removed = studio.remove_photo(&avatar, &photo)?;
+                if out.json {
+                    out.print_json(&serde_json::json!({"removed": removed.id}));
+                } else {
+                    out.line(&format!(
+                        "removed {} ({})",
+                        removed.original_name, removed.id
+                    ));
+                }
+            }
+        },
     }
     Ok(())
 }
@@ -123,6 +202,24 @@ impl Output {
             for avatar in avatars {
                 self.line(&describe(avatar));
             }
+        }
+    }
+
+    /// One line per photo, printed as soon as its check is done.
+    fn photo_result(&self, result: &PhotoResult) {
+        if self.json {
+            self.print_json(result);
+        } else if result.verdict == Verdict::Accepted {
+            self.line(&format!(
+                "accepted  {}  ({}×{}, {} face(s), quality {:.2})",
+                result.path,
+                result.width,
+                result.height,
+                result.faces,
+                result.quality_score.unwrap_or_default()
+            ));
+        } else {
+            self.line(&format!("rejected  {}: {}", result.path, result.message));
         }
     }
 

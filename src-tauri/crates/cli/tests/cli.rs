@@ -134,3 +134,202 @@ fn a_library_from_a_newer_version_is_refused_clearly() {
             .is_some_and(|m| m.contains("update the app"))
     );
 }
+
+fn cases() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+        .collect()
+}
+
+#[test]
+fn photos_check_prints_one_json_object_per_file_with_the_contract_fields() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let output = cli(
+        library.path(),
+        &[
+            "photos",
+            "check",
+            "--type",
+            "portrait",
+            "--json",
+            cases().to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    let files = std::fs::read_dir(cases()).expect("cases").count();
+    assert_eq!(lines.len(), files, "one line per file in the folder");
+    for line in &lines {
+        for field in [
+            "path",
+            "verdict",
+            "reasons",
+            "warnings",
+            "md5",
+            "width",
+            "height",
+            "faces",
+            "quality_score",
+            "duplicate_of",
+        ] {
+            assert!(line.get(field).is_some(), "{field} missing in {line}");
+        }
+    }
+    let tiny = lines
+        .iter()
+        .find(|l| l["path"].as_str().is_some_and(|p| p.ends_with("tiny.jpg")))
+        .expect("tiny");
+    assert_eq!(tiny["verdict"], "rejected");
+    assert!(
+        tiny["reasons"]
+            .as_array()
+            .is_some_and(|r| r.contains(&Value::from("resolution_too_low")))
+    );
+}
+
+#[test]
+fn photos_add_list_and_remove_round_trip() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let avatar = json_ok(
+        library.path(),
+        &[
+            "avatar", "create", "--name", "A", "--type", "style", "--gender", "male", "--json",
+        ],
+    );
+    let id = avatar["id"].as_str().expect("id");
+    let photo = cases().join("good_style.jpg");
+    let output = cli(
+        library.path(),
+        &[
+            "photos",
+            "add",
+            id,
+            photo.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    let added = json_lines(&output);
+    assert_eq!(added[0]["verdict"], "accepted", "{added:?}");
+    let listed = json_ok(library.path(), &["photos", "list", id, "--json"]);
+    assert_eq!(listed[0]["id"], added[0]["photo_id"]);
+    assert_eq!(listed[0]["file_hash"], added[0]["md5"]);
+    let photo_id = listed[0]["id"].as_str().expect("photo id");
+    json_ok(
+        library.path(),
+        &["photos", "remove", id, photo_id, "--json"],
+    );
+    assert_eq!(
+        json_ok(library.path(), &["photos", "list", id, "--json"]),
+        Value::Array(vec![])
+    );
+}
+
+/// Kills `photos add` at several moments and checks that the library never holds a row
+/// without its complete file, a half-written file, or a file without a row.
+#[test]
+fn a_crash_mid_import_leaves_no_half_stored_photo_and_no_orphan_row() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let inbox = tempfile::tempdir().expect("temp dir");
+    for round in 0..6u8 {
+        for name in [
+            "good_portrait.jpg",
+            "png_good.png",
+            "webp_good.webp",
+            "rotated_exif.jpg",
+        ] {
+            let mut bytes = std::fs::read(cases().join(name)).expect("case");
+            bytes.extend_from_slice(&[round; 16]); // distinct bytes, same picture
+            std::fs::write(inbox.path().join(format!("{round}_{name}")), bytes).expect("write");
+        }
+    }
+    let avatar = json_ok(
+        library.path(),
+        &[
+            "avatar", "create", "--name", "A", "--type", "portrait", "--gender", "male", "--json",
+        ],
+    );
+    let id = avatar["id"].as_str().expect("id");
+    for delay_ms in [60, 150, 300, 600, 1200] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_avatar-cli"))
+            .args([
+                "--library",
+                library.path().to_str().expect("utf-8"),
+                "photos",
+                "add",
+                id,
+            ])
+            .arg(inbox.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+
+        // Opening the library (any command) sweeps what a crash left behind.
+        let photos = json_ok(library.path(), &["photos", "list", id, "--json"]);
+        let rows: Vec<(String, String)> = photos
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|p| {
+                (
+                    p["file_hash"].as_str().expect("hash").to_owned(),
+                    p["format"].as_str().expect("format").to_owned(),
+                )
+            })
+            .collect();
+        for (hash, format) in &rows {
+            let file = library
+                .path()
+                .join("photos")
+                .join(&hash[..2])
+                .join(format!("{hash}.{format}"));
+            let bytes = std::fs::read(&file)
+                .unwrap_or_else(|_| panic!("row {hash} has no file (delay {delay_ms} ms)"));
+            assert_eq!(md5_hex(&bytes), *hash, "stored file is complete");
+        }
+        let mut stray = Vec::new();
+        for dir in ["photos", "thumbnails"] {
+            collect_files(&library.path().join(dir), &mut stray);
+        }
+        stray.retain(|path| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            !rows.iter().any(|(hash, _)| name.starts_with(hash.as_str()))
+        });
+        assert!(
+            stray.is_empty(),
+            "files without rows after a crash at {delay_ms} ms: {stray:?}"
+        );
+    }
+}
+
+fn collect_files(dir: &Path, into: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        if entry.path().is_dir() {
+            collect_files(&entry.path(), into);
+        } else {
+            into.push(entry.path());
+        }
+    }
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

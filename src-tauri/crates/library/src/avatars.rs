@@ -105,7 +105,7 @@ fn read_avatar(row: &Row<'_>) -> rusqlite::Result<Result<Avatar>> {
     })())
 }
 
-fn parse_time(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|_| corrupt("timestamp", text))

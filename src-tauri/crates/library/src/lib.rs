@@ -3,8 +3,10 @@
 //! onto a blocking thread.
 
 mod avatars;
+mod blobs;
 mod migrations;
 mod model;
+mod photos;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -13,12 +15,15 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use migrations::SCHEMA_VERSION;
-pub use model::{Avatar, AvatarStatus, Gender, TrainingType};
+pub use model::{Avatar, AvatarStatus, Gender, Photo, TrainingType};
+pub use photos::PhotoDetails;
 
 /// The database file inside a library folder.
 pub const DATABASE_FILE: &str = "library.sqlite3";
 /// The folder, inside a library folder, holding photo files named by their content hash.
 pub const PHOTOS_DIR: &str = "photos";
+/// The folder, inside a library folder, holding the UI's thumbnails, named like the photos.
+pub const THUMBNAILS_DIR: &str = "thumbnails";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
@@ -54,14 +59,18 @@ impl Library {
             path: root.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(root.join(PHOTOS_DIR)).map_err(folder_error)?;
+        for dir in [PHOTOS_DIR, THUMBNAILS_DIR] {
+            std::fs::create_dir_all(root.join(dir)).map_err(folder_error)?;
+        }
         let mut connection = Connection::open(root.join(DATABASE_FILE))?;
         configure(&connection)?;
         migrations::apply(&mut connection)?;
-        Ok(Self {
+        let library = Self {
             root: root.to_path_buf(),
             connection: Mutex::new(connection),
-        })
+        };
+        library.sweep_unreferenced_files()?;
+        Ok(library)
     }
 
     pub fn root(&self) -> &Path {

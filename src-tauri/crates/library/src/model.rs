@@ -88,3 +88,55 @@ pub struct Avatar {
     #[ts(type = "string")]
     pub updated_at: DateTime<Utc>,
 }
+
+/// A stored photo with the guide's fields and what the checks found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct Photo {
+    #[ts(type = "string")]
+    pub id: Uuid,
+    #[ts(type = "string")]
+    pub avatar_id: Uuid,
+    /// The object key once uploaded (the guide's `minio_key`).
+    pub minio_key: Option<String>,
+    /// MD5 of the file's bytes, hex.
+    pub file_hash: String,
+    pub file_size: u64,
+    pub validation_status: String,
+    pub has_face: bool,
+    pub face_count: u32,
+    pub quality_score: Option<f32>,
+    pub width: u32,
+    pub height: u32,
+    /// The file's name where it was imported from.
+    pub original_name: String,
+    /// jpeg, png, webp, …; also the stored file's extension.
+    pub format: String,
+    /// Difference hash for near duplicates, 16 hex digits.
+    #[ts(type = "string | null")]
+    #[serde(with = "hash_text")]
+    pub difference_hash: Option<u64>,
+    /// Warning codes, JSON array.
+    pub warnings: Vec<String>,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// 64-bit hashes travel as hex text: JSON numbers lose precision past 2^53.
+mod hash_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(hash: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match hash {
+            Some(hash) => serializer.serialize_str(&format!("{hash:016x}")),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<u64>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}

@@ -169,6 +169,36 @@ impl Checker {
         &self.limits
     }
 
+    /// Reads and checks one file. A file over the size limit is refused from its size alone,
+    /// without reading it. Returns the bytes too, for storing, when they were read.
+    pub fn check_file(
+        &self,
+        path: &std::path::Path,
+        subject: Subject,
+    ) -> (Report, Option<Vec<u8>>) {
+        let extension = path.extension().and_then(|extension| extension.to_str());
+        let size = match std::fs::metadata(path) {
+            Ok(metadata) => metadata.len(),
+            Err(error) => return (Report::unreadable(error.to_string()), None),
+        };
+        if size > self.limits.max_file_size {
+            let mut report = Report::new(&[]);
+            report.md5.clear();
+            report.file_size = size;
+            return (
+                report.refuse(
+                    Code::FileTooLarge,
+                    too_large_detail(size, self.limits.max_file_size),
+                ),
+                None,
+            );
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => (self.check(&bytes, extension, subject), Some(bytes)),
+            Err(error) => (Report::unreadable(error.to_string()), None),
+        }
+    }
+
     /// Checks one file's bytes. `extension` is the file name's, to notice files that lie about
     /// their type. Duplicates and the avatar's photo limit are judged by the caller, who knows the
     /// other photos.
@@ -176,11 +206,7 @@ impl Checker {
         let mut report = Report::new(bytes);
         let limits = &self.limits;
         if report.file_size > limits.max_file_size {
-            let detail = format!(
-                "the file is {:.1} MiB; the limit is {:.1} MiB",
-                mib(report.file_size),
-                mib(limits.max_file_size)
-            );
+            let detail = too_large_detail(report.file_size, limits.max_file_size);
             return report.refuse(Code::FileTooLarge, detail);
         }
         if bytes.is_empty() {
@@ -327,8 +353,13 @@ impl Checker {
     }
 }
 
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
+fn too_large_detail(size: u64, limit: u64) -> String {
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    format!(
+        "the file is {:.1} MiB; the limit is {:.1} MiB",
+        mib(size),
+        mib(limit)
+    )
 }
 
 /// The face box grown by a quarter each way (hair and chin carry focus too), inside the image.

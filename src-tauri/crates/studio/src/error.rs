@@ -32,6 +32,8 @@ pub enum Error {
     InvalidConfig(String),
     #[error(transparent)]
     Library(#[from] LibraryError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -42,6 +44,7 @@ impl Error {
             Self::InvalidConfig(_) => ErrorCode::InvalidConfig,
             Self::Library(LibraryError::TooNew { .. }) => ErrorCode::LibraryTooNew,
             Self::Library(_) => ErrorCode::LibraryUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 }

@@ -4,14 +4,17 @@
 mod avatars;
 mod config;
 mod error;
+mod import;
 mod ports;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-pub use avatar_library::{Avatar, AvatarStatus, Gender, Library, TrainingType};
+pub use avatar_library::{Avatar, AvatarStatus, Gender, Library, Photo, TrainingType};
 pub use avatars::{MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
+pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, explain};
+pub use photos::Code as PhotoCode;
 pub use ports::{Clock, ManualClock, Ports, SystemClock};
 
 /// The application object: one per open library.
@@ -19,6 +22,8 @@ pub struct Studio {
     config: Config,
     library: Library,
     clock: Arc<dyn Clock>,
+    /// Loaded on first use: the face models take a moment, and many commands never need them.
+    checker: OnceLock<photos::Checker>,
 }
 
 impl Studio {
@@ -28,10 +33,24 @@ impl Studio {
             config,
             library,
             clock: ports.clock,
+            checker: OnceLock::new(),
         })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    fn checker(&self) -> Result<&photos::Checker> {
+        if let Some(checker) = self.checker.get() {
+            return Ok(checker);
+        }
+        let limits = photos::Limits {
+            max_file_size: self.config.photo_max_size,
+            ..photos::Limits::default()
+        };
+        let checker =
+            photos::Checker::new(limits).map_err(|error| Error::Internal(error.to_string()))?;
+        Ok(self.checker.get_or_init(|| checker))
     }
 }

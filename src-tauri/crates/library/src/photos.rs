@@ -1,0 +1,131 @@
+//! Photo rows and their files.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+use uuid::Uuid;
+
+use crate::blobs::write_atomically;
+use crate::{Library, LibraryError, Photo, Result};
+
+/// What the checks measured, kept beside the row as JSON for the UI and for cropping.
+pub struct PhotoDetails<'a> {
+    pub faces_json: &'a str,
+    pub quality_json: &'a str,
+}
+
+const SELECT_PHOTO: &str =
+    "SELECT id, avatar_id, minio_key, file_hash, file_size, validation_status,
+        has_face, face_count, quality_score, width, height, original_name, format, difference_hash,
+        warnings, created_at
+    FROM avatar_photos";
+
+impl Library {
+    /// Stores a photo: its bytes and thumbnail first, then the row, so a crash at any moment
+    /// leaves either nothing or a complete photo (stray files are swept at the next open).
+    pub fn store_photo(
+        &self,
+        photo: &Photo,
+        details: PhotoDetails<'_>,
+        bytes: &[u8],
+        thumbnail: Option<&[u8]>,
+    ) -> Result<()> {
+        let io_error =
+            |path: std::path::PathBuf| move |source| LibraryError::Folder { path, source };
+        let path = self.photo_path(&photo.file_hash, &photo.format);
+        if !path.exists() {
+            write_atomically(&path, bytes).map_err(io_error(path.clone()))?;
+        }
+        if let Some(thumbnail) = thumbnail {
+            let path = self.thumbnail_path(&photo.file_hash);
+            write_atomically(&path, thumbnail).map_err(io_error(path.clone()))?;
+        }
+        let warnings = serde_json::to_string(&photo.warnings)
+            .map_err(|error| LibraryError::Corrupt(format!("warnings: {error}")))?;
+        self.connection().execute(
+            "INSERT INTO avatar_photos (id, avatar_id, minio_key, file_hash, file_size, validation_status,
+                has_face, face_count, quality_score, width, height, original_name, format, difference_hash,
+                faces, quality, warnings, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                photo.id.to_string(),
+                photo.avatar_id.to_string(),
+                photo.minio_key,
+                photo.file_hash,
+                photo.file_size as i64,
+                photo.validation_status,
+                photo.has_face,
+                photo.face_count,
+                photo.quality_score,
+                photo.width,
+                photo.height,
+                photo.original_name,
+                photo.format,
+                photo.difference_hash.map(|hash| hash as i64),
+                details.faces_json,
+                details.quality_json,
+                warnings,
+                photo.created_at.to_rfc3339(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An avatar's photos, in the order they were added.
+    pub fn photos(&self, avatar_id: Uuid) -> Result<Vec<Photo>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&format!(
+            "{SELECT_PHOTO} WHERE avatar_id = ?1 ORDER BY created_at, rowid"
+        ))?;
+        let rows = statement.query_map([avatar_id.to_string()], read_photo)?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// Removes a photo's row, then its files when no other avatar holds the same bytes.
+    pub fn remove_photo(&self, avatar_id: Uuid, photo_id: Uuid) -> Result<bool> {
+        let removed = self.connection().execute(
+            "DELETE FROM avatar_photos WHERE id = ?1 AND avatar_id = ?2",
+            params![photo_id.to_string(), avatar_id.to_string()],
+        )?;
+        if removed == 1 {
+            self.sweep_unreferenced_files()?;
+        }
+        Ok(removed == 1)
+    }
+}
+
+fn read_photo(row: &Row<'_>) -> rusqlite::Result<Result<Photo>> {
+    let id: String = row.get(0)?;
+    let avatar_id: String = row.get(1)?;
+    let created_at: String = row.get(15)?;
+    let warnings: String = row.get(14)?;
+    let difference_hash: Option<i64> = row.get(13)?;
+    let file_size: i64 = row.get(4)?;
+    let photo = Photo {
+        id: Uuid::nil(),
+        avatar_id: Uuid::nil(),
+        minio_key: row.get(2)?,
+        file_hash: row.get(3)?,
+        file_size: file_size.max(0) as u64,
+        validation_status: row.get(5)?,
+        has_face: row.get(6)?,
+        face_count: row.get(7)?,
+        quality_score: row.get::<_, Option<f64>>(8)?.map(|score| score as f32),
+        width: row.get(9)?,
+        height: row.get(10)?,
+        original_name: row.get(11)?,
+        format: row.get(12)?,
+        difference_hash: difference_hash.map(|hash| hash as u64),
+        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+        created_at: DateTime::<Utc>::MIN_UTC,
+    };
+    Ok((|| {
+        Ok(Photo {
+            id: Uuid::parse_str(&id)
+                .map_err(|_| LibraryError::Corrupt(format!("photo id {id:?}")))?,
+            avatar_id: Uuid::parse_str(&avatar_id)
+                .map_err(|_| LibraryError::Corrupt(format!("avatar id {avatar_id:?}")))?,
+            created_at: crate::avatars::parse_time(&created_at)?,
+            ..photo
+        })
+    })())
+}

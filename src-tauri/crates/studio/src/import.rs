@@ -1,0 +1,422 @@
+//! Photos in: gather files from paths and folders, check them on every core, judge duplicates and
+//! the avatar's limit against what it already holds, and store the accepted ones.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use avatar_library::{Photo, PhotoDetails};
+use photos::{Code, Report, Subject};
+use serde::Serialize;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::{Error, Result, Studio, TrainingType};
+
+/// Difference hashes this close (in bits) are the same picture re-encoded, resized or retouched.
+pub const NEAR_DUPLICATE_BITS: u32 = 8;
+
+/// File names that are never photos, or not finished yet: partial downloads and copies, dotfiles.
+const UNFINISHED_SUFFIXES: &[&str] =
+    &[".part", ".partial", ".tmp", ".crdownload", ".download", "~"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted,
+    Rejected,
+}
+
+/// The verdict on one file: one line of `avatar-cli photos add|check --json`.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PhotoResult {
+    pub path: String,
+    pub verdict: Verdict,
+    #[ts(type = "Array<string>")]
+    pub reasons: Vec<Code>,
+    #[ts(type = "Array<string>")]
+    pub warnings: Vec<Code>,
+    pub md5: String,
+    pub width: u32,
+    pub height: u32,
+    pub faces: u32,
+    pub quality_score: Option<f32>,
+    /// The stored photo id (or, within one import, the path) this one duplicates.
+    pub duplicate_of: Option<String>,
+    /// The id under which an accepted photo was stored.
+    #[ts(type = "string | null")]
+    pub photo_id: Option<Uuid>,
+    /// The reasons in plain words.
+    pub message: String,
+    /// A decoder's or the file system's own words, when there are any.
+    pub detail: Option<String>,
+}
+
+/// How far an avatar's photo set is from training.
+#[derive(Debug, Clone, Copy, Serialize, TS)]
+pub struct Readiness {
+    pub photos: u32,
+    pub min: u32,
+    pub max: u32,
+    pub ready: bool,
+}
+
+/// A photo already accepted (stored or earlier in this import), for duplicate checks.
+struct Known {
+    md5: String,
+    difference_hash: Option<u64>,
+    label: String,
+}
+
+impl Studio {
+    /// Checks photos for an avatar of `training_type` without storing anything.
+    pub fn check_photos(
+        &self,
+        paths: &[PathBuf],
+        training_type: TrainingType,
+        mut on_result: impl FnMut(PhotoResult),
+    ) -> Result<()> {
+        let mut known = Vec::new();
+        self.check_files(paths, training_type, |path, report, _bytes| {
+            let mut result = judge(path, report, &known, None);
+            if result.verdict == Verdict::Accepted {
+                known.push(Known {
+                    md5: result.md5.clone(),
+                    difference_hash: None,
+                    label: result.path.clone(),
+                });
+            }
+            result.message = explain(&result.reasons);
+            on_result(result);
+            Ok(())
+        })
+    }
+
+    /// Checks photos and stores the accepted ones in the avatar. Results arrive as each photo
+    /// is done, so a UI can show them at once.
+    pub fn add_photos(
+        &self,
+        avatar_reference: &str,
+        paths: &[PathBuf],
+        mut on_result: impl FnMut(PhotoResult),
+    ) -> Result<Readiness> {
+        let avatar = self.avatar(avatar_reference)?;
+        let mut known: Vec<Known> = self
+            .library
+            .photos(avatar.id)?
+            .into_iter()
+            .map(|photo| Known {
+                md5: photo.file_hash,
+                difference_hash: photo.difference_hash,
+                label: photo.id.to_string(),
+            })
+            .collect();
+        let max = self.config.max_photos as usize;
+        self.check_files(paths, avatar.training_type, |path, report, bytes| {
+            let room = known.len() < max;
+            let mut result = judge(path, report.clone(), &known, Some(room));
+            if result.verdict == Verdict::Accepted {
+                let Some(bytes) = bytes else {
+                    return Err(Error::InvalidInput(format!(
+                        "{} could not be read twice",
+                        result.path
+                    )));
+                };
+                let photo = self.stored_photo(avatar.id, path, &report);
+                let details = PhotoDetails {
+                    faces_json: &json(&report.faces),
+                    quality_json: &json(&report.quality),
+                };
+                self.library
+                    .store_photo(&photo, details, &bytes, report.thumbnail.as_deref())?;
+                result.photo_id = Some(photo.id);
+                known.push(Known {
+                    md5: photo.file_hash,
+                    difference_hash: photo.difference_hash,
+                    label: photo.id.to_string(),
+                });
+            }
+            result.message = explain(&result.reasons);
+            on_result(result);
+            Ok(())
+        })?;
+        self.readiness(&avatar.id.to_string())
+    }
+
+    pub fn list_photos(&self, avatar_reference: &str) -> Result<Vec<Photo>> {
+        let avatar = self.avatar(avatar_reference)?;
+        Ok(self.library.photos(avatar.id)?)
+    }
+
+    /// Removes a photo (full id or a unique prefix) from an avatar.
+    pub fn remove_photo(&self, avatar_reference: &str, photo_reference: &str) -> Result<Photo> {
+        let avatar = self.avatar(avatar_reference)?;
+        let wanted = photo_reference.trim().to_ascii_lowercase();
+        let mut matches = self
+            .library
+            .photos(avatar.id)?
+            .into_iter()
+            .filter(|photo| photo.id.to_string().starts_with(&wanted));
+        let photo = match (matches.next(), matches.next()) {
+            (Some(photo), None) if wanted.len() >= 4 => photo,
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidInput(format!(
+                    "{photo_reference:?} matches more than one photo; give more of the id"
+                )));
+            }
+            _ => {
+                return Err(Error::NotFound(format!(
+                    "avatar {:?} has no photo {photo_reference:?}",
+                    avatar.name
+                )));
+            }
+        };
+        self.library.remove_photo(avatar.id, photo.id)?;
+        Ok(photo)
+    }
+
+    pub fn readiness(&self, avatar_reference: &str) -> Result<Readiness> {
+        let avatar = self.avatar(avatar_reference)?;
+        Ok(Readiness {
+            photos: avatar.photo_count,
+            min: self.config.min_photos,
+            max: self.config.max_photos,
+            ready: avatar.photo_count >= self.config.min_photos,
+        })
+    }
+
+    /// Checks every file under `paths` on all cores and hands each report, with the bytes it
+    /// was made from, to `consume` on this thread as soon as it is ready. At most a few files
+    /// are in memory at once.
+    fn check_files(
+        &self,
+        paths: &[PathBuf],
+        training_type: TrainingType,
+        mut consume: impl FnMut(&Path, Report, Option<Vec<u8>>) -> Result<()>,
+    ) -> Result<()> {
+        let (files, unreadable) = gather(paths);
+        for (path, error) in unreadable {
+            consume(&path, Report::unreadable(error), None)?;
+        }
+        let checker = self.checker()?;
+        let subject = match training_type {
+            TrainingType::Portrait => Subject::Portrait,
+            TrainingType::Style => Subject::Style,
+        };
+        let workers = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+            .min(files.len().max(1));
+        let next = AtomicUsize::new(0);
+        let (sender, receiver) = mpsc::sync_channel(workers);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let sender = sender.clone();
+                let (next, files) = (&next, &files);
+                scope.spawn(move || {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(index) else { break };
+                        let (report, bytes) = checker.check_file(path, subject);
+                        if sender.send((index, report, bytes)).is_err() {
+                            break; // the consumer stopped on an error
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            // Results are judged in path order, whatever order the threads finish in, so the
+            // first of two duplicates is always the one kept.
+            let mut waiting = BTreeMap::new();
+            let mut due = 0;
+            for (index, report, bytes) in receiver {
+                waiting.insert(index, (report, bytes));
+                while let Some((report, bytes)) = waiting.remove(&due) {
+                    consume(&files[due], report, bytes)?;
+                    due += 1;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn stored_photo(&self, avatar_id: Uuid, path: &Path, report: &Report) -> Photo {
+        Photo {
+            id: Uuid::new_v4(),
+            avatar_id,
+            minio_key: None,
+            file_hash: report.md5.clone(),
+            file_size: report.file_size,
+            validation_status: "valid".into(),
+            has_face: !report.faces.is_empty(),
+            face_count: report.faces.len() as u32,
+            quality_score: report.quality.map(|quality| quality.score),
+            width: report.width,
+            height: report.height,
+            original_name: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            format: report
+                .format
+                .map(|format| json(&format).trim_matches('"').to_owned())
+                .unwrap_or_default(),
+            difference_hash: report.difference_hash,
+            warnings: report
+                .warnings
+                .iter()
+                .map(|code| json(code).trim_matches('"').to_owned())
+                .collect(),
+            created_at: self.clock.now(),
+        }
+    }
+}
+
+/// Adds the verdicts that depend on other photos: duplicates, and the avatar's limit
+/// (`room` is `None` when there is no avatar to fill).
+fn judge(path: &Path, mut report: Report, known: &[Known], room: Option<bool>) -> PhotoResult {
+    let mut duplicate_of = None;
+    if !report.md5.is_empty() {
+        if let Some(same) = known.iter().find(|other| other.md5 == report.md5) {
+            report.reasons.push(Code::Duplicate);
+            duplicate_of = Some(same.label.clone());
+        } else if let Some(hash) = report.difference_hash
+            && let Some(near) = known.iter().find(|other| {
+                other
+                    .difference_hash
+                    .is_some_and(|other| (other ^ hash).count_ones() <= NEAR_DUPLICATE_BITS)
+            })
+        {
+            report.reasons.push(Code::NearDuplicate);
+            duplicate_of = Some(near.label.clone());
+        }
+    }
+    if report.reasons.is_empty() && room == Some(false) {
+        report.reasons.push(Code::LimitReached);
+    }
+    PhotoResult {
+        path: path.display().to_string(),
+        verdict: if report.reasons.is_empty() {
+            Verdict::Accepted
+        } else {
+            Verdict::Rejected
+        },
+        md5: report.md5,
+        width: report.width,
+        height: report.height,
+        faces: report.faces.len() as u32,
+        quality_score: report.quality.map(|quality| quality.score),
+        duplicate_of,
+        photo_id: None,
+        message: String::new(),
+        detail: report.detail,
+        reasons: report.reasons,
+        warnings: report.warnings,
+    }
+}
+
+/// Every file under `paths` that could be a finished photo, in a stable order, and the paths
+/// that could not be read. Symbolic links are followed, each folder visited once (no loops).
+fn gather(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let mut files = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut visited = HashSet::new();
+    for path in paths {
+        visit(path, true, &mut visited, &mut files, &mut unreadable);
+    }
+    (files, unreadable)
+}
+
+fn visit(
+    path: &Path,
+    named: bool,
+    visited: &mut HashSet<PathBuf>,
+    files: &mut Vec<PathBuf>,
+    unreadable: &mut Vec<(PathBuf, String)>,
+) {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Files named one by one are taken as asked; inside folders, skip hidden and unfinished ones.
+    if !named
+        && (name.starts_with('.')
+            || UNFINISHED_SUFFIXES
+                .iter()
+                .any(|suffix| name.ends_with(suffix)))
+    {
+        return;
+    }
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) => {
+            unreadable.push((path.to_path_buf(), error.to_string()));
+            return;
+        }
+    };
+    if !metadata.is_dir() {
+        if metadata.is_file() {
+            files.push(path.to_path_buf());
+        }
+        return;
+    }
+    let Ok(canonical) = std::fs::canonicalize(path) else {
+        return;
+    };
+    if !visited.insert(canonical) {
+        return; // a folder seen before, through a link: following it again would loop
+    }
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .collect(),
+        Err(error) => {
+            unreadable.push((path.to_path_buf(), error.to_string()));
+            return;
+        }
+    };
+    entries.sort();
+    for entry in entries {
+        visit(&entry, false, visited, files, unreadable);
+    }
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"))
+}
+
+/// The reasons in words a creator understands.
+pub fn explain(reasons: &[Code]) -> String {
+    if reasons.is_empty() {
+        return "accepted".into();
+    }
+    let words: Vec<&str> = reasons
+        .iter()
+        .map(|code| match code {
+            Code::UnsupportedFormat => "this file type cannot be used: export the photo as JPEG",
+            Code::Corrupt => "the file is damaged or incomplete",
+            Code::FileTooLarge => "the file is larger than the photo size limit",
+            Code::ResolutionTooLow => {
+                "the photo is too small: use one at least 512 pixels on its short side"
+            }
+            Code::DimensionsTooLarge => "the image is too large to open safely",
+            Code::NoFace => "no face was found",
+            Code::MultipleFaces => "there is more than one person: use photos of one person only",
+            Code::FaceTooSmall => "the face is too small: move closer or crop the photo",
+            Code::Blurry => "the photo is blurry",
+            Code::TooDark => "the photo is too dark",
+            Code::TooBright => "the photo is overexposed",
+            Code::LowContrast => "the photo is flat, with little contrast or detail",
+            Code::Duplicate => "this exact photo is already in the set",
+            Code::NearDuplicate => "an almost identical photo is already in the set",
+            Code::LimitReached => "the avatar already has as many photos as it can hold",
+            Code::Unreadable => "the file could not be read",
+            Code::ExtensionMismatch => "the file's name does not match its type",
+            Code::Noisy => "the photo is grainy",
+            Code::BackgroundFaces => "there are other faces in the background",
+        })
+        .collect();
+    words.join("; ")
+}

@@ -1,0 +1,245 @@
+//! Importing real files into a real library: verdicts, duplicates, limits, folders and links.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use studio::{
+    Config, Gender, NewAvatar, PhotoCode, PhotoResult, Ports, Studio, SystemClock, TrainingType,
+    Verdict,
+};
+
+fn cases() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
+}
+
+fn studio(library: &Path, vars: &[(&str, &str)]) -> Studio {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let config = Config::from_lookup(Some(library.to_path_buf()), |name| {
+        vars.iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("config");
+    Studio::open(
+        config,
+        Ports {
+            clock: Arc::new(SystemClock),
+        },
+    )
+    .expect("studio")
+}
+
+fn portrait(studio: &Studio) -> String {
+    studio
+        .create_avatar(NewAvatar {
+            name: "Anna".into(),
+            gender: Gender::Female,
+            training_type: TrainingType::Portrait,
+        })
+        .expect("avatar")
+        .id
+        .to_string()
+}
+
+fn add(studio: &Studio, avatar: &str, paths: &[PathBuf]) -> Vec<PhotoResult> {
+    let mut results = Vec::new();
+    studio
+        .add_photos(avatar, paths, |result| results.push(result))
+        .expect("add");
+    results
+}
+
+fn named<'a>(results: &'a [PhotoResult], name: &str) -> &'a PhotoResult {
+    results
+        .iter()
+        .find(|result| result.path.ends_with(name))
+        .unwrap_or_else(|| panic!("no result for {name}"))
+}
+
+#[test]
+fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let studio = studio(library.path(), &[]);
+    let avatar = portrait(&studio);
+    let results = add(&studio, &avatar, &[cases()]);
+
+    // The byte-identical copy sorts first by name, so it is the one kept.
+    let kept = named(&results, "duplicate_of_good_portrait.jpg");
+    assert_eq!(kept.verdict, Verdict::Accepted, "{kept:?}");
+    assert_eq!((kept.width, kept.height, kept.faces), (1024, 1280, 1));
+    let copy = named(&results, "/good_portrait.jpg");
+    assert_eq!(copy.reasons, [PhotoCode::Duplicate]);
+    let photo_id = kept.photo_id.expect("stored").to_string();
+    assert_eq!(
+        copy.duplicate_of.as_deref(),
+        Some(photo_id.as_str()),
+        "it names the copy kept"
+    );
+    let near = named(&results, "near_duplicate_of_good_portrait.jpg");
+    assert!(near.reasons.contains(&PhotoCode::NearDuplicate), "{near:?}");
+    assert!(
+        named(&results, "truncated.jpg")
+            .reasons
+            .contains(&PhotoCode::Corrupt)
+    );
+    assert!(
+        named(&results, "cases.json")
+            .reasons
+            .contains(&PhotoCode::UnsupportedFormat)
+    );
+    assert!(!named(&results, "truncated.jpg").message.is_empty());
+    let rotated = named(&results, "rotated_exif.jpg");
+    assert!(
+        rotated.height > rotated.width,
+        "EXIF orientation is applied: {rotated:?}"
+    );
+
+    let accepted: Vec<_> = results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Accepted)
+        .collect();
+    let stored = studio.list_photos(&avatar).expect("list");
+    assert_eq!(
+        stored.len(),
+        accepted.len(),
+        "exactly the accepted photos are stored"
+    );
+    for photo in &stored {
+        let file = library
+            .path()
+            .join("photos")
+            .join(&photo.file_hash[..2])
+            .join(format!("{}.{}", photo.file_hash, photo.format));
+        let bytes = std::fs::read(&file).expect("stored file exists");
+        assert_eq!(
+            photos::md5_hex(&bytes),
+            photo.file_hash,
+            "content-addressed copy is intact"
+        );
+        assert!(
+            library
+                .path()
+                .join("thumbnails")
+                .join(format!("{}.jpg", photo.file_hash))
+                .exists()
+        );
+    }
+
+    // Adding the same folder again stores nothing new: everything is a duplicate now.
+    let again = add(&studio, &avatar, &[cases()]);
+    assert!(again.iter().all(|r| r.verdict == Verdict::Rejected));
+    assert_eq!(
+        studio.list_photos(&avatar).expect("list").len(),
+        stored.len()
+    );
+}
+
+#[test]
+fn the_avatar_limit_and_the_size_limit_are_enforced() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let studio = studio(
+        library.path(),
+        &[
+            ("AVATAR_MIN_PHOTOS", "1"),
+            ("AVATAR_MAX_PHOTOS", "2"),
+            ("PHOTO_MAX_SIZE", "1000000"),
+        ],
+    );
+    let avatar = portrait(&studio);
+    let names = [
+        "good_portrait.jpg",
+        "png_good.png",
+        "rotated_exif.jpg",
+        "webp_good.webp",
+    ];
+    let results = add(&studio, &avatar, &names.map(|name| cases().join(name)));
+    assert_eq!(results[0].verdict, Verdict::Accepted);
+    assert_eq!(
+        results[1].reasons,
+        [PhotoCode::FileTooLarge],
+        "the PNG is over 1 MB"
+    );
+    assert_eq!(results[2].verdict, Verdict::Accepted);
+    assert_eq!(results[3].reasons, [PhotoCode::LimitReached]);
+    let readiness = studio.readiness(&avatar).expect("readiness");
+    assert_eq!((readiness.photos, readiness.ready), (2, true));
+}
+
+#[test]
+fn folders_are_walked_once_despite_link_loops_and_unfinished_files_are_skipped() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let folder = tempfile::tempdir().expect("temp dir");
+    let nested = folder.path().join("trip/day1");
+    std::fs::create_dir_all(&nested).expect("dirs");
+    std::fs::copy(cases().join("good_portrait.jpg"), nested.join("a.jpg")).expect("copy");
+    std::fs::copy(
+        cases().join("webp_good.webp"),
+        nested.join("b.jpg.crdownload"),
+    )
+    .expect("copy");
+    std::fs::copy(cases().join("webp_good.webp"), nested.join(".hidden.webp")).expect("copy");
+    std::os::unix::fs::symlink(folder.path(), nested.join("loop")).expect("link loop");
+    std::os::unix::fs::symlink(
+        folder.path().join("missing.jpg"),
+        folder.path().join("dangling.jpg"),
+    )
+    .expect("link");
+
+    let studio = studio(library.path(), &[]);
+    let mut results = Vec::new();
+    studio
+        .check_photos(
+            &[folder.path().to_path_buf()],
+            TrainingType::Portrait,
+            |r| results.push(r),
+        )
+        .expect("check");
+    let paths: Vec<_> = results.iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        results.len(),
+        2,
+        "one photo and one unreadable link, nothing twice: {paths:?}"
+    );
+    assert!(named(&results, "a.jpg").verdict == Verdict::Accepted);
+    let dangling = named(&results, "dangling.jpg");
+    assert_eq!(dangling.reasons, [PhotoCode::Unreadable]);
+    assert!(dangling.detail.is_some(), "the system's reason is kept");
+    assert!(
+        studio.list_avatars().expect("list").is_empty(),
+        "check stores nothing"
+    );
+}
+
+#[test]
+fn removing_a_photo_deletes_its_files_unless_another_avatar_holds_them() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let studio = studio(library.path(), &[]);
+    let first = portrait(&studio);
+    let second = portrait(&studio);
+    let photo = [cases().join("good_portrait.jpg")];
+    let one = add(&studio, &first, &photo)[0]
+        .photo_id
+        .expect("stored")
+        .to_string();
+    let two = add(&studio, &second, &photo)[0]
+        .photo_id
+        .expect("stored")
+        .to_string();
+    let stored = studio.list_photos(&first).expect("list")[0].clone();
+    let file = library
+        .path()
+        .join("photos")
+        .join(&stored.file_hash[..2])
+        .join(format!("{}.jpeg", stored.file_hash));
+
+    studio.remove_photo(&first, &one).expect("remove");
+    assert!(file.exists(), "the other avatar still uses the file");
+    studio
+        .remove_photo(&second, &two[..8])
+        .expect("remove by prefix");
+    assert!(!file.exists(), "no avatar uses it any more");
+    assert!(studio.list_photos(&first).expect("list").is_empty());
+}
