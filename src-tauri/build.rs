@@ -7,6 +7,10 @@ const COMMANDS: &[&str] = &[
     "create_avatar",
     "rename_avatar",
     "delete_avatar",
+    "list_photos",
+    "add_photos",
+    "remove_photo",
+    "pick_photos",
 ];
 
 fn main() {

@@ -4,9 +4,13 @@
 
 use std::path::Path;
 
-use studio::{Avatar, AvatarStatus, ErrorCode, ErrorReport, Gender, TrainingType};
+use studio::{
+    Avatar, AvatarStatus, ErrorCode, ErrorReport, Gender, Photo, PhotoCode, PhotoResult, Readiness,
+    TrainingType, Verdict,
+};
 use ts_rs::TS;
 
+use crate::commands::{PhotoEntry, PhotoSet};
 use crate::state::AppInfo;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
@@ -19,7 +23,14 @@ fn typescript() -> String {
         ErrorCode::decl(),
         ErrorReport::decl(),
         Gender::decl(),
+        Photo::decl(),
+        PhotoCode::decl(),
+        PhotoEntry::decl(),
+        PhotoResult::decl(),
+        PhotoSet::decl(),
+        Readiness::decl(),
         TrainingType::decl(),
+        Verdict::decl(),
     ];
     let mut text = String::from(
         "// Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.\n// Do not edit by hand.\n",

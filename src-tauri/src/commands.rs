@@ -57,3 +57,93 @@ pub async fn rename_avatar(state: State<'_, AppState>, id: String, name: String)
 pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<Avatar> {
     run(state, move |studio| studio.delete_avatar(&id)).await
 }
+
+/// A stored photo with where the UI finds its thumbnail.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct PhotoEntry {
+    pub photo: studio::Photo,
+    pub thumbnail_path: String,
+}
+
+/// An avatar's photos and how far the set is from training.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct PhotoSet {
+    pub photos: Vec<PhotoEntry>,
+    pub readiness: studio::Readiness,
+}
+
+fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
+    let photos = studio
+        .list_photos(avatar)?
+        .into_iter()
+        .map(|photo| PhotoEntry {
+            thumbnail_path: studio.thumbnail_path(&photo).display().to_string(),
+            photo,
+        })
+        .collect();
+    Ok(PhotoSet {
+        photos,
+        readiness: studio.readiness(avatar)?,
+    })
+}
+
+#[tauri::command]
+pub async fn list_photos(state: State<'_, AppState>, avatar_id: String) -> Reply<PhotoSet> {
+    run(state, move |studio| photo_set(studio, &avatar_id)).await
+}
+
+/// Checks and stores photos, sending each verdict over `on_result` as soon as it is known.
+#[tauri::command]
+pub async fn add_photos(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    paths: Vec<String>,
+    on_result: tauri::ipc::Channel<studio::PhotoResult>,
+) -> Reply<PhotoSet> {
+    run(state, move |studio| {
+        let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
+        studio.add_photos(&avatar_id, &paths, |result| {
+            // A closed window stops listening; the import itself goes on.
+            let _ = on_result.send(result);
+        })?;
+        photo_set(studio, &avatar_id)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn remove_photo(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    photo_id: String,
+) -> Reply<PhotoSet> {
+    run(state, move |studio| {
+        studio.remove_photo(&avatar_id, &photo_id)?;
+        photo_set(studio, &avatar_id)
+    })
+    .await
+}
+
+/// Opens the native picker for photos (or one folder); an empty list when cancelled.
+#[tauri::command]
+pub async fn pick_photos(window: tauri::Window, folder: bool) -> Reply<Vec<String>> {
+    let dialog = rfd::AsyncFileDialog::new().set_parent(&window);
+    let picked = if folder {
+        dialog.pick_folder().await.map(|folder| vec![folder])
+    } else {
+        dialog
+            .add_filter(
+                "Photos",
+                &[
+                    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "avif",
+                ],
+            )
+            .pick_files()
+            .await
+    };
+    Ok(picked
+        .unwrap_or_default()
+        .into_iter()
+        .map(|file| file.path().display().to_string())
+        .collect())
+}

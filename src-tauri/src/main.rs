@@ -22,7 +22,16 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let state = state::AppState::open(args.library);
+    let thumbnails = state.thumbnails_dir();
     let result = tauri::Builder::default()
+        .setup(move |app| {
+            // The webview may load thumbnails, and nothing else, from the disk.
+            if let Some(dir) = thumbnails {
+                use tauri::Manager;
+                app.asset_protocol_scope().allow_directory(dir, false)?;
+            }
+            Ok(())
+        })
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -30,6 +39,10 @@ fn main() {
             commands::create_avatar,
             commands::rename_avatar,
             commands::delete_avatar,
+            commands::list_photos,
+            commands::add_photos,
+            commands::remove_photo,
+            commands::pick_photos,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = result {

@@ -32,6 +32,11 @@ impl AppState {
         Self { studio }
     }
 
+    pub fn thumbnails_dir(&self) -> Option<PathBuf> {
+        let studio = self.studio.as_ref().ok()?;
+        Some(studio.config().library_dir.join(studio::THUMBNAILS_DIR))
+    }
+
     pub fn studio(&self) -> Result<Arc<Studio>, ErrorReport> {
         self.studio.clone()
     }

@@ -1,8 +1,11 @@
 // A creator creates an avatar in the real window, sees it listed, and finds it again after a restart.
 import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { byTestId, cli, newLibrary, openApp, screenshot, startDriver } from "./harness.mjs";
+import { byTestId, cli, dropFiles, newLibrary, openApp, repoRoot, screenshot, startDriver } from "./harness.mjs";
 
 let driver;
 before(async () => {
@@ -25,7 +28,9 @@ test("create an avatar through the wizard, see it listed, and still there after 
     const name = await byTestId(app, "avatar-name");
     await name.setValue("Ника в студии");
     await (await byTestId(app, "create-submit")).click();
+    await byTestId(app, "avatar-detail"); // the wizard goes on to the photos step
 
+    await (await byTestId(app, "nav-avatars")).click();
     const list = await byTestId(app, "avatar-list");
     await app.waitUntil(async () => (await list.getText()).includes("Ника в студии"), {
       timeout: 10_000,
@@ -67,6 +72,50 @@ test("an avatar made by the CLI shows up in the app, and a bad name is explained
     assert.equal(await submit.isEnabled(), false, "an empty name cannot be submitted");
     await (await byTestId(app, "avatar-name")).setValue("x".repeat(101));
     assert.equal(await submit.isEnabled(), false, "a 101-character name cannot be submitted");
+  } finally {
+    await app.deleteSession();
+  }
+});
+
+test("photos dropped on an avatar get a verdict each, in words, and the accepted ones show", async () => {
+  const library = newLibrary();
+  const inbox = mkdtempSync(join(tmpdir(), "avatar-studio-drop-"));
+  const cases = join(repoRoot, "tests", "fixtures", "cases");
+  for (const name of ["good_portrait.jpg", "webp_good.webp", "blurry.jpg", "tiny.jpg", "text_named_jpg.jpg"]) {
+    copyFileSync(join(cases, name), join(inbox, name));
+  }
+  copyFileSync(join(cases, "good_portrait.jpg"), join(inbox, "z_copy_of_good.jpg"));
+
+  const app = await openApp(driver, library);
+  try {
+    await (await byTestId(app, "menu-create")).click();
+    await (await byTestId(app, "type-portrait")).click();
+    await (await byTestId(app, "gender-male")).click();
+    await (await byTestId(app, "avatar-name")).setValue("Drop test");
+    await (await byTestId(app, "create-submit")).click();
+    await byTestId(app, "avatar-detail"); // the wizard's last step leads to the photos
+
+    await dropFiles(app, [inbox]);
+    const summary = await byTestId(app, "import-summary");
+    await app.waitUntil(async () => /Last import: 2 accepted, 4 rejected/.test(await summary.getText()), {
+      timeout: 30_000,
+      timeoutMsg: `import did not finish as expected: ${await summary.getText()}`,
+    });
+    const rejected = await byTestId(app, "rejected-list");
+    const text = await rejected.getText();
+    assert.match(text, /blurry\.jpg\s+Blurry/);
+    assert.match(text, /tiny\.jpg\s+Too small/);
+    assert.match(text, /text_named_jpg\.jpg\s+This file type cannot be used/);
+    assert.match(text, /z_copy_of_good\.jpg\s+This exact photo is already in the set/);
+    assert.match(await (await byTestId(app, "readiness")).getText(), /2 \/ 10–20 photos/);
+
+    const cards = await app.$$('[data-testid="photo-card"]');
+    assert.equal(cards.length, 2);
+    const loaded = await app.execute(() =>
+      [...document.querySelectorAll('[data-testid="photo-card"] img')].every((img) => img.complete && img.naturalWidth > 0),
+    );
+    assert.ok(loaded, "thumbnails load from the library through the asset protocol");
+    await screenshot(app, "avatar-photos");
   } finally {
     await app.deleteSession();
   }

@@ -112,3 +112,17 @@ export async function screenshot(app, name) {
 export function cli(library, ...args) {
   return execFileSync(cliBinary, ["--library", library, ...args], { encoding: "utf8" });
 }
+
+/**
+ * Drops files on the window. WebDriver cannot perform an OS drop, so this sends the event Tauri
+ * itself emits for one (`tauri://drag-drop` to the main webview), through the same IPC.
+ */
+export async function dropFiles(app, paths) {
+  await app.execute(async (dropped) => {
+    await window.__TAURI_INTERNALS__.invoke("plugin:event|emit_to", {
+      target: { kind: "Webview", label: "main" },
+      event: "tauri://drag-drop",
+      payload: { paths: dropped, position: { x: 300, y: 300 } },
+    });
+  }, paths);
+}

@@ -20,6 +20,7 @@ pub use quality::Quality;
 /// meaning forever; new situations get new codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "PhotoCode")]
 pub enum Code {
     UnsupportedFormat,
     Corrupt,

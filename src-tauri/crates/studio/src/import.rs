@@ -33,9 +33,7 @@ pub enum Verdict {
 pub struct PhotoResult {
     pub path: String,
     pub verdict: Verdict,
-    #[ts(type = "Array<string>")]
     pub reasons: Vec<Code>,
-    #[ts(type = "Array<string>")]
     pub warnings: Vec<Code>,
     pub md5: String,
     pub width: u32,

@@ -9,7 +9,9 @@ mod ports;
 
 use std::sync::{Arc, OnceLock};
 
-pub use avatar_library::{Avatar, AvatarStatus, Gender, Library, Photo, TrainingType};
+pub use avatar_library::{
+    Avatar, AvatarStatus, Gender, Library, Photo, THUMBNAILS_DIR, TrainingType,
+};
 pub use avatars::{MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
@@ -39,6 +41,11 @@ impl Studio {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Where the UI finds a stored photo's thumbnail.
+    pub fn thumbnail_path(&self, photo: &Photo) -> std::path::PathBuf {
+        self.library.thumbnail_path(&photo.file_hash)
     }
 
     fn checker(&self) -> Result<&photos::Checker> {

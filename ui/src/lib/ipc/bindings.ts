@@ -29,4 +29,58 @@ export type ErrorReport = { code: ErrorCode, message: string, };
 
 export type Gender = "male" | "female" | "other";
 
+export type Photo = { id: string, avatar_id: string, 
+/**
+ * The object key once uploaded (the guide's `minio_key`).
+ */
+minio_key: string | null, 
+/**
+ * MD5 of the file's bytes, hex.
+ */
+file_hash: string, file_size: bigint, validation_status: string, has_face: boolean, face_count: number, quality_score: number | null, width: number, height: number, 
+/**
+ * The file's name where it was imported from.
+ */
+original_name: string, 
+/**
+ * jpeg, png, webp, …; also the stored file's extension.
+ */
+format: string, 
+/**
+ * Difference hash for near duplicates, 16 hex digits.
+ */
+difference_hash: string | null, 
+/**
+ * Warning codes, JSON array.
+ */
+warnings: Array<string>, created_at: string, };
+
+export type PhotoCode = "unsupported_format" | "corrupt" | "file_too_large" | "resolution_too_low" | "dimensions_too_large" | "no_face" | "multiple_faces" | "face_too_small" | "blurry" | "too_dark" | "too_bright" | "low_contrast" | "duplicate" | "near_duplicate" | "limit_reached" | "unreadable" | "extension_mismatch" | "noisy" | "background_faces";
+
+export type PhotoEntry = { photo: Photo, thumbnail_path: string, };
+
+export type PhotoResult = { path: string, verdict: Verdict, reasons: Array<PhotoCode>, warnings: Array<PhotoCode>, md5: string, width: number, height: number, faces: number, quality_score: number | null, 
+/**
+ * The stored photo id (or, within one import, the path) this one duplicates.
+ */
+duplicate_of: string | null, 
+/**
+ * The id under which an accepted photo was stored.
+ */
+photo_id: string | null, 
+/**
+ * The reasons in plain words.
+ */
+message: string, 
+/**
+ * A decoder's or the file system's own words, when there are any.
+ */
+detail: string | null, };
+
+export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness, };
+
+export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
+
 export type TrainingType = "portrait" | "style";
+
+export type Verdict = "accepted" | "rejected";

@@ -1,7 +1,17 @@
 // The only module that talks to the Rust side. Everything else imports typed functions from here.
-import { invoke } from "@tauri-apps/api/core";
+import { Channel, convertFileSrc, invoke } from "@tauri-apps/api/core";
+import { getCurrentWebview } from "@tauri-apps/api/webview";
 
-import type { AppInfo, Avatar, ErrorCode, ErrorReport, Gender, TrainingType } from "./bindings";
+import type {
+  AppInfo,
+  Avatar,
+  ErrorCode,
+  ErrorReport,
+  Gender,
+  PhotoResult,
+  PhotoSet,
+  TrainingType,
+} from "./bindings";
 
 export type * from "./bindings";
 
@@ -57,4 +67,33 @@ export const backend = {
     call<Avatar>("create_avatar", { name, gender, trainingType }),
   renameAvatar: (id: string, name: string) => call<Avatar>("rename_avatar", { id, name }),
   deleteAvatar: (id: string) => call<Avatar>("delete_avatar", { id }),
+  listPhotos: (avatarId: string) => call<PhotoSet>("list_photos", { avatarId }),
+  /** Checks and stores photos; `onResult` sees each verdict as soon as it is known. */
+  addPhotos: (avatarId: string, paths: string[], onResult: (result: PhotoResult) => void) => {
+    const channel = new Channel<PhotoResult>();
+    channel.onmessage = onResult;
+    return call<PhotoSet>("add_photos", { avatarId, paths, onResult: channel });
+  },
+  removePhoto: (avatarId: string, photoId: string) => call<PhotoSet>("remove_photo", { avatarId, photoId }),
+  pickPhotos: (folder: boolean) => call<string[]>("pick_photos", { folder }),
 };
+
+/** A URL the webview can load a thumbnail from (the asset protocol, scoped to thumbnails). */
+export const thumbnailUrl = (path: string): string => convertFileSrc(path);
+
+export interface FileDropHandlers {
+  hovering: (over: boolean) => void;
+  dropped: (paths: string[]) => void;
+}
+
+/** Files and folders dragged onto the window; resolves to a function that stops listening. */
+export function onFileDrop(handlers: FileDropHandlers): Promise<() => void> {
+  return getCurrentWebview().onDragDropEvent(({ payload }) => {
+    if (payload.type === "enter" || payload.type === "over") handlers.hovering(true);
+    else if (payload.type === "leave") handlers.hovering(false);
+    else {
+      handlers.hovering(false);
+      handlers.dropped(payload.paths);
+    }
+  });
+}
