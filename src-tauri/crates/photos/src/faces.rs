@@ -16,6 +16,9 @@ const SHORT_RANGE_MODEL: &[u8] =
 const FULL_RANGE_MODEL: &[u8] =
     include_bytes!("../../../../assets/models/face_detection_full_range.onnx");
 
+/// Tiles magnify textures that pass for tiny faces, so a tiled search asks for more certainty.
+const TILE_MIN_SCORE: f32 = 0.65;
+
 /// Boxes overlapping more than this are the same face.
 const SAME_FACE_IOU: f32 = 0.3;
 
@@ -190,7 +193,12 @@ impl FaceDetector {
                 let left = (width - tile_width) * column / 2;
                 let top = (height - tile_height) * row / 2;
                 let tile = imageops::crop_imm(image, left, top, tile_width, tile_height).to_image();
-                for face in self.full_range.detect(&tile)? {
+                for face in self
+                    .full_range
+                    .detect(&tile)?
+                    .into_iter()
+                    .filter(|face| face.score >= TILE_MIN_SCORE)
+                {
                     candidates.push(Face {
                         x: face.x + left as f32,
                         y: face.y + top as f32,

@@ -147,6 +147,23 @@ impl Report {
     }
 }
 
+/// Decodes a photo to the working size the checks use, with no other work, and returns its
+/// pixel count: the decode step alone, to measure how close the whole check comes to it.
+pub fn decode_working_copy(bytes: &[u8]) -> Result<usize, String> {
+    let format = Format::sniff(bytes).ok_or("not an image")?;
+    let stored = decode::stored_dimensions(bytes, format, u32::MAX)?;
+    let orientation = image::metadata::Orientation::NoTransforms;
+    let image = decode::working_copy(
+        bytes,
+        format,
+        stored,
+        u32::MAX,
+        orientation,
+        decode::WORKING_LONG_SIDE,
+    )?;
+    Ok(image.len())
+}
+
 pub fn md5_hex(bytes: &[u8]) -> String {
     let digest = Md5::digest(bytes);
     digest.iter().map(|byte| format!("{byte:02x}")).collect()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Photo-check benchmarks (issue figures), on this machine's cores:
+#   1. avatar-cli photos check throughput on N generated 12 MP JPEGs,
+#   2. the same files through a typical Python pipeline (python_pipeline.py), side by side,
+#   3. the ceiling: read + MD5 + DCT-scaled decode alone (the decode_limit example),
+#   4. peak memory of checking the set (GNU time's maximum resident set size).
+# usage: bash tests/bench/photos.sh [COUNT]   (default 200; photos are cached in $BENCH_PHOTOS)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+count="${1:-200}"
+photos="${BENCH_PHOTOS:-$HOME/.cache/avatar-studio/bench-$count}"
+venv="${BENCH_VENV:-$HOME/.cache/avatar-studio/bench-venv}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q pillow numpy opencv-python-headless imagehash scikit-image
+fi
+if [ ! -f "$photos/bench.json" ]; then
+  "$venv/bin/python" "$root/tests/fixtures/make_photos.py" bench --count "$count" --out "$photos" --jobs 2
+fi
+
+cd "$root"
+cargo build -q --locked -p avatar-cli -p avatar-photos --example decode_limit
+cli="$CARGO_TARGET_DIR/debug/avatar-cli"
+library="$(mktemp -d)"
+
+start=$(date +%s.%N)
+/usr/bin/time -f "%M" -o /tmp/bench-rss "$cli" --library "$library" photos check --type portrait --json "$photos" > /tmp/bench-results.jsonl
+end=$(date +%s.%N)
+rust_rate=$(python3 -c "print(f'{$count / ($end - $start):.2f}')")
+echo "avatar-cli photos check: $count photos in $(python3 -c "print(f'{$end - $start:.2f}')") s = $rust_rate photos/s, peak RSS $(( $(cat /tmp/bench-rss) / 1024 )) MiB"
+"$venv/bin/python" tests/bench/python_pipeline.py "$photos" --jobs 2 | tee /tmp/bench-python
+"$CARGO_TARGET_DIR/debug/examples/decode_limit" "$photos" | tee /tmp/bench-limit
+python3 - "$rust_rate" <<'PY'
+import re, sys
+rust = float(sys.argv[1])
+python = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-python").read()).group(1))
+limit = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-limit").read()).group(1))
+print(f"speed-up over the Python pipeline: {rust / python:.2f}x (goal >= 2.5x)")
+print(f"share of the decode + MD5 ceiling: {100 * rust / limit:.0f}% (goal >= 60%)")
+PY
+rm -rf "$library"
