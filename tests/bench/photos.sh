@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q pillow numpy opencv-python-headless imagehash scikit-image
+  "$venv/bin/pip" install -q pillow numpy "opencv-python-headless<5" imagehash scikit-image
 fi
 if [ ! -f "$photos/bench.json" ]; then
   "$venv/bin/python" "$root/tests/fixtures/make_photos.py" bench --count "$count" --out "$photos" --jobs 2
@@ -26,19 +26,25 @@ cargo build -q --locked -p avatar-cli -p avatar-photos --example decode_limit
 cli="$CARGO_TARGET_DIR/debug/avatar-cli"
 library="$(mktemp -d)"
 
-start=$(date +%s.%N)
-/usr/bin/time -f "%M" -o /tmp/bench-rss "$cli" --library "$library" photos check --type portrait --json "$photos" > /tmp/bench-results.jsonl
-end=$(date +%s.%N)
-rust_rate=$(python3 -c "print(f'{$count / ($end - $start):.2f}')")
-echo "avatar-cli photos check: $count photos in $(python3 -c "print(f'{$end - $start:.2f}')") s = $rust_rate photos/s, peak RSS $(( $(cat /tmp/bench-rss) / 1024 )) MiB"
+# Style checks do what the Python pipeline does; portrait checks also search faceless photos for
+# small faces, in tiles of a larger decode (about a third of the generated photos have a face).
+rates=()
+for type in style portrait; do
+  start=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o /tmp/bench-rss "$cli" --library "$library" photos check --type "$type" --json "$photos" > /tmp/bench-results.jsonl
+  end=$(date +%s.%N)
+  rate=$(python3 -c "print(f'{$count / ($end - $start):.2f}')")
+  rates+=("$rate")
+  echo "avatar-cli photos check --type $type: $count photos in $(python3 -c "print(f'{$end - $start:.2f}')") s = $rate photos/s, peak RSS $(( $(cat /tmp/bench-rss) / 1024 )) MiB"
+done
 "$venv/bin/python" tests/bench/python_pipeline.py "$photos" --jobs 2 | tee /tmp/bench-python
 "$CARGO_TARGET_DIR/debug/examples/decode_limit" "$photos" | tee /tmp/bench-limit
-python3 - "$rust_rate" <<'PY'
+python3 - "${rates[0]}" <<'PY'
 import re, sys
 rust = float(sys.argv[1])
 python = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-python").read()).group(1))
 limit = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-limit").read()).group(1))
-print(f"speed-up over the Python pipeline: {rust / python:.2f}x (goal >= 2.5x)")
-print(f"share of the decode + MD5 ceiling: {100 * rust / limit:.0f}% (goal >= 60%)")
+print(f"style checks vs the Python pipeline: {rust / python:.2f}x (goal >= 2.5x)")
+print(f"style checks as a share of the decode + MD5 ceiling: {100 * rust / limit:.0f}% (goal >= 60%)")
 PY
 rm -rf "$library"

@@ -1,11 +1,20 @@
 // A creator creates an avatar in the real window, sees it listed, and finds it again after a restart.
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { byTestId, cli, dropFiles, newLibrary, openApp, repoRoot, screenshot, startDriver } from "./harness.mjs";
+import {
+  byTestId,
+  cli,
+  dropFiles,
+  newLibrary,
+  openApp,
+  repoRoot,
+  scratchDir,
+  screenshot,
+  startDriver,
+} from "./harness.mjs";
 
 let driver;
 before(async () => {
@@ -79,7 +88,7 @@ test("an avatar made by the CLI shows up in the app, and a bad name is explained
 
 test("photos dropped on an avatar get a verdict each, in words, and the accepted ones show", async () => {
   const library = newLibrary();
-  const inbox = mkdtempSync(join(tmpdir(), "avatar-studio-drop-"));
+  const inbox = scratchDir("avatar-studio-drop-");
   const cases = join(repoRoot, "tests", "fixtures", "cases");
   for (const name of ["good_portrait.jpg", "webp_good.webp", "blurry.jpg", "tiny.jpg", "text_named_jpg.jpg"]) {
     copyFileSync(join(cases, name), join(inbox, name));

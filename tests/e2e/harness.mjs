@@ -1,6 +1,6 @@
 // Starts tauri-driver and opens the real app window in it. Each test gets its own library folder.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, copyFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -66,9 +66,19 @@ export async function startDriver() {
   };
 }
 
-export function newLibrary() {
-  return mkdtempSync(join(tmpdir(), "avatar-studio-e2e-"));
+const scratch = [];
+process.on("exit", () => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A new empty folder, removed when the test process ends. */
+export function scratchDir(prefix = "avatar-studio-e2e-") {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
 }
+
+export const newLibrary = () => scratchDir();
 
 /** Opens the app on `library`; the first session can race WebKitWebDriver's start, so retry. */
 export async function openApp(driver, library) {
