@@ -23,6 +23,10 @@ fn main() {
     let args = Args::parse();
     let state = state::AppState::open(args.library);
     let thumbnails = state.thumbnails_dir();
+    if let Ok(studio) = state.studio() {
+        // Off the main thread: the window opens while the face models load.
+        std::thread::spawn(move || studio.prepare_photo_checks());
+    }
     let result = tauri::Builder::default()
         .setup(move |app| {
             // The webview may load thumbnails, and nothing else, from the disk.

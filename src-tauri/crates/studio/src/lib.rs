@@ -48,6 +48,12 @@ impl Studio {
         self.library.thumbnail_path(&photo.file_hash)
     }
 
+    /// Loads the face models now rather than on the first photo, so a first drop is answered at
+    /// full speed. Safe to call from any thread, any number of times.
+    pub fn prepare_photo_checks(&self) -> Result<()> {
+        self.checker().map(drop)
+    }
+
     fn checker(&self) -> Result<&photos::Checker> {
         if let Some(checker) = self.checker.get() {
             return Ok(checker);
