@@ -1,7 +1,7 @@
 //! `avatar-cli`: the library from a terminal or a script. With `--json` every command prints JSON
 //! only: results on stdout, and on failure one `{"code","message"}` object on stderr.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +54,8 @@ enum PhotosCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Watch a folder and add the photos that appear in it, until interrupted (Ctrl-C).
+    Watch { avatar: String, folder: PathBuf },
     /// List an avatar's photos.
     List { avatar: String },
     /// Remove a photo from an avatar (photo id or a unique prefix).
@@ -126,8 +128,13 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
         },
         Command::Photos(command) => match command {
             PhotosCommand::Add { avatar, paths } => {
-                let readiness =
-                    studio.add_photos(&avatar, &paths, |result| out.photo_result(&result))?;
+                let mut progress = Progress::new(&out, &paths);
+                let readiness = studio.add_photos(&avatar, &paths, |result| {
+                    progress.clear();
+                    out.photo_result(&result);
+                    progress.advance();
+                })?;
+                progress.clear();
                 if !out.json {
                     out.line(&format!(
                         "{} / {}–{} photos{}",
@@ -145,7 +152,24 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
             PhotosCommand::Check {
                 training_type,
                 paths,
-            } => studio.check_photos(&paths, training_type, |result| out.photo_result(&result))?,
+            } => {
+                let mut progress = Progress::new(&out, &paths);
+                studio.check_photos(&paths, training_type, |result| {
+                    progress.clear();
+                    out.photo_result(&result);
+                    progress.advance();
+                })?;
+                progress.clear();
+            }
+            PhotosCommand::Watch { avatar, folder } => {
+                if !out.json {
+                    eprintln!("watching {} (Ctrl-C to stop)", folder.display());
+                }
+                // Stopping is the user's interrupt; imports are crash-safe, so nothing is lost.
+                studio.watch_folder(&avatar, &folder, &|| true, |result| {
+                    out.photo_result(&result)
+                })?;
+            }
             PhotosCommand::List { avatar } => {
                 let photos = studio.list_photos(&avatar)?;
                 if out.json {
@@ -182,6 +206,52 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
 
 struct Output {
     json: bool,
+}
+
+/// A one-line progress bar on stderr, drawn only for a person at a terminal (never with --json).
+struct Progress {
+    total: usize,
+    done: usize,
+    visible: bool,
+}
+
+impl Progress {
+    const WIDTH: usize = 30;
+
+    fn new(out: &Output, paths: &[PathBuf]) -> Self {
+        let visible = !out.json && std::io::stderr().is_terminal();
+        let total = if visible {
+            studio::count_inputs(paths)
+        } else {
+            0
+        };
+        Self {
+            total,
+            done: 0,
+            visible,
+        }
+    }
+
+    fn advance(&mut self) {
+        self.done += 1;
+        if self.visible && self.total > 0 {
+            let filled = Self::WIDTH * self.done.min(self.total) / self.total;
+            eprint!(
+                "\r[{}{}] {}/{} photos checked",
+                "#".repeat(filled),
+                ".".repeat(Self::WIDTH - filled),
+                self.done,
+                self.total
+            );
+        }
+    }
+
+    /// Clears the bar so the next line of results starts clean.
+    fn clear(&self) {
+        if self.visible && self.done > 0 {
+            eprint!("\r{}\r", " ".repeat(Self::WIDTH + 40));
+        }
+    }
 }
 
 impl Output {

@@ -314,9 +314,16 @@ fn judge(path: &Path, mut report: Report, known: &[Known], room: Option<bool>) -
     }
 }
 
+/// How many files an import of `paths` will report on (photos found plus unreadable paths),
+/// for progress bars.
+pub fn count_inputs(paths: &[PathBuf]) -> usize {
+    let (files, unreadable) = gather(paths);
+    files.len() + unreadable.len()
+}
+
 /// Every file under `paths` that could be a finished photo, in a stable order, and the paths
 /// that could not be read. Symbolic links are followed, each folder visited once (no loops).
-fn gather(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+pub(crate) fn gather(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
     let mut visited = HashSet::new();
@@ -333,17 +340,8 @@ fn visit(
     files: &mut Vec<PathBuf>,
     unreadable: &mut Vec<(PathBuf, String)>,
 ) {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
     // Files named one by one are taken as asked; inside folders, skip hidden and unfinished ones.
-    if !named
-        && (name.starts_with('.')
-            || UNFINISHED_SUFFIXES
-                .iter()
-                .any(|suffix| name.ends_with(suffix)))
-    {
+    if !named && is_hidden_or_unfinished(path) {
         return;
     }
     let metadata = match std::fs::metadata(path) {
@@ -378,6 +376,18 @@ fn visit(
     for entry in entries {
         visit(&entry, false, visited, files, unreadable);
     }
+}
+
+/// Dotfiles and the names browsers and copy tools give files they are still writing.
+pub(crate) fn is_hidden_or_unfinished(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    name.starts_with('.')
+        || UNFINISHED_SUFFIXES
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
 }
 
 fn json(value: &impl Serialize) -> String {

@@ -6,6 +6,7 @@ mod config;
 mod error;
 mod import;
 mod ports;
+mod watch;
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,9 +16,10 @@ pub use avatar_library::{
 pub use avatars::{MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
-pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, explain};
+pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain};
 pub use photos::Code as PhotoCode;
 pub use ports::{Clock, ManualClock, Ports, SystemClock};
+pub use watch::SETTLE_TIME;
 
 /// The application object: one per open library.
 pub struct Studio {

@@ -1,0 +1,153 @@
+//! A watched folder: photos that appear in it, copied, saved, downloaded or moved in, are added to
+//! an avatar once they are complete. File-system events are only hints (a folder moved in gives
+//! one event and none for its files, and a file is announced while still being written), so
+//! every hinted path is rescanned and a file is taken only when its size and modification time
+//! have held still for a while and its content ends the way its format says it must.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::{RecursiveMode, Watcher};
+
+use crate::import::{gather, is_hidden_or_unfinished};
+use crate::{Error, PhotoResult, Result, Studio};
+
+/// How long a file must stay unchanged before it is taken.
+pub const SETTLE_TIME: Duration = Duration::from_secs(1);
+/// How often waiting files are looked at again.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// What a file looked like when last seen, and since when.
+struct Sighting {
+    size: u64,
+    modified: Option<SystemTime>,
+    since: Instant,
+}
+
+impl Studio {
+    /// Watches `folder` and adds what appears in it (and what is there already) to the avatar,
+    /// until `keep_going` returns false. Each verdict goes to `on_result`.
+    pub fn watch_folder(
+        &self,
+        avatar_reference: &str,
+        folder: &Path,
+        keep_going: &dyn Fn() -> bool,
+        mut on_result: impl FnMut(PhotoResult),
+    ) -> Result<()> {
+        let avatar = self.avatar(avatar_reference)?.id.to_string();
+        let unwatchable = |error: notify::Error| {
+            Error::InvalidInput(format!("{} cannot be watched: {error}", folder.display()))
+        };
+        let (sender, hints) = mpsc::channel();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event {
+                    let _ = sender.send(event.paths);
+                }
+            })
+            .map_err(unwatchable)?;
+        watcher
+            .watch(folder, RecursiveMode::Recursive)
+            .map_err(unwatchable)?;
+
+        let mut waiting: HashMap<PathBuf, Sighting> = HashMap::new();
+        let mut taken: HashSet<(PathBuf, u64, Option<SystemTime>)> = HashSet::new();
+        let mut rescan = vec![folder.to_path_buf()];
+        while keep_going() {
+            // Everything hinted at, and whole folders that appear, are looked through again.
+            while let Ok(paths) = hints.try_recv() {
+                rescan.extend(paths);
+            }
+            let (files, _unreadable) = gather(&std::mem::take(&mut rescan));
+            let now = Instant::now();
+            for file in files
+                .into_iter()
+                .filter(|file| !is_hidden_or_unfinished(file))
+            {
+                waiting.entry(file).or_insert(Sighting {
+                    size: u64::MAX,
+                    modified: None,
+                    since: now,
+                });
+            }
+            let ready = settle(&mut waiting, &mut taken, now);
+            if !ready.is_empty() {
+                self.add_photos(&avatar, &ready, &mut on_result)?;
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        Ok(())
+    }
+}
+
+/// Moves files that have held still for [`SETTLE_TIME`] and look complete out of `waiting`.
+fn settle(
+    waiting: &mut HashMap<PathBuf, Sighting>,
+    taken: &mut HashSet<(PathBuf, u64, Option<SystemTime>)>,
+    now: Instant,
+) -> Vec<PathBuf> {
+    let mut ready = Vec::new();
+    waiting.retain(|path, sighting| {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return false; // gone (moved away or deleted) before it settled
+        };
+        let modified = metadata.modified().ok();
+        if metadata.len() != sighting.size || modified != sighting.modified {
+            *sighting = Sighting {
+                size: metadata.len(),
+                modified,
+                since: now,
+            };
+            return true;
+        }
+        if now.duration_since(sighting.since) < SETTLE_TIME || !looks_complete(path) {
+            return true;
+        }
+        if taken.insert((path.clone(), metadata.len(), modified)) {
+            ready.push(path.clone());
+        }
+        false
+    });
+    ready.sort();
+    ready
+}
+
+/// Whether a file ends as its format requires: a JPEG with its end-of-image marker, a PNG with
+/// its IEND chunk. Other files are judged by their stillness alone.
+fn looks_complete(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    if file.read_exact(&mut head).is_err() {
+        return false;
+    }
+    let tail_length = 12u64;
+    let mut tail = Vec::new();
+    let length = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    if file
+        .seek(SeekFrom::Start(length.saturating_sub(tail_length)))
+        .is_err()
+        || file.read_to_end(&mut tail).is_err()
+    {
+        return false;
+    }
+    if head.starts_with(&[0xFF, 0xD8]) {
+        // Some cameras pad after the marker; allow a few zero bytes.
+        let trimmed: &[u8] = {
+            let end = tail
+                .iter()
+                .rposition(|&byte| byte != 0)
+                .map_or(0, |index| index + 1);
+            &tail[..end]
+        };
+        trimmed.ends_with(&[0xFF, 0xD9])
+    } else if head.starts_with(b"\x89PNG") {
+        tail.windows(4).any(|window| window == b"IEND")
+    } else {
+        true
+    }
+}

@@ -1,0 +1,152 @@
+//! A watched folder on a real file system: files already there, a file written in two halves, a
+//! download renamed into place, and a folder moved in are each imported once, and only complete.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use studio::{
+    Config, Gender, NewAvatar, PhotoResult, Ports, Studio, SystemClock, TrainingType, Verdict,
+};
+
+fn cases() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
+}
+
+fn wait_for(results: &Mutex<Vec<PhotoResult>>, name: &str, within: Duration) -> PhotoResult {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = results
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|r| r.path.ends_with(name))
+        {
+            return found.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} was not imported within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let watched = tempfile::tempdir().expect("temp dir");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(
+        cases().join("good_portrait.jpg"),
+        watched.path().join("already_there.jpg"),
+    )
+    .expect("copy");
+
+    let config = Config::from_lookup(Some(library.path().to_path_buf()), |_| None).expect("config");
+    let studio = Studio::open(
+        config,
+        Ports {
+            clock: Arc::new(SystemClock),
+        },
+    )
+    .expect("studio");
+    let avatar = studio
+        .create_avatar(NewAvatar {
+            name: "W".into(),
+            gender: Gender::Other,
+            training_type: TrainingType::Portrait,
+        })
+        .expect("avatar")
+        .id
+        .to_string();
+
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let running = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let sink = results.clone();
+            studio.watch_folder(
+                &avatar,
+                watched.path(),
+                &|| running.load(Ordering::Relaxed),
+                move |result| {
+                    sink.lock().expect("lock").push(result);
+                },
+            )
+        });
+
+        let first = wait_for(&results, "already_there.jpg", Duration::from_secs(10));
+        assert_eq!(
+            first.verdict,
+            Verdict::Accepted,
+            "files present at start are scanned"
+        );
+
+        // A file written in two halves with a pause longer than the settle time in between.
+        let bytes = std::fs::read(cases().join("rotated_exif.jpg")).expect("case");
+        let half = bytes.len() / 2;
+        let mut file = std::fs::File::create(watched.path().join("slow_copy.jpg")).expect("create");
+        file.write_all(&bytes[..half]).expect("first half");
+        file.flush().expect("flush");
+        std::thread::sleep(studio::SETTLE_TIME * 3);
+        assert!(
+            !results
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|r| r.path.ends_with("slow_copy.jpg")),
+            "a half-written file must never be imported"
+        );
+        file.write_all(&bytes[half..]).expect("second half");
+        drop(file);
+        let slow = wait_for(&results, "slow_copy.jpg", Duration::from_secs(10));
+        assert_eq!(slow.verdict, Verdict::Accepted, "{slow:?}");
+
+        // A browser download: written as .part, renamed when done.
+        std::fs::copy(
+            cases().join("noisy.jpg"),
+            watched.path().join("download.jpg.part"),
+        )
+        .expect("copy");
+        std::thread::sleep(studio::SETTLE_TIME * 2);
+        std::fs::rename(
+            watched.path().join("download.jpg.part"),
+            watched.path().join("download.jpg"),
+        )
+        .expect("rename");
+        assert_eq!(
+            wait_for(&results, "download.jpg", Duration::from_secs(10)).verdict,
+            Verdict::Accepted
+        );
+
+        // A whole folder moved in gives one event for the folder and none for its files.
+        let album = elsewhere.path().join("album");
+        std::fs::create_dir(&album).expect("album");
+        std::fs::copy(cases().join("png_good.png"), album.join("from_album.png")).expect("copy");
+        std::fs::rename(&album, watched.path().join("album")).expect("move in");
+        assert_eq!(
+            wait_for(&results, "from_album.png", Duration::from_secs(10)).verdict,
+            Verdict::Accepted
+        );
+
+        std::thread::sleep(studio::SETTLE_TIME * 2);
+        running.store(false, Ordering::Relaxed);
+        watcher
+            .join()
+            .expect("watcher thread")
+            .expect("watch ends cleanly");
+    });
+
+    let results = results.lock().expect("lock");
+    let paths: Vec<&str> = results.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        results.len(),
+        4,
+        "each file exactly once, nothing partial: {paths:?}"
+    );
+    assert!(!paths.iter().any(|p| p.ends_with(".part")));
+    assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 4);
+}
