@@ -87,7 +87,7 @@ fn read_avatar(row: &Row<'_>) -> rusqlite::Result<Result<Avatar>> {
     let photo_count: i64 = row.get(10)?;
     Ok((|| {
         Ok(Avatar {
-            id: Uuid::parse_str(&id).map_err(|_| corrupt("avatar id", &id))?,
+            id: parse_id("avatar id", &id)?,
             name,
             gender: Gender::parse(&gender).ok_or_else(|| corrupt("gender", &gender))?,
             training_type: TrainingType::parse(&training_type)
@@ -103,6 +103,10 @@ fn read_avatar(row: &Row<'_>) -> rusqlite::Result<Result<Avatar>> {
             updated_at: parse_time(&updated_at)?,
         })
     })())
+}
+
+pub(crate) fn parse_id(what: &str, text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|_| corrupt(what, text))
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {

@@ -1,9 +1,9 @@
 //! Photo rows and their files.
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 use uuid::Uuid;
 
+use crate::avatars::{parse_id, parse_time};
 use crate::blobs::write_atomically;
 use crate::{Library, LibraryError, Photo, Result};
 
@@ -97,12 +97,23 @@ fn read_photo(row: &Row<'_>) -> rusqlite::Result<Result<Photo>> {
     let id: String = row.get(0)?;
     let avatar_id: String = row.get(1)?;
     let created_at: String = row.get(15)?;
+    let parsed = (|| {
+        Ok((
+            parse_id("photo id", &id)?,
+            parse_id("avatar id", &avatar_id)?,
+            parse_time(&created_at)?,
+        ))
+    })();
+    let (id, avatar_id, created_at) = match parsed {
+        Ok(values) => values,
+        Err(error) => return Ok(Err(error)),
+    };
     let warnings: String = row.get(14)?;
     let difference_hash: Option<i64> = row.get(13)?;
     let file_size: i64 = row.get(4)?;
-    let photo = Photo {
-        id: Uuid::nil(),
-        avatar_id: Uuid::nil(),
+    Ok(Ok(Photo {
+        id,
+        avatar_id,
         minio_key: row.get(2)?,
         file_hash: row.get(3)?,
         file_size: file_size.max(0) as u64,
@@ -116,16 +127,6 @@ fn read_photo(row: &Row<'_>) -> rusqlite::Result<Result<Photo>> {
         format: row.get(12)?,
         difference_hash: difference_hash.map(|hash| hash as u64),
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
-        created_at: DateTime::<Utc>::MIN_UTC,
-    };
-    Ok((|| {
-        Ok(Photo {
-            id: Uuid::parse_str(&id)
-                .map_err(|_| LibraryError::Corrupt(format!("photo id {id:?}")))?,
-            avatar_id: Uuid::parse_str(&avatar_id)
-                .map_err(|_| LibraryError::Corrupt(format!("avatar id {avatar_id:?}")))?,
-            created_at: crate::avatars::parse_time(&created_at)?,
-            ..photo
-        })
-    })())
+        created_at,
+    }))
 }
