@@ -11,6 +11,10 @@ const COMMANDS: &[&str] = &[
     "add_photos",
     "remove_photo",
     "pick_photos",
+    "plan_training",
+    "start_training",
+    "training_status",
+    "cancel_training",
 ];
 
 fn main() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the app and its tests need on Debian/Ubuntu: system packages, tauri-driver,
-# and the UI's and end-to-end suite's npm packages. Idempotent: what is present is skipped.
+# s3s-fs, and the UI's and end-to-end suite's npm packages. Idempotent: what is present is skipped.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -29,6 +29,11 @@ command -v cargo >/dev/null || { echo "setup: Rust is missing; install it with r
 if ! command -v tauri-driver >/dev/null; then
   echo "setup: installing tauri-driver"
   cargo install tauri-driver --version '^2' --locked --quiet
+fi
+# The real S3 server the storage tests run against; releases after 0.14.1 need a newer rustc.
+if [ "$(s3s-fs --version 2>/dev/null)" != "s3s-fs 0.14.1" ]; then
+  echo "setup: installing s3s-fs 0.14.1"
+  cargo install s3s-fs@0.14.1 --locked --features binary --quiet
 fi
 
 for dir in ui tests/e2e; do

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use studio::{
-    Avatar, AvatarStatus, ErrorCode, ErrorReport, Gender, Photo, PhotoCode, PhotoResult, Readiness,
-    TrainingType, Verdict,
+    Avatar, AvatarStatus, ErrorCode, ErrorReport, Gender, JobState, Photo, PhotoCode, PhotoResult,
+    Readiness, TrainingJob, TrainingPlan, TrainingType, Verdict,
 };
 use ts_rs::TS;
 
@@ -23,12 +23,15 @@ fn typescript() -> String {
         ErrorCode::decl(),
         ErrorReport::decl(),
         Gender::decl(),
+        JobState::decl(),
         Photo::decl(),
         PhotoCode::decl(),
         PhotoEntry::decl(),
         PhotoResult::decl(),
         PhotoSet::decl(),
         Readiness::decl(),
+        TrainingJob::decl(),
+        TrainingPlan::decl(),
         TrainingType::decl(),
         Verdict::decl(),
     ];

@@ -1,9 +1,13 @@
 //! IPC commands: each one a thin wrapper that runs a core operation off the UI thread.
 
-use studio::{Avatar, ErrorReport, Gender, NewAvatar, Studio, TrainingType};
-use tauri::State;
+use studio::{
+    Avatar, ErrorReport, Gender, NewAvatar, Overrides, Preset, Studio, TrainingJob, TrainingPlan,
+    TrainingType,
+};
+use tauri::{AppHandle, State};
 
 use crate::state::{AppInfo, AppState};
+use crate::training;
 
 type Reply<T> = Result<T, ErrorReport>;
 
@@ -146,4 +150,74 @@ pub async fn pick_photos(window: tauri::Window, folder: bool) -> Reply<Vec<Strin
         .into_iter()
         .map(|file| file.path().display().to_string())
         .collect())
+}
+
+fn preset(name: &str) -> Reply<Preset> {
+    Preset::parse(name).ok_or_else(|| ErrorReport {
+        code: studio::ErrorCode::InvalidInput,
+        message: format!("{name:?} is not one of: fast, balanced, quality"),
+    })
+}
+
+#[tauri::command]
+pub async fn plan_training(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    preset: String,
+    steps: Option<u32>,
+    learning_rate: Option<f64>,
+) -> Reply<TrainingPlan> {
+    let preset = self::preset(&preset)?;
+    let overrides = Overrides {
+        steps,
+        learning_rate,
+    };
+    run(state, move |studio| {
+        studio.plan_training(&avatar_id, preset, overrides)
+    })
+    .await
+}
+
+/// Writes the job to the ledger and follows it in the background; progress arrives as events.
+#[tauri::command]
+pub async fn start_training(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    avatar_id: String,
+    preset: String,
+    steps: Option<u32>,
+    learning_rate: Option<f64>,
+) -> Reply<TrainingJob> {
+    let preset = self::preset(&preset)?;
+    let overrides = Overrides {
+        steps,
+        learning_rate,
+    };
+    let (studio, followers) = (state.studio()?, state.followers.clone());
+    let job = run(state, move |studio| {
+        studio.start_training(&avatar_id, preset, overrides)
+    })
+    .await?;
+    training::follow(&app, &studio, &followers, job.id);
+    Ok(job)
+}
+
+#[tauri::command]
+pub async fn training_status(
+    state: State<'_, AppState>,
+    avatar_id: String,
+) -> Reply<Option<TrainingJob>> {
+    run(state, move |studio| studio.training_status(&avatar_id)).await
+}
+
+#[tauri::command]
+pub async fn cancel_training(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    avatar_id: String,
+) -> Reply<TrainingJob> {
+    let (studio, followers) = (state.studio()?, state.followers.clone());
+    let job = run(state, move |studio| studio.request_cancel(&avatar_id)).await?;
+    training::follow(&app, &studio, &followers, job.id);
+    Ok(job)
 }

@@ -3,6 +3,7 @@
 
 mod commands;
 mod state;
+mod training;
 
 #[cfg(test)]
 mod bindings;
@@ -23,16 +24,24 @@ fn main() {
     let args = Args::parse();
     let state = state::AppState::open(args.library);
     let thumbnails = state.thumbnails_dir();
-    if let Ok(studio) = state.studio() {
+    let studio = state.studio().ok();
+    if let Some(studio) = studio.clone() {
         // Off the main thread: the window opens while the face models load.
         std::thread::spawn(move || studio.prepare_photo_checks());
     }
+    let (notifier, followers) = (state.notifier.clone(), state.followers.clone());
     let result = tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
             // The webview may load thumbnails, and nothing else, from the disk.
             if let Some(dir) = thumbnails {
                 use tauri::Manager;
                 app.asset_protocol_scope().allow_directory(dir, false)?;
+            }
+            notifier.attach(app.handle().clone());
+            // Every start carries unfinished trainings on, whoever started them.
+            if let Some(studio) = studio {
+                training::follow_unfinished(app.handle().clone(), studio, followers);
             }
             Ok(())
         })
@@ -47,6 +56,10 @@ fn main() {
             commands::add_photos,
             commands::remove_photo,
             commands::pick_photos,
+            commands::plan_training,
+            commands::start_training,
+            commands::training_status,
+            commands::cancel_training,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = result {

@@ -6,10 +6,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use studio::{Config, ErrorReport, Ports, Studio};
+
+use crate::training::{DesktopNotifier, Followers};
 use ts_rs::TS;
 
 pub struct AppState {
     studio: Result<Arc<Studio>, ErrorReport>,
+    pub notifier: Arc<DesktopNotifier>,
+    pub followers: Arc<Followers>,
 }
 
 /// What the UI needs to know about the running app.
@@ -25,11 +29,20 @@ pub struct AppInfo {
 
 impl AppState {
     pub fn open(library: Option<PathBuf>) -> Self {
+        let notifier = Arc::new(DesktopNotifier::default());
+        let ports = Ports {
+            notifier: notifier.clone(),
+            ..Ports::system()
+        };
         let studio = Config::from_env(library)
-            .and_then(|config| Studio::open(config, Ports::system()))
+            .and_then(|config| Studio::open(config, ports))
             .map(Arc::new)
             .map_err(ErrorReport::from);
-        Self { studio }
+        Self {
+            studio,
+            notifier,
+            followers: Arc::default(),
+        }
     }
 
     pub fn thumbnails_dir(&self) -> Option<PathBuf> {

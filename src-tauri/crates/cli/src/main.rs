@@ -1,6 +1,8 @@
 //! `avatar-cli`: the library from a terminal or a script. With `--json` every command prints JSON
 //! only: results on stdout, and on failure one `{"code","message"}` object on stderr.
 
+mod training;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use studio::{
-    Avatar, Config, ErrorReport, Gender, NewAvatar, PhotoResult, Ports, Studio, TrainingType,
-    Verdict,
+    Avatar, Config, ErrorReport, Gender, NewAvatar, Overrides, PhotoResult, Ports, Preset, Studio,
+    TrainingType, Verdict,
 };
 
 #[derive(Parser)]
@@ -37,6 +39,39 @@ enum Command {
     /// Check, add, list and remove photos.
     #[command(subcommand)]
     Photos(PhotosCommand),
+    /// Train an avatar on fal (or simulated, in test mode).
+    Train {
+        avatar: String,
+        #[arg(long, default_value = "balanced", value_parser = parse_preset, value_name = "fast|balanced|quality")]
+        preset: Preset,
+        /// Training steps instead of the preset's.
+        #[arg(long)]
+        steps: Option<u32>,
+        /// Learning rate instead of the preset's (portrait only).
+        #[arg(long)]
+        learning_rate: Option<f64>,
+        /// Start a paid training without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Follow the training to its end instead of returning once fal holds it.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show an avatar's latest training.
+    Status {
+        avatar: String,
+        /// Follow it to its end.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Cancel an avatar's training and follow it until fal confirms the end.
+    Cancel { avatar: String },
+    /// List every training, newest first.
+    Jobs,
+}
+
+fn parse_preset(text: &str) -> Result<Preset, String> {
+    Preset::parse(text).ok_or_else(|| format!("{text:?} is not one of: fast, balanced, quality"))
 }
 
 #[derive(Subcommand)]
@@ -103,7 +138,35 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), ErrorReport> {
     let studio = Studio::open(Config::from_env(cli.library)?, Ports::system())?;
     let out = Output { json: cli.json };
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|error| ErrorReport::internal(format!("cannot start: {error}")))?;
+    runtime.block_on(training::advance_unfinished(&studio, &out))?;
     match cli.command {
+        Command::Train {
+            avatar,
+            preset,
+            steps,
+            learning_rate,
+            yes,
+            wait,
+        } => {
+            let options = training::TrainOptions {
+                avatar,
+                preset,
+                overrides: Overrides {
+                    steps,
+                    learning_rate,
+                },
+                yes,
+                wait,
+            };
+            runtime.block_on(training::train(&studio, &out, options))?;
+        }
+        Command::Status { avatar, wait } => {
+            runtime.block_on(training::status(&studio, &out, &avatar, wait))?;
+        }
+        Command::Cancel { avatar } => runtime.block_on(training::cancel(&studio, &out, &avatar))?,
+        Command::Jobs => training::jobs(&studio, &out)?,
         Command::Avatar(command) => match command {
             AvatarCommand::Create {
                 name,
@@ -293,11 +356,11 @@ impl Output {
         }
     }
 
-    fn print_json(&self, value: &impl Serialize) {
+    pub fn print_json(&self, value: &impl Serialize) {
         self.line(&json_text(value));
     }
 
-    fn line(&self, text: &str) {
+    pub fn line(&self, text: &str) {
         // A closed pipe (`avatar-cli ... | head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{text}");
     }

@@ -6,9 +6,12 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{Library, LibraryError, PHOTOS_DIR, Result, THUMBNAILS_DIR};
+use uuid::Uuid;
 
-const PARTIAL_SUFFIX: &str = ".partial";
+use crate::{Library, LibraryError, MODELS_DIR, PHOTOS_DIR, Result, THUMBNAILS_DIR, WORK_DIR};
+
+/// Marks a file still being written; a crash leaves only such names behind.
+pub const PARTIAL_SUFFIX: &str = ".partial";
 
 impl Library {
     /// Where a photo's bytes live: `photos/ab/abcdef….jpeg`, spread over 256 folders.
@@ -24,6 +27,19 @@ impl Library {
         self.root
             .join(THUMBNAILS_DIR)
             .join(format!("{file_hash}.jpg"))
+    }
+
+    /// Where a job's verified LoRA file lives: `models/<avatar>/<job>.safetensors`.
+    pub fn model_path(&self, avatar_id: Uuid, job_id: Uuid) -> PathBuf {
+        self.root
+            .join(MODELS_DIR)
+            .join(avatar_id.to_string())
+            .join(format!("{job_id}.safetensors"))
+    }
+
+    /// Where a job's training-set zip is packed before upload: `work/<job>.zip`.
+    pub fn dataset_path(&self, job_id: Uuid) -> PathBuf {
+        self.root.join(WORK_DIR).join(format!("{job_id}.zip"))
     }
 
     /// Removes files that no photo row refers to, and half-written ones.

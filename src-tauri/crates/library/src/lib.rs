@@ -4,6 +4,7 @@
 
 mod avatars;
 mod blobs;
+mod jobs;
 mod migrations;
 mod model;
 mod photos;
@@ -14,8 +15,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use blobs::PARTIAL_SUFFIX;
 pub use migrations::SCHEMA_VERSION;
-pub use model::{Avatar, AvatarStatus, Gender, Photo, TrainingType};
+pub use model::{Avatar, AvatarStatus, Gender, JobState, Photo, TrainingJob, TrainingType};
 pub use photos::PhotoDetails;
 
 /// The database file inside a library folder.
@@ -24,6 +26,10 @@ pub const DATABASE_FILE: &str = "library.sqlite3";
 pub const PHOTOS_DIR: &str = "photos";
 /// The folder, inside a library folder, holding the UI's thumbnails, named like the photos.
 pub const THUMBNAILS_DIR: &str = "thumbnails";
+/// The folder, inside a library folder, holding trained LoRA files, one folder per avatar.
+pub const MODELS_DIR: &str = "models";
+/// The folder, inside a library folder, holding training-set zips while they are uploaded.
+pub const WORK_DIR: &str = "work";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LibraryError {
@@ -59,7 +65,7 @@ impl Library {
             path: root.to_path_buf(),
             source,
         };
-        for dir in [PHOTOS_DIR, THUMBNAILS_DIR] {
+        for dir in [PHOTOS_DIR, THUMBNAILS_DIR, MODELS_DIR, WORK_DIR] {
             std::fs::create_dir_all(root.join(dir)).map_err(folder_error)?;
         }
         let mut connection = Connection::open(root.join(DATABASE_FILE))?;

@@ -140,3 +140,87 @@ mod hash_text {
             .transpose()
     }
 }
+
+text_enum!(
+    /// Where a training job is. A job moves forward only; the last three are final.
+    JobState {
+        Preparing => "preparing",
+        Submitting => "submitting",
+        Queued => "queued",
+        Running => "running",
+        Downloading => "downloading",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl JobState {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    /// What the avatar shows while its job is in this state.
+    pub fn avatar_status(self) -> AvatarStatus {
+        match self {
+            Self::Preparing | Self::Submitting => AvatarStatus::Uploading,
+            Self::Queued | Self::Running | Self::Downloading => AvatarStatus::Training,
+            Self::Completed => AvatarStatus::Completed,
+            Self::Failed => AvatarStatus::Error,
+            Self::Cancelled => AvatarStatus::Cancelled,
+        }
+    }
+}
+
+/// One training run: the durable record that lets any start of the app or the CLI carry it to
+/// its end. Written before anything is uploaded or submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct TrainingJob {
+    #[ts(type = "string")]
+    pub id: Uuid,
+    #[ts(type = "string")]
+    pub avatar_id: Uuid,
+    /// Names the job's uploads, so a repeated upload replaces rather than duplicates.
+    pub idempotency_key: String,
+    /// MD5 over the photos' hashes: which set this job trained on.
+    pub training_set_hash: String,
+    /// The fal endpoint id.
+    pub trainer: String,
+    pub training_type: TrainingType,
+    pub preset: String,
+    /// The trainer inputs chosen (steps, learning rate), JSON.
+    pub params: String,
+    /// Simulated: nothing reaches fal.
+    pub test_mode: bool,
+    pub state: JobState,
+    pub request_id: Option<String>,
+    pub status_url: Option<String>,
+    pub response_url: Option<String>,
+    pub cancel_url: Option<String>,
+    /// `s3`, `fal` or `none` (test mode).
+    pub storage: Option<String>,
+    /// The zip's object key (the guide's `minio_key`).
+    pub dataset_key: Option<String>,
+    pub dataset_url: Option<String>,
+    /// 0–100.
+    pub progress: u8,
+    pub queue_position: Option<u32>,
+    pub status_text: Option<String>,
+    pub last_log: Option<String>,
+    /// Why the job failed, in words.
+    pub error: Option<String>,
+    /// The verified LoRA file in the library.
+    pub model_path: Option<String>,
+    /// The LoRA file on fal's CDN.
+    pub model_url: Option<String>,
+    pub config_url: Option<String>,
+    pub cancel_requested: bool,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub updated_at: DateTime<Utc>,
+    #[ts(type = "string | null")]
+    pub submitted_at: Option<DateTime<Utc>>,
+    #[ts(type = "string | null")]
+    pub finished_at: Option<DateTime<Utc>>,
+}

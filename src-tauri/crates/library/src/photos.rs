@@ -81,6 +81,15 @@ impl Library {
     }
 
     /// Removes a photo's row, then its files when no other avatar holds the same bytes.
+    /// Records where a photo's copy was uploaded (the guide's `minio_key`).
+    pub fn set_photo_key(&self, photo_id: Uuid, key: &str) -> Result<()> {
+        self.connection().execute(
+            "UPDATE avatar_photos SET minio_key = ?2 WHERE id = ?1",
+            rusqlite::params![photo_id.to_string(), key],
+        )?;
+        Ok(())
+    }
+
     pub fn remove_photo(&self, avatar_id: Uuid, photo_id: Uuid) -> Result<bool> {
         let removed = self.connection().execute(
             "DELETE FROM avatar_photos WHERE id = ?1 AND avatar_id = ?2",

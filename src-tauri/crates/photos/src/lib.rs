@@ -3,6 +3,7 @@
 //! duplicates, and a thumbnail. Everything is synchronous and CPU-only; callers parallelise.
 
 mod decode;
+mod export;
 mod faces;
 mod format;
 mod quality;
@@ -12,6 +13,7 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 use ts_rs::TS;
 
+pub use export::{TrainingCopy, training_copy};
 pub use faces::{DetectorError, Face, FaceDetector};
 pub use format::Format;
 pub use quality::Quality;

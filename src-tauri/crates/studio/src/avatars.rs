@@ -130,6 +130,7 @@ mod tests {
             config,
             Ports {
                 clock: clock.clone(),
+                ..Ports::system()
             },
         )
         .expect("open");

@@ -27,6 +27,29 @@ pub struct Config {
     pub max_photos: u32,
     /// Largest photo file accepted, in bytes (`PHOTO_MAX_SIZE`).
     pub photo_max_size: u64,
+    /// fal's queue and REST hosts (`FAL_QUEUE_URL`, `FAL_REST_URL`).
+    pub fal_endpoints: fal::Endpoints,
+    /// Trainer endpoint ids, when not fal's defaults (`FAL_PORTRAIT_TRAINER`, `FAL_STYLE_TRAINER`).
+    pub portrait_trainer: Option<String>,
+    pub style_trainer: Option<String>,
+    /// Where training sets go when set; otherwise fal storage.
+    pub s3: Option<S3Location>,
+    /// The first pause between status polls (`FAL_POLL_INTERVAL_MS`); it grows while nothing changes.
+    pub poll_interval: Duration,
+    /// Pauses between retries of a failed call start here (`FAL_RETRY_BASE_MS`).
+    pub retry_base: Duration,
+    /// How long one process may work on a job's upload or download before another may take over
+    /// (`AVATAR_STUDIO_JOB_LEASE_SECS`); the worker renews it while alive.
+    pub job_lease: Duration,
+}
+
+/// A MinIO/S3 bucket, without the secret key (that comes from the keychain or `S3_SECRET_KEY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key: String,
 }
 
 impl Config {
@@ -69,6 +92,17 @@ impl Config {
             min_photos: to_u32("AVATAR_MIN_PHOTOS", number("AVATAR_MIN_PHOTOS", 10)?)?,
             max_photos: to_u32("AVATAR_MAX_PHOTOS", number("AVATAR_MAX_PHOTOS", 20)?)?,
             photo_max_size: number("PHOTO_MAX_SIZE", 20 * 1024 * 1024)?,
+            fal_endpoints: fal::Endpoints {
+                queue_url: var("FAL_QUEUE_URL")
+                    .unwrap_or_else(|| fal::Endpoints::default().queue_url),
+                rest_url: var("FAL_REST_URL").unwrap_or_else(|| fal::Endpoints::default().rest_url),
+            },
+            portrait_trainer: var("FAL_PORTRAIT_TRAINER"),
+            style_trainer: var("FAL_STYLE_TRAINER"),
+            s3: s3_location(&var)?,
+            poll_interval: Duration::from_millis(number("FAL_POLL_INTERVAL_MS", 1000)?.max(10)),
+            retry_base: Duration::from_millis(number("FAL_RETRY_BASE_MS", 1000)?),
+            job_lease: Duration::from_secs(number("AVATAR_STUDIO_JOB_LEASE_SECS", 30)?.max(1)),
         };
         if config.min_photos == 0 || config.min_photos > config.max_photos {
             return Err(Error::InvalidConfig(format!(
@@ -78,6 +112,22 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// S3 is used when an endpoint and a bucket are set; then the access key must be too.
+fn s3_location(var: &impl Fn(&str) -> Option<String>) -> Result<Option<S3Location>> {
+    let (Some(endpoint), Some(bucket)) = (var("S3_ENDPOINT"), var("S3_BUCKET")) else {
+        return Ok(None);
+    };
+    let access_key = var("S3_ACCESS_KEY").ok_or_else(|| {
+        Error::InvalidConfig("S3_ENDPOINT and S3_BUCKET are set but S3_ACCESS_KEY is not".into())
+    })?;
+    Ok(Some(S3Location {
+        endpoint,
+        bucket,
+        region: var("S3_REGION").unwrap_or_else(|| "us-east-1".to_string()),
+        access_key,
+    }))
 }
 
 fn default_library_dir() -> Result<PathBuf> {

@@ -18,6 +18,14 @@ pub enum ErrorCode {
     LibraryTooNew,
     /// The library folder or database cannot be read or written.
     LibraryUnavailable,
+    /// The request conflicts with what is going on (a training already running).
+    Conflict,
+    /// fal, S3 or the relay refused the key or secret.
+    WrongKey,
+    /// fal refused the request's content (a validation error); sending it again will not help.
+    Rejected,
+    /// fal, S3 or the relay cannot be reached or is busy; trying later may work.
+    RemoteUnavailable,
     /// Something failed that the creator cannot fix; the message says what.
     Internal,
 }
@@ -33,7 +41,32 @@ pub enum Error {
     #[error(transparent)]
     Library(#[from] LibraryError),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    WrongKey(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Remote(String),
+    #[error("{0}")]
     Internal(String),
+}
+
+impl From<fal::FalError> for Error {
+    fn from(error: fal::FalError) -> Self {
+        use fal::FalError;
+        let message = error.to_string();
+        match error {
+            FalError::WrongKey { .. } => Self::WrongKey(message),
+            FalError::Invalid { .. } => Self::Rejected(message),
+            FalError::NotFound(_) => Self::NotFound(message),
+            FalError::NotReady
+            | FalError::Network { .. }
+            | FalError::Unavailable { .. }
+            | FalError::Protocol(_) => Self::Remote(message),
+            FalError::File { .. } => Self::Internal(message),
+        }
+    }
 }
 
 impl Error {
@@ -44,6 +77,10 @@ impl Error {
             Self::InvalidConfig(_) => ErrorCode::InvalidConfig,
             Self::Library(LibraryError::TooNew { .. }) => ErrorCode::LibraryTooNew,
             Self::Library(_) => ErrorCode::LibraryUnavailable,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::WrongKey(_) => ErrorCode::WrongKey,
+            Self::Rejected(_) => ErrorCode::Rejected,
+            Self::Remote(_) => ErrorCode::RemoteUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

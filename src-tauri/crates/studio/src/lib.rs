@@ -3,22 +3,31 @@
 
 mod avatars;
 mod config;
+mod dataset;
 mod error;
 mod import;
 mod ports;
+mod training;
 mod watch;
 
 use std::sync::{Arc, OnceLock};
 
 pub use avatar_library::{
-    Avatar, AvatarStatus, Gender, Library, Photo, THUMBNAILS_DIR, TrainingType,
+    Avatar, AvatarStatus, Gender, JobState, Library, Photo, THUMBNAILS_DIR, TrainingJob,
+    TrainingType,
 };
 pub use avatars::{MAX_NAME_CHARS, NewAvatar};
-pub use config::{Config, ENV_LIBRARY};
+pub use config::{Config, ENV_LIBRARY, S3Location};
+pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_set_hash};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
+pub use fal::{Overrides, Preset};
 pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain};
 pub use photos::Code as PhotoCode;
-pub use ports::{Clock, ManualClock, Ports, SystemClock};
+pub use ports::{
+    Clock, EnvSecrets, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier,
+    SecretName, Secrets, SilentNotifier, SystemClock,
+};
+pub use training::{TRIGGER_PHRASE, TrainingPlan, verify_safetensors};
 pub use watch::SETTLE_TIME;
 
 /// The application object: one per open library.
@@ -26,6 +35,10 @@ pub struct Studio {
     config: Config,
     library: Library,
     clock: Arc<dyn Clock>,
+    secrets: Arc<dyn Secrets>,
+    notifier: Arc<dyn Notifier>,
+    /// Names this process in job leases.
+    lease_owner: String,
     /// Loaded on first use: the face models take a moment, and many commands never need them.
     checker: OnceLock<photos::Checker>,
 }
@@ -37,6 +50,9 @@ impl Studio {
             config,
             library,
             clock: ports.clock,
+            secrets: ports.secrets,
+            notifier: ports.notifier,
+            lease_owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             checker: OnceLock::new(),
         })
     }

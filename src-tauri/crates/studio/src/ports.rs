@@ -1,8 +1,20 @@
 //! The outside world, behind small traits with a real implementation and a fake.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::JobState;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Where the application reads the time; business logic never calls `Utc::now()` itself.
 pub trait Clock: Send + Sync {
@@ -26,32 +38,123 @@ impl ManualClock {
     }
 
     pub fn advance(&self, by: Duration) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) += by;
+        *lock(&self.0) += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        *lock(&self.0)
+    }
+}
+
+/// The secrets the app needs; they never live in the library or the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretName {
+    FalKey,
+    S3SecretKey,
+    RelayToken,
+}
+
+impl SecretName {
+    /// The guide's environment variables, in order of preference.
+    pub fn env_vars(self) -> &'static [&'static str] {
+        match self {
+            Self::FalKey => &["FAL_API_KEY", "FAL_KEY"],
+            Self::S3SecretKey => &["S3_SECRET_KEY"],
+            Self::RelayToken => &["RELAY_TOKEN"],
+        }
+    }
+}
+
+/// Where secrets are read from.
+pub trait Secrets: Send + Sync {
+    fn get(&self, name: SecretName) -> Option<String>;
+}
+
+/// Secrets from the process environment.
+pub struct EnvSecrets;
+
+impl Secrets for EnvSecrets {
+    fn get(&self, name: SecretName) -> Option<String> {
+        name.env_vars().iter().find_map(|var| {
+            std::env::var(var)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        })
+    }
+}
+
+/// Secrets held in memory, for tests.
+#[derive(Default)]
+pub struct MemorySecrets(Mutex<HashMap<SecretName, String>>);
+
+impl MemorySecrets {
+    pub fn with(self, name: SecretName, value: &str) -> Self {
+        lock(&self.0).insert(name, value.to_string());
+        self
+    }
+}
+
+impl Secrets for MemorySecrets {
+    fn get(&self, name: SecretName) -> Option<String> {
+        lock(&self.0).get(&name).cloned()
+    }
+}
+
+/// A training's end, told to the creator.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Notice {
+    #[ts(type = "string")]
+    pub avatar_id: Uuid,
+    pub avatar_name: String,
+    pub outcome: JobState,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Raises desktop notifications.
+pub trait Notifier: Send + Sync {
+    fn notify(&self, notice: &Notice);
+}
+
+/// Tells no one: the CLI reports on its own output.
+pub struct SilentNotifier;
+
+impl Notifier for SilentNotifier {
+    fn notify(&self, _notice: &Notice) {}
+}
+
+/// Keeps every notice, for tests.
+#[derive(Default)]
+pub struct RecordingNotifier(Mutex<Vec<Notice>>);
+
+impl RecordingNotifier {
+    pub fn notices(&self) -> Vec<Notice> {
+        lock(&self.0).clone()
+    }
+}
+
+impl Notifier for RecordingNotifier {
+    fn notify(&self, notice: &Notice) {
+        lock(&self.0).push(notice.clone());
     }
 }
 
 /// Every outside system the application talks to.
 pub struct Ports {
     pub clock: Arc<dyn Clock>,
+    pub secrets: Arc<dyn Secrets>,
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl Ports {
-    /// The real outside world.
+    /// The real outside world, with secrets from the environment and no notifications.
     pub fn system() -> Self {
         Self {
             clock: Arc::new(SystemClock),
+            secrets: Arc::new(EnvSecrets),
+            notifier: Arc::new(SilentNotifier),
         }
     }
 }

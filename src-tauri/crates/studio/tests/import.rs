@@ -27,6 +27,7 @@ fn studio(library: &Path, vars: &[(&str, &str)]) -> Studio {
         config,
         Ports {
             clock: Arc::new(SystemClock),
+            ..Ports::system()
         },
     )
     .expect("studio")

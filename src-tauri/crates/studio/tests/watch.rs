@@ -50,6 +50,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
         config,
         Ports {
             clock: Arc::new(SystemClock),
+            ..Ports::system()
         },
     )
     .expect("studio");

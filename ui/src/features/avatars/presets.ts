@@ -1,7 +1,7 @@
 // The guide's expected training times per type and preset, in minutes.
-import type { TrainingType } from "../../lib/ipc";
+import type { TrainingPreset, TrainingType } from "../../lib/ipc";
 
-export type Preset = "fast" | "balanced" | "quality";
+export type Preset = TrainingPreset;
 export const PRESETS: readonly Preset[] = ["fast", "balanced", "quality"];
 
 export const EXPECTED_MINUTES: Record<TrainingType, Record<Preset, [number, number]>> = {

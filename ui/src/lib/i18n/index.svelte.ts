@@ -50,10 +50,13 @@ type PluralBase = {
   [K in MessageKey]: K extends `${infer Base}.one` ? Base : never;
 }[MessageKey];
 
-/** A counted message, choosing the language's plural form (Russian has three). */
-export function tn(key: PluralBase, count: number, target: Locale = state.locale): string {
+/**
+ * A counted message, choosing the language's plural form (Russian has three). `params` fills in
+ * anything besides `{count}`, e.g. the lower end of a range whose upper end is counted.
+ */
+export function tn(key: PluralBase, count: number, target: Locale = state.locale, params: Params = {}): string {
   const form = new Intl.PluralRules(target).select(count);
   const candidate = `${key}.${form}` as MessageKey;
   const chosen = candidate in dictionaries[target] ? candidate : (`${key}.other` as MessageKey);
-  return translate(target, chosen, { count });
+  return translate(target, chosen, { ...params, count });
 }

@@ -23,11 +23,13 @@ fal_mode: TrainingType, photo_count: number, created_at: string, updated_at: str
 
 export type AvatarStatus = "draft" | "uploading" | "training" | "completed" | "error" | "cancelled";
 
-export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "library_too_new" | "library_unavailable" | "internal";
+export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "library_too_new" | "library_unavailable" | "conflict" | "wrong_key" | "rejected" | "remote_unavailable" | "internal";
 
 export type ErrorReport = { code: ErrorCode, message: string, };
 
 export type Gender = "male" | "female" | "other";
+
+export type JobState = "preparing" | "submitting" | "queued" | "running" | "downloading" | "completed" | "failed" | "cancelled";
 
 export type Photo = { id: string, avatar_id: string, 
 /**
@@ -80,6 +82,62 @@ detail: string | null, };
 export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness, };
 
 export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
+
+export type TrainingJob = { id: string, avatar_id: string, 
+/**
+ * Names the job's uploads, so a repeated upload replaces rather than duplicates.
+ */
+idempotency_key: string, 
+/**
+ * MD5 over the photos' hashes: which set this job trained on.
+ */
+training_set_hash: string, 
+/**
+ * The fal endpoint id.
+ */
+trainer: string, training_type: TrainingType, preset: string, 
+/**
+ * The trainer inputs chosen (steps, learning rate), JSON.
+ */
+params: string, 
+/**
+ * Simulated: nothing reaches fal.
+ */
+test_mode: boolean, state: JobState, request_id: string | null, status_url: string | null, response_url: string | null, cancel_url: string | null, 
+/**
+ * `s3`, `fal` or `none` (test mode).
+ */
+storage: string | null, 
+/**
+ * The zip's object key (the guide's `minio_key`).
+ */
+dataset_key: string | null, dataset_url: string | null, 
+/**
+ * 0–100.
+ */
+progress: number, queue_position: number | null, status_text: string | null, last_log: string | null, 
+/**
+ * Why the job failed, in words.
+ */
+error: string | null, 
+/**
+ * The verified LoRA file in the library.
+ */
+model_path: string | null, 
+/**
+ * The LoRA file on fal's CDN.
+ */
+model_url: string | null, config_url: string | null, cancel_requested: boolean, created_at: string, updated_at: string, submitted_at: string | null, finished_at: string | null, };
+
+export type TrainingPlan = { avatar_id: string, avatar_name: string, training_type: TrainingType, preset: string, trainer: string, steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, 
+/**
+ * Zero in test mode.
+ */
+cost_usd: number, assumptions: string, test_mode: boolean, photos: number, 
+/**
+ * `s3`, `fal` or `none` (test mode).
+ */
+storage: string, };
 
 export type TrainingType = "portrait" | "style";
 

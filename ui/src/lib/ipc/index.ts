@@ -1,5 +1,6 @@
 // The only module that talks to the Rust side. Everything else imports typed functions from here.
 import { Channel, convertFileSrc, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 
 import type {
@@ -10,10 +11,24 @@ import type {
   Gender,
   PhotoResult,
   PhotoSet,
+  TrainingJob,
+  TrainingPlan,
   TrainingType,
 } from "./bindings";
 
 export type * from "./bindings";
+
+/** The guide's presets, as `plan_training` and `start_training` accept them. */
+export type TrainingPreset = "fast" | "balanced" | "quality";
+
+/** What a creator asks for: a preset and, optionally, their own steps and learning rate. */
+export interface TrainingRequest {
+  preset: TrainingPreset;
+  /** Null keeps the preset's value. */
+  steps: number | null;
+  /** Null keeps the preset's value; the style trainer takes none. */
+  learningRate: number | null;
+}
 
 /** A failed command, with the code to branch on and a message for the creator. */
 export class IpcError extends Error {
@@ -34,6 +49,10 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   library_too_new: true,
   library_unavailable: true,
   internal: true,
+  conflict: true,
+  wrong_key: true,
+  rejected: true,
+  remote_unavailable: true,
 };
 
 function isErrorCode(code: unknown): code is ErrorCode {
@@ -76,7 +95,21 @@ export const backend = {
   },
   removePhoto: (avatarId: string, photoId: string) => call<PhotoSet>("remove_photo", { avatarId, photoId }),
   pickPhotos: (folder: boolean) => call<string[]>("pick_photos", { folder }),
+  /** The run a request gives, with its expected time and cost; nothing starts. */
+  planTraining: (avatarId: string, request: TrainingRequest) =>
+    call<TrainingPlan>("plan_training", { avatarId, ...request }),
+  /** Records the job and starts it; the backend follows it and reports through `onTrainingChange`. */
+  startTraining: (avatarId: string, request: TrainingRequest) =>
+    call<TrainingJob>("start_training", { avatarId, ...request }),
+  /** The avatar's newest job, or null when it never trained. */
+  trainingStatus: (avatarId: string) => call<TrainingJob | null>("training_status", { avatarId }),
+  cancelTraining: (avatarId: string) => call<TrainingJob>("cancel_training", { avatarId }),
 };
+
+/** Every change of any training job; resolves to a function that stops listening. */
+export function onTrainingChange(handler: (job: TrainingJob) => void): Promise<() => void> {
+  return listen<TrainingJob>("training", (event) => handler(event.payload));
+}
 
 /** A URL the webview can load a thumbnail from (the asset protocol, scoped to thumbnails). */
 export const thumbnailUrl = (path: string): string => convertFileSrc(path);

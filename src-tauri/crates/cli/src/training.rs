@@ -1,0 +1,236 @@
+//! `train`, `status`, `cancel` and `jobs`: the training ledger from a terminal or a script.
+
+use std::io::{BufRead, IsTerminal};
+
+use serde::Serialize;
+use studio::{ErrorReport, JobState, Overrides, Preset, Studio, TrainingJob, TrainingPlan};
+use uuid::Uuid;
+
+use crate::Output;
+
+/// One job as `status`, `jobs`, `train` and `cancel` report it.
+#[derive(Serialize)]
+struct JobReport<'a> {
+    job_id: Uuid,
+    avatar_id: Uuid,
+    status: JobState,
+    progress: u8,
+    status_text: Option<&'a str>,
+    request_id: Option<&'a str>,
+    queue_position: Option<u32>,
+    last_log: Option<&'a str>,
+    model_path: Option<&'a str>,
+    model_url: Option<&'a str>,
+    error: Option<&'a str>,
+    preset: &'a str,
+    trainer: &'a str,
+    test_mode: bool,
+    cancel_requested: bool,
+    created_at: String,
+    finished_at: Option<String>,
+}
+
+impl<'a> From<&'a TrainingJob> for JobReport<'a> {
+    fn from(job: &'a TrainingJob) -> Self {
+        Self {
+            job_id: job.id,
+            avatar_id: job.avatar_id,
+            status: job.state,
+            progress: job.progress,
+            status_text: job.status_text.as_deref(),
+            request_id: job.request_id.as_deref(),
+            queue_position: job.queue_position,
+            last_log: job.last_log.as_deref(),
+            model_path: job.model_path.as_deref(),
+            model_url: job.model_url.as_deref(),
+            error: job.error.as_deref(),
+            preset: &job.preset,
+            trainer: &job.trainer,
+            test_mode: job.test_mode,
+            cancel_requested: job.cancel_requested,
+            created_at: job.created_at.to_rfc3339(),
+            finished_at: job.finished_at.map(|time| time.to_rfc3339()),
+        }
+    }
+}
+
+pub struct TrainOptions {
+    pub avatar: String,
+    pub preset: Preset,
+    pub overrides: Overrides,
+    pub yes: bool,
+    pub wait: bool,
+}
+
+pub async fn train(
+    studio: &Studio,
+    out: &Output,
+    options: TrainOptions,
+) -> Result<(), ErrorReport> {
+    let plan = studio.plan_training(&options.avatar, options.preset, options.overrides)?;
+    if !out.json {
+        out.line(&describe_plan(&plan));
+    }
+    if !plan.test_mode && !options.yes && !confirm(out)? {
+        return Err(ErrorReport {
+            code: studio::ErrorCode::InvalidInput,
+            message: "not started".to_string(),
+        });
+    }
+    let job = studio.start_training(&options.avatar, options.preset, options.overrides)?;
+    // Without --wait, stop once fal holds the job; any later start of the CLI or the app
+    // follows it to the end.
+    let wait = options.wait;
+    let job = studio
+        .follow(job.id, |job| {
+            show_progress(out, job);
+            wait || !matches!(job.state, JobState::Queued | JobState::Running)
+        })
+        .await?;
+    out.job(&job);
+    Ok(())
+}
+
+fn confirm(out: &Output) -> Result<bool, ErrorReport> {
+    if out.json || !std::io::stdin().is_terminal() {
+        return Err(ErrorReport {
+            code: studio::ErrorCode::InvalidInput,
+            message: "this training is paid: add --yes to start it without a question".to_string(),
+        });
+    }
+    eprint!("Start this paid training? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|error| ErrorReport::internal(error.to_string()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+fn describe_plan(plan: &TrainingPlan) -> String {
+    let learning_rate = plan
+        .learning_rate
+        .map(|rate| format!(", learning rate {rate}"))
+        .unwrap_or_default();
+    let cost = if plan.test_mode {
+        "test mode: simulated, no cost".to_string()
+    } else {
+        format!("about ${:.2} ({})", plan.cost_usd, plan.assumptions)
+    };
+    format!(
+        "{} ({}), {} preset on {}: {} steps{learning_rate}, {} photos, about {}–{} min, {cost}",
+        plan.avatar_name,
+        plan.training_type,
+        plan.preset,
+        plan.trainer,
+        plan.steps,
+        plan.photos,
+        plan.min_minutes,
+        plan.max_minutes
+    )
+}
+
+/// A line on stderr per change, for a person watching a terminal.
+fn show_progress(out: &Output, job: &TrainingJob) {
+    if out.json || !std::io::stderr().is_terminal() {
+        return;
+    }
+    let text = job.status_text.as_deref().unwrap_or(job.state.as_str());
+    eprintln!("[{:>3}%] {text}", job.progress);
+}
+
+pub async fn status(
+    studio: &Studio,
+    out: &Output,
+    avatar: &str,
+    wait: bool,
+) -> Result<(), ErrorReport> {
+    let Some(job) = studio.training_status(avatar)? else {
+        let avatar = studio.avatar(avatar)?;
+        return Err(ErrorReport {
+            code: studio::ErrorCode::NotFound,
+            message: format!("{} has never been trained", avatar.name),
+        });
+    };
+    let job = if wait && !job.state.is_final() {
+        studio
+            .follow(job.id, |job| {
+                show_progress(out, job);
+                true
+            })
+            .await?
+    } else {
+        job
+    };
+    out.job(&job);
+    Ok(())
+}
+
+pub async fn cancel(studio: &Studio, out: &Output, avatar: &str) -> Result<(), ErrorReport> {
+    let job = studio.request_cancel(avatar)?;
+    // Keep following until fal confirms an end: a trainer may finish before the cancel lands.
+    let job = studio
+        .follow(job.id, |job| {
+            show_progress(out, job);
+            true
+        })
+        .await?;
+    out.job(&job);
+    Ok(())
+}
+
+pub fn jobs(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
+    let jobs = studio.jobs()?;
+    if out.json {
+        let reports: Vec<JobReport<'_>> = jobs.iter().map(JobReport::from).collect();
+        out.print_json(&reports);
+    } else if jobs.is_empty() {
+        out.line("no trainings yet: start one with `avatar-cli train AVATAR`");
+    } else {
+        for job in &jobs {
+            out.line(&describe_job(job));
+        }
+    }
+    Ok(())
+}
+
+/// Re-checks every unfinished job, as every start does, so none waits for the app to be opened.
+pub async fn advance_unfinished(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
+    for (job, error) in studio.advance_unfinished().await? {
+        if let (Some(error), false) = (error, out.json) {
+            eprintln!("warning: training {} could not move on: {error}", job.id);
+        }
+    }
+    Ok(())
+}
+
+fn describe_job(job: &TrainingJob) -> String {
+    let mut line = format!(
+        "{}  avatar {}  {}  {}%  {}",
+        job.id,
+        job.avatar_id,
+        job.state,
+        job.progress,
+        job.status_text.as_deref().unwrap_or_default()
+    );
+    if let Some(request_id) = &job.request_id {
+        line.push_str(&format!("  request {request_id}"));
+    }
+    if let Some(path) = &job.model_path {
+        line.push_str(&format!("  model {path}"));
+    }
+    if let Some(error) = &job.error {
+        line.push_str(&format!("  error: {error}"));
+    }
+    line
+}
+
+impl Output {
+    pub fn job(&self, job: &TrainingJob) {
+        if self.json {
+            self.print_json(&JobReport::from(job));
+        } else {
+            self.line(&describe_job(job));
+        }
+    }
+}

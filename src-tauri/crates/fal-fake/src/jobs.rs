@@ -1,0 +1,504 @@
+//! A job's life: queued, running with training logs, completed with a LoRA or an error; and the
+//! JSON its status, result and webhook show at each point.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep};
+
+use crate::state::Shared;
+use crate::{Outcome, Script, webhooks};
+
+pub const LORA_FILE_NAME: &str = "pytorch_lora_weights.safetensors";
+pub const CONFIG_FILE_NAME: &str = "config.json";
+
+/// How many requests pretend to be ahead of a new one; `queue_position` counts down from here
+/// to 0 over the queue time.
+const QUEUE_AHEAD_AT_SUBMIT: f64 = 3.0;
+/// Step lines logged over a run.
+const STEP_LOG_LINES: u32 = 20;
+/// A status shows only log entries this recent, and at most this many of them: fal's window
+/// moves, it is not a growing prefix (fal-protocol.md §1.4).
+const LOG_WINDOW: Duration = Duration::from_secs(5);
+const LOG_WINDOW_ENTRIES: usize = 8;
+
+pub(crate) struct Job {
+    request_id: String,
+    endpoint_id: String,
+    /// The `owner/app` part of the endpoint id, the only part status, result and cancel URLs use.
+    pub owner_app: String,
+    input: Value,
+    script: Script,
+    webhook_url: Option<String>,
+    request_timeout: Option<Duration>,
+    submitted_at: Instant,
+    phase: Phase,
+    logs: Vec<LogEntry>,
+    /// Holds a permit once a cancel is accepted; the job's driver takes it.
+    pub cancel: Arc<Notify>,
+    /// Past fal's retention: the result and the output files are gone.
+    pub expired: bool,
+}
+
+enum Phase {
+    Queued,
+    Running {
+        since: Instant,
+    },
+    Completed {
+        /// How long the job ran; `None` when it never left the queue.
+        ran_for: Option<Duration>,
+        result: JobResult,
+    },
+}
+
+pub(crate) enum JobResult {
+    Lora { lora_bytes: u64 },
+    Error(JobError),
+}
+
+/// A failed job: what its status says, and the answer its result route gives.
+pub(crate) struct JobError {
+    pub status: StatusCode,
+    pub error: String,
+    pub error_type: String,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl JobError {
+    fn from_outcome(status: u16, error: &str, error_type: &str, detail: &Value) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            error: error.to_owned(),
+            error_type: error_type.to_owned(),
+            body: json!({ "detail": detail }),
+            headers: Vec::new(),
+        }
+    }
+
+    /// An error of fal's own (not the app's): the type travels in the body and in
+    /// `X-Fal-Error-Type` (fal-protocol.md §1.8).
+    fn infrastructure(status: StatusCode, error_type: &str, detail: &str) -> Self {
+        Self {
+            status,
+            error: detail.to_owned(),
+            error_type: error_type.to_owned(),
+            body: json!({ "detail": detail, "error_type": error_type }),
+            headers: vec![("x-fal-error-type", error_type.to_owned())],
+        }
+    }
+
+    /// UNCONFIRMED: what a cancelled request shows. 499 `client_cancelled` is the documented
+    /// error type for it.
+    fn cancelled() -> Self {
+        Self::infrastructure(
+            StatusCode::from_u16(499).expect("499 is a valid status code"),
+            "client_cancelled",
+            "Request cancelled by the client",
+        )
+    }
+
+    fn timed_out() -> Self {
+        let mut error = Self::infrastructure(
+            StatusCode::GATEWAY_TIMEOUT,
+            "request_timeout",
+            "Request timed out",
+        );
+        error
+            .headers
+            .push(("x-fal-request-timeout-type", "user".to_owned()));
+        error
+    }
+
+    /// The app's input validation failed (FastAPI's 422 shape). UNCONFIRMED: the `error` and
+    /// `error_type` a status shows for it.
+    fn invalid_input(field: &str, message: &str, kind: &str) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: format!("{field}: {message}"),
+            error_type: "validation_error".to_owned(),
+            body: json!({ "detail": [validation_item(&["body", field], message, kind)] }),
+            headers: Vec::new(),
+        }
+    }
+
+    /// UNCONFIRMED: the error a trainer reports when it cannot fetch its training data; fal's
+    /// model error types include `file_download_error`.
+    fn dataset_unavailable(reason: &str) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            error: reason.to_owned(),
+            error_type: "file_download_error".to_owned(),
+            body: json!({
+                "detail": [validation_item(&["body", "images_data_url"], reason, "file_download_error")]
+            }),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// One item of a FastAPI validation error's `detail` list.
+pub(crate) fn validation_item(location: &[&str], message: &str, kind: &str) -> Value {
+    json!({ "loc": location, "msg": message, "type": kind })
+}
+
+struct LogEntry {
+    logged_at: Instant,
+    entry: Value,
+}
+
+impl Job {
+    pub fn new(
+        request_id: String,
+        endpoint_id: String,
+        input: Value,
+        script: Script,
+        webhook_url: Option<String>,
+        request_timeout: Option<Duration>,
+    ) -> Self {
+        let owner_app = endpoint_id
+            .splitn(3, '/')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("/");
+        Self {
+            request_id,
+            endpoint_id,
+            owner_app,
+            input,
+            script,
+            webhook_url,
+            request_timeout,
+            submitted_at: Instant::now(),
+            phase: Phase::Queued,
+            logs: Vec::new(),
+            cancel: Arc::new(Notify::new()),
+            expired: false,
+        }
+    }
+
+    /// The `request_id` and the three URLs every queue answer carries.
+    fn identity(&self, base_url: &str) -> serde_json::Map<String, Value> {
+        let response_url = format!("{base_url}/{}/requests/{}", self.owner_app, self.request_id);
+        let mut fields = serde_json::Map::new();
+        fields.insert("request_id".into(), json!(self.request_id));
+        fields.insert("status_url".into(), json!(format!("{response_url}/status")));
+        fields.insert("cancel_url".into(), json!(format!("{response_url}/cancel")));
+        fields.insert("response_url".into(), json!(response_url));
+        fields
+    }
+
+    /// The submit answer.
+    pub fn submitted(&self, base_url: &str) -> Value {
+        let mut body = self.identity(base_url);
+        body.insert("status".into(), json!("IN_QUEUE"));
+        body.insert("gateway_request_id".into(), json!(self.request_id));
+        body.insert(
+            "queue_position".into(),
+            json!(self.queue_position(Instant::now())),
+        );
+        body.into()
+    }
+
+    /// The status answer: 202 while queued or running, 200 once completed.
+    pub fn status(&self, base_url: &str, with_logs: bool, now: Instant) -> (StatusCode, Value) {
+        let mut body = self.identity(base_url);
+        let logs = if with_logs {
+            self.recent_logs(now)
+        } else {
+            Value::Null
+        };
+        let code = match &self.phase {
+            Phase::Queued => {
+                body.insert("status".into(), json!("IN_QUEUE"));
+                body.insert("queue_position".into(), json!(self.queue_position(now)));
+                StatusCode::ACCEPTED
+            }
+            Phase::Running { .. } => {
+                body.insert("status".into(), json!("IN_PROGRESS"));
+                body.insert("logs".into(), logs);
+                StatusCode::ACCEPTED
+            }
+            Phase::Completed { ran_for, result } => {
+                body.insert("status".into(), json!("COMPLETED"));
+                body.insert("logs".into(), logs);
+                let metrics = match ran_for {
+                    Some(ran_for) => json!({ "inference_time": ran_for.as_secs_f64() }),
+                    None => json!({}),
+                };
+                body.insert("metrics".into(), metrics);
+                if let JobResult::Error(error) = result {
+                    body.insert("error".into(), json!(error.error));
+                    body.insert("error_type".into(), json!(error.error_type));
+                }
+                StatusCode::OK
+            }
+        };
+        (code, body.into())
+    }
+
+    /// The result, once the job has completed.
+    pub fn result(&self) -> Option<&JobResult> {
+        match &self.phase {
+            Phase::Completed { result, .. } => Some(result),
+            _ => None,
+        }
+    }
+
+    /// The 400 a result fetch gets before the job completes.
+    pub fn still_in_progress(&self, base_url: &str) -> Value {
+        let mut body = self.identity(base_url);
+        body.insert("detail".into(), json!("Request is still in progress"));
+        body.into()
+    }
+
+    fn queue_position(&self, now: Instant) -> u64 {
+        let queue_time = self.script.queue_time.as_secs_f64();
+        if queue_time == 0.0 {
+            return 0;
+        }
+        let waited = now.duration_since(self.submitted_at).as_secs_f64();
+        let remaining = (1.0 - waited / queue_time).clamp(0.0, 1.0);
+        (remaining * QUEUE_AHEAD_AT_SUBMIT).floor() as u64
+    }
+
+    fn recent_logs(&self, now: Instant) -> Value {
+        let recent: Vec<&Value> = self
+            .logs
+            .iter()
+            .filter(|log| now.duration_since(log.logged_at) <= LOG_WINDOW)
+            .map(|log| &log.entry)
+            .collect();
+        json!(recent[recent.len().saturating_sub(LOG_WINDOW_ENTRIES)..])
+    }
+
+    /// The model output: what the result route answers and a webhook carries.
+    pub fn output(&self, base_url: &str, lora_bytes: u64) -> Value {
+        let files = format!("{base_url}/files/{}", self.request_id);
+        json!({
+            "diffusers_lora_file": {
+                "url": format!("{files}/{LORA_FILE_NAME}"),
+                "content_type": "application/octet-stream",
+                "file_name": LORA_FILE_NAME,
+                "file_size": lora_bytes,
+            },
+            "config_file": {
+                "url": format!("{files}/{CONFIG_FILE_NAME}"),
+                "content_type": "application/octet-stream",
+                "file_name": CONFIG_FILE_NAME,
+                "file_size": self.config_file().len(),
+            },
+        })
+    }
+
+    /// The training configuration file a trainer publishes beside the LoRA.
+    pub fn config_file(&self) -> Vec<u8> {
+        let config = json!({
+            "endpoint_id": self.endpoint_id,
+            "input": self.input,
+            "steps": self.script.total_steps,
+        });
+        serde_json::to_vec_pretty(&config).expect("JSON values serialise")
+    }
+
+    /// The webhook body for a completed job (fal-protocol.md §2.1).
+    fn webhook_payload(&self, base_url: &str, result: &JobResult) -> Value {
+        let mut body = json!({
+            "request_id": self.request_id,
+            "gateway_request_id": self.request_id,
+        });
+        match result {
+            JobResult::Lora { lora_bytes } => {
+                body["status"] = json!("OK");
+                body["payload"] = self.output(base_url, *lora_bytes);
+            }
+            JobResult::Error(error) => {
+                body["status"] = json!("ERROR");
+                body["error"] = json!(format!("Invalid status code: {}", error.status.as_u16()));
+                body["payload"] = error.body.clone();
+            }
+        }
+        body
+    }
+
+    fn log(&mut self, message: String) {
+        self.logs.push(LogEntry {
+            logged_at: Instant::now(),
+            entry: json!({
+                "message": message,
+                "level": "INFO",
+                "source": "USER",
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            }),
+        });
+    }
+}
+
+/// Drives job `request_id` from the queue to completion, then sends its webhook.
+pub(crate) async fn run(shared: Arc<Shared>, request_id: String) {
+    let Some((script, input, cancel, request_timeout)) = with_job(&shared, &request_id, |job| {
+        (
+            job.script.clone(),
+            job.input.clone(),
+            job.cancel.clone(),
+            job.request_timeout,
+        )
+    }) else {
+        return;
+    };
+
+    let timeout = async {
+        match request_timeout {
+            Some(timeout) => sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = sleep(script.queue_time) => {}
+        () = cancel.notified() => return complete(&shared, &request_id, JobResult::Error(JobError::cancelled())).await,
+        () = timeout => return complete(&shared, &request_id, JobResult::Error(JobError::timed_out())).await,
+    }
+    with_job(&shared, &request_id, |job| {
+        job.phase = Phase::Running {
+            since: Instant::now(),
+        };
+    });
+
+    if let Err(error) = start_training(&shared, &request_id, &script, &input).await {
+        return complete(&shared, &request_id, JobResult::Error(error)).await;
+    }
+    let step_time = script.run_time / STEP_LOG_LINES;
+    for line in 1..=STEP_LOG_LINES {
+        if script.honour_cancel_while_running {
+            tokio::select! {
+                () = sleep(step_time) => {}
+                () = cancel.notified() => return complete(&shared, &request_id, JobResult::Error(JobError::cancelled())).await,
+            }
+        } else {
+            sleep(step_time).await;
+        }
+        let step = u64::from(script.total_steps) * u64::from(line) / u64::from(STEP_LOG_LINES);
+        let loss = 0.02 + 0.1 / (1.0 + step as f64 / 100.0);
+        log(
+            &shared,
+            &request_id,
+            format!(
+                "Training step {step}/{}, loss {loss:.4}",
+                script.total_steps
+            ),
+        );
+    }
+    log(&shared, &request_id, "Uploading LoRA weights".to_owned());
+
+    let result = match script.outcome {
+        Outcome::Success { lora_bytes } => JobResult::Lora { lora_bytes },
+        Outcome::Failure {
+            status,
+            error,
+            error_type,
+            detail,
+        } => JobResult::Error(JobError::from_outcome(status, &error, &error_type, &detail)),
+    };
+    complete(&shared, &request_id, result).await;
+}
+
+/// What a runner does first: validate the input, then fetch the training data.
+async fn start_training(
+    shared: &Shared,
+    request_id: &str,
+    script: &Script,
+    input: &Value,
+) -> Result<(), JobError> {
+    let dataset_url = match input.get("images_data_url") {
+        Some(Value::String(url)) => url,
+        Some(_) => {
+            return Err(JobError::invalid_input(
+                "images_data_url",
+                "str type expected",
+                "type_error.str",
+            ));
+        }
+        None => {
+            return Err(JobError::invalid_input(
+                "images_data_url",
+                "field required",
+                "value_error.missing",
+            ));
+        }
+    };
+    if script.download_dataset {
+        log(shared, request_id, "Downloading training data".to_owned());
+        let bytes = fetch_dataset(&shared.http, dataset_url)
+            .await
+            .map_err(|reason| JobError::dataset_unavailable(&reason))?;
+        log(
+            shared,
+            request_id,
+            format!("Downloaded {bytes} bytes of training data"),
+        );
+    }
+    log(shared, request_id, "Preprocessing images".to_owned());
+    Ok(())
+}
+
+/// Downloads the training zip as a runner would and returns its size. Only the zip signature is
+/// checked; the contents do not matter to the fake.
+async fn fetch_dataset(http: &reqwest::Client, url: &str) -> Result<u64, String> {
+    let mut response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|error| format!("Could not download the training data from {url}: {error}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!(
+            "Could not download the training data from {url}: the server answered HTTP {}",
+            status.as_u16()
+        ));
+    }
+    let mut start: Vec<u8> = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|error| {
+        format!("The download of the training data from {url} broke off: {error}")
+    })? {
+        if start.len() < 2 {
+            start.extend(chunk.iter().take(2 - start.len()));
+        }
+        bytes += chunk.len() as u64;
+    }
+    if start != b"PK" {
+        return Err(format!("The training data at {url} is not a zip archive"));
+    }
+    Ok(bytes)
+}
+
+async fn complete(shared: &Shared, request_id: &str, result: JobResult) {
+    let webhook = with_job(shared, request_id, |job| {
+        let webhook = job
+            .webhook_url
+            .clone()
+            .map(|url| (url, job.webhook_payload(&shared.base_url, &result)));
+        let ran_for = match job.phase {
+            Phase::Running { since } => Some(since.elapsed()),
+            _ => None,
+        };
+        job.phase = Phase::Completed { ran_for, result };
+        webhook
+    })
+    .flatten();
+    if let Some((url, payload)) = webhook {
+        webhooks::deliver(shared, request_id, &url, &payload).await;
+    }
+}
+
+fn log(shared: &Shared, request_id: &str, message: String) {
+    with_job(shared, request_id, |job| job.log(message));
+}
+
+fn with_job<T>(shared: &Shared, request_id: &str, change: impl FnOnce(&mut Job) -> T) -> Option<T> {
+    shared.state().jobs.get_mut(request_id).map(change)
+}

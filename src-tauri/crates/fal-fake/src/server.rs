@@ -1,0 +1,273 @@
+//! The HTTP side: which route a request is, the faults and authentication every route shares,
+//! and the handlers they lead to.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::connections::{ConnectionHandle, CuttableListener};
+use crate::state::Shared;
+use crate::{Fault, Route, queue, storage};
+
+/// The most a request other than an upload may carry; the fake reads it whole before handling.
+const BUFFERED_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let listener = CuttableListener {
+        listener,
+        open: shared.connections.clone(),
+    };
+    // Routing is done by hand in `dispatch`: every route shares counting, faults and auth, and
+    // unknown paths must answer fal's 404 body.
+    let app = Router::new().fallback(dispatch).with_state(shared);
+    let app = app.into_make_service_with_connect_info::<ConnectionHandle>();
+    // Serving ends only when the fake drops and aborts this task.
+    let _ = axum::serve(listener, app).await;
+}
+
+/// A request the fake knows, with what its path says.
+enum Target {
+    Submit {
+        endpoint_id: String,
+    },
+    Status {
+        owner_app: String,
+        request_id: String,
+    },
+    StatusStream {
+        owner_app: String,
+        request_id: String,
+    },
+    Result {
+        owner_app: String,
+        request_id: String,
+    },
+    Cancel {
+        owner_app: String,
+        request_id: String,
+    },
+    StorageInitiate,
+    StorageUpload {
+        key: String,
+    },
+    FileDownload {
+        key: String,
+        file_name: String,
+    },
+    Jwks,
+}
+
+impl Target {
+    fn parse(method: &Method, path: &str) -> Option<Target> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        if segments.iter().any(|segment| segment.is_empty()) {
+            return None;
+        }
+        let owner_app = |owner: &str, app: &str| format!("{owner}/{app}");
+        let target = match (method.clone(), segments.as_slice()) {
+            (Method::GET, [".well-known", "jwks.json"]) => Target::Jwks,
+            (Method::POST, ["storage", "upload", "initiate"]) => Target::StorageInitiate,
+            (Method::PUT, ["uploads", key]) => Target::StorageUpload {
+                key: (*key).to_owned(),
+            },
+            (Method::GET, ["files", key, file_name]) => Target::FileDownload {
+                key: (*key).to_owned(),
+                file_name: (*file_name).to_owned(),
+            },
+            // Status, result and cancel take `owner/app` only; a URL with the endpoint's
+            // sub-path does not match and answers 404, as it does at fal.
+            (Method::GET, [owner, app, "requests", id, "status"]) => Target::Status {
+                owner_app: owner_app(owner, app),
+                request_id: (*id).to_owned(),
+            },
+            (Method::GET, [owner, app, "requests", id, "status", "stream"]) => {
+                Target::StatusStream {
+                    owner_app: owner_app(owner, app),
+                    request_id: (*id).to_owned(),
+                }
+            }
+            (Method::GET, [owner, app, "requests", id]) => Target::Result {
+                owner_app: owner_app(owner, app),
+                request_id: (*id).to_owned(),
+            },
+            (Method::PUT, [owner, app, "requests", id, "cancel"]) => Target::Cancel {
+                owner_app: owner_app(owner, app),
+                request_id: (*id).to_owned(),
+            },
+            (Method::POST, [_, _, ..]) => Target::Submit {
+                endpoint_id: segments.join("/"),
+            },
+            _ => return None,
+        };
+        Some(target)
+    }
+
+    fn route(&self) -> Route {
+        match self {
+            Target::Submit { .. } => Route::Submit,
+            Target::Status { .. } => Route::Status,
+            Target::StatusStream { .. } => Route::StatusStream,
+            Target::Result { .. } => Route::Result,
+            Target::Cancel { .. } => Route::Cancel,
+            Target::StorageInitiate => Route::StorageInitiate,
+            Target::StorageUpload { .. } => Route::StorageUpload,
+            Target::FileDownload { .. } => Route::FileDownload,
+            Target::Jwks => Route::Jwks,
+        }
+    }
+
+    /// Upload URLs and file URLs carry their own permission (pre-signed, public CDN); the key
+    /// set is public.
+    fn needs_api_key(&self) -> bool {
+        !matches!(
+            self,
+            Target::StorageUpload { .. } | Target::FileDownload { .. } | Target::Jwks
+        )
+    }
+}
+
+async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(connection): ConnectInfo<ConnectionHandle>,
+    request: Request,
+) -> Response {
+    let Some(target) = Target::parse(request.method(), request.uri().path()) else {
+        return not_found();
+    };
+    // A request arrives once it is complete; from then on it is handled to the end even if its
+    // client goes away (as a server that received it would), so a test that kills the client at
+    // `FakeFal::wait_for` knows the submit took effect. Uploads stream and arrive with their head.
+    let request = if matches!(target, Target::StorageUpload { .. }) {
+        request
+    } else {
+        let (parts, body) = request.into_parts();
+        let Ok(body) = to_bytes(body, BUFFERED_BODY_LIMIT).await else {
+            return json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "detail": "Request body too large" }),
+            );
+        };
+        Request::from_parts(parts, Body::from(body))
+    };
+    let route = target.route();
+    shared.record_arrival(route);
+    let fault = shared.state().faults.take(|fault| match fault {
+        Fault::Status { route: faulty, .. }
+        | Fault::Delay { route: faulty, .. }
+        | Fault::DropConnection { route: faulty } => *faulty == route,
+        _ => false,
+    });
+    match fault {
+        Some(Fault::Status {
+            status,
+            body,
+            headers,
+            ..
+        }) => fault_response(status, body, &headers),
+        Some(Fault::DropConnection { .. }) => {
+            connection.cut();
+            // Nothing reaches the client: the socket is already shut.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Some(Fault::Delay { delay, .. }) => {
+            let response = handle_detached(shared, target, request).await;
+            tokio::time::sleep(delay).await;
+            response
+        }
+        _ => handle_detached(shared, target, request).await,
+    }
+}
+
+/// Handles the request on a task of its own, which runs on when the connection drops.
+async fn handle_detached(shared: Arc<Shared>, target: Target, request: Request) -> Response {
+    tokio::spawn(async move { handle(&shared, target, request).await })
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn handle(shared: &Arc<Shared>, target: Target, request: Request) -> Response {
+    if target.needs_api_key()
+        && let Some(rejection) = api_key_rejection(request.headers(), &shared.api_key)
+    {
+        return rejection;
+    }
+    match target {
+        Target::Submit { endpoint_id } => queue::submit(shared, endpoint_id, request).await,
+        Target::Status {
+            owner_app,
+            request_id,
+        } => queue::status(shared, &owner_app, &request_id, request.uri()),
+        Target::StatusStream {
+            owner_app,
+            request_id,
+        } => queue::status_stream(shared.clone(), owner_app, request_id, request.uri()),
+        Target::Result {
+            owner_app,
+            request_id,
+        } => queue::result(shared, &owner_app, &request_id),
+        Target::Cancel {
+            owner_app,
+            request_id,
+        } => queue::cancel(shared, &owner_app, &request_id),
+        Target::StorageInitiate => storage::initiate(shared, request).await,
+        Target::StorageUpload { key } => storage::upload(shared, &key, request.into_body()).await,
+        Target::FileDownload { key, file_name } => match storage::download(shared, &key).await {
+            Some(response) => response,
+            None => queue::output_file(shared, &key, &file_name),
+        },
+        Target::Jwks => json_response(StatusCode::OK, shared.signer.jwks()),
+    }
+}
+
+/// The 401 for a request without `Authorization: Key <api_key>`. UNCONFIRMED: the bodies of
+/// fal's 401 answers.
+fn api_key_rejection(headers: &HeaderMap, api_key: &str) -> Option<Response> {
+    let detail = match headers.get(AUTHORIZATION) {
+        None => "Missing Authorization header; expected 'Key <FAL_KEY>'",
+        Some(value) if value.to_str().ok() == Some(&format!("Key {api_key}")) => return None,
+        Some(_) => "Invalid API key",
+    };
+    Some(json_response(
+        StatusCode::UNAUTHORIZED,
+        json!({ "detail": detail }),
+    ))
+}
+
+fn fault_response(status: u16, body: Value, headers: &[(String, String)]) -> Response {
+    // `FakeFal::push_fault` checked the status and headers.
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = json_response(status, body);
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// What fal answers for a path it does not serve.
+pub(crate) fn not_found() -> Response {
+    json_response(StatusCode::NOT_FOUND, json!({ "detail": "Not Found" }))
+}
+
+/// UNCONFIRMED: what fal answers for an unknown request id (the cancel docs list `NOT_FOUND`).
+pub(crate) fn request_not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({ "detail": "Request not found" }),
+    )
+}

@@ -1,0 +1,125 @@
+//! What the fake holds while it runs: its jobs, uploads, faults and recorders, behind one mutex
+//! that is never held across an await.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use fal::webhook::WebhookSigner;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::connections::OpenConnections;
+use crate::jobs::Job;
+use crate::storage::StoredObject;
+use crate::{Delivery, Fault, Route, Script, Submission, Upload};
+
+pub(crate) struct Shared {
+    pub base_url: String,
+    pub api_key: String,
+    pub signer: WebhookSigner,
+    /// The fake's own outgoing requests: dataset downloads and webhooks.
+    pub http: reqwest::Client,
+    pub storage_dir: tempfile::TempDir,
+    pub connections: Arc<OpenConnections>,
+    arrivals: watch::Sender<HashMap<Route, usize>>,
+    tasks: Mutex<JoinSet<()>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub script: Script,
+    pub faults: Faults,
+    pub jobs: HashMap<String, Job>,
+    pub stored_objects: HashMap<String, StoredObject>,
+    pub submissions: Vec<Submission>,
+    pub deliveries: Vec<Delivery>,
+    pub uploads: Vec<Upload>,
+    pub cancel_requests: Vec<String>,
+}
+
+impl Shared {
+    pub fn new(base_url: String, api_key: String) -> Self {
+        Self {
+            base_url,
+            api_key,
+            signer: WebhookSigner::generate(),
+            http: reqwest::Client::builder()
+                // Everything the fake calls is local; a proxy from the environment must not
+                // intercept it.
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .expect("a plain HTTP client builds"),
+            storage_dir: tempfile::tempdir().expect("the fake creates a temporary folder"),
+            connections: Arc::default(),
+            arrivals: watch::Sender::new(HashMap::new()),
+            tasks: Mutex::default(),
+            state: Mutex::default(),
+        }
+    }
+
+    /// The state; a panic elsewhere while it was held leaves it usable for the next request.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn record_arrival(&self, route: Route) {
+        self.arrivals
+            .send_modify(|counts| *counts.entry(route).or_default() += 1);
+    }
+
+    pub fn arrivals(&self, route: Route) -> usize {
+        self.arrivals.borrow().get(&route).copied().unwrap_or(0)
+    }
+
+    pub async fn wait_for_arrivals(&self, route: Route, count: usize) {
+        let mut arrivals = self.arrivals.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = arrivals
+            .wait_for(|counts| counts.get(&route).copied().unwrap_or(0) >= count)
+            .await;
+    }
+
+    /// Runs a job or a webhook delivery in the background until it ends or the fake stops.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    pub fn stop(&self) {
+        self.connections.cut_all();
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .abort_all();
+    }
+}
+
+/// One-shot faults waiting for the requests they match.
+#[derive(Default)]
+pub(crate) struct Faults(VecDeque<Fault>);
+
+impl Faults {
+    pub fn push(&mut self, fault: Fault) {
+        self.0.push_back(fault);
+    }
+
+    /// Removes and returns the first fault that `matches` accepts.
+    pub fn take(&mut self, matches: impl Fn(&Fault) -> bool) -> Option<Fault> {
+        let position = self.0.iter().position(matches)?;
+        self.0.remove(position)
+    }
+}
+
+impl State {
+    /// The job `request_id`, when it was submitted to an endpoint of `owner_app`.
+    pub fn job(&self, owner_app: &str, request_id: &str) -> Option<&Job> {
+        self.jobs
+            .get(request_id)
+            .filter(|job| job.owner_app == owner_app)
+    }
+}

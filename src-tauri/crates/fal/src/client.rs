@@ -1,0 +1,494 @@
+//! The HTTP client for fal's queue and storage. Every call retries transient failures the way
+//! fal's clients do (429/502/503/504 and network errors, capped exponential backoff with jitter),
+//! never retries a validation error, and never repeats a submit that may have reached fal.
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::{FalError, RetryPolicy};
+
+/// Where fal lives; both are configurable for tests and self-hosting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// `FAL_QUEUE_URL`, default `https://queue.fal.run`.
+    pub queue_url: String,
+    /// `FAL_REST_URL`, default `https://rest.fal.ai` (storage).
+    pub rest_url: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self {
+            queue_url: "https://queue.fal.run".to_string(),
+            rest_url: "https://rest.fal.ai".to_string(),
+        }
+    }
+}
+
+/// A submitted request, as fal's queue acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Submitted {
+    pub request_id: String,
+    pub status_url: String,
+    pub response_url: String,
+    pub cancel_url: String,
+    #[serde(default)]
+    pub queue_position: Option<u32>,
+}
+
+/// fal's three queue states; a failed or cancelled request is COMPLETED with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueState {
+    InQueue,
+    InProgress,
+    Completed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LogEntry {
+    pub message: String,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct QueueStatus {
+    #[serde(rename = "status")]
+    pub state: QueueState,
+    #[serde(default)]
+    pub queue_position: Option<u32>,
+    /// The entries of a moving time window, not a growing prefix.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub logs: Vec<LogEntry>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_type: Option<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<LogEntry>, D::Error> {
+    Ok(Option::<Vec<LogEntry>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// What fal said to a cancel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelAnswer {
+    /// Accepted; the request may still finish if it was about to.
+    Requested,
+    /// Too late: the request had already completed.
+    AlreadyCompleted,
+}
+
+/// A fal client holding the key. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct FalClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    key: String,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for FalClient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("FalClient")
+            .field("endpoints", &self.endpoints)
+            .field("key", &"<set>")
+            .finish()
+    }
+}
+
+/// How long one status poll may take; fal's Python client allows 120 s.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl FalClient {
+    pub fn new(endpoints: Endpoints, key: String, retry: RetryPolicy) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("avatar-studio/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a client with no custom TLS settings always builds");
+        Self {
+            http,
+            endpoints,
+            key,
+            retry,
+        }
+    }
+
+    fn authorised(&self, builder: RequestBuilder) -> RequestBuilder {
+        builder
+            .header(AUTHORIZATION, format!("Key {}", self.key))
+            .header(ACCEPT, "application/json")
+    }
+
+    /// Puts a request in fal's queue. A submit is repeated only when fal answered that it did not
+    /// take it (429, 503…) or the connection was never made: a lost answer could hide a queued,
+    /// billed job, and submitting it again would pay twice.
+    pub async fn submit(
+        &self,
+        endpoint: &str,
+        input: &Value,
+        webhook_url: Option<&str>,
+    ) -> Result<Submitted, FalError> {
+        let url = format!(
+            "{}/{}",
+            self.endpoints.queue_url.trim_end_matches('/'),
+            endpoint
+        );
+        let response = self
+            .send(false, || {
+                let builder = self
+                    .authorised(self.http.post(&url))
+                    .header("X-Fal-Queue-Priority", "normal")
+                    .timeout(REQUEST_TIMEOUT)
+                    .json(input);
+                match webhook_url {
+                    Some(webhook) => builder.query(&[("fal_webhook", webhook)]),
+                    None => builder,
+                }
+            })
+            .await?;
+        parse_json(response).await
+    }
+
+    pub async fn status(&self, status_url: &str, logs: bool) -> Result<QueueStatus, FalError> {
+        let response = self
+            .send(true, || {
+                self.authorised(self.http.get(status_url))
+                    .query(&[("logs", if logs { "1" } else { "0" })])
+                    .timeout(REQUEST_TIMEOUT)
+            })
+            .await?;
+        parse_json(response).await
+    }
+
+    /// The bare model output of a completed request. A model error comes back as the error it was.
+    pub async fn result(&self, response_url: &str) -> Result<Value, FalError> {
+        let response = self
+            .send(true, || {
+                self.authorised(self.http.get(response_url))
+                    .timeout(REQUEST_TIMEOUT)
+            })
+            .await?;
+        parse_json(response).await
+    }
+
+    pub async fn cancel(&self, cancel_url: &str) -> Result<CancelAnswer, FalError> {
+        let request = || {
+            self.authorised(self.http.put(cancel_url))
+                .timeout(REQUEST_TIMEOUT)
+        };
+        match self.send(true, request).await {
+            Ok(_) => Ok(CancelAnswer::Requested),
+            Err(FalError::Invalid { message, .. }) if message.contains("ALREADY_COMPLETED") => {
+                Ok(CancelAnswer::AlreadyCompleted)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Uploads a file to fal storage (initiate, then PUT to the pre-signed URL) and returns the
+    /// public URL fal's runners can fetch. The file is streamed from disk.
+    pub async fn upload(
+        &self,
+        path: &Path,
+        content_type: &str,
+        file_name: &str,
+    ) -> Result<String, FalError> {
+        #[derive(Deserialize)]
+        struct Initiated {
+            upload_url: String,
+            file_url: String,
+        }
+        let initiate_url = format!(
+            "{}/storage/upload/initiate",
+            self.endpoints.rest_url.trim_end_matches('/')
+        );
+        let body = json!({"content_type": content_type, "file_name": file_name});
+        let response = self
+            .send(true, || {
+                self.authorised(self.http.post(&initiate_url))
+                    .query(&[("storage_type", "fal-cdn-v3")])
+                    .timeout(REQUEST_TIMEOUT)
+                    .json(&body)
+            })
+            .await?;
+        let initiated: Initiated = parse_json(response).await?;
+        let length = tokio::fs::metadata(path)
+            .await
+            .map_err(|error| file_error(path, &error))?
+            .len();
+        let mut attempt = 0;
+        loop {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|error| file_error(path, &error))?;
+            // The upload URL is pre-signed: it takes no fal key.
+            let outcome = self
+                .http
+                .put(&initiated.upload_url)
+                .header(CONTENT_TYPE, content_type)
+                .header(reqwest::header::CONTENT_LENGTH, length)
+                .body(reqwest::Body::from(file))
+                .send()
+                .await;
+            let outcome = match outcome {
+                Ok(response) => check(response, true).await.map(drop),
+                Err(error) => Err(FalError::network(&error)),
+            };
+            match outcome {
+                Ok(()) => return Ok(initiated.file_url),
+                Err(error) if error.is_transient() && attempt < self.retry.max_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Streams a public file (a LoRA on fal's CDN) into `destination`, starting it afresh on each
+    /// retry, and returns its length. The caller owns the file's naming and renaming.
+    pub async fn download(&self, url: &str, destination: &Path) -> Result<u64, FalError> {
+        let mut attempt = 0;
+        loop {
+            match self.download_once(url, destination).await {
+                Ok(length) => return Ok(length),
+                Err(error) if error.is_transient() && attempt < self.retry.max_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn download_once(&self, url: &str, destination: &Path) -> Result<u64, FalError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| FalError::network(&error))?;
+        let response = check(response, true).await?;
+        let mut file = tokio::fs::File::create(destination)
+            .await
+            .map_err(|error| file_error(destination, &error))?;
+        let mut stream = response.bytes_stream();
+        let mut length = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| FalError::network(&error))?;
+            length += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .map_err(|error| file_error(destination, &error))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|error| file_error(destination, &error))?;
+        Ok(length)
+    }
+
+    /// Sends a request built by `request`, retrying transient failures. `idempotent` calls retry
+    /// every transient failure; others only those that prove the request was not taken.
+    async fn send(
+        &self,
+        idempotent: bool,
+        request: impl Fn() -> RequestBuilder,
+    ) -> Result<Response, FalError> {
+        let mut attempt = 0;
+        loop {
+            let outcome = match request().send().await {
+                Ok(response) => check(response, idempotent).await,
+                Err(error) => Err(FalError::network(&error)),
+            };
+            let repeatable = match &outcome {
+                Err(FalError::Network { not_sent, .. }) => idempotent || *not_sent,
+                Err(error) => error.is_transient() && !matches!(error, FalError::NotReady),
+                Ok(_) => false,
+            };
+            if !repeatable || attempt >= self.retry.max_retries {
+                return outcome;
+            }
+            attempt += 1;
+            tokio::time::sleep(self.retry.delay(attempt)).await;
+        }
+    }
+}
+
+fn file_error(path: &Path, error: &std::io::Error) -> FalError {
+    FalError::File {
+        path: path.display().to_string(),
+        message: error.to_string(),
+    }
+}
+
+async fn parse_json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, FalError> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|error| FalError::network(&error))?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        FalError::Protocol(format!("{error} in {}", String::from_utf8_lossy(&bytes)))
+    })
+}
+
+/// Passes a success through and turns anything else into the matching [`FalError`].
+async fn check(response: Response, idempotent: bool) -> Result<Response, FalError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Err(classify(status, &headers, &body, idempotent))
+}
+
+fn classify(status: StatusCode, headers: &HeaderMap, body: &Value, idempotent: bool) -> FalError {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let message = describe(body).unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("no explanation")
+            .to_string()
+    });
+    let code = status.as_u16();
+    match code {
+        401 | 403 => FalError::WrongKey { status: code },
+        404 => FalError::NotFound(message),
+        400 if message.to_ascii_lowercase().contains("still in progress") => FalError::NotReady,
+        400 | 422 => FalError::Invalid {
+            status: code,
+            message,
+        },
+        _ => {
+            let error_type = body["error_type"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| header("x-fal-error-type"));
+            // A timeout the caller set on purpose is final (fal's clients agree).
+            let user_timeout =
+                code == 504 && header("x-fal-request-timeout-type").as_deref() == Some("user");
+            let retryable = !user_timeout
+                && (matches!(code, 408 | 429 | 502 | 503 | 504) || (idempotent && code == 500));
+            FalError::Unavailable {
+                status: code,
+                error_type,
+                message,
+                retryable,
+            }
+        }
+    }
+}
+
+/// The words in an error body: `detail` as a string or as pydantic's list, `status`, or `message`.
+fn describe(body: &Value) -> Option<String> {
+    match &body["detail"] {
+        Value::String(text) => return Some(text.clone()),
+        Value::Array(items) if !items.is_empty() => {
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| {
+                    let location: Vec<String> = item["loc"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|part| part.as_str() != Some("body"))
+                        .map(|part| part.as_str().map_or(part.to_string(), str::to_string))
+                        .collect();
+                    let message = item["msg"].as_str().unwrap_or("is not valid");
+                    if location.is_empty() {
+                        message.to_string()
+                    } else {
+                        format!("{}: {message}", location.join("."))
+                    }
+                })
+                .collect();
+            return Some(parts.join("; "));
+        }
+        _ => {}
+    }
+    ["status", "message", "error"]
+        .into_iter()
+        .find_map(|field| body[field].as_str().map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classified(code: u16, body: Value, headers: &[(&'static str, &'static str)]) -> FalError {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, value.parse().expect("header"));
+        }
+        classify(StatusCode::from_u16(code).expect("code"), &map, &body, true)
+    }
+
+    #[test]
+    fn failures_are_sorted_by_what_can_be_done_about_them() {
+        assert!(matches!(
+            classified(401, Value::Null, &[]),
+            FalError::WrongKey { .. }
+        ));
+        let invalid = classified(
+            422,
+            json!({"detail":[{"loc":["body","steps"],"msg":"ensure this value is less than 10000","type":"value_error"}]}),
+            &[],
+        );
+        assert_eq!(
+            invalid.to_string(),
+            "fal rejected the training request: steps: ensure this value is less than 10000"
+        );
+        assert!(!invalid.is_transient());
+        assert!(classified(429, json!({"detail":"Too many requests"}), &[]).is_transient());
+        let busy = classified(
+            503,
+            json!({"detail":"No runner","error_type":"runner_scheduling_failure"}),
+            &[],
+        );
+        assert!(busy.is_transient());
+        assert!(busy.to_string().contains("runner_scheduling_failure"));
+        let user_timeout = classified(
+            504,
+            json!({"detail":"Request timed out"}),
+            &[("x-fal-request-timeout-type", "user")],
+        );
+        assert!(!user_timeout.is_transient());
+        assert!(matches!(
+            classified(400, json!({"detail":"Request is still in progress"}), &[]),
+            FalError::NotReady
+        ));
+        assert!(matches!(
+            classified(400, json!({"status":"ALREADY_COMPLETED"}), &[]),
+            FalError::Invalid { message, .. } if message == "ALREADY_COMPLETED"
+        ));
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_output() {
+        let client = FalClient::new(
+            Endpoints::default(),
+            "secret-key-123".into(),
+            RetryPolicy::DEFAULT,
+        );
+        assert!(!format!("{client:?}").contains("secret-key-123"));
+    }
+}

@@ -1,0 +1,56 @@
+//! What can go wrong talking to fal, in words a creator understands.
+
+/// A failed call to fal. Messages never contain the key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FalError {
+    #[error("fal refused the API key (HTTP {status}); check the fal key in Settings or FAL_KEY")]
+    WrongKey { status: u16 },
+    #[error("fal rejected the training request: {message}")]
+    Invalid { status: u16, message: String },
+    #[error("fal has no request {0}; it may have expired")]
+    NotFound(String),
+    #[error("fal has not finished this request yet")]
+    NotReady,
+    #[error("fal is busy or unavailable (HTTP {status}{}): {message}", error_type.as_deref().map(|kind| format!(", {kind}")).unwrap_or_default())]
+    Unavailable {
+        status: u16,
+        error_type: Option<String>,
+        message: String,
+        /// Whether the same request may be sent again.
+        retryable: bool,
+    },
+    #[error("fal answered something this app does not understand: {0}")]
+    Protocol(String),
+    #[error("cannot reach fal: {message}")]
+    Network {
+        message: String,
+        /// True when the request certainly never reached the server, so even a submit may be repeated.
+        not_sent: bool,
+    },
+    #[error("cannot read or write {path}: {message}")]
+    File { path: String, message: String },
+}
+
+impl FalError {
+    pub(crate) fn network(error: &reqwest::Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            message = format!("{message}: {inner}");
+            source = inner.source();
+        }
+        Self::Network {
+            message,
+            not_sent: error.is_connect(),
+        }
+    }
+
+    /// Whether retrying the same idempotent call may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Unavailable { retryable, .. } => *retryable,
+            Self::Network { .. } | Self::NotReady => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! The trainers behind each avatar type: their endpoint, how the guide's presets map to their
+//! inputs, the ranges fal documents for overrides, what a run is expected to take and cost, and
+//! how their output names the LoRA file.
+
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Which trainer family an avatar uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainerKind {
+    /// `fal-ai/flux-lora-portrait-trainer`: face-focused, auto-crop, masks.
+    Portrait,
+    /// `fal-ai/flux-lora-fast-training` with `is_style: true` (the guide's Flux Pro Trainer is
+    /// deprecated by fal).
+    Style,
+}
+
+/// The guide's presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    Fast,
+    Balanced,
+    Quality,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 3] = [Preset::Fast, Preset::Balanced, Preset::Quality];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fast => "fast",
+            Self::Balanced => "balanced",
+            Self::Quality => "quality",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|preset| preset.as_str() == text)
+    }
+}
+
+/// Values a creator may set instead of the preset's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overrides {
+    pub steps: Option<u32>,
+    pub learning_rate: Option<f64>,
+}
+
+/// The inputs that decide a run's length and result.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainingParams {
+    pub steps: u32,
+    /// The style trainer takes no learning rate.
+    pub learning_rate: Option<f64>,
+}
+
+/// What a run is expected to take and cost, and the assumptions behind the numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub minutes: (u32, u32),
+    pub cost_usd: f64,
+    pub assumptions: &'static str,
+}
+
+/// One trainer: its endpoint id (configurable, so the next trainer change is a setting) and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainerSpec {
+    pub kind: TrainerKind,
+    pub endpoint: String,
+}
+
+pub const PORTRAIT_ENDPOINT: &str = "fal-ai/flux-lora-portrait-trainer";
+pub const STYLE_ENDPOINT: &str = "fal-ai/flux-lora-fast-training";
+
+/// Documented ranges (fal-protocol.md §4.1; the fast trainer documents none, so the portrait
+/// trainer's step range is applied to both).
+const STEP_RANGE: RangeInclusive<u32> = 1..=10_000;
+const LEARNING_RATE_RANGE: RangeInclusive<f64> = 0.000_001..=0.001;
+
+impl TrainerSpec {
+    pub fn new(kind: TrainerKind, endpoint: Option<String>) -> Self {
+        let default = match kind {
+            TrainerKind::Portrait => PORTRAIT_ENDPOINT,
+            TrainerKind::Style => STYLE_ENDPOINT,
+        };
+        Self {
+            kind,
+            endpoint: endpoint.unwrap_or_else(|| default.to_string()),
+        }
+    }
+
+    /// The guide's preset values; style presets map the guide's iterations to steps.
+    pub fn preset(&self, preset: Preset) -> TrainingParams {
+        match (self.kind, preset) {
+            (TrainerKind::Portrait, Preset::Fast) => portrait(500, 0.0003),
+            (TrainerKind::Portrait, Preset::Balanced) => portrait(1000, 0.0002),
+            (TrainerKind::Portrait, Preset::Quality) => portrait(2500, 0.0001),
+            (TrainerKind::Style, Preset::Fast) => style(200),
+            (TrainerKind::Style, Preset::Balanced) => style(500),
+            (TrainerKind::Style, Preset::Quality) => style(1000),
+        }
+    }
+
+    /// The preset with the creator's overrides, refused when outside fal's documented ranges.
+    pub fn params(&self, preset: Preset, overrides: Overrides) -> Result<TrainingParams, String> {
+        let mut params = self.preset(preset);
+        if let Some(steps) = overrides.steps {
+            if !STEP_RANGE.contains(&steps) {
+                return Err(format!(
+                    "steps must be between {} and {}, not {steps}",
+                    STEP_RANGE.start(),
+                    STEP_RANGE.end()
+                ));
+            }
+            params.steps = steps;
+        }
+        if let Some(rate) = overrides.learning_rate {
+            if self.kind == TrainerKind::Style {
+                return Err("the style trainer has no learning rate setting".to_string());
+            }
+            if !LEARNING_RATE_RANGE.contains(&rate) {
+                return Err(format!(
+                    "the learning rate must be between {} and {}, not {rate}",
+                    LEARNING_RATE_RANGE.start(),
+                    LEARNING_RATE_RANGE.end()
+                ));
+            }
+            params.learning_rate = Some(rate);
+        }
+        Ok(params)
+    }
+
+    /// The model input fal receives.
+    pub fn input(&self, images_data_url: &str, trigger: &str, params: TrainingParams) -> Value {
+        match self.kind {
+            TrainerKind::Portrait => json!({
+                "images_data_url": images_data_url,
+                "trigger_phrase": trigger,
+                "steps": params.steps,
+                "learning_rate": params.learning_rate,
+                "multiresolution_training": true,
+                "subject_crop": true,
+                "create_masks": true,
+            }),
+            TrainerKind::Style => json!({
+                "images_data_url": images_data_url,
+                "trigger_word": trigger,
+                "steps": params.steps,
+                "is_style": true,
+                "create_masks": false,
+            }),
+        }
+    }
+
+    /// Expected duration and cost. Durations scale the guide's preset times by steps; prices are
+    /// fal's published rates where known.
+    pub fn estimate(&self, params: TrainingParams) -> Estimate {
+        let (reference_steps, minutes, cost_usd, assumptions) = match self.kind {
+            TrainerKind::Portrait => (
+                2500.0,
+                (15.0, 30.0),
+                0.0024 * f64::from(params.steps.max(1000)),
+                "portrait: about $0.0024 per step with at least 1000 steps billed (third-party figure, not confirmed by fal); time scaled from the guide's 15–30 min for 2500 steps",
+            ),
+            TrainerKind::Style => (
+                1000.0,
+                (20.0, 45.0),
+                2.0 * f64::from(params.steps) / 1000.0,
+                "style: fal's $2 per run of 1000 steps, scaling linearly with steps; time scaled from the guide's 20–45 min for 1000 iterations",
+            ),
+        };
+        let scale = f64::from(params.steps) / reference_steps;
+        let scaled = |value: f64| ((value * scale).ceil() as u32).max(1);
+        Estimate {
+            minutes: (scaled(minutes.0), scaled(minutes.1)),
+            cost_usd: (cost_usd * 100.0).round() / 100.0,
+            assumptions,
+        }
+    }
+}
+
+fn portrait(steps: u32, learning_rate: f64) -> TrainingParams {
+    TrainingParams {
+        steps,
+        learning_rate: Some(learning_rate),
+    }
+}
+
+fn style(steps: u32) -> TrainingParams {
+    TrainingParams {
+        steps,
+        learning_rate: None,
+    }
+}
+
+/// The files a finished training names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoraOutput {
+    pub lora_url: String,
+    pub lora_size: Option<u64>,
+    pub config_url: Option<String>,
+}
+
+impl LoraOutput {
+    /// Reads `{"diffusers_lora_file": {url, file_size?}, "config_file": {url}?}`.
+    pub fn from_result(result: &Value) -> Result<Self, String> {
+        let file = &result["diffusers_lora_file"];
+        let lora_url = file["url"]
+            .as_str()
+            .ok_or("the result names no diffusers_lora_file URL")?
+            .to_string();
+        Ok(Self {
+            lora_url,
+            lora_size: file["file_size"].as_u64(),
+            config_url: result["config_file"]["url"].as_str().map(str::to_string),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_follow_the_guide() {
+        let portrait = TrainerSpec::new(TrainerKind::Portrait, None);
+        assert_eq!(portrait.endpoint, PORTRAIT_ENDPOINT);
+        assert_eq!(portrait.preset(Preset::Fast), super::portrait(500, 0.0003));
+        assert_eq!(portrait.preset(Preset::Quality).steps, 2500);
+        let style = TrainerSpec::new(TrainerKind::Style, Some("me/other".into()));
+        assert_eq!(style.endpoint, "me/other");
+        assert_eq!(style.preset(Preset::Balanced), super::style(500));
+        let input = style.input("https://x/set.zip", "TOK", style.preset(Preset::Fast));
+        assert_eq!(input["is_style"], true);
+        assert_eq!(input["steps"], 200);
+        assert!(input.get("learning_rate").is_none());
+    }
+
+    #[test]
+    fn overrides_outside_the_documented_ranges_are_refused() {
+        let portrait = TrainerSpec::new(TrainerKind::Portrait, None);
+        let steps = |steps| Overrides {
+            steps: Some(steps),
+            learning_rate: None,
+        };
+        assert_eq!(
+            portrait
+                .params(Preset::Fast, steps(3000))
+                .expect("in range")
+                .steps,
+            3000
+        );
+        assert!(portrait.params(Preset::Fast, steps(0)).is_err());
+        assert!(portrait.params(Preset::Fast, steps(10_001)).is_err());
+        let rate = Overrides {
+            steps: None,
+            learning_rate: Some(0.01),
+        };
+        let error = portrait.params(Preset::Fast, rate).expect_err("too high");
+        assert!(error.contains("learning rate"), "{error}");
+        let style = TrainerSpec::new(TrainerKind::Style, None);
+        let rate = Overrides {
+            steps: None,
+            learning_rate: Some(0.0001),
+        };
+        assert!(style.params(Preset::Fast, rate).is_err());
+    }
+
+    #[test]
+    fn estimates_scale_with_steps() {
+        let portrait = TrainerSpec::new(TrainerKind::Portrait, None);
+        let quality = portrait.estimate(portrait.preset(Preset::Quality));
+        assert_eq!(quality.minutes, (15, 30));
+        assert_eq!(quality.cost_usd, 6.0);
+        // At least 1000 steps are billed.
+        assert_eq!(
+            portrait.estimate(portrait.preset(Preset::Fast)).cost_usd,
+            2.4
+        );
+        let style = TrainerSpec::new(TrainerKind::Style, None);
+        let fast = style.estimate(style.preset(Preset::Fast));
+        assert_eq!(fast.cost_usd, 0.4);
+        assert_eq!(fast.minutes, (4, 9));
+    }
+
+    #[test]
+    fn the_lora_file_is_read_from_the_result() {
+        let result = json!({
+            "diffusers_lora_file": {"url": "https://cdn/x.safetensors", "file_size": 89745224},
+            "config_file": {"url": "https://cdn/config.json"},
+        });
+        let output = LoraOutput::from_result(&result).expect("output");
+        assert_eq!(output.lora_size, Some(89_745_224));
+        assert!(LoraOutput::from_result(&json!({"images": []})).is_err());
+    }
+}

@@ -1,0 +1,422 @@
+//! The training ledger. A job row is written before anything leaves the machine and updated at
+//! every step, so any process can pick an unfinished job up where another left it. Two processes
+//! (the app and the CLI) may follow the same job: a lease decides who uploads, submits and
+//! downloads, and a final state is written once.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{ErrorCode, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::avatars::{parse_id, parse_time};
+use crate::{JobState, Library, LibraryError, Result, TrainingJob, TrainingType};
+
+const SELECT_JOB: &str = "SELECT id, avatar_id, idempotency_key, training_set_hash, trainer,
+    training_type, preset, params, test_mode, state, request_id, status_url, response_url,
+    cancel_url, storage, dataset_key, dataset_url, progress, queue_position, status_text, last_log,
+    error, model_path, model_url, config_url, cancel_requested, created_at, updated_at,
+    submitted_at, finished_at
+    FROM training_jobs";
+
+const UNFINISHED: &str = "state NOT IN ('completed', 'failed', 'cancelled')";
+
+impl Library {
+    /// Records a new job; `false` when the avatar already has an unfinished one.
+    pub fn insert_job(&self, job: &TrainingJob) -> Result<bool> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let inserted = transaction.execute(
+            "INSERT INTO training_jobs (id, avatar_id, idempotency_key, training_set_hash, trainer,
+                training_type, preset, params, test_mode, state, progress, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+            params![
+                job.id.to_string(),
+                job.avatar_id.to_string(),
+                job.idempotency_key,
+                job.training_set_hash,
+                job.trainer,
+                job.training_type.as_str(),
+                job.preset,
+                job.params,
+                job.test_mode,
+                job.state.as_str(),
+                job.progress,
+                timestamp(job.created_at),
+            ],
+        );
+        match inserted {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == ErrorCode::ConstraintViolation =>
+            {
+                return Ok(false);
+            }
+            other => other?,
+        };
+        update_avatar(&transaction, job)?;
+        transaction.commit()?;
+        Ok(true)
+    }
+
+    pub fn job(&self, id: Uuid) -> Result<Option<TrainingJob>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&format!("{SELECT_JOB} WHERE id = ?1"))?;
+        statement
+            .query_row([id.to_string()], read_job)
+            .optional()?
+            .transpose()
+    }
+
+    /// Every job, newest first.
+    pub fn jobs(&self) -> Result<Vec<TrainingJob>> {
+        self.select_jobs(&format!("{SELECT_JOB} ORDER BY created_at DESC, id"), [])
+    }
+
+    /// The avatar's newest job.
+    pub fn latest_job(&self, avatar_id: Uuid) -> Result<Option<TrainingJob>> {
+        let sql = format!("{SELECT_JOB} WHERE avatar_id = ?1 ORDER BY created_at DESC, id LIMIT 1");
+        Ok(self
+            .select_jobs(&sql, [avatar_id.to_string()])?
+            .into_iter()
+            .next())
+    }
+
+    /// Jobs not yet in a final state, oldest first.
+    pub fn unfinished_jobs(&self) -> Result<Vec<TrainingJob>> {
+        self.select_jobs(
+            &format!("{SELECT_JOB} WHERE {UNFINISHED} ORDER BY created_at, id"),
+            [],
+        )
+    }
+
+    fn select_jobs<const N: usize>(
+        &self,
+        sql: &str,
+        values: [String; N],
+    ) -> Result<Vec<TrainingJob>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql)?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values), read_job)?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// Writes the job's progress and outcome, and the avatar's status with it, unless the job
+    /// already reached a final state. Returns whether it wrote: the caller that moves a job to a
+    /// final state and gets `true` is the one that finished it, exactly once.
+    pub fn save_job(&self, job: &TrainingJob) -> Result<bool> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let changed = transaction.execute(
+            &format!(
+                "UPDATE training_jobs SET state = ?2, request_id = ?3, status_url = ?4,
+                    response_url = ?5, cancel_url = ?6, storage = ?7, dataset_key = ?8,
+                    dataset_url = ?9, progress = ?10, queue_position = ?11, status_text = ?12,
+                    last_log = ?13, error = ?14, model_path = ?15, model_url = ?16,
+                    config_url = ?17, updated_at = ?18, submitted_at = ?19, finished_at = ?20
+                 WHERE id = ?1 AND {UNFINISHED}"
+            ),
+            params![
+                job.id.to_string(),
+                job.state.as_str(),
+                job.request_id,
+                job.status_url,
+                job.response_url,
+                job.cancel_url,
+                job.storage,
+                job.dataset_key,
+                job.dataset_url,
+                job.progress,
+                job.queue_position,
+                job.status_text,
+                job.last_log,
+                job.error,
+                job.model_path,
+                job.model_url,
+                job.config_url,
+                timestamp(job.updated_at),
+                job.submitted_at.map(timestamp),
+                job.finished_at.map(timestamp),
+            ],
+        )?;
+        if changed == 1 {
+            update_avatar(&transaction, job)?;
+        }
+        transaction.commit()?;
+        Ok(changed == 1)
+    }
+
+    /// Marks an unfinished job as to be cancelled; whoever follows it acts on the mark.
+    pub fn request_cancel(&self, id: Uuid) -> Result<bool> {
+        let changed = self.connection().execute(
+            &format!(
+                "UPDATE training_jobs SET cancel_requested = 1 WHERE id = ?1 AND {UNFINISHED}"
+            ),
+            [id.to_string()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Takes or renews the job's lease for `owner` until `until`; `false` while another owner
+    /// holds an unexpired lease.
+    pub fn take_lease(
+        &self,
+        id: Uuid,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let changed = self.connection().execute(
+            "UPDATE training_jobs SET lease_owner = ?2, lease_until = ?4
+             WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until <= ?3)",
+            params![id.to_string(), owner, timestamp(now), timestamp(until)],
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub fn release_lease(&self, id: Uuid, owner: &str) -> Result<()> {
+        self.connection().execute(
+            "UPDATE training_jobs SET lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2",
+            params![id.to_string(), owner],
+        )?;
+        Ok(())
+    }
+}
+
+/// Fixed-width UTC text, so that SQLite's text comparison orders times correctly.
+fn timestamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn update_avatar(transaction: &rusqlite::Transaction<'_>, job: &TrainingJob) -> Result<()> {
+    transaction.execute(
+        "UPDATE avatars SET status = ?2, training_progress = ?3,
+            finetune_id = COALESCE(?4, finetune_id), updated_at = ?5
+         WHERE id = ?1",
+        params![
+            job.avatar_id.to_string(),
+            job.state.avatar_status().as_str(),
+            job.progress,
+            job.request_id,
+            timestamp(job.updated_at),
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
+    let text = |index: usize| row.get::<_, String>(index);
+    let optional = |index: usize| row.get::<_, Option<String>>(index);
+    let (id, avatar_id, training_type, state) = (text(0)?, text(1)?, text(5)?, text(9)?);
+    let (created_at, updated_at) = (text(26)?, text(27)?);
+    let (submitted_at, finished_at) = (optional(28)?, optional(29)?);
+    let progress: i64 = row.get(17)?;
+    let queue_position: Option<i64> = row.get(18)?;
+    let job = TrainingJob {
+        id: Uuid::nil(),
+        avatar_id: Uuid::nil(),
+        idempotency_key: text(2)?,
+        training_set_hash: text(3)?,
+        trainer: text(4)?,
+        training_type: TrainingType::Portrait,
+        preset: text(6)?,
+        params: text(7)?,
+        test_mode: row.get(8)?,
+        state: JobState::Preparing,
+        request_id: optional(10)?,
+        status_url: optional(11)?,
+        response_url: optional(12)?,
+        cancel_url: optional(13)?,
+        storage: optional(14)?,
+        dataset_key: optional(15)?,
+        dataset_url: optional(16)?,
+        progress: progress.clamp(0, 100) as u8,
+        queue_position: queue_position.map(|position| position.max(0) as u32),
+        status_text: optional(19)?,
+        last_log: optional(20)?,
+        error: optional(21)?,
+        model_path: optional(22)?,
+        model_url: optional(23)?,
+        config_url: optional(24)?,
+        cancel_requested: row.get(25)?,
+        created_at: DateTime::<Utc>::MIN_UTC,
+        updated_at: DateTime::<Utc>::MIN_UTC,
+        submitted_at: None,
+        finished_at: None,
+    };
+    Ok((|| {
+        Ok(TrainingJob {
+            id: parse_id("job id", &id)?,
+            avatar_id: parse_id("avatar id", &avatar_id)?,
+            training_type: TrainingType::parse(&training_type)
+                .ok_or_else(|| LibraryError::Corrupt(format!("training type {training_type:?}")))?,
+            state: JobState::parse(&state)
+                .ok_or_else(|| LibraryError::Corrupt(format!("job state {state:?}")))?,
+            created_at: parse_time(&created_at)?,
+            updated_at: parse_time(&updated_at)?,
+            submitted_at: submitted_at.as_deref().map(parse_time).transpose()?,
+            finished_at: finished_at.as_deref().map(parse_time).transpose()?,
+            ..job
+        })
+    })())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Avatar, AvatarStatus, Gender};
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + seconds, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn library_with_avatar() -> (tempfile::TempDir, Library, Uuid) {
+        let dir = tempfile::tempdir().expect("dir");
+        let library = Library::open(dir.path()).expect("library");
+        let avatar = Avatar {
+            id: Uuid::new_v4(),
+            name: "Anna".into(),
+            gender: Gender::Female,
+            training_type: TrainingType::Portrait,
+            status: AvatarStatus::Draft,
+            training_progress: 0,
+            finetune_id: None,
+            fal_mode: TrainingType::Portrait,
+            photo_count: 0,
+            created_at: at(0),
+            updated_at: at(0),
+        };
+        library.insert_avatar(&avatar).expect("avatar");
+        (dir, library, avatar.id)
+    }
+
+    fn job(avatar_id: Uuid) -> TrainingJob {
+        TrainingJob {
+            id: Uuid::new_v4(),
+            avatar_id,
+            idempotency_key: Uuid::new_v4().to_string(),
+            training_set_hash: "hash".into(),
+            trainer: "fal-ai/flux-lora-portrait-trainer".into(),
+            training_type: TrainingType::Portrait,
+            preset: "fast".into(),
+            params: "{}".into(),
+            test_mode: false,
+            state: JobState::Preparing,
+            request_id: None,
+            status_url: None,
+            response_url: None,
+            cancel_url: None,
+            storage: None,
+            dataset_key: None,
+            dataset_url: None,
+            progress: 0,
+            queue_position: None,
+            status_text: None,
+            last_log: None,
+            error: None,
+            model_path: None,
+            model_url: None,
+            config_url: None,
+            cancel_requested: false,
+            created_at: at(1),
+            updated_at: at(1),
+            submitted_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn an_avatar_has_at_most_one_unfinished_job() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let first = job(avatar);
+        assert!(library.insert_job(&first).expect("first"));
+        assert!(!library.insert_job(&job(avatar)).expect("second refused"));
+        assert_eq!(
+            library
+                .avatar(avatar)
+                .expect("read")
+                .expect("avatar")
+                .status,
+            AvatarStatus::Uploading
+        );
+        let finished = TrainingJob {
+            state: JobState::Failed,
+            ..first
+        };
+        assert!(library.save_job(&finished).expect("finish"));
+        assert!(
+            library
+                .insert_job(&job(avatar))
+                .expect("a new one after the end")
+        );
+    }
+
+    #[test]
+    fn a_final_state_is_written_once_and_the_record_round_trips() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let mut running = job(avatar);
+        library.insert_job(&running).expect("insert");
+        running.state = JobState::Running;
+        running.request_id = Some("req-1".into());
+        running.queue_position = Some(3);
+        running.submitted_at = Some(at(2));
+        assert!(library.save_job(&running).expect("progress"));
+        assert_eq!(
+            library.job(running.id).expect("read"),
+            Some(running.clone())
+        );
+        let done = TrainingJob {
+            state: JobState::Completed,
+            progress: 100,
+            finished_at: Some(at(3)),
+            ..running.clone()
+        };
+        assert!(library.save_job(&done).expect("first finisher"));
+        assert!(!library.save_job(&done).expect("second finisher"));
+        assert!(!library.save_job(&running).expect("no going back"));
+        assert!(library.unfinished_jobs().expect("unfinished").is_empty());
+        assert_eq!(
+            library
+                .avatar(avatar)
+                .expect("read")
+                .expect("avatar")
+                .finetune_id
+                .as_deref(),
+            Some("req-1")
+        );
+    }
+
+    #[test]
+    fn a_lease_is_held_until_it_expires_or_is_released() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let job = job(avatar);
+        library.insert_job(&job).expect("insert");
+        assert!(
+            library
+                .take_lease(job.id, "a", at(10), at(20))
+                .expect("take")
+        );
+        assert!(
+            !library
+                .take_lease(job.id, "b", at(15), at(25))
+                .expect("held")
+        );
+        assert!(
+            library
+                .take_lease(job.id, "a", at(15), at(25))
+                .expect("renew")
+        );
+        assert!(
+            library
+                .take_lease(job.id, "b", at(25), at(35))
+                .expect("expired")
+        );
+        library.release_lease(job.id, "b").expect("release");
+        assert!(
+            library
+                .take_lease(job.id, "a", at(26), at(36))
+                .expect("free")
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! The training set: the avatar's accepted photos, upright and stripped of metadata, packed into a
+//! zip on disk (one photo in memory at a time), and the places it can be uploaded to.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use avatar_library::{PARTIAL_SUFFIX, Photo};
+use md5::{Digest, Md5};
+use zip::CompressionMethod;
+use zip::write::SimpleFileOptions;
+
+use crate::{Error, Result};
+
+/// MD5 over the photos' own hashes, in a stable order: which set a job trained on.
+pub fn training_set_hash(photos: &[Photo]) -> String {
+    let mut hashes: Vec<&str> = photos
+        .iter()
+        .map(|photo| photo.file_hash.as_str())
+        .collect();
+    hashes.sort_unstable();
+    let mut hasher = Md5::new();
+    for hash in hashes {
+        hasher.update(hash.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Writes the zip to `destination` (through a partial name, so it is whole or absent). Photos
+/// are stored, not deflated: JPEG and PNG do not compress further. With a trigger phrase, each
+/// image gets a caption file naming it, which the trainers read.
+pub fn pack(photos: &[PathBuf], caption: Option<&str>, destination: &Path) -> Result<u64> {
+    let partial = destination.with_extension(format!("zip{PARTIAL_SUFFIX}"));
+    let written = (|| -> std::result::Result<u64, String> {
+        if let Some(parent) = destination.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
+        }
+        let file = File::create(&partial).map_err(|error| error.to_string())?;
+        let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Stored)
+            .large_file(false);
+        for (index, path) in photos.iter().enumerate() {
+            let bytes =
+                std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+            let copy = photos::training_copy(&bytes)
+                .map_err(|error| format!("{}: {error}", path.display()))?;
+            let stem = format!("{:03}", index + 1);
+            zip.start_file(format!("{stem}.{}", copy.extension), options)
+                .map_err(|error| error.to_string())?;
+            zip.write_all(&copy.bytes)
+                .map_err(|error| error.to_string())?;
+            if let Some(caption) = caption {
+                zip.start_file(format!("{stem}.txt"), options)
+                    .map_err(|error| error.to_string())?;
+                zip.write_all(caption.as_bytes())
+                    .map_err(|error| error.to_string())?;
+            }
+        }
+        let writer = zip.finish().map_err(|error| error.to_string())?;
+        let file = writer.into_inner().map_err(|error| error.to_string())?;
+        file.sync_all().map_err(|error| error.to_string())?;
+        let length = file.metadata().map_err(|error| error.to_string())?.len();
+        std::fs::rename(&partial, destination).map_err(|error| error.to_string())?;
+        Ok(length)
+    })();
+    written.map_err(|error| {
+        let _ = std::fs::remove_file(&partial);
+        Error::Internal(format!("packing the training set failed: {error}"))
+    })
+}
+
+/// Somewhere a training set can be put so that fal's runners can fetch it.
+#[async_trait]
+pub trait DatasetStore: Send + Sync {
+    /// `s3` or `fal`, as recorded in the job.
+    fn kind(&self) -> &'static str;
+    /// Whether the photos are also kept one by one (MinIO keeps the guide's `minio_key` per photo).
+    fn keeps_photo_objects(&self) -> bool;
+    /// Uploads a file under `key` and returns a URL fal can fetch without credentials.
+    async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String>;
+}
+
+/// A MinIO/S3 bucket: multipart upload, then a presigned GET URL.
+pub struct S3DatasetStore(pub s3::S3Store);
+
+/// How long fal may take to fetch the set: the longest a SigV4 presigned URL may live, because a
+/// job can wait in fal's queue for a long time before its runner downloads the zip.
+const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+#[async_trait]
+impl DatasetStore for S3DatasetStore {
+    fn kind(&self) -> &'static str {
+        "s3"
+    }
+
+    fn keeps_photo_objects(&self) -> bool {
+        true
+    }
+
+    async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String> {
+        let upload_error = |error: s3::S3Error| {
+            let message = format!("S3: {error}");
+            match error {
+                s3::S3Error::WrongCredentials { .. } | s3::S3Error::AccessDenied { .. } => {
+                    Error::WrongKey(message)
+                }
+                s3::S3Error::InvalidEndpoint { .. } | s3::S3Error::BucketMissing { .. } => {
+                    Error::InvalidConfig(message)
+                }
+                _ => Error::Remote(message),
+            }
+        };
+        self.0.ensure_bucket().await.map_err(upload_error)?;
+        self.0
+            .upload_file(path, key, content_type)
+            .await
+            .map_err(upload_error)?;
+        self.0
+            .presigned_get(key, PRESIGNED_URL_LIFETIME)
+            .await
+            .map_err(upload_error)
+    }
+}
+
+/// fal's own storage: public CDN URLs.
+pub struct FalDatasetStore(pub fal::FalClient);
+
+#[async_trait]
+impl DatasetStore for FalDatasetStore {
+    fn kind(&self) -> &'static str {
+        "fal"
+    }
+
+    fn keeps_photo_objects(&self) -> bool {
+        false
+    }
+
+    async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String> {
+        let file_name = key.rsplit('/').next().unwrap_or(key);
+        self.0
+            .upload(path, content_type, file_name)
+            .await
+            .map_err(Error::from)
+    }
+}

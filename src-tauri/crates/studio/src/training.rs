@@ -1,0 +1,898 @@
+//! Training on fal: plan (preset, estimate), start (a ledger row before anything leaves the
+//! machine), and drive a job through pack → upload → submit → follow → download → verify. Every
+//! step reads the job from the ledger and writes it back, so a killed process loses nothing: the
+//! next start of the app or the CLI picks the job up where it stopped. Test mode simulates fal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use avatar_library::{JobState, PARTIAL_SUFFIX, TrainingJob};
+use fal::{FalClient, FalError, Overrides, Preset, QueueState, TrainerKind, TrainerSpec};
+use serde::Serialize;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::dataset::{self, DatasetStore, FalDatasetStore, S3DatasetStore};
+use crate::{Error, Notice, Result, SecretName, Studio, TrainingType};
+
+/// The trigger phrase the LoRA learns; prompts name the avatar with it.
+pub const TRIGGER_PHRASE: &str = "TOK";
+/// Polls slow down while nothing changes, up to this.
+const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
+/// Progress points: packing and uploading take the first tenth, the download the last twentieth.
+const PROGRESS_SUBMITTED: u8 = 10;
+const PROGRESS_TRAINED: u8 = 95;
+
+/// What a training run will be, shown before a paid start.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct TrainingPlan {
+    #[ts(type = "string")]
+    pub avatar_id: Uuid,
+    pub avatar_name: String,
+    pub training_type: TrainingType,
+    pub preset: String,
+    pub trainer: String,
+    pub steps: u32,
+    pub learning_rate: Option<f64>,
+    pub min_minutes: u32,
+    pub max_minutes: u32,
+    /// Zero in test mode.
+    pub cost_usd: f64,
+    pub assumptions: String,
+    pub test_mode: bool,
+    pub photos: u32,
+    /// `s3`, `fal` or `none` (test mode).
+    pub storage: String,
+}
+
+/// The stored parameters of a job.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+struct JobParams {
+    steps: u32,
+    learning_rate: Option<f64>,
+}
+
+impl Studio {
+    fn trainer(&self, training_type: TrainingType) -> TrainerSpec {
+        match training_type {
+            TrainingType::Portrait => {
+                TrainerSpec::new(TrainerKind::Portrait, self.config.portrait_trainer.clone())
+            }
+            TrainingType::Style => {
+                TrainerSpec::new(TrainerKind::Style, self.config.style_trainer.clone())
+            }
+        }
+    }
+
+    /// The run a preset and overrides give for an avatar, with its expected time and cost.
+    pub fn plan_training(
+        &self,
+        avatar_reference: &str,
+        preset: Preset,
+        overrides: Overrides,
+    ) -> Result<TrainingPlan> {
+        let avatar = self.avatar(avatar_reference)?;
+        let trainer = self.trainer(avatar.training_type);
+        let params = trainer
+            .params(preset, overrides)
+            .map_err(Error::InvalidInput)?;
+        let estimate = trainer.estimate(params);
+        let test_mode = self.config.test_mode;
+        Ok(TrainingPlan {
+            avatar_id: avatar.id,
+            avatar_name: avatar.name,
+            training_type: avatar.training_type,
+            preset: preset.as_str().to_string(),
+            trainer: trainer.endpoint,
+            steps: params.steps,
+            learning_rate: params.learning_rate,
+            min_minutes: estimate.minutes.0,
+            max_minutes: estimate.minutes.1,
+            cost_usd: if test_mode { 0.0 } else { estimate.cost_usd },
+            assumptions: estimate.assumptions.to_string(),
+            test_mode,
+            photos: avatar.photo_count,
+            storage: match (test_mode, &self.config.s3) {
+                (true, _) => "none",
+                (false, Some(_)) => "s3",
+                (false, None) => "fal",
+            }
+            .to_string(),
+        })
+    }
+
+    /// Writes a job for the avatar's current photo set to the ledger and returns it; nothing has
+    /// left the machine yet. [`Studio::drive`] carries it on.
+    pub fn start_training(
+        &self,
+        avatar_reference: &str,
+        preset: Preset,
+        overrides: Overrides,
+    ) -> Result<TrainingJob> {
+        let plan = self.plan_training(avatar_reference, preset, overrides)?;
+        let photos = self.library.photos(plan.avatar_id)?;
+        let count = photos.len() as u32;
+        if count < self.config.min_photos {
+            return Err(Error::InvalidInput(format!(
+                "{} has {count} accepted photos; training needs at least {}",
+                plan.avatar_name, self.config.min_photos
+            )));
+        }
+        if !self.config.test_mode {
+            // Fail before writing a job that could never be submitted.
+            self.fal_client()?;
+            self.dataset_store()?;
+        }
+        let now = self.clock.now();
+        let params = JobParams {
+            steps: plan.steps,
+            learning_rate: plan.learning_rate,
+        };
+        let job = TrainingJob {
+            id: Uuid::new_v4(),
+            avatar_id: plan.avatar_id,
+            idempotency_key: Uuid::new_v4().simple().to_string(),
+            training_set_hash: dataset::training_set_hash(&photos),
+            trainer: plan.trainer,
+            training_type: plan.training_type,
+            preset: plan.preset,
+            params: serde_json::to_string(&params).map_err(internal)?,
+            test_mode: plan.test_mode,
+            state: JobState::Preparing,
+            request_id: None,
+            status_url: None,
+            response_url: None,
+            cancel_url: None,
+            storage: None,
+            dataset_key: None,
+            dataset_url: None,
+            progress: 0,
+            queue_position: None,
+            status_text: Some("Preparing the training set".to_string()),
+            last_log: None,
+            error: None,
+            model_path: None,
+            model_url: None,
+            config_url: None,
+            cancel_requested: false,
+            created_at: now,
+            updated_at: now,
+            submitted_at: None,
+            finished_at: None,
+        };
+        if !self.library.insert_job(&job)? {
+            return Err(Error::Conflict(format!(
+                "{} is already training; wait for it to end or cancel it first",
+                plan.avatar_name
+            )));
+        }
+        Ok(job)
+    }
+
+    /// The avatar's newest job, if it ever trained.
+    pub fn training_status(&self, avatar_reference: &str) -> Result<Option<TrainingJob>> {
+        let avatar = self.avatar(avatar_reference)?;
+        Ok(self.library.latest_job(avatar.id)?)
+    }
+
+    /// Every job, newest first.
+    pub fn jobs(&self) -> Result<Vec<TrainingJob>> {
+        Ok(self.library.jobs()?)
+    }
+
+    pub fn unfinished_jobs(&self) -> Result<Vec<TrainingJob>> {
+        Ok(self.library.unfinished_jobs()?)
+    }
+
+    /// Asks for the avatar's running job to be cancelled. Whoever drives the job sends fal's
+    /// cancel and follows the job until fal confirms an end.
+    pub fn request_cancel(&self, avatar_reference: &str) -> Result<TrainingJob> {
+        let avatar = self.avatar(avatar_reference)?;
+        let job = self
+            .library
+            .latest_job(avatar.id)?
+            .filter(|job| !job.state.is_final())
+            .ok_or_else(|| Error::Conflict(format!("{} has no training to cancel", avatar.name)))?;
+        self.library.request_cancel(job.id)?;
+        self.load_job(job.id)
+    }
+
+    fn load_job(&self, job_id: Uuid) -> Result<TrainingJob> {
+        self.library
+            .job(job_id)?
+            .ok_or_else(|| Error::NotFound(format!("there is no training job {job_id}")))
+    }
+
+    /// Carries a job to a final state and returns it. Safe to run in several processes at once.
+    pub async fn drive(&self, job_id: Uuid) -> Result<TrainingJob> {
+        self.follow(job_id, |_| true).await
+    }
+
+    /// Carries a job on, calling `watch` with every new state of it, until the job is final or
+    /// `watch` returns `false`.
+    pub async fn follow(
+        &self,
+        job_id: Uuid,
+        mut watch: impl FnMut(&TrainingJob) -> bool,
+    ) -> Result<TrainingJob> {
+        let mut follower = Follower::default();
+        let mut pause = self.config.poll_interval;
+        let mut seen: Option<TrainingJob> = None;
+        loop {
+            let (job, worked) = self.step(job_id, &mut follower).await?;
+            let changed = seen.as_ref() != Some(&job);
+            if changed {
+                let keep_going = watch(&job);
+                seen = Some(job.clone());
+                if !keep_going {
+                    return Ok(job);
+                }
+            }
+            if job.state.is_final() {
+                return Ok(job);
+            }
+            let local_work_next = matches!(job.state, JobState::Preparing | JobState::Downloading);
+            if changed {
+                pause = self.config.poll_interval;
+            }
+            if !(worked || (changed && local_work_next)) {
+                tokio::time::sleep(pause).await;
+                pause = pause.mul_f64(1.5).min(MAX_POLL_INTERVAL);
+            }
+        }
+    }
+
+    /// Takes one step on every unfinished job (what each start of the app or the CLI does), and
+    /// returns the jobs with any error met on the way.
+    pub async fn advance_unfinished(&self) -> Result<Vec<(TrainingJob, Option<Error>)>> {
+        let jobs = self.library.unfinished_jobs()?;
+        let steps = jobs.into_iter().map(|job| async move {
+            let mut follower = Follower::default();
+            match self.step(job.id, &mut follower).await {
+                Ok((job, _)) => (job, None),
+                Err(error) => (job, Some(error)),
+            }
+        });
+        Ok(futures_util::future::join_all(steps).await)
+    }
+
+    /// Does the next piece of work on a job. Returns the job as it now stands, and whether work
+    /// was done (so the caller need not wait before the next step).
+    async fn step(&self, job_id: Uuid, follower: &mut Follower) -> Result<(TrainingJob, bool)> {
+        let job = self.load_job(job_id)?;
+        match job.state {
+            state if state.is_final() => Ok((job, false)),
+            JobState::Queued | JobState::Running => {
+                let job = if job.test_mode {
+                    self.simulate(job).await?
+                } else {
+                    self.poll(job, follower).await?
+                };
+                Ok((job, false))
+            }
+            _ => {
+                if !self.take_lease(job.id)? {
+                    // Another process is uploading or downloading this job; watch it.
+                    return Ok((job, false));
+                }
+                let outcome = self.holding_lease(job.id, self.work(job)).await;
+                self.library.release_lease(job_id, &self.lease_owner)?;
+                outcome.map(|job| (job, true))
+            }
+        }
+    }
+
+    fn take_lease(&self, job_id: Uuid) -> Result<bool> {
+        let now = self.clock.now();
+        let until = now + chrono::Duration::from_std(self.config.job_lease).map_err(internal)?;
+        Ok(self
+            .library
+            .take_lease(job_id, &self.lease_owner, now, until)?)
+    }
+
+    /// Runs `work` while renewing the job's lease, so no other process takes the job over while
+    /// this one is alive, and one that died is replaced within a lease period.
+    async fn holding_lease<T>(
+        &self,
+        job_id: Uuid,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let renew = async {
+            loop {
+                tokio::time::sleep(self.config.job_lease / 3).await;
+                if let Err(error) = self.take_lease(job_id) {
+                    return error;
+                }
+            }
+        };
+        tokio::select! {
+            result = work => result,
+            error = renew => Err(error),
+        }
+    }
+
+    async fn work(&self, job: TrainingJob) -> Result<TrainingJob> {
+        match job.state {
+            JobState::Preparing => self.prepare_and_submit(job).await,
+            JobState::Submitting => {
+                // The process stopped between "about to submit" and "fal answered". fal offers no
+                // way to ask whether it received the request, and a second submit could be a second
+                // paid run, so the creator decides.
+                self.conclude(
+                    job,
+                    JobState::Failed,
+                    Some("The app stopped while sending this training to fal, so it cannot tell whether fal received it. Check your requests on fal's dashboard before starting again; nothing was sent twice.".to_string()),
+                )
+            }
+            JobState::Downloading => self.download(job).await,
+            _ => Ok(job),
+        }
+    }
+
+    async fn prepare_and_submit(&self, mut job: TrainingJob) -> Result<TrainingJob> {
+        if job.cancel_requested {
+            return self.conclude(job, JobState::Cancelled, None);
+        }
+        let avatar = self
+            .library
+            .avatar(job.avatar_id)?
+            .ok_or_else(|| Error::NotFound(format!("the avatar of job {} is gone", job.id)))?;
+        if !job.test_mode && job.dataset_url.is_none() {
+            job = match self.upload_training_set(job.clone()).await {
+                Ok(job) => job,
+                // Settings the creator must fix: trying again later cannot help.
+                Err(Error::WrongKey(reason) | Error::InvalidConfig(reason)) => {
+                    return self.conclude(job, JobState::Failed, Some(reason));
+                }
+                Err(error) => return Err(error),
+            };
+        }
+        // A cancel may have come in while the set was uploading.
+        let latest = self.load_job(job.id)?;
+        if latest.cancel_requested {
+            return self.conclude(job, JobState::Cancelled, None);
+        }
+        job.state = JobState::Submitting;
+        job = self.save(job, "Sending the training to fal")?;
+        if job.test_mode {
+            let request_id = format!(
+                "test_{}_{}",
+                &avatar.id.simple().to_string()[..8],
+                &Uuid::new_v4().simple().to_string()[..8]
+            );
+            job.last_log = Some(format!(
+                "TEST MODE: skipping submission for avatar {}; generated test request_id {request_id}; simulating {} training, completes in {} s",
+                avatar.name,
+                job.training_type,
+                self.config.mock_training_duration.as_secs()
+            ));
+            job.request_id = Some(request_id);
+            job.state = JobState::Queued;
+            job.submitted_at = Some(self.clock.now());
+            job.progress = PROGRESS_SUBMITTED;
+            return self.save(job, "Waiting in the queue (test mode)");
+        }
+        let params: JobParams = serde_json::from_str(&job.params).map_err(internal)?;
+        let trainer = self.trainer(job.training_type);
+        let input = TrainerSpec {
+            endpoint: job.trainer.clone(),
+            ..trainer
+        }
+        .input(
+            job.dataset_url.as_deref().unwrap_or_default(),
+            TRIGGER_PHRASE,
+            fal::TrainingParams {
+                steps: params.steps,
+                learning_rate: params.learning_rate,
+            },
+        );
+        let webhook = self.webhook_url(job.training_type);
+        match self
+            .fal_client()?
+            .submit(&job.trainer, &input, webhook.as_deref())
+            .await
+        {
+            Ok(submitted) => {
+                job.request_id = Some(submitted.request_id);
+                job.status_url = Some(submitted.status_url);
+                job.response_url = Some(submitted.response_url);
+                job.cancel_url = Some(submitted.cancel_url);
+                job.queue_position = submitted.queue_position;
+                job.submitted_at = Some(self.clock.now());
+                job.state = JobState::Queued;
+                job.progress = PROGRESS_SUBMITTED;
+                self.save(job, "Waiting in fal's queue")
+            }
+            Err(FalError::Network {
+                not_sent: false,
+                message,
+            }) => self.conclude(
+                job,
+                JobState::Failed,
+                Some(format!(
+                    "The connection to fal broke while sending this training ({message}), so it cannot tell whether fal received it. Check your requests on fal's dashboard before starting again."
+                )),
+            ),
+            Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
+                self.conclude(job, JobState::Failed, Some(error.to_string()))
+            }
+            Err(error) => {
+                // fal did not take it: the job goes back to wait for a later attempt.
+                job.state = JobState::Preparing;
+                let status = format!("Not sent yet: {error}");
+                self.save(job, &status)?;
+                Err(error.into())
+            }
+        }
+    }
+
+    async fn upload_training_set(&self, mut job: TrainingJob) -> Result<TrainingJob> {
+        let store = self.dataset_store()?;
+        let photos: Vec<(avatar_library::Photo, PathBuf)> = self
+            .library
+            .photos(job.avatar_id)?
+            .into_iter()
+            .map(|photo| {
+                let path = self.library.photo_path(&photo.file_hash, &photo.format);
+                (photo, path)
+            })
+            .collect();
+        job.progress = 2;
+        job = self.save(job, &format!("Packing {} photos", photos.len()))?;
+        let zip_path = self.library.dataset_path(job.id);
+        let packed = {
+            let files: Vec<PathBuf> = photos.iter().map(|(_, path)| path.clone()).collect();
+            let zip_path = zip_path.clone();
+            tokio::task::spawn_blocking(move || dataset::pack(&files, None, &zip_path))
+                .await
+                .map_err(internal)??
+        };
+        job.progress = 5;
+        job = self.save(
+            job,
+            &format!(
+                "Uploading the training set ({:.1} MB) to {}",
+                packed as f64 / 1e6,
+                store_name(store.kind())
+            ),
+        )?;
+        let prefix = format!("avatars/{}", job.avatar_id);
+        if store.keeps_photo_objects() {
+            for (photo, path) in &photos {
+                let key = format!("{prefix}/photos/{}.{}", photo.file_hash, photo.format);
+                let content_type = format!("image/{}", photo.format);
+                store.upload(path, &key, &content_type).await?;
+                self.library.set_photo_key(photo.id, &key)?;
+            }
+        }
+        let key = format!("{prefix}/training/{}.zip", job.idempotency_key);
+        let url = store.upload(&zip_path, &key, "application/zip").await?;
+        remove_if_present(&zip_path)?;
+        job.storage = Some(store.kind().to_string());
+        job.dataset_key = Some(key);
+        job.dataset_url = Some(url);
+        job.progress = 8;
+        self.save(job, "Training set uploaded")
+    }
+
+    /// One status poll: queue position, progress from the logs, and the end.
+    async fn poll(&self, mut job: TrainingJob, follower: &mut Follower) -> Result<TrainingJob> {
+        let client = self.fal_client()?;
+        let (Some(status_url), Some(cancel_url)) = (job.status_url.clone(), job.cancel_url.clone())
+        else {
+            return self.conclude(
+                job,
+                JobState::Failed,
+                Some("the job has no fal request to follow".into()),
+            );
+        };
+        if job.cancel_requested && !follower.cancel_sent {
+            client.cancel(&cancel_url).await?;
+            follower.cancel_sent = true;
+        }
+        let status = match client.status(&status_url, true).await {
+            Ok(status) => status,
+            Err(FalError::NotFound(_)) => {
+                return self.conclude(
+                    job,
+                    JobState::Failed,
+                    Some("fal no longer knows this request".into()),
+                );
+            }
+            Err(error) if error.is_transient() => {
+                let text = format!("Cannot reach fal ({error}); still trying");
+                return self.save_if_changed(job, &text);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if let Some(entry) = status.logs.last() {
+            job.last_log = Some(entry.message.clone());
+        }
+        let text = match status.state {
+            QueueState::InQueue => {
+                job.state = JobState::Queued;
+                job.queue_position = status.queue_position;
+                match status.queue_position {
+                    Some(position) => format!("Waiting in fal's queue (position {})", position + 1),
+                    None => "Waiting in fal's queue".to_string(),
+                }
+            }
+            QueueState::InProgress => {
+                job.state = JobState::Running;
+                job.queue_position = None;
+                let steps = status
+                    .logs
+                    .iter()
+                    .rev()
+                    .find_map(|entry| fal::step_progress(&entry.message));
+                match steps {
+                    Some(steps) => {
+                        job.progress = progress_at(steps.fraction());
+                        format!("Training: step {} of {}", steps.done, steps.total)
+                    }
+                    None => "Training".to_string(),
+                }
+            }
+            QueueState::Completed => {
+                job.queue_position = None;
+                if let Some(error) = status.error {
+                    let cancelled = job.cancel_requested
+                        || status.error_type.as_deref() == Some("client_cancelled");
+                    let state = if cancelled {
+                        JobState::Cancelled
+                    } else {
+                        JobState::Failed
+                    };
+                    let reason = match status.error_type {
+                        Some(kind) => format!("fal reported a failure ({kind}): {error}"),
+                        None => format!("fal reported a failure: {error}"),
+                    };
+                    return self.conclude(job, state, (!cancelled).then_some(reason));
+                }
+                job.state = JobState::Downloading;
+                job.progress = PROGRESS_TRAINED;
+                if job.cancel_requested {
+                    "Training finished before the cancel took effect; downloading the model"
+                        .to_string()
+                } else {
+                    "Training finished; downloading the model".to_string()
+                }
+            }
+        };
+        self.save_if_changed(job, &text)
+    }
+
+    /// Test mode: progress moves with the clock from the simulated submit to the configured
+    /// duration; the job survives restarts because its time is in the ledger.
+    async fn simulate(&self, mut job: TrainingJob) -> Result<TrainingJob> {
+        if job.cancel_requested {
+            return self.conclude(job, JobState::Cancelled, None);
+        }
+        let started = job.submitted_at.unwrap_or(job.created_at);
+        let elapsed = (self.clock.now() - started).to_std().unwrap_or_default();
+        let duration = self.config.mock_training_duration;
+        let fraction = if duration.is_zero() {
+            1.0
+        } else {
+            elapsed.as_secs_f64() / duration.as_secs_f64()
+        };
+        if fraction >= 1.0 {
+            job.state = JobState::Downloading;
+            job.progress = PROGRESS_TRAINED;
+            return self.save(job, "Training finished; saving the model (test mode)");
+        }
+        let total = serde_json::from_str::<JobParams>(&job.params)
+            .map(|params| params.steps)
+            .unwrap_or(1000);
+        let done = (fraction * f64::from(total)) as u32;
+        job.state = JobState::Running;
+        job.progress = progress_at(fraction);
+        job.last_log = Some(format!("Training step {done}/{total} (simulated)"));
+        let text = format!("Training: step {done} of {total} (test mode)");
+        self.save_if_changed(job, &text)
+    }
+
+    /// Fetches the result as soon as fal reports completion (results expire), downloads the
+    /// LoRA file under a partial name, verifies it, and only then moves it into place.
+    async fn download(&self, mut job: TrainingJob) -> Result<TrainingJob> {
+        let model_path = self.library.model_path(job.avatar_id, job.id);
+        let partial = with_suffix(&model_path, PARTIAL_SUFFIX);
+        remove_if_present(&partial)?;
+        if let Some(parent) = model_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| file_error(parent, &error))?;
+        }
+        let mut expected_size = None;
+        if job.test_mode {
+            simulated_model(&partial, &job)?;
+            self.send_simulated_webhook(&mut job).await;
+        } else {
+            let client = self.fal_client()?;
+            if job.model_url.is_none() {
+                let response_url = job.response_url.clone().unwrap_or_default();
+                let output = match self.fetch_result(&client, &response_url).await {
+                    Ok(result) => fal::LoraOutput::from_result(&result).map_err(|reason| {
+                        format!("fal's result cannot be used: {reason}")
+                    }),
+                    Err(FalError::NotFound(_)) => Err("The training finished, but fal no longer keeps its result (results expire soon after a run ends), so the model cannot be fetched.".to_string()),
+                    Err(error @ FalError::Invalid { .. }) => Err(error.to_string()),
+                    Err(error) => return Err(error.into()),
+                };
+                match output {
+                    Ok(output) => {
+                        expected_size = output.lora_size;
+                        job.model_url = Some(output.lora_url);
+                        job.config_url = output.config_url;
+                        job = self.save(job, "Downloading the model")?;
+                    }
+                    Err(reason) => return self.conclude(job, JobState::Failed, Some(reason)),
+                }
+            }
+            let url = job.model_url.clone().unwrap_or_default();
+            match client.download(&url, &partial).await {
+                Ok(_) => {}
+                Err(FalError::NotFound(_)) => {
+                    remove_if_present(&partial)?;
+                    return self.conclude(
+                        job,
+                        JobState::Failed,
+                        Some("The model file is no longer on fal's servers; it can no longer be downloaded.".into()),
+                    );
+                }
+                Err(error) => {
+                    remove_if_present(&partial)?;
+                    return Err(error.into());
+                }
+            }
+        }
+        if let Err(reason) = verify_safetensors(&partial, expected_size) {
+            remove_if_present(&partial)?;
+            return Err(Error::Remote(format!(
+                "the downloaded model is damaged ({reason}); it will be fetched again"
+            )));
+        }
+        std::fs::rename(&partial, &model_path).map_err(|error| file_error(&model_path, &error))?;
+        job.model_path = Some(model_path.display().to_string());
+        job.progress = 100;
+        self.conclude(job, JobState::Completed, None)
+    }
+
+    /// The result, waiting briefly if fal answers "still in progress" just after COMPLETED.
+    async fn fetch_result(
+        &self,
+        client: &FalClient,
+        response_url: &str,
+    ) -> std::result::Result<serde_json::Value, FalError> {
+        let mut attempts = 0;
+        loop {
+            match client.result(response_url).await {
+                Err(FalError::NotReady) if attempts < 10 => {
+                    attempts += 1;
+                    tokio::time::sleep(self.config.poll_interval).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// With `FAL_ENABLE_WEBHOOK_SIMULATION`, tells `FAL_WEBHOOK_URL` about the end in the guide's
+    /// own status format, the way a relay hears about real jobs.
+    async fn send_simulated_webhook(&self, job: &mut TrainingJob) {
+        let (true, Some(url)) = (
+            self.config.webhook_simulation,
+            self.webhook_url(job.training_type),
+        ) else {
+            return;
+        };
+        let body = serde_json::json!({
+            "request_id": job.request_id,
+            "status": "completed",
+            "progress": 100,
+            "training_type": job.training_type.as_str(),
+            "result": {"diffusers_lora_file": {"url": format!("file://{}", self.library.model_path(job.avatar_id, job.id).display()), "file_name": "pytorch_lora_weights.safetensors"}},
+        });
+        let mut request = reqwest::Client::new().post(&url).json(&body);
+        if let Some(token) = self.secrets.get(SecretName::RelayToken) {
+            request = request.bearer_auth(token);
+        }
+        let line = match request.timeout(Duration::from_secs(10)).send().await {
+            Ok(response) => format!("test webhook sent: {}", response.status().as_u16()),
+            Err(error) => format!("test webhook failed: {error}"),
+        };
+        job.last_log = Some(line);
+    }
+
+    /// Moves a job to a final state; the process whose write lands first notifies, once.
+    fn conclude(
+        &self,
+        mut job: TrainingJob,
+        state: JobState,
+        error: Option<String>,
+    ) -> Result<TrainingJob> {
+        let now = self.clock.now();
+        job.state = state;
+        job.queue_position = None;
+        job.status_text = Some(
+            match state {
+                JobState::Completed => "Model saved",
+                JobState::Cancelled => "Cancelled",
+                _ => "Failed",
+            }
+            .to_string(),
+        );
+        job.error = error;
+        job.updated_at = now;
+        job.finished_at = Some(now);
+        if self.library.save_job(&job)? {
+            remove_if_present(&self.library.dataset_path(job.id))?;
+            let avatar_name = self
+                .library
+                .avatar(job.avatar_id)?
+                .map(|avatar| avatar.name)
+                .unwrap_or_default();
+            self.notifier.notify(&Notice {
+                avatar_id: job.avatar_id,
+                avatar_name,
+                outcome: state,
+                error: job.error.clone(),
+            });
+            return Ok(job);
+        }
+        // Another process finished it first; report what it wrote.
+        self.load_job(job.id)
+    }
+
+    fn save(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
+        job.status_text = Some(status_text.to_string());
+        job.updated_at = self.clock.now();
+        self.library.save_job(&job)?;
+        self.load_job(job.id)
+    }
+
+    fn save_if_changed(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
+        job.status_text = Some(status_text.to_string());
+        let stored = self.load_job(job.id)?;
+        let unchanged = TrainingJob {
+            updated_at: stored.updated_at,
+            cancel_requested: stored.cancel_requested,
+            ..job.clone()
+        } == stored;
+        if unchanged {
+            return Ok(stored);
+        }
+        self.save(job, status_text)
+    }
+
+    fn fal_client(&self) -> Result<FalClient> {
+        let key = self.secrets.get(SecretName::FalKey).ok_or_else(|| {
+            Error::InvalidConfig(
+                "No fal key is set: add it in Settings (it is kept in the system keychain) or set FAL_KEY, or turn on test mode".into(),
+            )
+        })?;
+        let retry = fal::RetryPolicy {
+            base_delay: self.config.retry_base,
+            ..fal::RetryPolicy::DEFAULT
+        };
+        Ok(FalClient::new(
+            self.config.fal_endpoints.clone(),
+            key,
+            retry,
+        ))
+    }
+
+    fn dataset_store(&self) -> Result<Box<dyn DatasetStore>> {
+        let Some(location) = &self.config.s3 else {
+            return Ok(Box::new(FalDatasetStore(self.fal_client()?)));
+        };
+        let secret_key = self.secrets.get(SecretName::S3SecretKey).ok_or_else(|| {
+            Error::InvalidConfig(
+                "S3 is configured but its secret key is not set: add it in Settings or set S3_SECRET_KEY".into(),
+            )
+        })?;
+        Ok(Box::new(S3DatasetStore(s3::S3Store::new(s3::S3Settings {
+            endpoint: location.endpoint.clone(),
+            bucket: location.bucket.clone(),
+            region: location.region.clone(),
+            access_key: location.access_key.clone(),
+            secret_key,
+        }))))
+    }
+
+    /// `FAL_WEBHOOK_URL` with the guide's `training_type` parameter.
+    fn webhook_url(&self, training_type: TrainingType) -> Option<String> {
+        let base = self.config.fal_webhook_url.as_deref()?;
+        let separator = if base.contains('?') { '&' } else { '?' };
+        Some(format!("{base}{separator}training_type={training_type}"))
+    }
+}
+
+/// What one follower remembers between polls.
+#[derive(Default)]
+struct Follower {
+    cancel_sent: bool,
+}
+
+fn progress_at(fraction: f64) -> u8 {
+    let span = f64::from(PROGRESS_TRAINED - PROGRESS_SUBMITTED);
+    PROGRESS_SUBMITTED + (fraction.clamp(0.0, 1.0) * span) as u8
+}
+
+fn store_name(kind: &str) -> &'static str {
+    if kind == "s3" { "S3" } else { "fal storage" }
+}
+
+fn internal(error: impl std::fmt::Display) -> Error {
+    Error::Internal(error.to_string())
+}
+
+fn file_error(path: &Path, error: &std::io::Error) -> Error {
+    Error::Internal(format!("{}: {error}", path.display()))
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(file_error(path, &error)),
+        _ => Ok(()),
+    }
+}
+
+/// A safetensors file: an 8-byte little-endian header length, a JSON object header, then the
+/// tensor data the header's offsets cover.
+pub fn verify_safetensors(
+    path: &Path,
+    expected_size: Option<u64>,
+) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let size = file.metadata().map_err(|error| error.to_string())?.len();
+    if let Some(expected) = expected_size
+        && expected != size
+    {
+        return Err(format!("{size} bytes where fal announced {expected}"));
+    }
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length)
+        .map_err(|_| "shorter than a safetensors header".to_string())?;
+    let header_length = u64::from_le_bytes(length);
+    if header_length == 0 || header_length > size - 8 || header_length > 100 * 1024 * 1024 {
+        return Err(format!(
+            "a header length of {header_length} bytes does not fit the file"
+        ));
+    }
+    let mut header = vec![0u8; header_length as usize];
+    file.read_exact(&mut header)
+        .map_err(|error| error.to_string())?;
+    let header: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|error| format!("the header is not JSON: {error}"))?;
+    let tensors = header
+        .as_object()
+        .ok_or("the header is not a JSON object")?;
+    let data_length = size - 8 - header_length;
+    for (name, tensor) in tensors.iter().filter(|(name, _)| *name != "__metadata__") {
+        let end = tensor["data_offsets"][1]
+            .as_u64()
+            .ok_or_else(|| format!("tensor {name} has no data offsets"))?;
+        if end > data_length {
+            return Err(format!("tensor {name} runs past the end of the file"));
+        }
+    }
+    Ok(())
+}
+
+/// The stand-in model a simulated training ends with: a valid safetensors file with no tensors.
+fn simulated_model(path: &Path, job: &TrainingJob) -> Result<()> {
+    let header = serde_json::json!({"__metadata__": {
+        "format": "pt",
+        "avatar_studio_test_mode": "true",
+        "request_id": job.request_id.clone().unwrap_or_default(),
+    }})
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    std::fs::write(path, bytes).map_err(|error| file_error(path, &error))
+}

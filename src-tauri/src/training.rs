@@ -1,0 +1,118 @@
+//! Training in the app: jobs are followed in the background for as long as the app runs (also
+//! with the window hidden), every change is sent to the UI as a `training` event, and the end of
+//! a job raises a desktop notification.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use studio::{JobState, Notice, Notifier, Studio};
+use tauri::{AppHandle, Emitter};
+use tauri_plugin_notification::NotificationExt;
+use uuid::Uuid;
+
+/// The UI listens for this event; its payload is the changed `TrainingJob`.
+pub const TRAINING_EVENT: &str = "training";
+/// How often the app looks for jobs it does not follow yet (started by the CLI, or whose
+/// follower stopped on an error such as a network cut).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(20);
+
+/// The jobs this process follows, so each is followed once.
+#[derive(Default)]
+pub struct Followers(Mutex<HashSet<Uuid>>);
+
+impl Followers {
+    fn claim(&self, job_id: Uuid) -> bool {
+        self.lock().insert(job_id)
+    }
+
+    fn release(&self, job_id: Uuid) {
+        self.lock().remove(&job_id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Follows a job to its end in the background, unless this process already does.
+pub fn follow(app: &AppHandle, studio: &Arc<Studio>, followers: &Arc<Followers>, job_id: Uuid) {
+    if !followers.claim(job_id) {
+        return;
+    }
+    let (app, studio, followers) = (app.clone(), studio.clone(), followers.clone());
+    tauri::async_runtime::spawn(async move {
+        let outcome = studio
+            .follow(job_id, |job| {
+                let _ = app.emit(TRAINING_EVENT, job);
+                true
+            })
+            .await;
+        if let Err(error) = outcome {
+            eprintln!("training {job_id} paused: {error}; it is picked up again shortly");
+        }
+        followers.release(job_id);
+    });
+}
+
+/// Picks up every unfinished job now and then again every little while.
+pub fn follow_unfinished(app: AppHandle, studio: Arc<Studio>, followers: Arc<Followers>) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match studio.unfinished_jobs() {
+                Ok(jobs) => {
+                    for job in jobs {
+                        follow(&app, &studio, &followers, job.id);
+                    }
+                }
+                Err(error) => eprintln!("cannot read the training ledger: {error}"),
+            }
+            tokio::time::sleep(SWEEP_INTERVAL).await;
+        }
+    });
+}
+
+/// Raises the system notification at a training's end. The app handle arrives once the window
+/// exists; the core is opened before that.
+#[derive(Default)]
+pub struct DesktopNotifier(OnceLock<AppHandle>);
+
+impl DesktopNotifier {
+    pub fn attach(&self, app: AppHandle) {
+        let _ = self.0.set(app);
+    }
+}
+
+impl Notifier for DesktopNotifier {
+    fn notify(&self, notice: &Notice) {
+        let Some(app) = self.0.get() else {
+            return;
+        };
+        let (title, body) = match notice.outcome {
+            JobState::Completed => (
+                "Training completed",
+                format!(
+                    "{} is ready: its model is saved in the library.",
+                    notice.avatar_name
+                ),
+            ),
+            JobState::Cancelled => (
+                "Training cancelled",
+                format!("The training of {} was cancelled.", notice.avatar_name),
+            ),
+            _ => (
+                "Training failed",
+                format!(
+                    "The training of {} failed: {}",
+                    notice.avatar_name,
+                    notice.error.as_deref().unwrap_or("no reason given")
+                ),
+            ),
+        };
+        if let Err(error) = app.notification().builder().title(title).body(body).show() {
+            eprintln!("cannot show a notification: {error}");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+// The training panel's logic without the DOM: which view a job calls for, which update wins,
+// how the creator's advanced values are read, and how numbers are put into words.
+import { locale, t, tn, translate, type Locale } from "../../lib/i18n/index.svelte";
+import type { JobState, TrainingJob, TrainingPlan, TrainingPreset, TrainingRequest, TrainingType } from "../../lib/ipc";
+import { PRESETS } from "../avatars/presets";
+
+/** What the panel shows: the choice before a run, the run itself, or how the last one ended. */
+export type TrainingView = "setup" | "active" | "completed" | "failed" | "cancelled";
+
+const VIEW_OF_STATE: Record<JobState, TrainingView> = {
+  preparing: "active",
+  submitting: "active",
+  queued: "active",
+  running: "active",
+  downloading: "active",
+  completed: "completed",
+  failed: "failed",
+  cancelled: "cancelled",
+};
+
+export function isActive(state: JobState): boolean {
+  return VIEW_OF_STATE[state] === "active";
+}
+
+/** The view for the avatar's newest job; `retraining` shows the choice again after an ended run. */
+export function viewOf(job: TrainingJob | null, retraining = false): TrainingView {
+  if (!job) return "setup";
+  const view = VIEW_OF_STATE[job.state];
+  return retraining && view !== "active" ? "setup" : view;
+}
+
+const time = (stamp: string): number => {
+  const parsed = Date.parse(stamp);
+  return Number.isNaN(parsed) ? 0 : parsed;
+};
+
+/**
+ * The job to show after `incoming` arrived for some avatar: the avatar's newest job in its newest
+ * known state. Events for other avatars, older jobs and stale states (an event overtaken by a
+ * status reply, or the other way round) leave `current` as it is.
+ */
+export function newest(current: TrainingJob | null, incoming: TrainingJob, avatarId: string): TrainingJob | null {
+  if (incoming.avatar_id !== avatarId) return current;
+  if (!current) return incoming;
+  if (incoming.id === current.id) {
+    if (isActive(incoming.state) && !isActive(current.state)) return current; // a final state stays final
+    return time(incoming.updated_at) >= time(current.updated_at) ? incoming : current;
+  }
+  return time(incoming.created_at) >= time(current.created_at) ? incoming : current;
+}
+
+/** Whether the shown job moved to another state (or another job), so the avatar's status did too. */
+export function stateChanged(before: TrainingJob | null, after: TrainingJob | null): boolean {
+  if (!after) return false;
+  return !before || before.id !== after.id || before.state !== after.state;
+}
+
+/** A stored job's preset, if it is one the panel offers. */
+export function isPreset(value: string): value is TrainingPreset {
+  return (PRESETS as readonly string[]).includes(value);
+}
+
+/** A job's progress as a whole percentage, 0–100 whatever the backend sent. */
+export function percent(progress: number): number {
+  if (!Number.isFinite(progress)) return 0;
+  return Math.min(100, Math.max(0, Math.round(progress)));
+}
+
+export function formatPercent(progress: number, target: Locale = locale()): string {
+  return new Intl.NumberFormat(target, { style: "percent", maximumFractionDigits: 0 }).format(percent(progress) / 100);
+}
+
+/** The place in fal's queue counted from 1 (fal counts from 0); null unless queued. */
+export function queuePlace(job: TrainingJob): number | null {
+  if (job.state !== "queued" || job.queue_position === null) return null;
+  return Math.max(0, job.queue_position) + 1;
+}
+
+export function formatCost(usd: number, target: Locale = locale()): string {
+  return new Intl.NumberFormat(target, { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(usd);
+}
+
+/** "3–5 minutes", or "5 minutes" when both ends meet; the plural follows the upper end. */
+export function formatMinutes(min: number, max: number, target: Locale = locale()): string {
+  return min === max ? tn("training.minutes", max, target) : tn("training.minutesRange", max, target, { from: min });
+}
+
+export function formatLearningRate(rate: number, target: Locale = locale()): string {
+  return new Intl.NumberFormat(target, { maximumSignificantDigits: 6 }).format(rate);
+}
+
+/** The estimate of a plan, line by line, in the creator's language. */
+export interface EstimateText {
+  steps: string;
+  learningRate: string | null;
+  photos: string;
+  time: string;
+  cost: string;
+  /** How the numbers were reached (the backend's words); none in test mode. */
+  note: string | null;
+}
+
+export function estimateText(plan: TrainingPlan, target: Locale = locale()): EstimateText {
+  return {
+    steps: tn("training.steps", plan.steps, target),
+    learningRate:
+      plan.learning_rate === null
+        ? null
+        : translate(target, "training.learningRateValue", { rate: formatLearningRate(plan.learning_rate, target) }),
+    photos: tn("training.photos", plan.photos, target),
+    time: translate(target, "training.time", { time: formatMinutes(plan.min_minutes, plan.max_minutes, target) }),
+    cost: plan.test_mode
+      ? translate(target, "training.noCost")
+      : translate(target, "training.cost", { cost: formatCost(plan.cost_usd, target) }),
+    note: plan.test_mode ? null : plan.assumptions,
+  };
+}
+
+/** The question asked before a start: what a paid run costs and takes, or that a test run is free. */
+export function confirmText(plan: TrainingPlan, target: Locale = locale()): string {
+  if (plan.test_mode) return translate(target, "training.confirmTest");
+  return translate(target, "training.confirmPaid", {
+    cost: formatCost(plan.cost_usd, target),
+    time: formatMinutes(plan.min_minutes, plan.max_minutes, target),
+  });
+}
+
+/** How long an ended job took, in words. */
+export function formatDuration(job: TrainingJob, target: Locale = locale()): string | null {
+  if (!job.finished_at) return null;
+  const milliseconds = time(job.finished_at) - time(job.created_at);
+  if (milliseconds <= 0) return null;
+  if (milliseconds < 60_000) return translate(target, "training.tookUnderMinute");
+  return tn("training.took", Math.round(milliseconds / 60_000), target);
+}
+
+/** The ranges fal documents and the backend enforces (trainers.rs). */
+export const STEP_RANGE = { min: 1, max: 10_000 } as const;
+export const LEARNING_RATE_RANGE = { min: 0.000_001, max: 0.001 } as const;
+
+export type FieldProblem = "not_a_number" | "not_whole" | "out_of_range";
+
+/** An advanced field: empty keeps the preset's value (null). */
+export type Parsed = { value: number | null; problem: FieldProblem | null };
+
+function parseNumber(text: string): number | null {
+  // A comma is the decimal separator in Russian; accept it from anyone.
+  const cleaned = text.trim().replace(/\s+/g, "").replace(",", ".");
+  if (!/^[+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(cleaned)) return null;
+  return Number(cleaned);
+}
+
+export function parseSteps(text: string): Parsed {
+  if (text.trim() === "") return { value: null, problem: null };
+  const value = parseNumber(text);
+  if (value === null) return { value: null, problem: "not_a_number" };
+  if (!Number.isInteger(value)) return { value: null, problem: "not_whole" };
+  if (value < STEP_RANGE.min || value > STEP_RANGE.max) return { value: null, problem: "out_of_range" };
+  return { value, problem: null };
+}
+
+export function parseLearningRate(text: string): Parsed {
+  if (text.trim() === "") return { value: null, problem: null };
+  const value = parseNumber(text);
+  if (value === null) return { value: null, problem: "not_a_number" };
+  if (value < LEARNING_RATE_RANGE.min || value > LEARNING_RATE_RANGE.max) return { value: null, problem: "out_of_range" };
+  return { value, problem: null };
+}
+
+/** The advanced fields as the creator typed them. */
+export interface TrainingForm {
+  preset: TrainingPreset;
+  steps: string;
+  learningRate: string;
+}
+
+/** What to ask the backend for, or null while a field is wrong. The style trainer takes no rate. */
+export function requestOf(form: TrainingForm, trainingType: TrainingType): TrainingRequest | null {
+  const steps = parseSteps(form.steps);
+  const learningRate = trainingType === "portrait" ? parseLearningRate(form.learningRate) : { value: null, problem: null };
+  if (steps.problem || learningRate.problem) return null;
+  return { preset: form.preset, steps: steps.value, learningRate: learningRate.value };
+}
+
+/** The words for a field's problem, with the allowed range. */
+export function stepsProblem(problem: FieldProblem): string {
+  return problem === "out_of_range"
+    ? t("training.stepsRange", { min: STEP_RANGE.min, max: STEP_RANGE.max })
+    : t("training.stepsWhole");
+}
+
+export function learningRateProblem(problem: FieldProblem): string {
+  return problem === "out_of_range"
+    ? t("training.learningRateRange", {
+        min: formatLearningRate(LEARNING_RATE_RANGE.min),
+        max: formatLearningRate(LEARNING_RATE_RANGE.max),
+      })
+    : t("training.learningRateNumber");
+}
