@@ -4,6 +4,7 @@
 mod commands;
 mod state;
 mod training;
+mod tray;
 
 #[cfg(test)]
 mod bindings;
@@ -30,6 +31,7 @@ fn main() {
         std::thread::spawn(move || studio.prepare_photo_checks());
     }
     let (notifier, followers) = (state.notifier.clone(), state.followers.clone());
+    let studio_for_close = studio.clone();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .setup(move |app| {
@@ -39,11 +41,16 @@ fn main() {
                 app.asset_protocol_scope().allow_directory(dir, false)?;
             }
             notifier.attach(app.handle().clone());
+            tray::install(app)?;
             // Every start carries unfinished trainings on, whoever started them.
             if let Some(studio) = studio {
+                training::follow_relay(studio.clone());
                 training::follow_unfinished(app.handle().clone(), studio, followers);
             }
             Ok(())
+        })
+        .on_window_event(move |window, event| {
+            tray::on_window_event(studio_for_close.as_ref(), window, event);
         })
         .manage(state)
         .invoke_handler(tauri::generate_handler![

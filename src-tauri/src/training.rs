@@ -74,6 +74,24 @@ pub fn follow_unfinished(app: AppHandle, studio: Arc<Studio>, followers: Arc<Fol
     });
 }
 
+/// Reads the webhook relay's feed when one is configured; polling fal goes on beside it.
+pub fn follow_relay(studio: Arc<Studio>) {
+    if studio.config().relay_url.is_none() {
+        return;
+    }
+    tauri::async_runtime::spawn(async move {
+        let mut live = None;
+        studio
+            .follow_relay(|channel| {
+                if live != Some(channel) {
+                    eprintln!("training updates now arrive by {channel:?}");
+                    live = Some(channel);
+                }
+            })
+            .await;
+    });
+}
+
 /// Raises the system notification at a training's end. The app handle arrives once the window
 /// exists; the core is opened before that.
 #[derive(Default)]

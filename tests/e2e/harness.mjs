@@ -1,6 +1,6 @@
 // Starts tauri-driver and opens the real app window in it. Each test gets its own library folder.
 import { spawn, execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -44,14 +44,16 @@ async function waitForPort(port, timeoutMs) {
   throw new Error(`tauri-driver did not listen on ${port} within ${timeoutMs} ms`);
 }
 
-/** A running tauri-driver; `stop()` ends it and the WebKitWebDriver it started. */
-export async function startDriver() {
+/** A running tauri-driver; `stop()` ends it and the WebKitWebDriver it started. The app it
+ * launches inherits `env` on top of this process's environment. */
+export async function startDriver(env = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const log = openSync(join(artifacts, `tauri-driver-${port}.log`), "w");
   const driver = spawn("tauri-driver", ["--port", String(port), "--native-port", String(nativePort)], {
     detached: true,
     stdio: ["ignore", log, log],
+    env: { ...process.env, ...env },
   });
   await waitForPort(port, 15_000);
   return {
@@ -121,6 +123,56 @@ export async function screenshot(app, name) {
 
 export function cli(library, ...args) {
   return execFileSync(cliBinary, ["--library", library, ...args], { encoding: "utf8" });
+}
+
+/** Whether a name is owned on the session bus. */
+function busNameOwned(name) {
+  try {
+    const reply = execFileSync(
+      "dbus-send",
+      ["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.NameHasOwner", `string:${name}`],
+      { encoding: "utf8" },
+    );
+    return /boolean true/.test(reply);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A notification server on this session bus (python3-dbusmock's notification_daemon template)
+ * that logs every call; `notifications()` returns the logged Notify calls.
+ */
+export async function startNotificationServer() {
+  if (busNameOwned("org.freedesktop.Notifications")) {
+    throw new Error("another notification server owns the session bus name; run the suite in its own dbus session");
+  }
+  const log = join(scratchDir("avatar-studio-notify-"), "notifications.log");
+  const server = spawn("/usr/bin/python3", ["-m", "dbusmock", "--session", "--template", "notification_daemon", "-l", log], {
+    detached: true,
+    stdio: "ignore",
+  });
+  const deadline = Date.now() + 10_000;
+  while (!busNameOwned("org.freedesktop.Notifications")) {
+    if (Date.now() > deadline) throw new Error("the notification server did not start");
+    await sleep(100);
+  }
+  return {
+    notifications() {
+      try {
+        return readFileSync(log, "utf8").split("\n").filter((line) => line.includes(" Notify "));
+      } catch {
+        return [];
+      }
+    },
+    stop() {
+      try {
+        process.kill(-server.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    },
+  };
 }
 
 /**

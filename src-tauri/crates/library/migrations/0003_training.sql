@@ -18,3 +18,10 @@ ALTER TABLE training_jobs ADD COLUMN finished_at TEXT;
 -- At most one unfinished job per avatar, enforced by SQLite rather than by every caller.
 CREATE UNIQUE INDEX training_jobs_one_unfinished_per_avatar ON training_jobs (avatar_id)
     WHERE state NOT IN ('completed', 'failed', 'cancelled');
+CREATE INDEX training_jobs_by_request ON training_jobs (request_id);
+
+-- Where the app stopped reading the webhook relay's feed.
+CREATE TABLE relay_state (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    cursor INTEGER NOT NULL
+);

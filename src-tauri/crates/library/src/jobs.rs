@@ -65,6 +65,15 @@ impl Library {
             .transpose()
     }
 
+    /// The job fal knows by `request_id`.
+    pub fn job_by_request_id(&self, request_id: &str) -> Result<Option<TrainingJob>> {
+        let sql = format!("{SELECT_JOB} WHERE request_id = ?1 LIMIT 1");
+        Ok(self
+            .select_jobs(&sql, [request_id.to_string()])?
+            .into_iter()
+            .next())
+    }
+
     /// Every job, newest first.
     pub fn jobs(&self) -> Result<Vec<TrainingJob>> {
         self.select_jobs(&format!("{SELECT_JOB} ORDER BY created_at DESC, id"), [])
@@ -176,6 +185,28 @@ impl Library {
             "UPDATE training_jobs SET lease_owner = NULL, lease_until = NULL
              WHERE id = ?1 AND lease_owner = ?2",
             params![id.to_string(), owner],
+        )?;
+        Ok(())
+    }
+}
+
+impl Library {
+    /// The last relay feed cursor applied; 0 before the first.
+    pub fn relay_cursor(&self) -> Result<i64> {
+        Ok(self
+            .connection()
+            .query_row("SELECT cursor FROM relay_state WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    pub fn set_relay_cursor(&self, cursor: i64) -> Result<()> {
+        self.connection().execute(
+            "INSERT INTO relay_state (id, cursor) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET cursor = MAX(cursor, excluded.cursor)",
+            [cursor],
         )?;
         Ok(())
     }

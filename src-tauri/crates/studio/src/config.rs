@@ -21,6 +21,8 @@ pub struct Config {
     pub mock_training_duration: Duration,
     /// Where fal should deliver webhooks (`FAL_WEBHOOK_URL`).
     pub fal_webhook_url: Option<String>,
+    /// The webhook relay whose feed the app follows (`RELAY_URL`); its token is a secret.
+    pub relay_url: Option<String>,
     /// Accepted photos an avatar needs before training (`AVATAR_MIN_PHOTOS`).
     pub min_photos: u32,
     /// Accepted photos an avatar may hold (`AVATAR_MAX_PHOTOS`).
@@ -89,6 +91,7 @@ impl Config {
             webhook_simulation,
             mock_training_duration: Duration::from_secs(number("FAL_MOCK_TRAINING_DURATION", 30)?),
             fal_webhook_url: var("FAL_WEBHOOK_URL"),
+            relay_url: var("RELAY_URL"),
             min_photos: to_u32("AVATAR_MIN_PHOTOS", number("AVATAR_MIN_PHOTOS", 10)?)?,
             max_photos: to_u32("AVATAR_MAX_PHOTOS", number("AVATAR_MAX_PHOTOS", 20)?)?,
             photo_max_size: number("PHOTO_MAX_SIZE", 20 * 1024 * 1024)?,

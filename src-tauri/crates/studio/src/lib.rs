@@ -5,8 +5,10 @@ mod avatars;
 mod config;
 mod dataset;
 mod error;
+mod events;
 mod import;
 mod ports;
+mod relay;
 mod training;
 mod watch;
 
@@ -27,6 +29,7 @@ pub use ports::{
     Clock, EnvSecrets, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier,
     SecretName, Secrets, SilentNotifier, SystemClock,
 };
+pub use relay::UpdateChannel;
 pub use training::{TRIGGER_PHRASE, TrainingPlan, verify_safetensors};
 pub use watch::SETTLE_TIME;
 

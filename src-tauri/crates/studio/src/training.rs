@@ -21,7 +21,7 @@ pub const TRIGGER_PHRASE: &str = "TOK";
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Progress points: packing and uploading take the first tenth, the download the last twentieth.
 const PROGRESS_SUBMITTED: u8 = 10;
-const PROGRESS_TRAINED: u8 = 95;
+pub(crate) const PROGRESS_TRAINED: u8 = 95;
 
 /// What a training run will be, shown before a paid start.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
@@ -702,7 +702,7 @@ impl Studio {
     }
 
     /// Moves a job to a final state; the process whose write lands first notifies, once.
-    fn conclude(
+    pub(crate) fn conclude(
         &self,
         mut job: TrainingJob,
         state: JobState,
@@ -741,7 +741,7 @@ impl Studio {
         self.load_job(job.id)
     }
 
-    fn save(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
+    pub(crate) fn save(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
         job.status_text = Some(status_text.to_string());
         job.updated_at = self.clock.now();
         self.library.save_job(&job)?;

@@ -524,3 +524,169 @@ async fn a_second_training_of_the_same_avatar_waits_for_the_first() {
         .expect_err("second");
     assert_eq!(error.code(), studio::ErrorCode::Conflict);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_twice_finishes_the_job_once() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    fake.push_fault(Fault::DuplicateWebhook);
+    let hook = format!("{}/hook", fake.base_url());
+    let setup = open(
+        library.path(),
+        Some(&fake),
+        fake.api_key(),
+        &[("FAL_WEBHOOK_URL", hook)],
+    );
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = setup
+        .studio
+        .start_training(&avatar, Preset::Fast, Overrides::default())
+        .expect("start");
+    setup
+        .studio
+        .follow(job.id, |job| job.state != JobState::Queued)
+        .await
+        .expect("submitted");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let bodies = loop {
+        let deliveries = fake.webhook_deliveries();
+        if deliveries.len() >= 2 {
+            break deliveries;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no webhooks: {deliveries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(bodies[0].body, bodies[1].body, "the same event twice");
+    for delivery in &bodies {
+        let applied = setup
+            .studio
+            .apply_status_event(&delivery.body)
+            .expect("applied")
+            .expect("the job is known by its request id");
+        assert_eq!(applied.state, JobState::Downloading);
+        assert!(applied.model_url.is_some());
+    }
+    let job = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.state, JobState::Completed);
+    let again = setup
+        .studio
+        .apply_status_event(&bodies[0].body)
+        .expect("applied")
+        .expect("known");
+    let stored = setup
+        .studio
+        .training_status(&avatar)
+        .expect("status")
+        .expect("job");
+    assert_eq!(again, stored, "a late duplicate changes nothing");
+    assert_eq!(
+        stored.finished_at.map(|at| at.timestamp_millis()),
+        job.finished_at.map(|at| at.timestamp_millis())
+    );
+    assert_eq!(setup.notifier.notices().len(), 1, "finished exactly once");
+}
+
+const RELAY_TOKEN: &str = "relay-token-for-the-tests-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_restart() {
+    let library = tempfile::tempdir().expect("library");
+    let relay_dir = tempfile::tempdir().expect("relay store");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let relay = relay::Relay::start(relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        jwks_url: fake.jwks_url(),
+        ..relay::RelayConfig::new(relay_dir.path().join("relay.sqlite3"), RELAY_TOKEN.into())
+    })
+    .await
+    .expect("relay");
+    let secrets = || {
+        MemorySecrets::default()
+            .with(SecretName::FalKey, fake.api_key())
+            .with(SecretName::RelayToken, RELAY_TOKEN)
+    };
+    let vars = [
+        (
+            "FAL_WEBHOOK_URL",
+            format!("{}/api/avatar/status_update", relay.url()),
+        ),
+        ("RELAY_URL", relay.url()),
+        // Polling would also see the end; a long pause leaves the relay as the only channel.
+        ("FAL_POLL_INTERVAL_MS", "60000".into()),
+    ];
+    let setup = open_with(library.path(), Some(&fake), secrets(), &vars);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = setup
+        .studio
+        .start_training(&avatar, Preset::Fast, Overrides::default())
+        .expect("start");
+    let submitted = setup
+        .studio
+        .follow(job.id, |job| job.request_id.is_none())
+        .await
+        .expect("submitted");
+    assert!(!submitted.state.is_final(), "{submitted:?}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut applied = 0;
+    while applied == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event came through the relay"
+        );
+        applied = setup
+            .studio
+            .read_relay_once(Duration::from_secs(5))
+            .await
+            .expect("feed read");
+    }
+    let reported = setup
+        .studio
+        .training_status(&avatar)
+        .expect("status")
+        .expect("job");
+    assert_eq!(reported.state, JobState::Downloading, "{reported:?}");
+    assert!(
+        reported.model_url.is_some(),
+        "the webhook carried the model"
+    );
+    let finished = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(finished.state, JobState::Completed, "{finished:?}");
+    assert_eq!(setup.notifier.notices().len(), 1);
+    drop(setup);
+
+    // A fresh process resumes after the last event it applied: nothing is applied twice.
+    let reopened = open_with(library.path(), Some(&fake), secrets(), &vars);
+    let again = reopened
+        .studio
+        .read_relay_once(Duration::from_secs(1))
+        .await
+        .expect("feed read after a restart");
+    assert_eq!(again, 0);
+    assert!(reopened.notifier.notices().is_empty());
+
+    let wrong_token = MemorySecrets::default().with(SecretName::RelayToken, "not-the-relay-token");
+    let stranger = open_with(library.path(), Some(&fake), wrong_token, &vars);
+    let refused = stranger
+        .studio
+        .read_relay_once(Duration::ZERO)
+        .await
+        .expect_err("a wrong token is refused");
+    assert_eq!(refused.code(), studio::ErrorCode::WrongKey, "{refused}");
+    assert!(!refused.to_string().contains("not-the-relay-token"));
+
+    let url = relay.url();
+    relay.stop().await;
+    let unreachable = reopened
+        .studio
+        .read_relay_once(Duration::ZERO)
+        .await
+        .expect_err("a stopped relay is reported");
+    assert_eq!(unreachable.code(), studio::ErrorCode::RemoteUnavailable);
+    assert!(unreachable.to_string().contains(&url), "{unreachable}");
+}

@@ -1,0 +1,202 @@
+//! `train`, `status`, `cancel` and `jobs` as real processes: in test mode, and against the fake
+//! fal with the process killed while it follows a job.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use fal_fake::{FakeFal, Outcome, Route, Script};
+use serde_json::Value;
+
+fn cases() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
+}
+
+fn command(library: &Path, vars: &[(&str, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_avatar-cli"));
+    command
+        .arg("--library")
+        .arg(library)
+        .args(args)
+        .env_remove("AVATAR_STUDIO_LIBRARY")
+        .env_remove("FAL_KEY")
+        .env_remove("FAL_API_KEY")
+        .env("AVATAR_MIN_PHOTOS", "2")
+        .env("FAL_MOCK_TRAINING_DURATION", "1")
+        .env("FAL_POLL_INTERVAL_MS", "50")
+        .env("FAL_RETRY_BASE_MS", "20")
+        .env("AVATAR_STUDIO_JOB_LEASE_SECS", "1")
+        .stdin(Stdio::null());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
+fn run(library: &Path, vars: &[(&str, String)], args: &[&str]) -> Output {
+    command(library, vars, args)
+        .output()
+        .expect("avatar-cli runs")
+}
+
+fn json_ok(library: &Path, vars: &[(&str, String)], args: &[&str]) -> Value {
+    let output = run(library, vars, args);
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON value")
+}
+
+/// A portrait avatar with two accepted photos; returns its id.
+fn ready_avatar(library: &Path) -> String {
+    let avatar = json_ok(
+        library,
+        &[],
+        &[
+            "--json", "avatar", "create", "--name", "Anna", "--type", "portrait", "--gender",
+            "female",
+        ],
+    );
+    let id = avatar["id"].as_str().expect("id").to_string();
+    let good = cases().join("good_portrait.jpg");
+    let rotated = cases().join("rotated_exif.jpg");
+    let output = run(
+        library,
+        &[],
+        &[
+            "photos",
+            "add",
+            &id,
+            good.to_str().expect("path"),
+            rotated.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    id
+}
+
+#[test]
+fn a_test_mode_training_runs_to_a_model_and_a_second_one_is_cancelled() {
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+
+    let done = json_ok(
+        library.path(),
+        &[],
+        &["train", &avatar, "--preset", "fast", "--wait", "--json"],
+    );
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["progress"], 100);
+    assert_eq!(done["test_mode"], true);
+    assert!(
+        done["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("test_"))
+    );
+    let model = done["model_path"].as_str().expect("model path");
+    assert!(Path::new(model).is_file());
+    for field in ["queue_position", "last_log", "model_url", "error"] {
+        assert!(done.get(field).is_some(), "status carries {field}");
+    }
+    let status = json_ok(library.path(), &[], &["status", &avatar, "--json"]);
+    assert_eq!(status["job_id"], done["job_id"]);
+
+    let queued = json_ok(library.path(), &[], &["train", &avatar, "--json"]);
+    assert!(
+        matches!(queued["status"].as_str(), Some("queued" | "running")),
+        "without --wait it returns once the job is held: {queued}"
+    );
+    let cancelled = json_ok(library.path(), &[], &["cancel", &avatar, "--json"]);
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+
+    let jobs = json_ok(library.path(), &[], &["jobs", "--json"]);
+    let states: Vec<&str> = jobs
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|job| job["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(states, ["cancelled", "completed"]);
+}
+
+#[test]
+fn a_paid_start_needs_yes_when_no_one_can_be_asked() {
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+    let vars = [
+        ("FAL_KEY", "some-key".to_string()),
+        ("FAL_QUEUE_URL", "http://127.0.0.1:9".to_string()),
+        ("FAL_REST_URL", "http://127.0.0.1:9".to_string()),
+    ];
+    let output = run(library.path(), &vars, &["train", &avatar, "--json"]);
+    assert!(!output.status.success());
+    let error: Value = serde_json::from_slice(&output.stderr).expect("one JSON error");
+    assert_eq!(error["code"], "invalid_input");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains("--yes")
+    );
+    let jobs = json_ok(library.path(), &vars, &["jobs", "--json"]);
+    assert_eq!(jobs, Value::Array(vec![]), "nothing was started");
+}
+
+#[test]
+fn a_process_killed_while_following_is_finished_by_the_next_start() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeFal::start());
+    fake.set_script(Script {
+        queue_time: Duration::from_millis(200),
+        run_time: Duration::from_millis(1500),
+        outcome: Outcome::Success { lora_bytes: 8192 },
+        ..Script::default()
+    });
+    let vars = [
+        ("FAL_KEY", fake.api_key().to_string()),
+        ("FAL_QUEUE_URL", fake.base_url()),
+        ("FAL_REST_URL", fake.base_url()),
+        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
+    ];
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+
+    let mut follower = command(
+        library.path(),
+        &vars,
+        &[
+            "train", &avatar, "--preset", "fast", "--yes", "--wait", "--json",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("train starts");
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), fake.wait_for(Route::Status, 3))
+            .await
+            .expect("the job is being followed")
+    });
+    follower.kill().expect("kill");
+    follower.wait().expect("reaped");
+
+    let status = json_ok(
+        library.path(),
+        &vars,
+        &["status", &avatar, "--wait", "--json"],
+    );
+    assert_eq!(status["status"], "completed", "{status}");
+    assert!(Path::new(status["model_path"].as_str().expect("model")).is_file());
+    assert!(
+        status["model_url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with(&fake.base_url()))
+    );
+    assert_eq!(fake.submissions().len(), 1, "submitted once");
+}
