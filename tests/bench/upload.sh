@@ -32,5 +32,5 @@ PY
 fi
 du -sh "$photos"
 cd "$root"
-cargo run -q --locked -p avatar-studio-core --example bench_upload -- "$photos"
-cargo run -q --locked -p avatar-studio-core --example bench_model
+cargo run -q --release --locked -p avatar-studio-core --example bench_upload -- "$photos"
+cargo run -q --release --locked -p avatar-studio-core --example bench_model

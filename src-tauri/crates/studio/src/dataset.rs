@@ -2,7 +2,7 @@
 //! zip on disk (one photo in memory at a time), and the places it can be uploaded to.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -34,46 +34,77 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Writes the zip to `destination` (through a partial name, so it is whole or absent). Photos
 /// are stored, not deflated: JPEG and PNG do not compress further. With a trigger phrase, each
-/// image gets a caption file naming it, which the trainers read.
+/// image gets a caption file naming it, which the trainers read. One thread reads and cleans the
+/// next photo while another writes the zip; the queue between them holds one photo, so memory
+/// stays at a few photos whatever the set's size.
 pub fn pack(photos: &[PathBuf], caption: Option<&str>, destination: &Path) -> Result<u64> {
     let partial = destination.with_extension(format!("zip{PARTIAL_SUFFIX}"));
-    let written = (|| -> std::result::Result<u64, String> {
-        if let Some(parent) = destination.parent() {
-            std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
-        }
-        let file = File::create(&partial).map_err(|error| error.to_string())?;
-        let mut zip = zip::ZipWriter::new(BufWriter::new(file));
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Stored)
-            .large_file(false);
-        for (index, path) in photos.iter().enumerate() {
-            let bytes =
-                std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
-            let copy = photos::training_copy(&bytes)
-                .map_err(|error| format!("{}: {error}", path.display()))?;
-            let stem = format!("{:03}", index + 1);
-            zip.start_file(format!("{stem}.{}", copy.extension), options)
-                .map_err(|error| error.to_string())?;
-            zip.write_all(&copy.bytes)
-                .map_err(|error| error.to_string())?;
-            if let Some(caption) = caption {
-                zip.start_file(format!("{stem}.txt"), options)
-                    .map_err(|error| error.to_string())?;
-                zip.write_all(caption.as_bytes())
-                    .map_err(|error| error.to_string())?;
+    let written = std::thread::scope(|scope| {
+        let (sender, copies) = std::sync::mpsc::sync_channel(0);
+        // Written copies come back to be filled again: a few buffers serve the whole set.
+        let (give_back, written_copies) = std::sync::mpsc::channel();
+        scope.spawn(move || {
+            let mut bytes = Vec::new();
+            for path in photos {
+                bytes.clear();
+                let reuse = written_copies.try_recv().unwrap_or_default();
+                let copy = File::open(path)
+                    .and_then(|mut file| file.read_to_end(&mut bytes))
+                    .map_err(|error| error.to_string())
+                    .and_then(|_| photos::training_copy(&bytes, reuse))
+                    .map_err(|error| format!("{}: {error}", path.display()));
+                let failed = copy.is_err();
+                if sender.send(copy).is_err() || failed {
+                    return;
+                }
             }
-        }
-        let writer = zip.finish().map_err(|error| error.to_string())?;
-        let file = writer.into_inner().map_err(|error| error.to_string())?;
-        file.sync_all().map_err(|error| error.to_string())?;
-        let length = file.metadata().map_err(|error| error.to_string())?.len();
-        std::fs::rename(&partial, destination).map_err(|error| error.to_string())?;
-        Ok(length)
-    })();
+        });
+        write_zip(copies, give_back, caption, &partial, destination)
+    });
     written.map_err(|error| {
         let _ = std::fs::remove_file(&partial);
         Error::Internal(format!("packing the training set failed: {error}"))
     })
+}
+
+fn write_zip(
+    copies: std::sync::mpsc::Receiver<std::result::Result<photos::TrainingCopy, String>>,
+    give_back: std::sync::mpsc::Sender<Vec<u8>>,
+    caption: Option<&str>,
+    partial: &Path,
+    destination: &Path,
+) -> std::result::Result<u64, String> {
+    if let Some(parent) = destination.parent() {
+        std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
+    }
+    let file = File::create(partial).map_err(|error| error.to_string())?;
+    let mut zip = zip::ZipWriter::new(BufWriter::new(file));
+    let options = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .large_file(false);
+    for (index, copy) in copies.into_iter().enumerate() {
+        let copy = copy?;
+        let stem = format!("{:03}", index + 1);
+        zip.start_file(format!("{stem}.{}", copy.extension), options)
+            .map_err(|error| error.to_string())?;
+        zip.write_all(&copy.bytes)
+            .map_err(|error| error.to_string())?;
+        if let Some(caption) = caption {
+            zip.start_file(format!("{stem}.txt"), options)
+                .map_err(|error| error.to_string())?;
+            zip.write_all(caption.as_bytes())
+                .map_err(|error| error.to_string())?;
+        }
+        // The packer may have finished already; then the buffer is simply freed.
+        let _ = give_back.send(copy.bytes);
+    }
+    let writer = zip.finish().map_err(|error| error.to_string())?;
+    let file = writer.into_inner().map_err(|error| error.to_string())?;
+    // Not synced: a set whose upload did not finish is packed again, so it never has to outlive
+    // a crash, and a sync would only hold the upload back.
+    let length = file.metadata().map_err(|error| error.to_string())?.len();
+    std::fs::rename(partial, destination).map_err(|error| error.to_string())?;
+    Ok(length)
 }
 
 /// Somewhere a training set can be put so that fal's runners can fetch it.
