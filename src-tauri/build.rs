@@ -15,6 +15,8 @@ const COMMANDS: &[&str] = &[
     "start_training",
     "training_status",
     "cancel_training",
+    "update_channel",
+    "check_connection",
 ];
 
 fn main() {

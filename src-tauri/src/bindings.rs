@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use studio::{
-    Avatar, AvatarStatus, ErrorCode, ErrorReport, Gender, JobState, Photo, PhotoCode, PhotoResult,
-    Readiness, TrainingJob, TrainingPlan, TrainingType, Verdict,
+    Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
+    ErrorCode, ErrorReport, Gender, JobState, Photo, PhotoCode, PhotoResult, Readiness,
+    TrainingJob, TrainingPlan, TrainingType, UpdateChannel, Verdict,
 };
 use ts_rs::TS;
 
@@ -20,6 +21,10 @@ fn typescript() -> String {
         AppInfo::decl(),
         Avatar::decl(),
         AvatarStatus::decl(),
+        ConnectionCheck::decl(),
+        ConnectionProblem::decl(),
+        ConnectionReport::decl(),
+        ConnectionStep::decl(),
         ErrorCode::decl(),
         ErrorReport::decl(),
         Gender::decl(),
@@ -33,6 +38,7 @@ fn typescript() -> String {
         TrainingJob::decl(),
         TrainingPlan::decl(),
         TrainingType::decl(),
+        UpdateChannel::decl(),
         Verdict::decl(),
     ];
     let mut text = String::from(

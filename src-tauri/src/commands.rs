@@ -1,8 +1,8 @@
 //! IPC commands: each one a thin wrapper that runs a core operation off the UI thread.
 
 use studio::{
-    Avatar, ErrorReport, Gender, NewAvatar, Overrides, Preset, Studio, TrainingJob, TrainingPlan,
-    TrainingType,
+    Avatar, ConnectionReport, ErrorReport, Gender, NewAvatar, Overrides, Preset, Studio,
+    TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
 };
 use tauri::{AppHandle, State};
 
@@ -220,4 +220,16 @@ pub async fn cancel_training(
     let job = run(state, move |studio| studio.request_cancel(&avatar_id)).await?;
     training::follow(&app, &studio, &followers, job.id);
     Ok(job)
+}
+
+/// Which channel brings training news right now: the relay, or polling fal.
+#[tauri::command]
+pub async fn update_channel(state: State<'_, AppState>) -> Reply<UpdateChannel> {
+    Ok(state.studio()?.update_channel())
+}
+
+/// "Check connection": the relay's health, a test event through it, and fal's webhook URL.
+#[tauri::command]
+pub async fn check_connection(state: State<'_, AppState>) -> Reply<ConnectionReport> {
+    Ok(state.studio()?.check_connection().await)
 }

@@ -44,7 +44,7 @@ fn main() {
             tray::install(app)?;
             // Every start carries unfinished trainings on, whoever started them.
             if let Some(studio) = studio {
-                training::follow_relay(studio.clone());
+                training::follow_relay(app.handle().clone(), studio.clone());
                 training::follow_unfinished(app.handle().clone(), studio, followers);
             }
             Ok(())
@@ -67,6 +67,8 @@ fn main() {
             commands::start_training,
             commands::training_status,
             commands::cancel_training,
+            commands::update_channel,
+            commands::check_connection,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = result {

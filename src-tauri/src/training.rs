@@ -13,6 +13,9 @@ use uuid::Uuid;
 
 /// The UI listens for this event; its payload is the changed `TrainingJob`.
 pub const TRAINING_EVENT: &str = "training";
+/// Sent when training news starts or stops arriving through the relay; its payload is the
+/// `UpdateChannel` now live.
+pub const CHANNEL_EVENT: &str = "update-channel";
 /// How often the app looks for jobs it does not follow yet (started by the CLI, or whose
 /// follower stopped on an error such as a network cut).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(20);
@@ -75,18 +78,15 @@ pub fn follow_unfinished(app: AppHandle, studio: Arc<Studio>, followers: Arc<Fol
 }
 
 /// Reads the webhook relay's feed when one is configured; polling fal goes on beside it.
-pub fn follow_relay(studio: Arc<Studio>) {
+pub fn follow_relay(app: AppHandle, studio: Arc<Studio>) {
     if studio.config().relay_url.is_none() {
         return;
     }
     tauri::async_runtime::spawn(async move {
-        let mut live = None;
         studio
             .follow_relay(|channel| {
-                if live != Some(channel) {
-                    eprintln!("training updates now arrive by {channel:?}");
-                    live = Some(channel);
-                }
+                eprintln!("training updates now arrive by {channel:?}");
+                let _ = app.emit(CHANNEL_EVENT, channel);
             })
             .await;
     });

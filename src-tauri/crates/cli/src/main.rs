@@ -68,6 +68,8 @@ enum Command {
     Cancel { avatar: String },
     /// List every training, newest first.
     Jobs,
+    /// Check the webhook relay: its health, a test event through it, and fal's webhook URL.
+    CheckConnection,
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -167,6 +169,7 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
         }
         Command::Cancel { avatar } => runtime.block_on(training::cancel(&studio, &out, &avatar))?,
         Command::Jobs => training::jobs(&studio, &out)?,
+        Command::CheckConnection => runtime.block_on(training::check_connection(&studio, &out))?,
         Command::Avatar(command) => match command {
             AvatarCommand::Create {
                 name,

@@ -82,7 +82,7 @@ pub async fn train(
     // follows it to the end.
     let wait = options.wait;
     let job = studio
-        .follow(job.id, |job| {
+        .follow_with_relay(job.id, |job| {
             show_progress(out, job);
             wait || !matches!(job.state, JobState::Queued | JobState::Running)
         })
@@ -154,7 +154,7 @@ pub async fn status(
     };
     let job = if wait && !job.state.is_final() {
         studio
-            .follow(job.id, |job| {
+            .follow_with_relay(job.id, |job| {
                 show_progress(out, job);
                 true
             })
@@ -170,7 +170,7 @@ pub async fn cancel(studio: &Studio, out: &Output, avatar: &str) -> Result<(), E
     let job = studio.request_cancel(avatar)?;
     // Keep following until fal confirms an end: a trainer may finish before the cancel lands.
     let job = studio
-        .follow(job.id, |job| {
+        .follow_with_relay(job.id, |job| {
             show_progress(out, job);
             true
         })
@@ -232,5 +232,29 @@ impl Output {
         } else {
             self.line(&describe_job(job));
         }
+    }
+}
+
+/// `check-connection`: the relay step by step; fails when any step does.
+pub async fn check_connection(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
+    let report = studio.check_connection().await;
+    if out.json {
+        out.print_json(&report);
+    } else {
+        out.line(&format!("training updates arrive by {:?}", report.channel));
+        for check in &report.checks {
+            let mark = if check.passed { "ok  " } else { "FAIL" };
+            out.line(&format!("{mark} {:?}: {}", check.step, check.detail));
+            if let Some(problem) = check.problem {
+                out.line(&format!("     {}", problem.explain()));
+            }
+        }
+    }
+    match report.checks.iter().find_map(|check| check.problem) {
+        None => Ok(()),
+        Some(problem) => Err(ErrorReport {
+            code: studio::ErrorCode::RemoteUnavailable,
+            message: problem.explain().to_string(),
+        }),
     }
 }

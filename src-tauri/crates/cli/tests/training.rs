@@ -200,3 +200,50 @@ fn a_process_killed_while_following_is_finished_by_the_next_start() {
     );
     assert_eq!(fake.submissions().len(), 1, "submitted once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connection_passes_against_a_running_relay_and_explains_a_wrong_token() {
+    let library = tempfile::tempdir().expect("library");
+    let store = tempfile::tempdir().expect("relay store");
+    let fake = FakeFal::start().await;
+    let token = "a-relay-token-for-the-cli-tests";
+    let relay = relay::Relay::start(relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        jwks_url: fake.jwks_url(),
+        ..relay::RelayConfig::new(store.path().join("relay.sqlite3"), token.into())
+    })
+    .await
+    .expect("relay");
+    let vars = |token: &str| {
+        vec![
+            ("RELAY_URL", relay.url()),
+            ("RELAY_TOKEN", token.to_string()),
+            (
+                "FAL_WEBHOOK_URL",
+                format!("{}/api/avatar/status_update", relay.url()),
+            ),
+        ]
+    };
+    let (path, good) = (library.path().to_path_buf(), vars(token));
+    let report =
+        tokio::task::spawn_blocking(move || json_ok(&path, &good, &["--json", "check-connection"]))
+            .await
+            .expect("check");
+    assert_eq!(report["channel"], "relay", "{report}");
+    let checks = report["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 5, "{report}");
+    assert!(
+        checks.iter().all(|check| check["passed"] == true),
+        "{report}"
+    );
+
+    let (path, wrong) = (library.path().to_path_buf(), vars("not-the-token-at-all"));
+    let output = tokio::task::spawn_blocking(move || run(&path, &wrong, &["check-connection"]))
+        .await
+        .expect("check");
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("refused the token"), "{text}");
+    assert!(!text.contains("not-the-token-at-all"), "{text}");
+}

@@ -12,7 +12,7 @@ mod relay;
 mod training;
 mod watch;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use avatar_library::{
     Avatar, AvatarStatus, Gender, JobState, Library, Photo, THUMBNAILS_DIR, TrainingJob,
@@ -29,7 +29,9 @@ pub use ports::{
     Clock, EnvSecrets, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier,
     SecretName, Secrets, SilentNotifier, SystemClock,
 };
-pub use relay::UpdateChannel;
+pub use relay::{
+    ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
+};
 pub use training::{TRIGGER_PHRASE, TrainingPlan, verify_safetensors};
 pub use watch::SETTLE_TIME;
 
@@ -44,6 +46,10 @@ pub struct Studio {
     lease_owner: String,
     /// Loaded on first use: the face models take a moment, and many commands never need them.
     checker: OnceLock<photos::Checker>,
+    /// Which channel brought training news last.
+    channel: Mutex<UpdateChannel>,
+    /// Woken when the relay moved a job, so followers look at once instead of at their next poll.
+    news: tokio::sync::Notify,
 }
 
 impl Studio {
@@ -57,6 +63,8 @@ impl Studio {
             notifier: ports.notifier,
             lease_owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             checker: OnceLock::new(),
+            channel: Mutex::new(UpdateChannel::Polling),
+            news: tokio::sync::Notify::new(),
         })
     }
 

@@ -236,7 +236,10 @@ impl Studio {
                 pause = self.config.poll_interval;
             }
             if !(worked || (changed && local_work_next)) {
-                tokio::time::sleep(pause).await;
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = self.news.notified() => {}
+                }
                 pause = pause.mul_f64(1.5).min(MAX_POLL_INTERVAL);
             }
         }

@@ -598,27 +598,11 @@ async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_
     let relay_dir = tempfile::tempdir().expect("relay store");
     let fake = FakeFal::start().await;
     fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
-    let relay = relay::Relay::start(relay::RelayConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        jwks_url: fake.jwks_url(),
-        ..relay::RelayConfig::new(relay_dir.path().join("relay.sqlite3"), RELAY_TOKEN.into())
-    })
-    .await
-    .expect("relay");
-    let secrets = || {
-        MemorySecrets::default()
-            .with(SecretName::FalKey, fake.api_key())
-            .with(SecretName::RelayToken, RELAY_TOKEN)
-    };
-    let vars = [
-        (
-            "FAL_WEBHOOK_URL",
-            format!("{}/api/avatar/status_update", relay.url()),
-        ),
-        ("RELAY_URL", relay.url()),
-        // Polling would also see the end; a long pause leaves the relay as the only channel.
-        ("FAL_POLL_INTERVAL_MS", "60000".into()),
-    ];
+    let relay = start_relay(&fake, relay_dir.path()).await;
+    let secrets = || relay_secrets(fake.api_key(), RELAY_TOKEN);
+    let mut vars = relay_vars(&relay.url());
+    // Polling would also see the end; a long pause leaves the relay as the only channel.
+    vars.push(("FAL_POLL_INTERVAL_MS", "60000".into()));
     let setup = open_with(library.path(), Some(&fake), secrets(), &vars);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = setup
@@ -670,7 +654,7 @@ async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_
     assert_eq!(again, 0);
     assert!(reopened.notifier.notices().is_empty());
 
-    let wrong_token = MemorySecrets::default().with(SecretName::RelayToken, "not-the-relay-token");
+    let wrong_token = relay_secrets(fake.api_key(), "not-the-relay-token");
     let stranger = open_with(library.path(), Some(&fake), wrong_token, &vars);
     let refused = stranger
         .studio
@@ -689,4 +673,136 @@ async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_
         .expect_err("a stopped relay is reported");
     assert_eq!(unreachable.code(), studio::ErrorCode::RemoteUnavailable);
     assert!(unreachable.to_string().contains(&url), "{unreachable}");
+}
+
+/// A relay on loopback that checks webhooks against `fake`'s keys.
+async fn start_relay(fake: &FakeFal, store: &Path) -> relay::RunningRelay {
+    relay::Relay::start(relay::RelayConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        jwks_url: fake.jwks_url(),
+        ..relay::RelayConfig::new(store.join("relay.sqlite3"), RELAY_TOKEN.into())
+    })
+    .await
+    .expect("relay")
+}
+
+fn relay_vars(relay_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "FAL_WEBHOOK_URL",
+            format!("{relay_url}/api/avatar/status_update"),
+        ),
+        ("RELAY_URL", relay_url.to_string()),
+    ]
+}
+
+fn relay_secrets(fal_key: &str, relay_token: &str) -> MemorySecrets {
+    MemorySecrets::default()
+        .with(SecretName::FalKey, fal_key)
+        .with(SecretName::RelayToken, relay_token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reported_by_both_the_relay_and_polling_finishes_once() {
+    let library = tempfile::tempdir().expect("library");
+    let relay_dir = tempfile::tempdir().expect("relay store");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let relay = start_relay(&fake, relay_dir.path()).await;
+    let setup = open_with(
+        library.path(),
+        Some(&fake),
+        relay_secrets(fake.api_key(), RELAY_TOKEN),
+        &relay_vars(&relay.url()),
+    );
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = setup
+        .studio
+        .start_training(&avatar, Preset::Fast, Overrides::default())
+        .expect("start");
+    let read_relay = async {
+        let mut applied = 0;
+        while applied == 0 {
+            applied = setup
+                .studio
+                .read_relay_once(Duration::from_secs(5))
+                .await
+                .expect("feed read");
+        }
+    };
+    let (driven, ()) = tokio::join!(setup.studio.drive(job.id), read_relay);
+    let driven = driven.expect("drive");
+    assert_eq!(driven.state, JobState::Completed, "{driven:?}");
+    assert_eq!(setup.notifier.notices().len(), 1, "notified once");
+    let finished = setup.studio.training_status(&avatar).expect("status");
+    assert_eq!(finished.map(|job| job.state), Some(JobState::Completed));
+    assert_eq!(fake.submissions().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_connection_names_each_case_of_the_guides_troubleshooting() {
+    use studio::{ConnectionProblem as Problem, ConnectionStep as Step, UpdateChannel};
+    let library = tempfile::tempdir().expect("library");
+    let relay_dir = tempfile::tempdir().expect("relay store");
+    let fake = FakeFal::start().await;
+    let relay = start_relay(&fake, relay_dir.path()).await;
+    let url = relay.url();
+    let check = |secrets: MemorySecrets, vars: Vec<(&'static str, String)>| {
+        let setup = open_with(library.path(), Some(&fake), secrets, &vars);
+        async move { setup.studio.check_connection().await }
+    };
+    let outcome = |report: &studio::ConnectionReport| -> Vec<(Step, Option<Problem>)> {
+        report
+            .checks
+            .iter()
+            .map(|check| (check.step, check.problem))
+            .collect()
+    };
+
+    let unconfigured = check(relay_secrets(fake.api_key(), RELAY_TOKEN), vec![]).await;
+    assert_eq!(
+        outcome(&unconfigured),
+        [(Step::Configured, Some(Problem::NotConfigured))]
+    );
+    assert_eq!(unconfigured.channel, UpdateChannel::Polling);
+
+    let healthy = check(relay_secrets(fake.api_key(), RELAY_TOKEN), relay_vars(&url)).await;
+    assert!(
+        healthy.checks.iter().all(|check| check.passed),
+        "{healthy:?}"
+    );
+    assert_eq!(healthy.checks.len(), 5, "{healthy:?}");
+    assert_eq!(healthy.channel, UpdateChannel::Relay);
+
+    let mut elsewhere = relay_vars(&url);
+    elsewhere[0].1 = "https://old-relay.example/api/avatar/status_update".into();
+    let misdirected = check(relay_secrets(fake.api_key(), RELAY_TOKEN), elsewhere).await;
+    assert_eq!(
+        outcome(&misdirected).last(),
+        Some(&(Step::WebhookUrl, Some(Problem::WebhookUrlElsewhere)))
+    );
+
+    let wrong = check(
+        relay_secrets(fake.api_key(), "a-token-the-relay-never-issued"),
+        relay_vars(&url),
+    )
+    .await;
+    assert_eq!(
+        outcome(&wrong).last(),
+        Some(&(Step::Token, Some(Problem::TokenWrong)))
+    );
+    assert!(
+        wrong
+            .checks
+            .iter()
+            .all(|check| !check.detail.contains("never-issued")),
+        "the token is never shown: {wrong:?}"
+    );
+
+    relay.stop().await;
+    let stopped = check(relay_secrets(fake.api_key(), RELAY_TOKEN), relay_vars(&url)).await;
+    assert_eq!(
+        outcome(&stopped).last(),
+        Some(&(Step::Health, Some(Problem::NotRunning)))
+    );
 }

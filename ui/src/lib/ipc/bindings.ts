@@ -23,6 +23,26 @@ fal_mode: TrainingType, photo_count: number, created_at: string, updated_at: str
 
 export type AvatarStatus = "draft" | "uploading" | "training" | "completed" | "error" | "cancelled";
 
+export type ConnectionCheck = { step: ConnectionStep, passed: boolean, problem: ConnectionProblem | null, 
+/**
+ * Facts in plain words: the relay's version, an HTTP status, the network error.
+ */
+detail: string, };
+
+export type ConnectionProblem = "not_configured" | "unreachable" | "not_running" | "not_a_relay" | "token_wrong" | "feed_silent" | "webhook_url_missing" | "webhook_url_elsewhere";
+
+export type ConnectionReport = { 
+/**
+ * The channel training news arrives by right now.
+ */
+channel: UpdateChannel, 
+/**
+ * The steps that ran; the first failure ends the relay's steps.
+ */
+checks: Array<ConnectionCheck>, };
+
+export type ConnectionStep = "configured" | "health" | "token" | "feed" | "webhook_url";
+
 export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "library_too_new" | "library_unavailable" | "conflict" | "wrong_key" | "rejected" | "remote_unavailable" | "internal";
 
 export type ErrorReport = { code: ErrorCode, message: string, };
@@ -140,5 +160,7 @@ cost_usd: number, assumptions: string, test_mode: boolean, photos: number,
 storage: string, };
 
 export type TrainingType = "portrait" | "style";
+
+export type UpdateChannel = "relay" | "polling";
 
 export type Verdict = "accepted" | "rejected";

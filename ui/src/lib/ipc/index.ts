@@ -6,6 +6,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import type {
   AppInfo,
   Avatar,
+  ConnectionReport,
   ErrorCode,
   ErrorReport,
   Gender,
@@ -14,6 +15,7 @@ import type {
   TrainingJob,
   TrainingPlan,
   TrainingType,
+  UpdateChannel,
 } from "./bindings";
 
 export type * from "./bindings";
@@ -104,11 +106,20 @@ export const backend = {
   /** The avatar's newest job, or null when it never trained. */
   trainingStatus: (avatarId: string) => call<TrainingJob | null>("training_status", { avatarId }),
   cancelTraining: (avatarId: string) => call<TrainingJob>("cancel_training", { avatarId }),
+  /** Whether training news arrives through the webhook relay or by polling fal. */
+  updateChannel: () => call<UpdateChannel>("update_channel"),
+  /** Checks the relay step by step: health, a test event through it, fal's webhook URL. */
+  checkConnection: () => call<ConnectionReport>("check_connection"),
 };
 
 /** Every change of any training job; resolves to a function that stops listening. */
 export function onTrainingChange(handler: (job: TrainingJob) => void): Promise<() => void> {
   return listen<TrainingJob>("training", (event) => handler(event.payload));
+}
+
+/** Each change of the channel training news arrives by. */
+export function onUpdateChannelChange(handler: (channel: UpdateChannel) => void): Promise<() => void> {
+  return listen<UpdateChannel>("update-channel", (event) => handler(event.payload));
 }
 
 /** A URL the webview can load a thumbnail from (the asset protocol, scoped to thumbnails). */
