@@ -70,6 +70,20 @@ enum Command {
     Jobs,
     /// Check the webhook relay: its health, a test event through it, and fal's webhook URL.
     CheckConnection,
+    /// Keep the fal key, the S3 secret key and the relay token in the system keychain.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Store a secret (fal-key, s3-secret-key, relay-token), read from standard input so it
+    /// never shows in the process list or the shell history.
+    Set { name: String },
+    /// Forget a stored secret.
+    Delete { name: String },
+    /// Which secrets are set, and whether from the environment or the keychain. Never the values.
+    Status,
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
@@ -169,6 +183,7 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
         }
         Command::Cancel { avatar } => runtime.block_on(training::cancel(&studio, &out, &avatar))?,
         Command::Jobs => training::jobs(&studio, &out)?,
+        Command::Secret(command) => secret(&studio, &out, command)?,
         Command::CheckConnection => runtime.block_on(training::check_connection(&studio, &out))?,
         Command::Avatar(command) => match command {
             AvatarCommand::Create {
@@ -384,4 +399,37 @@ fn describe(avatar: &Avatar) -> String {
 fn json_text(value: &impl Serialize) -> String {
     serde_json::to_string(value)
         .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"))
+}
+
+fn secret(studio: &Studio, out: &Output, command: SecretCommand) -> Result<(), ErrorReport> {
+    match command {
+        SecretCommand::Set { name } => {
+            let mut value = String::new();
+            std::io::stdin().read_line(&mut value).map_err(|error| {
+                ErrorReport::internal(format!("cannot read the secret: {error}"))
+            })?;
+            studio.set_secret(&name, value.trim_end_matches(['\r', '\n']))?;
+            out.line(&format!("{name} is stored in the keychain"));
+        }
+        SecretCommand::Delete { name } => {
+            studio.delete_secret(&name)?;
+            out.line(&format!("{name} is no longer in the keychain"));
+        }
+        SecretCommand::Status => {
+            let statuses = studio.secret_status();
+            if out.json {
+                out.print_json(&statuses);
+            } else {
+                for status in &statuses {
+                    let state = match (status.source, &status.problem) {
+                        (Some(source), _) => format!("set ({source:?})"),
+                        (None, Some(problem)) => format!("unknown: {problem}"),
+                        (None, None) => "not set".to_string(),
+                    };
+                    out.line(&format!("{}: {state}", status.name));
+                }
+            }
+        }
+    }
+    Ok(())
 }

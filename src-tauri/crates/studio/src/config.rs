@@ -15,6 +15,8 @@ pub struct Config {
     pub library_dir: PathBuf,
     /// No request reaches fal; training is simulated (`FAL_TRAINING_TEST_MODE`).
     pub test_mode: bool,
+    /// Whether `FAL_TRAINING_TEST_MODE` was given; otherwise a fal key anywhere turns it off.
+    pub test_mode_chosen: bool,
     /// The simulator delivers its webhooks through the real webhook path (`FAL_ENABLE_WEBHOOK_SIMULATION`).
     pub webhook_simulation: bool,
     /// How long a simulated training takes (`FAL_MOCK_TRAINING_DURATION`, seconds).
@@ -71,7 +73,9 @@ impl Config {
             None => default_library_dir()?,
         };
         let has_fal_key = var("FAL_API_KEY").or_else(|| var("FAL_KEY")).is_some();
-        let test_mode = match var("FAL_TRAINING_TEST_MODE") {
+        let chosen_test_mode = var("FAL_TRAINING_TEST_MODE");
+        let test_mode_chosen = chosen_test_mode.is_some();
+        let test_mode = match chosen_test_mode {
             Some(value) => parse_bool("FAL_TRAINING_TEST_MODE", &value)?,
             None => !has_fal_key,
         };
@@ -88,6 +92,7 @@ impl Config {
         let config = Self {
             library_dir,
             test_mode,
+            test_mode_chosen,
             webhook_simulation,
             mock_training_duration: Duration::from_secs(number("FAL_MOCK_TRAINING_DURATION", 30)?),
             fal_webhook_url: var("FAL_WEBHOOK_URL"),

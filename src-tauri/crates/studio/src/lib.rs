@@ -7,6 +7,7 @@ mod dataset;
 mod error;
 mod events;
 mod import;
+mod keychain;
 mod ports;
 mod relay;
 mod training;
@@ -24,10 +25,11 @@ pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_
 pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use fal::{Overrides, Preset};
 pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain};
+pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
 pub use ports::{
-    Clock, EnvSecrets, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier,
-    SecretName, Secrets, SilentNotifier, SystemClock,
+    Clock, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier, SecretName,
+    SecretSource, Secrets, SilentNotifier, SystemClock,
 };
 pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
@@ -53,8 +55,15 @@ pub struct Studio {
 }
 
 impl Studio {
-    pub fn open(config: Config, ports: Ports) -> Result<Self> {
+    pub fn open(mut config: Config, ports: Ports) -> Result<Self> {
         let library = Library::open(&config.library_dir)?;
+        // A fal key kept in the keychain counts like one in the environment.
+        if config.test_mode
+            && !config.test_mode_chosen
+            && ports.secrets.get(SecretName::FalKey).is_some()
+        {
+            config.test_mode = false;
+        }
         Ok(Self {
             config,
             library,

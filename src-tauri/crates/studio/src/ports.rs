@@ -57,6 +57,21 @@ pub enum SecretName {
 }
 
 impl SecretName {
+    pub const ALL: [SecretName; 3] = [Self::FalKey, Self::S3SecretKey, Self::RelayToken];
+
+    /// How the keychain and the CLI name it.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::FalKey => "fal-key",
+            Self::S3SecretKey => "s3-secret-key",
+            Self::RelayToken => "relay-token",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|name| name.id() == id)
+    }
+
     /// The guide's environment variables, in order of preference.
     pub fn env_vars(self) -> &'static [&'static str] {
         match self {
@@ -67,22 +82,32 @@ impl SecretName {
     }
 }
 
-/// Where secrets are read from.
+/// Where secrets are kept: the environment (the guide's variables, which win) and a store.
 pub trait Secrets: Send + Sync {
     fn get(&self, name: SecretName) -> Option<String>;
+    /// Keeps a secret in the store. Never written anywhere else.
+    fn set(&self, name: SecretName, value: &str) -> crate::Result<()>;
+    /// Forgets a stored secret; forgetting one that is not there is fine.
+    fn delete(&self, name: SecretName) -> crate::Result<()>;
+    /// Where the secret in use comes from, or why the store cannot be read.
+    fn source(&self, name: SecretName) -> crate::Result<Option<SecretSource>>;
 }
 
-/// Secrets from the process environment.
-pub struct EnvSecrets;
+/// Where a secret in use comes from (its value is never shown back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Environment,
+    Keychain,
+}
 
-impl Secrets for EnvSecrets {
-    fn get(&self, name: SecretName) -> Option<String> {
-        name.env_vars().iter().find_map(|var| {
-            std::env::var(var)
-                .ok()
-                .filter(|value| !value.trim().is_empty())
-        })
-    }
+/// The secret from the guide's environment variables, if one is set.
+pub fn secret_from_env(name: SecretName) -> Option<String> {
+    name.env_vars().iter().find_map(|var| {
+        std::env::var(var)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    })
 }
 
 /// Secrets held in memory, for tests.
@@ -99,6 +124,22 @@ impl MemorySecrets {
 impl Secrets for MemorySecrets {
     fn get(&self, name: SecretName) -> Option<String> {
         lock(&self.0).get(&name).cloned()
+    }
+
+    fn set(&self, name: SecretName, value: &str) -> crate::Result<()> {
+        lock(&self.0).insert(name, value.to_string());
+        Ok(())
+    }
+
+    fn delete(&self, name: SecretName) -> crate::Result<()> {
+        lock(&self.0).remove(&name);
+        Ok(())
+    }
+
+    fn source(&self, name: SecretName) -> crate::Result<Option<SecretSource>> {
+        Ok(lock(&self.0)
+            .contains_key(&name)
+            .then_some(SecretSource::Keychain))
     }
 }
 
@@ -149,11 +190,12 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// The real outside world, with secrets from the environment and no notifications.
+    /// The real outside world, with secrets from the environment and the OS keychain, and no
+    /// notifications.
     pub fn system() -> Self {
         Self {
             clock: Arc::new(SystemClock),
-            secrets: Arc::new(EnvSecrets),
+            secrets: Arc::new(crate::keychain::KeychainSecrets::default()),
             notifier: Arc::new(SilentNotifier),
         }
     }

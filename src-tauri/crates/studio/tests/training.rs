@@ -481,7 +481,7 @@ async fn a_stop_while_downloading_leaves_no_half_file_and_is_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_mode_simulates_a_run_that_survives_a_restart() {
     let library = tempfile::tempdir().expect("library");
-    let first = open(library.path(), None, "", &[]);
+    let first = open_with(library.path(), None, MemorySecrets::default(), &[]);
     assert!(first.studio.config().test_mode);
     let avatar = avatar_with_photos(&first.studio, TrainingType::Portrait);
     let job = first
@@ -501,7 +501,7 @@ async fn test_mode_simulates_a_run_that_survives_a_restart() {
     );
     assert!(running.last_log.is_some());
     drop(first);
-    let second = open(library.path(), None, "", &[]);
+    let second = open_with(library.path(), None, MemorySecrets::default(), &[]);
     let job = second.studio.drive(job.id).await.expect("finished");
     assert_eq!(job.state, JobState::Completed);
     studio::verify_safetensors(Path::new(job.model_path.as_deref().expect("model")), None)
@@ -512,7 +512,7 @@ async fn test_mode_simulates_a_run_that_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_training_of_the_same_avatar_waits_for_the_first() {
     let library = tempfile::tempdir().expect("library");
-    let setup = open(library.path(), None, "", &[]);
+    let setup = open_with(library.path(), None, MemorySecrets::default(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Style);
     setup
         .studio
