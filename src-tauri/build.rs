@@ -17,6 +17,12 @@ const COMMANDS: &[&str] = &[
     "cancel_training",
     "update_channel",
     "check_connection",
+    "settings",
+    "save_settings",
+    "set_secret",
+    "delete_secret",
+    "diagnose",
+    "show_model",
 ];
 
 fn main() {

@@ -26,5 +26,6 @@ step "UI type-check and unit tests"
 
 step "End-to-end tests of the real app (Xvfb, tauri-driver, WebKitWebDriver)"
 cargo build --locked --workspace --bins
-# A private session bus, so the app's notifications and keychain never touch the host's.
-xvfb-run -a dbus-run-session -- bash -c 'cd tests/e2e && npm test --silent'
+# A private session bus, so the app's notifications and keychain never touch the host's; a screen
+# the size of a laptop's, so the screenshots show the app as creators see it.
+xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- bash tests/e2e/session.sh

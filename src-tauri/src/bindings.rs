@@ -6,12 +6,13 @@ use std::path::Path;
 
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
-    ErrorCode, ErrorReport, Gender, JobState, Photo, PhotoCode, PhotoResult, Readiness,
-    TrainingJob, TrainingPlan, TrainingType, UpdateChannel, Verdict,
+    Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobState, Photo, PhotoCode, PhotoResult,
+    Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView, TrainingJob,
+    TrainingPlan, TrainingType, UpdateChannel, Verdict,
 };
 use ts_rs::TS;
 
-use crate::commands::{PhotoEntry, PhotoSet};
+use crate::commands::{AvatarCard, PhotoEntry, PhotoSet};
 use crate::state::AppInfo;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
@@ -20,13 +21,16 @@ fn typescript() -> String {
     let declarations = [
         AppInfo::decl(),
         Avatar::decl(),
+        AvatarCard::decl(),
         AvatarStatus::decl(),
         ConnectionCheck::decl(),
         ConnectionProblem::decl(),
         ConnectionReport::decl(),
         ConnectionStep::decl(),
+        Diagnosis::decl(),
         ErrorCode::decl(),
         ErrorReport::decl(),
+        Finding::decl(),
         Gender::decl(),
         JobState::decl(),
         Photo::decl(),
@@ -35,6 +39,11 @@ fn typescript() -> String {
         PhotoResult::decl(),
         PhotoSet::decl(),
         Readiness::decl(),
+        SecretSource::decl(),
+        SecretStatus::decl(),
+        Service::decl(),
+        Setting::decl(),
+        SettingsView::decl(),
         TrainingJob::decl(),
         TrainingPlan::decl(),
         TrainingType::decl(),

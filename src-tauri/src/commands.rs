@@ -1,8 +1,10 @@
 //! IPC commands: each one a thin wrapper that runs a core operation off the UI thread.
 
+use std::collections::BTreeMap;
+
 use studio::{
-    Avatar, ConnectionReport, ErrorReport, Gender, NewAvatar, Overrides, Preset, Studio,
-    TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
+    Avatar, ConnectionReport, Diagnosis, ErrorReport, Gender, NewAvatar, Overrides, Preset,
+    SettingsView, Studio, TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
 };
 use tauri::{AppHandle, State};
 
@@ -30,9 +32,33 @@ pub async fn app_info(state: State<'_, AppState>) -> Reply<AppInfo> {
     run(state, |studio| Ok(AppInfo::of(studio))).await
 }
 
+/// An avatar as My avatars shows it: with its cover.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct AvatarCard {
+    #[serde(flatten)]
+    #[ts(flatten)]
+    pub avatar: Avatar,
+    /// The first photo's thumbnail, when the avatar has photos.
+    pub cover_path: Option<String>,
+}
+
+fn avatar_cards(studio: &Studio) -> studio::Result<Vec<AvatarCard>> {
+    let covers = studio.cover_thumbnails()?;
+    Ok(studio
+        .list_avatars()?
+        .into_iter()
+        .map(|avatar| AvatarCard {
+            cover_path: covers
+                .get(&avatar.id)
+                .map(|path| path.display().to_string()),
+            avatar,
+        })
+        .collect())
+}
+
 #[tauri::command]
-pub async fn list_avatars(state: State<'_, AppState>) -> Reply<Vec<Avatar>> {
-    run(state, Studio::list_avatars).await
+pub async fn list_avatars(state: State<'_, AppState>) -> Reply<Vec<AvatarCard>> {
+    run(state, avatar_cards).await
 }
 
 #[tauri::command]
@@ -232,4 +258,60 @@ pub async fn update_channel(state: State<'_, AppState>) -> Reply<UpdateChannel> 
 #[tauri::command]
 pub async fn check_connection(state: State<'_, AppState>) -> Reply<ConnectionReport> {
     Ok(state.studio()?.check_connection().await)
+}
+
+#[tauri::command]
+pub async fn settings(state: State<'_, AppState>) -> Reply<SettingsView> {
+    run(state, Studio::settings).await
+}
+
+/// Saves settings by variable name; an empty value returns one to its default.
+#[tauri::command]
+pub async fn save_settings(
+    state: State<'_, AppState>,
+    changes: BTreeMap<String, Option<String>>,
+) -> Reply<SettingsView> {
+    run(state, move |studio| studio.save_settings(changes)).await
+}
+
+/// Stores a secret in the system keychain. The value never comes back to the UI.
+#[tauri::command]
+pub async fn set_secret(
+    state: State<'_, AppState>,
+    name: String,
+    value: String,
+) -> Reply<SettingsView> {
+    run(state, move |studio| {
+        studio.set_secret(&name, &value)?;
+        studio.settings()
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn delete_secret(state: State<'_, AppState>, name: String) -> Reply<SettingsView> {
+    run(state, move |studio| {
+        studio.delete_secret(&name)?;
+        studio.settings()
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn diagnose(state: State<'_, AppState>) -> Reply<Vec<Diagnosis>> {
+    Ok(state.studio()?.diagnose().await)
+}
+
+/// Shows the avatar's trained model file in the system's file manager.
+#[tauri::command]
+pub async fn show_model(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    avatar_id: String,
+) -> Reply<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let model = run(state, move |studio| studio.model_file(&avatar_id)).await?;
+    app.opener()
+        .reveal_item_in_dir(&model)
+        .map_err(|error| ErrorReport::internal(format!("cannot open the file manager: {error}")))
 }

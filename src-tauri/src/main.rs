@@ -33,7 +33,8 @@ fn main() {
     let (notifier, followers) = (state.notifier.clone(), state.followers.clone());
     let studio_for_close = studio.clone();
     let result = tauri::Builder::default()
-        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             // The webview may load thumbnails, and nothing else, from the disk.
             if let Some(dir) = thumbnails {
@@ -69,6 +70,12 @@ fn main() {
             commands::cancel_training,
             commands::update_channel,
             commands::check_connection,
+            commands::settings,
+            commands::save_settings,
+            commands::set_secret,
+            commands::delete_secret,
+            commands::diagnose,
+            commands::show_model,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(error) = result {

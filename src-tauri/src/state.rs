@@ -25,6 +25,11 @@ pub struct AppInfo {
     pub library_dir: String,
     pub min_photos: u32,
     pub max_photos: u32,
+    /// The preset the training panel starts on.
+    #[ts(type = "\"fast\" | \"balanced\" | \"quality\"")]
+    pub default_preset: String,
+    /// `en` or `ru` when chosen in Settings; none follows the system's language.
+    pub language: Option<String>,
 }
 
 impl AppState {
@@ -64,6 +69,8 @@ impl AppInfo {
             library_dir: config.library_dir.display().to_string(),
             min_photos: config.min_photos,
             max_photos: config.max_photos,
+            default_preset: config.default_preset.as_str().to_string(),
+            language: config.language.clone(),
         }
     }
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use studio::{JobState, Notice, Notifier, Studio};
 use tauri::{AppHandle, Emitter};
-use tauri_plugin_notification::NotificationExt;
 use uuid::Uuid;
 
 /// The UI listens for this event; its payload is the changed `TrainingJob`.
@@ -16,6 +15,8 @@ pub const TRAINING_EVENT: &str = "training";
 /// Sent when training news starts or stops arriving through the relay; its payload is the
 /// `UpdateChannel` now live.
 pub const CHANNEL_EVENT: &str = "update-channel";
+/// Sent when a creator clicks a training notification; its payload is the avatar's id.
+pub const OPEN_AVATAR_EVENT: &str = "open-avatar";
 /// How often the app looks for jobs it does not follow yet (started by the CLI, or whose
 /// follower stopped on an error such as a network cut).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(20);
@@ -92,8 +93,8 @@ pub fn follow_relay(app: AppHandle, studio: Arc<Studio>) {
     });
 }
 
-/// Raises the system notification at a training's end. The app handle arrives once the window
-/// exists; the core is opened before that.
+/// Raises the system notification at a training's end; clicking it brings the window back
+/// showing the avatar. The app handle arrives once the window exists; the core is opened before.
 #[derive(Default)]
 pub struct DesktopNotifier(OnceLock<AppHandle>);
 
@@ -129,8 +130,32 @@ impl Notifier for DesktopNotifier {
                 ),
             ),
         };
-        if let Err(error) = app.notification().builder().title(title).body(body).show() {
-            eprintln!("cannot show a notification: {error}");
+        let shown = notify_rust::Notification::new()
+            .appname("Avatar Studio")
+            .summary(title)
+            .body(&body)
+            // "default" is the action a click on the notification itself invokes.
+            .action("default", "Open")
+            .show();
+        match shown {
+            Ok(handle) => open_avatar_on_click(app.clone(), handle, notice.avatar_id),
+            Err(error) => eprintln!("cannot show a notification: {error}"),
         }
     }
 }
+
+/// Waits on its own thread (the wait blocks until the notification is clicked or closed).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn open_avatar_on_click(app: AppHandle, handle: notify_rust::NotificationHandle, avatar: Uuid) {
+    std::thread::spawn(move || {
+        handle.wait_for_action(|action| {
+            if action == "default" {
+                crate::tray::show_main_window(&app);
+                let _ = app.emit(OPEN_AVATAR_EVENT, avatar.to_string());
+            }
+        });
+    });
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn open_avatar_on_click(_: AppHandle, _: notify_rust::NotificationHandle, _: Uuid) {}

@@ -8,18 +8,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 count="${1:-200}"
-photos="${BENCH_PHOTOS:-$HOME/.cache/avatar-studio/bench-$count}"
-venv="${BENCH_VENV:-$HOME/.cache/avatar-studio/bench-venv}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q pillow numpy "opencv-python-headless<5" imagehash scikit-image
-fi
-if [ ! -f "$photos/bench.json" ]; then
-  "$venv/bin/python" "$root/tests/fixtures/make_photos.py" bench --count "$count" --out "$photos" --jobs 2
-fi
+source "$root/tests/bench/bench_photos.sh"
 
 cd "$root"
 cargo build -q --locked -p avatar-cli -p avatar-photos --example decode_limit

@@ -165,6 +165,16 @@ export async function startNotificationServer() {
         return [];
       }
     },
+    /** Clicks notification `id` (the server numbers them from 1): the signal a desktop's
+     * notification server emits when the creator clicks one. */
+    click(id) {
+      execFileSync("gdbus", [
+        "call", "--session", "--dest", "org.freedesktop.Notifications",
+        "--object-path", "/org/freedesktop/Notifications",
+        "--method", "org.freedesktop.DBus.Mock.EmitSignal",
+        "org.freedesktop.Notifications", "ActionInvoked", "us", `[<uint32 ${id}>, <'default'>]`,
+      ]);
+    },
     stop() {
       try {
         process.kill(-server.pid, "SIGTERM");
@@ -173,6 +183,14 @@ export async function startNotificationServer() {
       }
     },
   };
+}
+
+/** Where the suite's Secret Service (started by session.sh, unlocked, on this session bus) keeps
+ * its keyring file. */
+export function keyringHome() {
+  const home = process.env.E2E_KEYRING_HOME;
+  if (!home) throw new Error("no Secret Service for this suite: run it through tests/e2e/session.sh (tests/run.sh does)");
+  return home;
 }
 
 /**

@@ -1,5 +1,6 @@
 // A creator trains an avatar in test mode in the real window: progress moves, the end arrives as a
-// notification on a real session bus, the result survives a restart, and a second run is cancelled.
+// notification on a real session bus and a click on it opens the avatar, the result survives a
+// restart, and a second run is cancelled.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -38,7 +39,7 @@ async function startFast(app) {
 
 const progressOf = async (app) => Number(await (await byTestId(app, "training-progress")).getAttribute("aria-valuenow"));
 
-test("a test-mode training moves, notifies on the session bus, survives a restart, and a second one is cancelled", async () => {
+test("a test-mode training moves, notifies on the session bus, opens the avatar on a click, survives a restart, and a second one is cancelled", async () => {
   const library = newLibrary();
   const cases = join(repoRoot, "tests", "fixtures", "cases");
   const avatar = JSON.parse(cli(library, "--json", "avatar", "create", "--name", "Trainee", "--type", "portrait", "--gender", "female"));
@@ -61,6 +62,12 @@ test("a test-mode training moves, notifies on the session bus, survives a restar
       timeout: 10_000,
       timeoutMsg: `no completion notification on the bus: ${notifications.notifications().join(" | ")}`,
     });
+    await (await byTestId(app, "nav-menu")).click();
+    await byTestId(app, "menu-create");
+    const completed = notifications.notifications().findIndex((line) => line.includes("Training completed"));
+    notifications.click(completed + 1);
+    const detail = await byTestId(app, "avatar-detail", 10_000);
+    assert.match(await detail.getText(), /Trainee/);
   } finally {
     await app.deleteSession();
   }

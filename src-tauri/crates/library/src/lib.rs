@@ -8,6 +8,7 @@ mod jobs;
 mod migrations;
 mod model;
 mod photos;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

@@ -9,6 +9,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_photo_checks.sql"),
     include_str!("../migrations/0003_training.sql"),
+    include_str!("../migrations/0004_settings.sql"),
 ];
 
 /// The schema version this build writes.

@@ -80,7 +80,23 @@ impl Library {
         rows.map(|row| row?).collect()
     }
 
-    /// Removes a photo's row, then its files when no other avatar holds the same bytes.
+    /// Each avatar's first photo (its cover), by avatar: the hash naming its thumbnail.
+    pub fn covers(&self) -> Result<std::collections::HashMap<Uuid, String>> {
+        let connection = self.connection();
+        // SQLite takes the bare column from the row holding the MIN.
+        let mut statement = connection.prepare_cached(
+            "SELECT avatar_id, file_hash, MIN(created_at) FROM avatar_photos GROUP BY avatar_id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (avatar, hash) = row?;
+            Ok((parse_id("avatar id", &avatar)?, hash))
+        })
+        .collect()
+    }
+
     /// Records where a photo's copy was uploaded (the guide's `minio_key`).
     pub fn set_photo_key(&self, photo_id: Uuid, key: &str) -> Result<()> {
         self.connection().execute(
@@ -90,6 +106,7 @@ impl Library {
         Ok(())
     }
 
+    /// Removes a photo's row, then its files when no other avatar holds the same bytes.
     pub fn remove_photo(&self, avatar_id: Uuid, photo_id: Uuid) -> Result<bool> {
         let removed = self.connection().execute(
             "DELETE FROM avatar_photos WHERE id = ?1 AND avatar_id = ?2",

@@ -173,16 +173,25 @@ pub fn md5_hex(bytes: &[u8]) -> String {
 
 /// Checks photos; one per process, shared by all threads.
 pub struct Checker {
-    detector: FaceDetector,
+    /// Shared, so checkers with other limits cost nothing.
+    detector: std::sync::Arc<FaceDetector>,
     limits: Limits,
 }
 
 impl Checker {
     pub fn new(limits: Limits) -> Result<Self, DetectorError> {
         Ok(Self {
-            detector: FaceDetector::load()?,
+            detector: std::sync::Arc::new(FaceDetector::load()?),
             limits,
         })
+    }
+
+    /// The same face models with other limits.
+    pub fn with_limits(&self, limits: Limits) -> Self {
+        Self {
+            detector: self.detector.clone(),
+            limits,
+        }
     }
 
     pub fn limits(&self) -> &Limits {

@@ -39,6 +39,16 @@ impl Studio {
         Ok(self.library.avatars()?)
     }
 
+    /// Each avatar's cover, by avatar id: the thumbnail of its first photo.
+    pub fn cover_thumbnails(&self) -> Result<std::collections::HashMap<Uuid, std::path::PathBuf>> {
+        Ok(self
+            .library
+            .covers()?
+            .into_iter()
+            .map(|(avatar, hash)| (avatar, self.library.thumbnail_path(&hash)))
+            .collect())
+    }
+
     /// Finds an avatar by its full id or by a prefix of it that names exactly one avatar.
     pub fn avatar(&self, reference: &str) -> Result<Avatar> {
         let reference = reference.trim();

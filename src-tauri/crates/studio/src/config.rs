@@ -1,10 +1,38 @@
-//! Settings, read from the guide's environment variables. Secrets are not part of the config:
-//! only whether one is present, which decides the default of test mode.
+//! Settings, read from the guide's environment variables over the values chosen in the app's
+//! Settings screen. Secrets are not part of the config: only whether one is present, which decides
+//! the default of test mode.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::{Error, Preset, Result};
+
+/// The variables the Settings screen may store. Everything else (fal's hosts, timings) is for
+/// operators and tests, and comes from the environment only.
+pub const SETTINGS: &[&str] = &[
+    "FAL_TRAINING_TEST_MODE",
+    "FAL_MOCK_TRAINING_DURATION",
+    "FAL_ENABLE_WEBHOOK_SIMULATION",
+    "FAL_WEBHOOK_URL",
+    "RELAY_URL",
+    "S3_ENDPOINT",
+    "S3_BUCKET",
+    "S3_REGION",
+    "S3_ACCESS_KEY",
+    "AVATAR_MIN_PHOTOS",
+    "AVATAR_MAX_PHOTOS",
+    "PHOTO_MAX_SIZE",
+    "AVATAR_DEFAULT_PRESET",
+    "AVATAR_LANGUAGE",
+];
+
+/// The languages the UI speaks.
+pub const LANGUAGES: [&str; 2] = ["en", "ru"];
+
+/// The variables holding fal's key: the config records only whether one is present.
+const FAL_KEY_VARS: [&str; 2] = ["FAL_API_KEY", "FAL_KEY"];
 
 /// Points the app and the CLI at a library folder other than the platform default.
 pub const ENV_LIBRARY: &str = "AVATAR_STUDIO_LIBRARY";
@@ -45,6 +73,14 @@ pub struct Config {
     /// How long one process may work on a job's upload or download before another may take over
     /// (`AVATAR_STUDIO_JOB_LEASE_SECS`); the worker renews it while alive.
     pub job_lease: Duration,
+    /// The preset the training panel starts on (`AVATAR_DEFAULT_PRESET`).
+    pub default_preset: Preset,
+    /// The UI's language (`AVATAR_LANGUAGE`); none follows the system's.
+    pub language: Option<String>,
+    /// What the environment said, so stored settings can be laid under it again later.
+    /// Secret variables are never recorded here.
+    environment: BTreeMap<String, String>,
+    fal_key_in_environment: bool,
 }
 
 /// A MinIO/S3 bucket, without the secret key (that comes from the keychain or `S3_SECRET_KEY`).
@@ -67,7 +103,18 @@ impl Config {
         library_override: Option<PathBuf>,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self> {
-        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let environment = RefCell::new(BTreeMap::new());
+        let var = |name: &str| {
+            let value = lookup(name).filter(|value| !value.trim().is_empty());
+            if let Some(value) = &value
+                && !FAL_KEY_VARS.contains(&name)
+            {
+                environment
+                    .borrow_mut()
+                    .insert(name.to_string(), value.clone());
+            }
+            value
+        };
         let library_dir = match library_override.or_else(|| var(ENV_LIBRARY).map(PathBuf::from)) {
             Some(dir) => dir,
             None => default_library_dir()?,
@@ -89,7 +136,25 @@ impl Config {
             }),
             None => Ok(default),
         };
-        let config = Self {
+        let default_preset = match var("AVATAR_DEFAULT_PRESET") {
+            Some(name) => Preset::parse(name.trim()).ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "AVATAR_DEFAULT_PRESET must be fast, balanced or quality, not {name:?}"
+                ))
+            })?,
+            None => Preset::Balanced,
+        };
+        let language = match var("AVATAR_LANGUAGE") {
+            Some(code) if LANGUAGES.contains(&code.trim()) => Some(code.trim().to_string()),
+            Some(code) => {
+                return Err(Error::InvalidConfig(format!(
+                    "AVATAR_LANGUAGE must be one of {}, not {code:?}",
+                    LANGUAGES.join(", ")
+                )));
+            }
+            None => None,
+        };
+        let mut config = Self {
             library_dir,
             test_mode,
             test_mode_chosen,
@@ -111,7 +176,12 @@ impl Config {
             poll_interval: Duration::from_millis(number("FAL_POLL_INTERVAL_MS", 1000)?.max(10)),
             retry_base: Duration::from_millis(number("FAL_RETRY_BASE_MS", 1000)?),
             job_lease: Duration::from_secs(number("AVATAR_STUDIO_JOB_LEASE_SECS", 30)?.max(1)),
+            default_preset,
+            language,
+            environment: BTreeMap::new(),
+            fal_key_in_environment: has_fal_key,
         };
+        config.environment = environment.into_inner();
         if config.min_photos == 0 || config.min_photos > config.max_photos {
             return Err(Error::InvalidConfig(format!(
                 "AVATAR_MIN_PHOTOS ({}) must be at least 1 and at most AVATAR_MAX_PHOTOS ({})",
@@ -119,6 +189,52 @@ impl Config {
             )));
         }
         Ok(config)
+    }
+
+    /// This config's environment over `stored` settings (names outside [`SETTINGS`] are
+    /// ignored), checked as a whole: a value that fails names its variable.
+    pub fn with_settings(&self, stored: &BTreeMap<String, String>) -> Result<Self> {
+        let mut layered = Self::from_lookup(Some(self.library_dir.clone()), |name| {
+            if FAL_KEY_VARS.contains(&name) {
+                return self.fal_key_in_environment.then(|| "present".to_string());
+            }
+            self.environment.get(name).cloned().or_else(|| {
+                SETTINGS
+                    .contains(&name)
+                    .then(|| stored.get(name).cloned())
+                    .flatten()
+            })
+        })?;
+        // What the environment said stays apart from what the library supplied.
+        layered.environment = self.environment.clone();
+        Ok(layered)
+    }
+
+    /// The environment's value for a setting, which wins over the stored one.
+    pub fn from_environment(&self, name: &str) -> Option<&str> {
+        self.environment.get(name).map(String::as_str)
+    }
+
+    /// A setting's value in force, as the text its variable would hold.
+    pub fn in_force(&self, name: &str) -> Option<String> {
+        let s3 = self.s3.as_ref();
+        match name {
+            "FAL_TRAINING_TEST_MODE" => Some(self.test_mode.to_string()),
+            "FAL_MOCK_TRAINING_DURATION" => Some(self.mock_training_duration.as_secs().to_string()),
+            "FAL_ENABLE_WEBHOOK_SIMULATION" => Some(self.webhook_simulation.to_string()),
+            "FAL_WEBHOOK_URL" => self.fal_webhook_url.clone(),
+            "RELAY_URL" => self.relay_url.clone(),
+            "S3_ENDPOINT" => s3.map(|s3| s3.endpoint.clone()),
+            "S3_BUCKET" => s3.map(|s3| s3.bucket.clone()),
+            "S3_REGION" => s3.map(|s3| s3.region.clone()),
+            "S3_ACCESS_KEY" => s3.map(|s3| s3.access_key.clone()),
+            "AVATAR_MIN_PHOTOS" => Some(self.min_photos.to_string()),
+            "AVATAR_MAX_PHOTOS" => Some(self.max_photos.to_string()),
+            "PHOTO_MAX_SIZE" => Some(self.photo_max_size.to_string()),
+            "AVATAR_DEFAULT_PRESET" => Some(self.default_preset.as_str().to_string()),
+            "AVATAR_LANGUAGE" => self.language.clone(),
+            _ => None,
+        }
     }
 }
 
@@ -217,6 +333,59 @@ mod tests {
             "{error}"
         );
         let error = config(&[("AVATAR_MIN_PHOTOS", "30")]).expect_err("min over max");
+        assert!(error.to_string().contains("AVATAR_MIN_PHOTOS"), "{error}");
+    }
+
+    fn stored(settings: &[(&str, &str)]) -> BTreeMap<String, String> {
+        settings
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_overrides_stored_settings() {
+        let base =
+            config(&[("AVATAR_MAX_PHOTOS", "15"), ("FAL_QUEUE_URL", "http://q")]).expect("env");
+        let layered = base
+            .with_settings(&stored(&[
+                ("AVATAR_MAX_PHOTOS", "40"),
+                ("AVATAR_MIN_PHOTOS", "12"),
+                ("AVATAR_DEFAULT_PRESET", "quality"),
+            ]))
+            .expect("layered");
+        assert_eq!(layered.max_photos, 15, "the environment wins");
+        assert_eq!(layered.min_photos, 12, "a stored setting fills a gap");
+        assert_eq!(layered.default_preset, Preset::Quality);
+        assert_eq!(
+            layered.fal_endpoints.queue_url, "http://q",
+            "operators' variables stay"
+        );
+        assert_eq!(layered.from_environment("AVATAR_MAX_PHOTOS"), Some("15"));
+        assert_eq!(layered.from_environment("AVATAR_MIN_PHOTOS"), None);
+        assert_eq!(layered.in_force("AVATAR_MIN_PHOTOS").as_deref(), Some("12"));
+    }
+
+    #[test]
+    fn only_settings_are_taken_from_storage_and_secrets_are_never_recorded() {
+        let base = config(&[("FAL_KEY", "secret-value")]).expect("env");
+        assert!(!format!("{base:?}").contains("secret-value"));
+        let layered = base
+            .with_settings(&stored(&[("FAL_QUEUE_URL", "http://elsewhere")]))
+            .expect("layered");
+        assert_eq!(layered.fal_endpoints, fal::Endpoints::default());
+        assert!(
+            !layered.test_mode,
+            "the key in the environment still counts"
+        );
+    }
+
+    #[test]
+    fn a_stored_value_that_does_not_fit_is_refused_by_name() {
+        let base = config(&[]).expect("env");
+        let error = base
+            .with_settings(&stored(&[("AVATAR_MIN_PHOTOS", "30")]))
+            .expect_err("min over max");
         assert!(error.to_string().contains("AVATAR_MIN_PHOTOS"), "{error}");
     }
 }

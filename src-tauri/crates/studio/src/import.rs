@@ -110,7 +110,7 @@ impl Studio {
                 label: photo.id.to_string(),
             })
             .collect();
-        let max = self.config.max_photos as usize;
+        let max = self.config().max_photos as usize;
         self.check_files(paths, avatar.training_type, |path, report, bytes| {
             let room = known.len() < max;
             let mut result = judge(path, report.clone(), &known, Some(room));
@@ -178,9 +178,9 @@ impl Studio {
         let avatar = self.avatar(avatar_reference)?;
         Ok(Readiness {
             photos: avatar.photo_count,
-            min: self.config.min_photos,
-            max: self.config.max_photos,
-            ready: avatar.photo_count >= self.config.min_photos,
+            min: self.config().min_photos,
+            max: self.config().max_photos,
+            ready: avatar.photo_count >= self.config().min_photos,
         })
     }
 
@@ -197,7 +197,7 @@ impl Studio {
         for (path, error) in unreadable {
             consume(&path, Report::unreadable(error), None)?;
         }
-        let checker = self.checker()?;
+        let checker = &self.checker()?;
         let subject = match training_type {
             TrainingType::Portrait => Subject::Portrait,
             TrainingType::Style => Subject::Style,

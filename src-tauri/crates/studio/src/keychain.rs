@@ -93,6 +93,10 @@ impl Secrets for KeychainSecrets {
         }
         Ok(self.stored(name)?.map(|_| SecretSource::Keychain))
     }
+
+    fn reach_store(&self) -> Result<()> {
+        self.stored(SecretName::FalKey).map(drop)
+    }
 }
 
 /// Whether a secret is set and where, for Settings and `avatar-cli secret status`. Never the value.
@@ -123,12 +127,15 @@ impl Studio {
             .collect()
     }
 
+    /// Stores a secret; a fal key turns test mode off unless test mode was chosen.
     pub fn set_secret(&self, name: &str, value: &str) -> Result<()> {
-        self.secrets.set(secret_name(name)?, value)
+        self.secrets.set(secret_name(name)?, value)?;
+        self.reload_config()
     }
 
     pub fn delete_secret(&self, name: &str) -> Result<()> {
-        self.secrets.delete(secret_name(name)?)
+        self.secrets.delete(secret_name(name)?)?;
+        self.reload_config()
     }
 }
 

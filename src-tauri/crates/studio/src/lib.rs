@@ -4,24 +4,27 @@
 mod avatars;
 mod config;
 mod dataset;
+mod diagnostics;
 mod error;
 mod events;
 mod import;
 mod keychain;
 mod ports;
 mod relay;
+mod settings;
 mod training;
 mod watch;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use avatar_library::{
     Avatar, AvatarStatus, Gender, JobState, Library, Photo, THUMBNAILS_DIR, TrainingJob,
     TrainingType,
 };
 pub use avatars::{MAX_NAME_CHARS, NewAvatar};
-pub use config::{Config, ENV_LIBRARY, S3Location};
+pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
 pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_set_hash};
+pub use diagnostics::{Diagnosis, Finding, Service};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use fal::{Overrides, Preset};
 pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain};
@@ -34,12 +37,19 @@ pub use ports::{
 pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
 };
+pub use settings::{Setting, SettingsView};
 pub use training::{TRIGGER_PHRASE, TrainingPlan, verify_safetensors};
 pub use watch::SETTLE_TIME;
 
 /// The application object: one per open library.
 pub struct Studio {
-    config: Config,
+    /// The environment's config as given to [`Studio::open`]; stored settings are laid under it.
+    environment: Config,
+    /// What is in force now: replaced as a whole when settings or the fal key change.
+    config: RwLock<Arc<Config>>,
+    /// Why the stored settings could not be used, when they could not (the environment's
+    /// config is in force then).
+    settings_problem: Mutex<Option<String>>,
     library: Library,
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn Secrets>,
@@ -55,17 +65,12 @@ pub struct Studio {
 }
 
 impl Studio {
-    pub fn open(mut config: Config, ports: Ports) -> Result<Self> {
+    pub fn open(config: Config, ports: Ports) -> Result<Self> {
         let library = Library::open(&config.library_dir)?;
-        // A fal key kept in the keychain counts like one in the environment.
-        if config.test_mode
-            && !config.test_mode_chosen
-            && ports.secrets.get(SecretName::FalKey).is_some()
-        {
-            config.test_mode = false;
-        }
-        Ok(Self {
-            config,
+        let studio = Self {
+            config: RwLock::new(Arc::new(config.clone())),
+            environment: config,
+            settings_problem: Mutex::new(None),
             library,
             clock: ports.clock,
             secrets: ports.secrets,
@@ -74,11 +79,17 @@ impl Studio {
             checker: OnceLock::new(),
             channel: Mutex::new(UpdateChannel::Polling),
             news: tokio::sync::Notify::new(),
-        })
+        };
+        studio.reload_config()?;
+        Ok(studio)
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The settings in force now, replaced as a whole when they change.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Where the UI finds a stored photo's thumbnail.
@@ -92,16 +103,17 @@ impl Studio {
         self.checker().map(drop)
     }
 
-    fn checker(&self) -> Result<&photos::Checker> {
-        if let Some(checker) = self.checker.get() {
-            return Ok(checker);
-        }
+    /// The photo checker with the limits in force now; the face models load once.
+    fn checker(&self) -> Result<photos::Checker> {
         let limits = photos::Limits {
-            max_file_size: self.config.photo_max_size,
+            max_file_size: self.config().photo_max_size,
             ..photos::Limits::default()
         };
-        let checker =
-            photos::Checker::new(limits).map_err(|error| Error::Internal(error.to_string()))?;
-        Ok(self.checker.get_or_init(|| checker))
+        if let Some(checker) = self.checker.get() {
+            return Ok(checker.with_limits(limits));
+        }
+        let checker = photos::Checker::new(limits.clone())
+            .map_err(|error| Error::Internal(error.to_string()))?;
+        Ok(self.checker.get_or_init(|| checker).with_limits(limits))
     }
 }

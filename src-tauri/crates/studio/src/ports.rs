@@ -91,6 +91,8 @@ pub trait Secrets: Send + Sync {
     fn delete(&self, name: SecretName) -> crate::Result<()>;
     /// Where the secret in use comes from, or why the store cannot be read.
     fn source(&self, name: SecretName) -> crate::Result<Option<SecretSource>>;
+    /// Reaches the store itself, whatever the environment holds, and says why it cannot.
+    fn reach_store(&self) -> crate::Result<()>;
 }
 
 /// Where a secret in use comes from (its value is never shown back).
@@ -140,6 +142,10 @@ impl Secrets for MemorySecrets {
         Ok(lock(&self.0)
             .contains_key(&name)
             .then_some(SecretSource::Keychain))
+    }
+
+    fn reach_store(&self) -> crate::Result<()> {
+        Ok(())
     }
 }
 

@@ -38,7 +38,7 @@ pub enum UpdateChannel {
 
 impl Studio {
     fn relay(&self) -> Option<(String, String)> {
-        let url = self.config.relay_url.clone()?;
+        let url = self.config().relay_url.clone()?;
         let token = self.secrets.get(SecretName::RelayToken)?;
         Some((url.trim_end_matches('/').to_string(), token))
     }
@@ -311,7 +311,7 @@ impl Studio {
         use ConnectionProblem as Problem;
         use ConnectionStep as Step;
         let Some((url, token)) = self.relay() else {
-            let missing = match self.config.relay_url {
+            let missing = match self.config().relay_url.as_ref() {
                 None => "RELAY_URL is not set",
                 Some(_) => "the relay token is not set",
             };
@@ -446,7 +446,7 @@ impl Studio {
 
     fn webhook_url_check(&self, relay_url: &str) -> ConnectionCheck {
         let expected = format!("{relay_url}/api/avatar/status_update");
-        match self.config.fal_webhook_url.as_deref() {
+        match self.config().fal_webhook_url.as_deref() {
             None => ConnectionCheck::failed(
                 ConnectionStep::WebhookUrl,
                 ConnectionProblem::WebhookUrlMissing,

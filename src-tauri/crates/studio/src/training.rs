@@ -55,11 +55,12 @@ struct JobParams {
 impl Studio {
     fn trainer(&self, training_type: TrainingType) -> TrainerSpec {
         match training_type {
-            TrainingType::Portrait => {
-                TrainerSpec::new(TrainerKind::Portrait, self.config.portrait_trainer.clone())
-            }
+            TrainingType::Portrait => TrainerSpec::new(
+                TrainerKind::Portrait,
+                self.config().portrait_trainer.clone(),
+            ),
             TrainingType::Style => {
-                TrainerSpec::new(TrainerKind::Style, self.config.style_trainer.clone())
+                TrainerSpec::new(TrainerKind::Style, self.config().style_trainer.clone())
             }
         }
     }
@@ -77,7 +78,7 @@ impl Studio {
             .params(preset, overrides)
             .map_err(Error::InvalidInput)?;
         let estimate = trainer.estimate(params);
-        let test_mode = self.config.test_mode;
+        let test_mode = self.config().test_mode;
         Ok(TrainingPlan {
             avatar_id: avatar.id,
             avatar_name: avatar.name,
@@ -92,7 +93,7 @@ impl Studio {
             assumptions: estimate.assumptions.to_string(),
             test_mode,
             photos: avatar.photo_count,
-            storage: match (test_mode, &self.config.s3) {
+            storage: match (test_mode, &self.config().s3) {
                 (true, _) => "none",
                 (false, Some(_)) => "s3",
                 (false, None) => "fal",
@@ -112,13 +113,14 @@ impl Studio {
         let plan = self.plan_training(avatar_reference, preset, overrides)?;
         let photos = self.library.photos(plan.avatar_id)?;
         let count = photos.len() as u32;
-        if count < self.config.min_photos {
+        if count < self.config().min_photos {
             return Err(Error::InvalidInput(format!(
                 "{} has {count} accepted photos; training needs at least {}",
-                plan.avatar_name, self.config.min_photos
+                plan.avatar_name,
+                self.config().min_photos
             )));
         }
-        if !self.config.test_mode {
+        if !self.config().test_mode {
             // Fail before writing a job that could never be submitted.
             self.fal_client()?;
             self.dataset_store()?;
@@ -175,6 +177,18 @@ impl Studio {
         Ok(self.library.latest_job(avatar.id)?)
     }
 
+    /// The avatar's newest trained model file.
+    pub fn model_file(&self, avatar_reference: &str) -> Result<std::path::PathBuf> {
+        let avatar = self.avatar(avatar_reference)?;
+        self.library
+            .jobs()?
+            .into_iter()
+            .filter(|job| job.avatar_id == avatar.id && job.state == JobState::Completed)
+            .find_map(|job| job.model_path.map(std::path::PathBuf::from))
+            .filter(|path| path.is_file())
+            .ok_or_else(|| Error::NotFound(format!("{} has no trained model yet", avatar.name)))
+    }
+
     /// Every job, newest first.
     pub fn jobs(&self) -> Result<Vec<TrainingJob>> {
         Ok(self.library.jobs()?)
@@ -216,7 +230,7 @@ impl Studio {
         mut watch: impl FnMut(&TrainingJob) -> bool,
     ) -> Result<TrainingJob> {
         let mut follower = Follower::default();
-        let mut pause = self.config.poll_interval;
+        let mut pause = self.config().poll_interval;
         let mut seen: Option<TrainingJob> = None;
         loop {
             let (job, worked) = self.step(job_id, &mut follower).await?;
@@ -233,7 +247,7 @@ impl Studio {
             }
             let local_work_next = matches!(job.state, JobState::Preparing | JobState::Downloading);
             if changed {
-                pause = self.config.poll_interval;
+                pause = self.config().poll_interval;
             }
             if !(worked || (changed && local_work_next)) {
                 tokio::select! {
@@ -287,7 +301,7 @@ impl Studio {
 
     fn take_lease(&self, job_id: Uuid) -> Result<bool> {
         let now = self.clock.now();
-        let until = now + chrono::Duration::from_std(self.config.job_lease).map_err(internal)?;
+        let until = now + chrono::Duration::from_std(self.config().job_lease).map_err(internal)?;
         Ok(self
             .library
             .take_lease(job_id, &self.lease_owner, now, until)?)
@@ -302,7 +316,7 @@ impl Studio {
     ) -> Result<T> {
         let renew = async {
             loop {
-                tokio::time::sleep(self.config.job_lease / 3).await;
+                tokio::time::sleep(self.config().job_lease / 3).await;
                 if let Err(error) = self.take_lease(job_id) {
                     return error;
                 }
@@ -367,7 +381,7 @@ impl Studio {
                 "TEST MODE: skipping submission for avatar {}; generated test request_id {request_id}; simulating {} training, completes in {} s",
                 avatar.name,
                 job.training_type,
-                self.config.mock_training_duration.as_secs()
+                self.config().mock_training_duration.as_secs()
             ));
             job.request_id = Some(request_id);
             job.state = JobState::Queued;
@@ -573,7 +587,7 @@ impl Studio {
         }
         let started = job.submitted_at.unwrap_or(job.created_at);
         let elapsed = (self.clock.now() - started).to_std().unwrap_or_default();
-        let duration = self.config.mock_training_duration;
+        let duration = self.config().mock_training_duration;
         let fraction = if duration.is_zero() {
             1.0
         } else {
@@ -670,7 +684,7 @@ impl Studio {
             match client.result(response_url).await {
                 Err(FalError::NotReady) if attempts < 10 => {
                     attempts += 1;
-                    tokio::time::sleep(self.config.poll_interval).await;
+                    tokio::time::sleep(self.config().poll_interval).await;
                 }
                 other => return other,
             }
@@ -681,7 +695,7 @@ impl Studio {
     /// own status format, the way a relay hears about real jobs.
     async fn send_simulated_webhook(&self, job: &mut TrainingJob) {
         let (true, Some(url)) = (
-            self.config.webhook_simulation,
+            self.config().webhook_simulation,
             self.webhook_url(job.training_type),
         ) else {
             return;
@@ -766,43 +780,56 @@ impl Studio {
     }
 
     fn fal_client(&self) -> Result<FalClient> {
+        self.fal_client_retrying(fal::RetryPolicy {
+            base_delay: self.config().retry_base,
+            ..fal::RetryPolicy::DEFAULT
+        })
+    }
+
+    pub(crate) fn fal_client_retrying(&self, retry: fal::RetryPolicy) -> Result<FalClient> {
         let key = self.secrets.get(SecretName::FalKey).ok_or_else(|| {
             Error::InvalidConfig(
                 "No fal key is set: add it in Settings (it is kept in the system keychain) or set FAL_KEY, or turn on test mode".into(),
             )
         })?;
-        let retry = fal::RetryPolicy {
-            base_delay: self.config.retry_base,
-            ..fal::RetryPolicy::DEFAULT
-        };
         Ok(FalClient::new(
-            self.config.fal_endpoints.clone(),
+            self.config().fal_endpoints.clone(),
             key,
             retry,
         ))
     }
 
     fn dataset_store(&self) -> Result<Box<dyn DatasetStore>> {
-        let Some(location) = &self.config.s3 else {
-            return Ok(Box::new(FalDatasetStore(self.fal_client()?)));
+        Ok(match self.s3_store()? {
+            Some(store) => Box::new(S3DatasetStore(store)),
+            None => Box::new(FalDatasetStore(self.fal_client()?)),
+        })
+    }
+
+    /// The configured MinIO/S3 bucket, or `None` when training sets go to fal storage.
+    pub(crate) fn s3_store(&self) -> Result<Option<s3::S3Store>> {
+        let config = self.config();
+        let Some(location) = &config.s3 else {
+            return Ok(None);
         };
         let secret_key = self.secrets.get(SecretName::S3SecretKey).ok_or_else(|| {
             Error::InvalidConfig(
                 "S3 is configured but its secret key is not set: add it in Settings or set S3_SECRET_KEY".into(),
             )
         })?;
-        Ok(Box::new(S3DatasetStore(s3::S3Store::new(s3::S3Settings {
+        Ok(Some(s3::S3Store::new(s3::S3Settings {
             endpoint: location.endpoint.clone(),
             bucket: location.bucket.clone(),
             region: location.region.clone(),
             access_key: location.access_key.clone(),
             secret_key,
-        }))))
+        })))
     }
 
     /// `FAL_WEBHOOK_URL` with the guide's `training_type` parameter.
     fn webhook_url(&self, training_type: TrainingType) -> Option<String> {
-        let base = self.config.fal_webhook_url.as_deref()?;
+        let config = self.config();
+        let base = config.fal_webhook_url.as_deref()?;
         let separator = if base.contains('?') { '&' } else { '?' };
         Some(format!("{base}{separator}training_type={training_type}"))
     }

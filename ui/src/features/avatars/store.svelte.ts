@@ -1,7 +1,7 @@
 // The avatars the UI shows, loaded from the library and refreshed after every change.
-import { backend, type Avatar } from "../../lib/ipc";
+import { backend, type AvatarCard } from "../../lib/ipc";
 
-export const avatars = $state({ list: [] as Avatar[], loaded: false });
+export const avatars = $state({ list: [] as AvatarCard[], loaded: false });
 
 export async function refreshAvatars(): Promise<void> {
   avatars.list = await backend.listAvatars();

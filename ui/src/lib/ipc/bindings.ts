@@ -5,9 +5,35 @@ export type AppInfo = { version: string,
 /**
  * Trainings are simulated: nothing reaches fal and nothing is paid for.
  */
-test_mode: boolean, library_dir: string, min_photos: number, max_photos: number, };
+test_mode: boolean, library_dir: string, min_photos: number, max_photos: number, 
+/**
+ * The preset the training panel starts on.
+ */
+default_preset: "fast" | "balanced" | "quality", 
+/**
+ * `en` or `ru` when chosen in Settings; none follows the system's language.
+ */
+language: string | null, };
 
 export type Avatar = { id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
+/**
+ * 0–100.
+ */
+training_progress: number, 
+/**
+ * The fal request id of the latest training, once submitted.
+ */
+finetune_id: string | null, 
+/**
+ * The guide's `fal_mode`: which trainer family the avatar uses.
+ */
+fal_mode: TrainingType, photo_count: number, created_at: string, updated_at: string, };
+
+export type AvatarCard = { 
+/**
+ * The first photo's thumbnail, when the avatar has photos.
+ */
+cover_path: string | null, id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
  * 0–100.
  */
@@ -43,9 +69,17 @@ checks: Array<ConnectionCheck>, };
 
 export type ConnectionStep = "configured" | "health" | "token" | "feed" | "webhook_url";
 
+export type Diagnosis = { service: Service, finding: Finding, passed: boolean, 
+/**
+ * The address asked, the error in words, or what is in use.
+ */
+detail: string, };
+
 export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "library_too_new" | "library_unavailable" | "conflict" | "wrong_key" | "rejected" | "remote_unavailable" | "internal";
 
 export type ErrorReport = { code: ErrorCode, message: string, };
+
+export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_answered" | "keychain_available" | "keychain_unavailable" | "library_open";
 
 export type Gender = "male" | "female" | "other";
 
@@ -102,6 +136,40 @@ detail: string | null, };
 export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness, };
 
 export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
+
+export type SecretSource = "environment" | "keychain";
+
+export type SecretStatus = { 
+/**
+ * `fal-key`, `s3-secret-key` or `relay-token`.
+ */
+name: string, source: SecretSource | null, 
+/**
+ * Why the keychain could not be read, with the fix.
+ */
+problem: string | null, };
+
+export type Service = "fal" | "storage" | "keychain" | "library";
+
+export type Setting = { name: string, 
+/**
+ * Chosen in Settings and kept in the library.
+ */
+stored: string | null, 
+/**
+ * Set in the environment, which wins over the stored value.
+ */
+environment: string | null, 
+/**
+ * What the app uses now.
+ */
+in_force: string | null, };
+
+export type SettingsView = { settings: Array<Setting>, 
+/**
+ * Why the stored settings are not in force, when they are not.
+ */
+problem: string | null, secrets: Array<SecretStatus>, };
 
 export type TrainingJob = { id: string, avatar_id: string, 
 /**

@@ -6,12 +6,15 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 import type {
   AppInfo,
   Avatar,
+  AvatarCard,
   ConnectionReport,
+  Diagnosis,
   ErrorCode,
   ErrorReport,
   Gender,
   PhotoResult,
   PhotoSet,
+  SettingsView,
   TrainingJob,
   TrainingPlan,
   TrainingType,
@@ -83,7 +86,7 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 export const backend = {
   appInfo: () => call<AppInfo>("app_info"),
-  listAvatars: () => call<Avatar[]>("list_avatars"),
+  listAvatars: () => call<AvatarCard[]>("list_avatars"),
   createAvatar: (name: string, gender: Gender, trainingType: TrainingType) =>
     call<Avatar>("create_avatar", { name, gender, trainingType }),
   renameAvatar: (id: string, name: string) => call<Avatar>("rename_avatar", { id, name }),
@@ -110,6 +113,17 @@ export const backend = {
   updateChannel: () => call<UpdateChannel>("update_channel"),
   /** Checks the relay step by step: health, a test event through it, fal's webhook URL. */
   checkConnection: () => call<ConnectionReport>("check_connection"),
+  /** Every setting (stored, from the environment, in force) and whether each secret is set. */
+  settings: () => call<SettingsView>("settings"),
+  /** Saves settings by variable name; null or "" returns one to its default. */
+  saveSettings: (changes: Record<string, string | null>) => call<SettingsView>("save_settings", { changes }),
+  /** Keeps a secret in the system keychain; it is never read back into the UI. */
+  setSecret: (name: string, value: string) => call<SettingsView>("set_secret", { name, value }),
+  deleteSecret: (name: string) => call<SettingsView>("delete_secret", { name }),
+  /** Asks fal, the training-set storage, the keychain and the library. */
+  diagnose: () => call<Diagnosis[]>("diagnose"),
+  /** Shows the avatar's trained model file in the file manager. */
+  showModel: (avatarId: string) => call<void>("show_model", { avatarId }),
 };
 
 /** Every change of any training job; resolves to a function that stops listening. */
@@ -120,6 +134,11 @@ export function onTrainingChange(handler: (job: TrainingJob) => void): Promise<(
 /** Each change of the channel training news arrives by. */
 export function onUpdateChannelChange(handler: (channel: UpdateChannel) => void): Promise<() => void> {
   return listen<UpdateChannel>("update-channel", (event) => handler(event.payload));
+}
+
+/** A click on a training notification: the avatar to show. */
+export function onOpenAvatarRequest(handler: (avatarId: string) => void): Promise<() => void> {
+  return listen<string>("open-avatar", (event) => handler(event.payload));
 }
 
 /** A URL the webview can load a thumbnail from (the asset protocol, scoped to thumbnails). */

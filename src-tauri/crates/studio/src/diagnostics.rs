@@ -1,0 +1,173 @@
+//! Diagnostics: one look at everything training depends on — fal, the training-set storage, the
+//! keychain and the library — each answered by really asking it, with the fix in words. The relay
+//! has its own, longer check ("Check connection").
+
+use serde::Serialize;
+use ts_rs::TS;
+use uuid::Uuid;
+
+use crate::Studio;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Service {
+    Fal,
+    Storage,
+    Keychain,
+    Library,
+}
+
+/// What a check found; the UI words each one, `detail` carries the specifics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// Test mode: nothing is sent to fal, so fal is not asked.
+    FalTestMode,
+    FalKeyMissing,
+    FalKeyWrong,
+    FalUnreachable,
+    FalAnswered,
+    /// No S3 bucket is configured: training sets go to fal storage.
+    StorageFal,
+    StorageSecretMissing,
+    StorageFailed,
+    StorageAnswered,
+    KeychainAvailable,
+    KeychainUnavailable,
+    LibraryOpen,
+}
+
+impl Finding {
+    pub fn passed(self) -> bool {
+        !matches!(
+            self,
+            Self::FalKeyMissing
+                | Self::FalKeyWrong
+                | Self::FalUnreachable
+                | Self::StorageSecretMissing
+                | Self::StorageFailed
+                | Self::KeychainUnavailable
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Diagnosis {
+    pub service: Service,
+    pub finding: Finding,
+    pub passed: bool,
+    /// The address asked, the error in words, or what is in use.
+    pub detail: String,
+}
+
+impl Diagnosis {
+    fn new(service: Service, finding: Finding, detail: impl Into<String>) -> Self {
+        Self {
+            service,
+            finding,
+            passed: finding.passed(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Studio {
+    /// Asks fal, the storage, the keychain and the library, each once and without retries:
+    /// the creator is waiting for the answer.
+    pub async fn diagnose(&self) -> Vec<Diagnosis> {
+        vec![
+            self.diagnose_fal().await,
+            self.diagnose_storage().await,
+            self.diagnose_keychain(),
+            self.diagnose_library(),
+        ]
+    }
+
+    async fn diagnose_fal(&self) -> Diagnosis {
+        let config = self.config();
+        let queue = config.fal_endpoints.queue_url.trim_end_matches('/');
+        if config.test_mode {
+            return Diagnosis::new(Service::Fal, Finding::FalTestMode, queue);
+        }
+        let client = match self.fal_client_retrying(fal::RetryPolicy {
+            max_retries: 0,
+            ..fal::RetryPolicy::DEFAULT
+        }) {
+            Ok(client) => client,
+            Err(error) => {
+                return Diagnosis::new(Service::Fal, Finding::FalKeyMissing, error.to_string());
+            }
+        };
+        // fal checks the key before it looks the request up, so a request that cannot exist
+        // tells a good key (404) from a wrong one (401/403) without starting anything.
+        let trainer =
+            fal::TrainerSpec::new(fal::TrainerKind::Portrait, config.portrait_trainer.clone());
+        let probe = format!(
+            "{queue}/{}/requests/{}/status",
+            trainer.endpoint,
+            Uuid::new_v4()
+        );
+        match client.status(&probe, false).await {
+            Ok(_) | Err(fal::FalError::NotFound(_)) => {
+                Diagnosis::new(Service::Fal, Finding::FalAnswered, queue)
+            }
+            Err(error @ fal::FalError::WrongKey { .. }) => {
+                Diagnosis::new(Service::Fal, Finding::FalKeyWrong, error.to_string())
+            }
+            Err(error) => Diagnosis::new(Service::Fal, Finding::FalUnreachable, error.to_string()),
+        }
+    }
+
+    async fn diagnose_storage(&self) -> Diagnosis {
+        let config = self.config();
+        let store = match self.s3_store() {
+            Ok(Some(store)) => store,
+            Ok(None) => {
+                return Diagnosis::new(
+                    Service::Storage,
+                    Finding::StorageFal,
+                    &config.fal_endpoints.rest_url,
+                );
+            }
+            Err(error) => {
+                return Diagnosis::new(
+                    Service::Storage,
+                    Finding::StorageSecretMissing,
+                    error.to_string(),
+                );
+            }
+        };
+        match store.check().await {
+            Ok(()) => {
+                let place = config
+                    .s3
+                    .as_ref()
+                    .map(|s3| format!("{}/{}", s3.endpoint, s3.bucket))
+                    .unwrap_or_default();
+                Diagnosis::new(Service::Storage, Finding::StorageAnswered, place)
+            }
+            Err(error) => {
+                Diagnosis::new(Service::Storage, Finding::StorageFailed, error.to_string())
+            }
+        }
+    }
+
+    fn diagnose_keychain(&self) -> Diagnosis {
+        match self.secrets.reach_store() {
+            Ok(()) => Diagnosis::new(Service::Keychain, Finding::KeychainAvailable, ""),
+            Err(error) => Diagnosis::new(
+                Service::Keychain,
+                Finding::KeychainUnavailable,
+                error.to_string(),
+            ),
+        }
+    }
+
+    fn diagnose_library(&self) -> Diagnosis {
+        Diagnosis::new(
+            Service::Library,
+            Finding::LibraryOpen,
+            self.config().library_dir.display().to_string(),
+        )
+    }
+}

@@ -1,0 +1,103 @@
+//! The Settings screen's model: each setting's stored value, the environment's value that
+//! overrides it, and the value in force. Saving checks the whole config before writing a row.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::config::SETTINGS;
+use crate::{Error, Result, SecretName, SecretStatus, Studio};
+
+/// One setting, by the guide's variable name.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Setting {
+    pub name: String,
+    /// Chosen in Settings and kept in the library.
+    pub stored: Option<String>,
+    /// Set in the environment, which wins over the stored value.
+    pub environment: Option<String>,
+    /// What the app uses now.
+    pub in_force: Option<String>,
+}
+
+/// Everything the Settings screen shows.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SettingsView {
+    pub settings: Vec<Setting>,
+    /// Why the stored settings are not in force, when they are not.
+    pub problem: Option<String>,
+    pub secrets: Vec<SecretStatus>,
+}
+
+impl Studio {
+    pub fn settings(&self) -> Result<SettingsView> {
+        let stored = self.library.settings()?;
+        let config = self.config();
+        let settings = SETTINGS
+            .iter()
+            .map(|&name| Setting {
+                name: name.to_string(),
+                stored: stored.get(name).cloned(),
+                environment: config.from_environment(name).map(str::to_string),
+                in_force: config.in_force(name),
+            })
+            .collect();
+        Ok(SettingsView {
+            settings,
+            problem: self.lock_settings_problem().clone(),
+            secrets: self.secret_status(),
+        })
+    }
+
+    /// Applies `changes` (an empty or absent value returns a setting to its default) after
+    /// checking the resulting config as a whole; nothing is written when any value is refused.
+    pub fn save_settings(&self, changes: BTreeMap<String, Option<String>>) -> Result<SettingsView> {
+        let mut stored = self.library.settings()?;
+        for (name, value) in changes {
+            if !SETTINGS.contains(&name.as_str()) {
+                return Err(Error::InvalidInput(format!(
+                    "{name:?} is not a setting; settings are: {}",
+                    SETTINGS.join(", ")
+                )));
+            }
+            match value.map(|value| value.trim().to_string()) {
+                Some(value) if !value.is_empty() => stored.insert(name, value),
+                _ => stored.remove(&name),
+            };
+        }
+        self.environment.with_settings(&stored)?;
+        self.library.replace_settings(&stored)?;
+        self.reload_config()?;
+        self.settings()
+    }
+
+    /// Rebuilds the config in force from the environment, the stored settings and the keychain.
+    pub(crate) fn reload_config(&self) -> Result<()> {
+        let stored = self.library.settings()?;
+        let (mut config, problem) = match self.environment.with_settings(&stored) {
+            Ok(config) => (config, None),
+            Err(error) => (self.environment.clone(), Some(error.to_string())),
+        };
+        // A fal key kept in the keychain counts like one in the environment.
+        if config.test_mode
+            && !config.test_mode_chosen
+            && self.secrets.get(SecretName::FalKey).is_some()
+        {
+            config.test_mode = false;
+        }
+        *self.lock_settings_problem() = problem;
+        *self
+            .config
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(config);
+        Ok(())
+    }
+
+    fn lock_settings_problem(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.settings_problem
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
