@@ -26,4 +26,4 @@ thumbnail="$(find "$work/one/thumbnails" -type f | head -n 1)"
 "$seed" "$work/avatars" 1000 0 "$thumbnail"
 "$seed" "$work/photos" 1 20000 "$thumbnail"
 
-xvfb-run -a dbus-run-session -- node tests/bench/desktop.mjs "$work/avatars" "$work/photos" "$photos"
+xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- node tests/bench/desktop.mjs "$work/avatars" "$work/photos" "$photos"

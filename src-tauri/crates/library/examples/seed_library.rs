@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use avatar_library::{Avatar, AvatarStatus, Gender, Library, Photo, PhotoDetails, TrainingType};
+use avatar_library::{Avatar, Gender, Library, Photo, PhotoDetails, TrainingType};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -22,20 +22,12 @@ fn main() {
     let photos: usize = photos.parse().expect("a count of photos per avatar");
     let thumbnail = std::fs::read(thumbnail).expect("thumbnail");
     for index in 0..avatars {
-        let now = Utc::now();
-        let avatar = Avatar {
-            id: Uuid::new_v4(),
-            name: format!("Avatar {index:04}"),
-            gender: Gender::Female,
-            training_type: TrainingType::Portrait,
-            status: AvatarStatus::Draft,
-            training_progress: 0,
-            finetune_id: None,
-            fal_mode: TrainingType::Portrait,
-            photo_count: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let avatar = Avatar::draft(
+            format!("Avatar {index:04}"),
+            Gender::Female,
+            TrainingType::Portrait,
+            Utc::now(),
+        );
         library.insert_avatar(&avatar).expect("avatar");
         for number in 0..photos {
             let mut bytes = thumbnail.clone();

@@ -124,19 +124,12 @@ mod tests {
     use super::*;
 
     fn avatar(name: &str, created_at: DateTime<Utc>) -> Avatar {
-        Avatar {
-            id: Uuid::new_v4(),
-            name: name.to_owned(),
-            gender: Gender::Female,
-            training_type: TrainingType::Portrait,
-            status: AvatarStatus::Draft,
-            training_progress: 0,
-            finetune_id: None,
-            fal_mode: TrainingType::Portrait,
-            photo_count: 0,
+        Avatar::draft(
+            name.to_owned(),
+            Gender::Female,
+            TrainingType::Portrait,
             created_at,
-            updated_at: created_at,
-        }
+        )
     }
 
     fn at(seconds: i64) -> DateTime<Utc> {

@@ -305,19 +305,7 @@ mod tests {
     fn library_with_avatar() -> (tempfile::TempDir, Library, Uuid) {
         let dir = tempfile::tempdir().expect("dir");
         let library = Library::open(dir.path()).expect("library");
-        let avatar = Avatar {
-            id: Uuid::new_v4(),
-            name: "Anna".into(),
-            gender: Gender::Female,
-            training_type: TrainingType::Portrait,
-            status: AvatarStatus::Draft,
-            training_progress: 0,
-            finetune_id: None,
-            fal_mode: TrainingType::Portrait,
-            photo_count: 0,
-            created_at: at(0),
-            updated_at: at(0),
-        };
+        let avatar = Avatar::draft("Anna".into(), Gender::Female, TrainingType::Portrait, at(0));
         library.insert_avatar(&avatar).expect("avatar");
         (dir, library, avatar.id)
     }

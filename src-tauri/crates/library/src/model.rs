@@ -90,6 +90,30 @@ pub struct Avatar {
 }
 
 /// A stored photo with the guide's fields and what the checks found.
+impl Avatar {
+    /// A new avatar: a draft without photos or training.
+    pub fn draft(
+        name: String,
+        gender: Gender,
+        training_type: TrainingType,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            name,
+            gender,
+            training_type,
+            status: AvatarStatus::Draft,
+            training_progress: 0,
+            finetune_id: None,
+            fal_mode: training_type,
+            photo_count: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Photo {
     #[ts(type = "string")]

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::{Avatar, AvatarStatus, Error, Gender, Result, Studio, TrainingType};
+use crate::{Avatar, Error, Gender, Result, Studio, TrainingType};
 
 /// Longest avatar name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -17,20 +17,12 @@ pub struct NewAvatar {
 
 impl Studio {
     pub fn create_avatar(&self, new: NewAvatar) -> Result<Avatar> {
-        let now = self.clock.now();
-        let avatar = Avatar {
-            id: Uuid::new_v4(),
-            name: valid_name(&new.name)?,
-            gender: new.gender,
-            training_type: new.training_type,
-            status: AvatarStatus::Draft,
-            training_progress: 0,
-            finetune_id: None,
-            fal_mode: new.training_type,
-            photo_count: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let avatar = Avatar::draft(
+            valid_name(&new.name)?,
+            new.gender,
+            new.training_type,
+            self.clock.now(),
+        );
         self.library.insert_avatar(&avatar)?;
         Ok(avatar)
     }
@@ -163,7 +155,7 @@ mod tests {
         clock.advance(Duration::seconds(1));
         let second = studio.create_avatar(new("Sea")).expect("create");
         assert_eq!(first.name, "Nika", "names are trimmed");
-        assert_eq!(first.status, AvatarStatus::Draft);
+        assert_eq!(first.status, crate::AvatarStatus::Draft);
         assert_eq!(first.fal_mode, TrainingType::Style);
         let names: Vec<_> = studio
             .list_avatars()
