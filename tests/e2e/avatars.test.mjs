@@ -32,6 +32,9 @@ test("create an avatar through the wizard, see it listed, and still there after 
     await screenshot(app, "avatars-menu");
 
     await (await byTestId(app, "menu-create")).click();
+    await (await byTestId(app, "compare-types-open")).click();
+    assert.match(await (await byTestId(app, "compare-types")).getText(), /Flux LoRA/);
+    await screenshot(app, "create-compare-types");
     await (await byTestId(app, "type-portrait")).click();
     await (await byTestId(app, "gender-female")).click();
     const name = await byTestId(app, "avatar-name");
@@ -124,6 +127,12 @@ test("photos dropped on an avatar get a verdict each, in words, and the accepted
       [...document.querySelectorAll('[data-testid="photo-card"] img')].every((img) => img.complete && img.naturalWidth > 0),
     );
     assert.ok(loaded, "thumbnails load from the library through the asset protocol");
+    const pairs = await app.$$('[data-testid="duplicate-pair"]');
+    assert.equal(pairs.length, 1, "the duplicate is shown beside the photo kept");
+    const pairShown = await app.execute(() =>
+      [...document.querySelectorAll('[data-testid="duplicate-pair"] img')].every((img) => img.complete && img.naturalWidth > 0),
+    );
+    assert.ok(pairShown, "both photos of the pair are on screen");
     await screenshot(app, "avatar-photos");
   } finally {
     await app.deleteSession();

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use avatar_library::{Photo, PhotoDetails};
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 use photos::{Code, Report, Subject};
 use serde::Serialize;
 use ts_rs::TS;
@@ -42,6 +43,11 @@ pub struct PhotoResult {
     pub quality_score: Option<f32>,
     /// The stored photo id (or, within one import, the path) this one duplicates.
     pub duplicate_of: Option<String>,
+    /// A rejected duplicate's thumbnail as a `data:` URL, so the app can show the pair side by
+    /// side (the photo itself is not stored, so it has no thumbnail file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub preview: Option<String>,
     /// The id under which an accepted photo was stored.
     #[ts(type = "string | null")]
     pub photo_id: Option<Uuid>,
@@ -305,6 +311,10 @@ fn judge(path: &Path, mut report: Report, known: &[Known], room: Option<bool>) -
         height: report.height,
         faces: report.faces.len() as u32,
         quality_score: report.quality.map(|quality| quality.score),
+        preview: duplicate_of
+            .as_ref()
+            .and(report.thumbnail.as_deref())
+            .map(|jpeg| format!("data:image/jpeg;base64,{}", BASE64_STANDARD.encode(jpeg))),
         duplicate_of,
         photo_id: None,
         message: String::new(),

@@ -81,6 +81,14 @@ fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
     );
     let near = named(&results, "near_duplicate_of_good_portrait.jpg");
     assert!(near.reasons.contains(&PhotoCode::NearDuplicate), "{near:?}");
+    for duplicate in [copy, near] {
+        let preview = duplicate.preview.as_deref().unwrap_or_default();
+        assert!(
+            preview.starts_with("data:image/jpeg;base64,/9j/"),
+            "a duplicate carries its own thumbnail to show beside the one kept"
+        );
+    }
+    assert_eq!(kept.preview, None, "only duplicates carry one");
     assert!(
         named(&results, "truncated.jpg")
             .reasons

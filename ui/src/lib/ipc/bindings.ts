@@ -121,6 +121,11 @@ export type PhotoResult = { path: string, verdict: Verdict, reasons: Array<Photo
  */
 duplicate_of: string | null, 
 /**
+ * A rejected duplicate's thumbnail as a `data:` URL, so the app can show the pair side by
+ * side (the photo itself is not stored, so it has no thumbnail file).
+ */
+preview?: string, 
+/**
  * The id under which an accepted photo was stored.
  */
 photo_id: string | null, 
