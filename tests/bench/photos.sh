@@ -14,8 +14,9 @@ command -v /usr/bin/time >/dev/null || apt-get install -y -qq time
 source "$root/tests/bench/bench_photos.sh"
 
 cd "$root"
-cargo build -q --locked -p avatar-cli -p avatar-photos --example decode_limit
-cli="$CARGO_TARGET_DIR/debug/avatar-cli"
+# Release builds on both sides of the comparison, as the app ships.
+cargo build -q --locked --release -p avatar-cli -p avatar-photos --example decode_limit
+cli="$CARGO_TARGET_DIR/release/avatar-cli"
 library="$(mktemp -d)"
 
 # Style checks do what the Python pipeline does; portrait checks also search faceless photos for
@@ -30,7 +31,7 @@ for type in style portrait; do
   echo "avatar-cli photos check --type $type: $count photos in $(python3 -c "print(f'{$end - $start:.2f}')") s = $rate photos/s, peak RSS $(( $(cat /tmp/bench-rss) / 1024 )) MiB"
 done
 "$venv/bin/python" tests/bench/python_pipeline.py "$photos" --jobs 2 | tee /tmp/bench-python
-"$CARGO_TARGET_DIR/debug/examples/decode_limit" "$photos" | tee /tmp/bench-limit
+"$CARGO_TARGET_DIR/release/examples/decode_limit" "$photos" | tee /tmp/bench-limit
 python3 - "${rates[0]}" <<'PY'
 import re, sys
 rust = float(sys.argv[1])

@@ -176,6 +176,8 @@ pub struct Checker {
     /// Shared, so checkers with other limits cost nothing.
     detector: std::sync::Arc<FaceDetector>,
     limits: Limits,
+    /// Whether reports carry a thumbnail; checks that store nothing need none.
+    thumbnails: bool,
 }
 
 impl Checker {
@@ -183,7 +185,16 @@ impl Checker {
         Ok(Self {
             detector: std::sync::Arc::new(FaceDetector::load()?),
             limits,
+            thumbnails: true,
         })
+    }
+
+    /// The same checks without making thumbnails.
+    pub fn without_thumbnails(self) -> Self {
+        Self {
+            thumbnails: false,
+            ..self
+        }
     }
 
     /// The same face models with other limits.
@@ -191,6 +202,7 @@ impl Checker {
         Self {
             detector: self.detector.clone(),
             limits,
+            thumbnails: self.thumbnails,
         }
     }
 
@@ -302,7 +314,10 @@ impl Checker {
                 return report.refuse(Code::Corrupt, error);
             }
         };
-        let mut faces = self.detector.detect(&working);
+        let mut faces = match subject {
+            Subject::Portrait => self.detector.detect(&working),
+            Subject::Style => self.detector.detect_full_range(&working),
+        };
         let searchable =
             report.width.max(report.height) > working.width().max(working.height()) * 3 / 2;
         if subject == Subject::Portrait && searchable && faces.as_ref().is_ok_and(Vec::is_empty) {
@@ -356,7 +371,7 @@ impl Checker {
             }
         }
 
-        let grey: GrayImage = image::DynamicImage::ImageRgb8(working.clone()).into_luma8();
+        let grey: GrayImage = image::imageops::grayscale(working);
         let focus = (subject == Subject::Portrait)
             .then(|| faces.first())
             .flatten()
@@ -378,7 +393,9 @@ impl Checker {
         report.quality = Some(quality);
         report.difference_hash = Some(quality::difference_hash(&grey));
         report.faces = faces.iter().map(|face| face.scaled(to_original)).collect();
-        report.thumbnail = thumbnail(working);
+        if self.thumbnails {
+            report.thumbnail = thumbnail(working);
+        }
     }
 }
 

@@ -82,7 +82,8 @@ impl Studio {
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
         let mut known = Vec::new();
-        self.check_files(paths, training_type, |path, report, _bytes| {
+        let checker = self.checker()?.without_thumbnails();
+        self.check_files(&checker, paths, training_type, |path, report, _bytes| {
             let mut result = judge(path, report, &known, None);
             if result.verdict == Verdict::Accepted {
                 known.push(Known {
@@ -117,34 +118,44 @@ impl Studio {
             })
             .collect();
         let max = self.config().max_photos as usize;
-        self.check_files(paths, avatar.training_type, |path, report, bytes| {
-            let room = known.len() < max;
-            let mut result = judge(path, report.clone(), &known, Some(room));
-            if result.verdict == Verdict::Accepted {
-                let Some(bytes) = bytes else {
-                    return Err(Error::InvalidInput(format!(
-                        "{} could not be read twice",
-                        result.path
-                    )));
-                };
-                let photo = self.stored_photo(avatar.id, path, &report);
-                let details = PhotoDetails {
-                    faces_json: &json(&report.faces),
-                    quality_json: &json(&report.quality),
-                };
-                self.library
-                    .store_photo(&photo, details, &bytes, report.thumbnail.as_deref())?;
-                result.photo_id = Some(photo.id);
-                known.push(Known {
-                    md5: photo.file_hash,
-                    difference_hash: photo.difference_hash,
-                    label: photo.id.to_string(),
-                });
-            }
-            result.message = explain(&result.reasons);
-            on_result(result);
-            Ok(())
-        })?;
+        let checker = self.checker()?;
+        self.check_files(
+            &checker,
+            paths,
+            avatar.training_type,
+            |path, report, bytes| {
+                let room = known.len() < max;
+                let mut result = judge(path, report.clone(), &known, Some(room));
+                if result.verdict == Verdict::Accepted {
+                    let Some(bytes) = bytes else {
+                        return Err(Error::InvalidInput(format!(
+                            "{} could not be read twice",
+                            result.path
+                        )));
+                    };
+                    let photo = self.stored_photo(avatar.id, path, &report);
+                    let details = PhotoDetails {
+                        faces_json: &json(&report.faces),
+                        quality_json: &json(&report.quality),
+                    };
+                    self.library.store_photo(
+                        &photo,
+                        details,
+                        &bytes,
+                        report.thumbnail.as_deref(),
+                    )?;
+                    result.photo_id = Some(photo.id);
+                    known.push(Known {
+                        md5: photo.file_hash,
+                        difference_hash: photo.difference_hash,
+                        label: photo.id.to_string(),
+                    });
+                }
+                result.message = explain(&result.reasons);
+                on_result(result);
+                Ok(())
+            },
+        )?;
         self.readiness(&avatar.id.to_string())
     }
 
@@ -195,6 +206,7 @@ impl Studio {
     /// are in memory at once.
     fn check_files(
         &self,
+        checker: &photos::Checker,
         paths: &[PathBuf],
         training_type: TrainingType,
         mut consume: impl FnMut(&Path, Report, Option<Vec<u8>>) -> Result<()>,
@@ -203,7 +215,6 @@ impl Studio {
         for (path, error) in unreadable {
             consume(&path, Report::unreadable(error), None)?;
         }
-        let checker = &self.checker()?;
         let subject = match training_type {
             TrainingType::Portrait => Subject::Portrait,
             TrainingType::Style => Subject::Style,
