@@ -297,9 +297,16 @@ pub async fn delete_secret(state: State<'_, AppState>, name: String) -> Reply<Se
     .await
 }
 
+/// Runs on the blocking pool: reaching the keychain may block on D-Bus (or an unlock prompt),
+/// which must not hold up the runtime the training followers run on.
 #[tauri::command]
 pub async fn diagnose(state: State<'_, AppState>) -> Reply<Vec<Diagnosis>> {
-    Ok(state.studio()?.diagnose().await)
+    let studio = state.studio()?;
+    tauri::async_runtime::spawn_blocking(move || tauri::async_runtime::block_on(studio.diagnose()))
+        .await
+        .map_err(|error| {
+            ErrorReport::internal(format!("the diagnosis stopped unexpectedly: {error}"))
+        })
 }
 
 /// Shows the avatar's trained model file in the system's file manager.

@@ -78,11 +78,9 @@ pub fn follow_unfinished(app: AppHandle, studio: Arc<Studio>, followers: Arc<Fol
     });
 }
 
-/// Reads the webhook relay's feed when one is configured; polling fal goes on beside it.
+/// Reads the webhook relay's feed whenever one is configured (also when set later in Settings);
+/// polling fal goes on beside it.
 pub fn follow_relay(app: AppHandle, studio: Arc<Studio>) {
-    if studio.config().relay_url.is_none() {
-        return;
-    }
     tauri::async_runtime::spawn(async move {
         studio
             .follow_relay(|channel| {

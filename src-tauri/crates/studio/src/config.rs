@@ -119,6 +119,11 @@ impl Config {
             Some(dir) => dir,
             None => default_library_dir()?,
         };
+        // Every setting is asked for, so each one the environment sets is known to override,
+        // even when the value is not needed (S3's access key without an endpoint).
+        for name in SETTINGS {
+            var(name);
+        }
         let has_fal_key = var("FAL_API_KEY").or_else(|| var("FAL_KEY")).is_some();
         let chosen_test_mode = var("FAL_TRAINING_TEST_MODE");
         let test_mode_chosen = chosen_test_mode.is_some();
@@ -161,7 +166,7 @@ impl Config {
             webhook_simulation,
             mock_training_duration: Duration::from_secs(number("FAL_MOCK_TRAINING_DURATION", 30)?),
             fal_webhook_url: var("FAL_WEBHOOK_URL"),
-            relay_url: var("RELAY_URL"),
+            relay_url: var("RELAY_URL").map(relay_url).transpose()?,
             min_photos: to_u32("AVATAR_MIN_PHOTOS", number("AVATAR_MIN_PHOTOS", 10)?)?,
             max_photos: to_u32("AVATAR_MAX_PHOTOS", number("AVATAR_MAX_PHOTOS", 20)?)?,
             photo_max_size: number("PHOTO_MAX_SIZE", 20 * 1024 * 1024)?,
@@ -210,6 +215,17 @@ impl Config {
         Ok(layered)
     }
 
+    /// This config as if the environment set none of the settings (operators' variables and
+    /// the fal key's presence stay).
+    pub fn without_environment(&self) -> Self {
+        let mut environment = self.environment.clone();
+        environment.retain(|name, _| !SETTINGS.contains(&name.as_str()));
+        Self {
+            environment,
+            ..self.clone()
+        }
+    }
+
     /// The environment's value for a setting, which wins over the stored one.
     pub fn from_environment(&self, name: &str) -> Option<&str> {
         self.environment.get(name).map(String::as_str)
@@ -235,6 +251,28 @@ impl Config {
             "AVATAR_LANGUAGE" => self.language.clone(),
             _ => None,
         }
+    }
+}
+
+/// The relay receives the relay token with every request, so it must be reached over HTTPS;
+/// plain HTTP is allowed only on this machine (a relay under test, or behind a local proxy).
+fn relay_url(url: String) -> Result<String> {
+    let url = url.trim().trim_end_matches('/').to_string();
+    let parsed = url::Url::parse(&url).map_err(|error| {
+        Error::InvalidConfig(format!("RELAY_URL is not a web address ({error}): {url:?}"))
+    })?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err(Error::InvalidConfig(format!(
+            "RELAY_URL must start with https:// (the relay token travels with every request), not {url:?}"
+        ))),
     }
 }
 
@@ -341,6 +379,39 @@ mod tests {
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_relay_is_reached_over_https_or_on_this_machine() {
+        for good in [
+            "https://relay.example",
+            "http://127.0.0.1:8080",
+            "http://localhost:9",
+        ] {
+            assert!(config(&[("RELAY_URL", good)]).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://relay.example",
+            "ftp://relay.example",
+            "relay.example",
+        ] {
+            let error = config(&[("RELAY_URL", bad)]).expect_err(bad);
+            assert!(error.to_string().contains("RELAY_URL"), "{error}");
+        }
+    }
+
+    #[test]
+    fn s3_variables_in_the_environment_override_even_when_the_bucket_is_stored() {
+        let base = config(&[("S3_ACCESS_KEY", "from-env")]).expect("env");
+        assert_eq!(base.from_environment("S3_ACCESS_KEY"), Some("from-env"));
+        let layered = base
+            .with_settings(&stored(&[
+                ("S3_ENDPOINT", "http://minio:9000"),
+                ("S3_BUCKET", "avatars"),
+                ("S3_ACCESS_KEY", "stored"),
+            ]))
+            .expect("layered");
+        assert_eq!(layered.s3.expect("s3").access_key, "from-env");
     }
 
     #[test]

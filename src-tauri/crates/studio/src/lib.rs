@@ -50,6 +50,8 @@ pub struct Studio {
     /// Why the stored settings could not be used, when they could not (the environment's
     /// config is in force then).
     settings_problem: Mutex<Option<String>>,
+    /// Held while settings are saved or the config rebuilt, so changes apply in order.
+    settings_change: Mutex<()>,
     library: Library,
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn Secrets>,
@@ -62,6 +64,8 @@ pub struct Studio {
     channel: Mutex<UpdateChannel>,
     /// Woken when the relay moved a job, so followers look at once instead of at their next poll.
     news: tokio::sync::Notify,
+    /// Woken when the config in force changes, so a relay set in Settings is followed at once.
+    config_changed: tokio::sync::Notify,
 }
 
 impl Studio {
@@ -71,6 +75,7 @@ impl Studio {
             config: RwLock::new(Arc::new(config.clone())),
             environment: config,
             settings_problem: Mutex::new(None),
+            settings_change: Mutex::new(()),
             library,
             clock: ports.clock,
             secrets: ports.secrets,
@@ -79,6 +84,7 @@ impl Studio {
             checker: OnceLock::new(),
             channel: Mutex::new(UpdateChannel::Polling),
             news: tokio::sync::Notify::new(),
+            config_changed: tokio::sync::Notify::new(),
         };
         studio.reload_config()?;
         Ok(studio)

@@ -151,8 +151,16 @@ impl Studio {
             match channel {
                 UpdateChannel::Relay => pause = Duration::from_secs(1),
                 UpdateChannel::Polling => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(60));
+                    // A relay just set in Settings is tried at once, not after the pause.
+                    let reconfigured = tokio::select! {
+                        () = tokio::time::sleep(pause) => false,
+                        () = self.config_changed.notified() => true,
+                    };
+                    pause = if reconfigured {
+                        Duration::from_secs(1)
+                    } else {
+                        (pause * 2).min(Duration::from_secs(60))
+                    };
                 }
             }
         }

@@ -20,6 +20,8 @@ pub struct Setting {
     pub environment: Option<String>,
     /// What the app uses now.
     pub in_force: Option<String>,
+    /// What it would be without the stored value.
+    pub default: Option<String>,
 }
 
 /// Everything the Settings screen shows.
@@ -37,11 +39,20 @@ impl Studio {
         let config = self.config();
         let settings = SETTINGS
             .iter()
-            .map(|&name| Setting {
-                name: name.to_string(),
-                stored: stored.get(name).cloned(),
-                environment: config.from_environment(name).map(str::to_string),
-                in_force: config.in_force(name),
+            .map(|&name| {
+                let mut others = stored.clone();
+                others.remove(name);
+                Setting {
+                    name: name.to_string(),
+                    stored: stored.get(name).cloned(),
+                    environment: config.from_environment(name).map(str::to_string),
+                    in_force: config.in_force(name),
+                    default: self
+                        .environment
+                        .with_settings(&others)
+                        .ok()
+                        .and_then(|without| without.in_force(name)),
+                }
             })
             .collect();
         Ok(SettingsView {
@@ -54,6 +65,7 @@ impl Studio {
     /// Applies `changes` (an empty or absent value returns a setting to its default) after
     /// checking the resulting config as a whole; nothing is written when any value is refused.
     pub fn save_settings(&self, changes: BTreeMap<String, Option<String>>) -> Result<SettingsView> {
+        let _one_change_at_a_time = self.lock_settings_change();
         let mut stored = self.library.settings()?;
         for (name, value) in changes {
             if !SETTINGS.contains(&name.as_str()) {
@@ -67,14 +79,24 @@ impl Studio {
                 _ => stored.remove(&name),
             };
         }
+        // Checked alone too, so values hidden by the environment today cannot break the app
+        // the day that variable is unset.
+        self.environment
+            .without_environment()
+            .with_settings(&stored)?;
         self.environment.with_settings(&stored)?;
         self.library.replace_settings(&stored)?;
-        self.reload_config()?;
+        self.apply_config()?;
         self.settings()
     }
 
     /// Rebuilds the config in force from the environment, the stored settings and the keychain.
     pub(crate) fn reload_config(&self) -> Result<()> {
+        let _one_change_at_a_time = self.lock_settings_change();
+        self.apply_config()
+    }
+
+    fn apply_config(&self) -> Result<()> {
         let stored = self.library.settings()?;
         let (mut config, problem) = match self.environment.with_settings(&stored) {
             Ok(config) => (config, None),
@@ -92,7 +114,15 @@ impl Studio {
             .config
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(config);
+        // The relay follower is the one waiter; a permit waits for it if it is busy reading.
+        self.config_changed.notify_one();
         Ok(())
+    }
+
+    fn lock_settings_change(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.settings_change
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock_settings_problem(&self) -> std::sync::MutexGuard<'_, Option<String>> {

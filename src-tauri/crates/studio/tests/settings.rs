@@ -88,6 +88,11 @@ fn the_environment_wins_and_the_screen_says_so() {
     assert_eq!(min.environment.as_deref(), Some("5"));
     assert_eq!(min.in_force.as_deref(), Some("5"));
     assert_eq!(studio.config().min_photos, 5);
+
+    let error = studio
+        .save_settings(changes(&[("AVATAR_MIN_PHOTOS", Some("five"))]))
+        .expect_err("hidden by the environment today, in force the day it is unset");
+    assert!(error.to_string().contains("AVATAR_MIN_PHOTOS"), "{error}");
 }
 
 #[test]

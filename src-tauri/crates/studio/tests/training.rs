@@ -806,3 +806,67 @@ async fn check_connection_names_each_case_of_the_guides_troubleshooting() {
         Some(&(Step::Health, Some(Problem::NotRunning)))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_set_in_settings_is_followed_without_waiting_out_the_pause() {
+    use studio::UpdateChannel;
+    let library = tempfile::tempdir().expect("library");
+    let relay_dir = tempfile::tempdir().expect("relay store");
+    let fake = FakeFal::start().await;
+    let relay = start_relay(&fake, relay_dir.path()).await;
+    let setup = open_with(
+        library.path(),
+        Some(&fake),
+        relay_secrets(fake.api_key(), RELAY_TOKEN),
+        &[],
+    );
+    let studio = &setup.studio;
+    let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let follow = studio.follow_relay(move |channel| {
+        let _ = sender.send(channel);
+    });
+    let configure = async {
+        // No relay yet: the follower pauses 1 s, then 2 s, then 4 s between looks.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let saved_at = std::time::Instant::now();
+        studio
+            .save_settings(
+                [("RELAY_URL".to_string(), Some(relay.url()))]
+                    .into_iter()
+                    .collect(),
+            )
+            .expect("saved");
+        // Something in the feed, so the follower's first long-poll answers at once.
+        reqwest::Client::new()
+            .post(format!(
+                "{}/api/avatar/status_update?training_type=portrait",
+                relay.url()
+            ))
+            .bearer_auth(RELAY_TOKEN)
+            .json(&serde_json::json!({
+                "request_id": "not-a-job-of-this-library",
+                "status": "in_progress",
+                "progress": 10,
+                "training_type": "portrait",
+            }))
+            .send()
+            .await
+            .expect("event sent")
+            .error_for_status()
+            .expect("event accepted");
+        let channel = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+            .await
+            .expect("the relay was followed")
+            .expect("channel open");
+        (channel, saved_at.elapsed())
+    };
+    let (channel, took) = tokio::select! {
+        () = follow => unreachable!("following never ends"),
+        outcome = configure => outcome,
+    };
+    assert_eq!(channel, UpdateChannel::Relay);
+    assert!(
+        took < Duration::from_secs(2),
+        "followed {took:?} after saving, not after the 4 s pause"
+    );
+}

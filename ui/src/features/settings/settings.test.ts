@@ -8,6 +8,7 @@ const setting = (name: string, stored: string | null): Setting => ({
   stored,
   environment: null,
   in_force: stored,
+  default: null,
 });
 
 describe("settings", () => {

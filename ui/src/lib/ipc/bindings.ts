@@ -168,7 +168,11 @@ environment: string | null,
 /**
  * What the app uses now.
  */
-in_force: string | null, };
+in_force: string | null, 
+/**
+ * What it would be without the stored value.
+ */
+default: string | null, };
 
 export type SettingsView = { settings: Array<Setting>, 
 /**
