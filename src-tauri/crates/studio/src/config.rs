@@ -215,6 +215,15 @@ impl Config {
         Ok(layered)
     }
 
+    /// A fal key kept in the keychain counts like one in the environment: it ends test mode
+    /// unless test mode was chosen. `has_key` is asked only when that could matter.
+    pub fn counting_keychain_key(mut self, has_key: impl FnOnce() -> bool) -> Self {
+        if self.test_mode && !self.test_mode_chosen && has_key() {
+            self.test_mode = false;
+        }
+        self
+    }
+
     /// This config as if the environment set none of the settings (operators' variables and
     /// the fal key's presence stay).
     pub fn without_environment(&self) -> Self {

@@ -38,9 +38,10 @@ pub enum UpdateChannel {
 
 impl Studio {
     fn relay(&self) -> Option<(String, String)> {
+        // The config keeps it without a trailing slash.
         let url = self.config().relay_url.clone()?;
         let token = self.secrets.get(SecretName::RelayToken)?;
-        Some((url.trim_end_matches('/').to_string(), token))
+        Some((url, token))
     }
 
     /// Reads the relay's feed once (waiting up to a long-poll for news), applies every event and

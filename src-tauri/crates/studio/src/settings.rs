@@ -37,6 +37,9 @@ impl Studio {
     pub fn settings(&self) -> Result<SettingsView> {
         let stored = self.library.settings()?;
         let config = self.config();
+        let keychain_key = std::cell::OnceCell::new();
+        let has_keychain_key =
+            || *keychain_key.get_or_init(|| self.secrets.get(SecretName::FalKey).is_some());
         let settings = SETTINGS
             .iter()
             .map(|&name| {
@@ -51,7 +54,11 @@ impl Studio {
                         .environment
                         .with_settings(&others)
                         .ok()
-                        .and_then(|without| without.in_force(name)),
+                        .and_then(|without| {
+                            without
+                                .counting_keychain_key(has_keychain_key)
+                                .in_force(name)
+                        }),
                 }
             })
             .collect();
@@ -98,17 +105,12 @@ impl Studio {
 
     fn apply_config(&self) -> Result<()> {
         let stored = self.library.settings()?;
-        let (mut config, problem) = match self.environment.with_settings(&stored) {
+        let (config, problem) = match self.environment.with_settings(&stored) {
             Ok(config) => (config, None),
             Err(error) => (self.environment.clone(), Some(error.to_string())),
         };
-        // A fal key kept in the keychain counts like one in the environment.
-        if config.test_mode
-            && !config.test_mode_chosen
-            && self.secrets.get(SecretName::FalKey).is_some()
-        {
-            config.test_mode = false;
-        }
+        let config =
+            config.counting_keychain_key(|| self.secrets.get(SecretName::FalKey).is_some());
         *self.lock_settings_problem() = problem;
         *self
             .config
