@@ -12,7 +12,7 @@ use studio::{
 };
 use ts_rs::TS;
 
-use crate::commands::{AvatarCard, PhotoEntry, PhotoSet};
+use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet};
 use crate::state::AppInfo;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
@@ -32,6 +32,7 @@ fn typescript() -> String {
         ErrorReport::decl(),
         Finding::decl(),
         Gender::decl(),
+        ImportUpdate::decl(),
         JobState::decl(),
         Photo::decl(),
         PhotoCode::decl(),

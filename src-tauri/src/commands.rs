@@ -102,14 +102,27 @@ pub struct PhotoSet {
     pub readiness: studio::Readiness,
 }
 
+impl PhotoEntry {
+    fn new(studio: &Studio, photo: studio::Photo) -> Self {
+        Self {
+            thumbnail_path: studio.thumbnail_path(&photo).display().to_string(),
+            photo,
+        }
+    }
+}
+
+/// One file's verdict during an import, with the photo when it was stored.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct ImportUpdate {
+    pub result: studio::PhotoResult,
+    pub stored: Option<PhotoEntry>,
+}
+
 fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
     let photos = studio
         .list_photos(avatar)?
         .into_iter()
-        .map(|photo| PhotoEntry {
-            thumbnail_path: studio.thumbnail_path(&photo).display().to_string(),
-            photo,
-        })
+        .map(|photo| PhotoEntry::new(studio, photo))
         .collect();
     Ok(PhotoSet {
         photos,
@@ -128,13 +141,17 @@ pub async fn add_photos(
     state: State<'_, AppState>,
     avatar_id: String,
     paths: Vec<String>,
-    on_result: tauri::ipc::Channel<studio::PhotoResult>,
+    on_result: tauri::ipc::Channel<ImportUpdate>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
         let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
-        studio.add_photos(&avatar_id, &paths, |result| {
+        studio.add_photos(&avatar_id, &paths, |mut result| {
+            let stored = result
+                .stored
+                .take()
+                .map(|photo| PhotoEntry::new(studio, photo));
             // A closed window stops listening; the import itself goes on.
-            let _ = on_result.send(result);
+            let _ = on_result.send(ImportUpdate { result, stored });
         })?;
         photo_set(studio, &avatar_id)
     })

@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod rendering;
 mod state;
 mod training;
 mod tray;
@@ -41,6 +42,7 @@ fn main() {
                 use tauri::Manager;
                 app.asset_protocol_scope().allow_directory(dir, false)?;
             }
+            rendering::avoid_emulated_opengl(app)?;
             notifier.attach(app.handle().clone());
             tray::install(app)?;
             // Every start carries unfinished trainings on, whoever started them.

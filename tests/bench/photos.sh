@@ -19,8 +19,8 @@ cargo build -q --locked --release -p avatar-cli -p avatar-photos --example decod
 cli="$CARGO_TARGET_DIR/release/avatar-cli"
 library="$(mktemp -d)"
 
-# Style checks do what the Python pipeline does; portrait checks also search faceless photos for
-# small faces, in tiles of a larger decode (about a third of the generated photos have a face).
+# Style checks do what the Python pipeline does; portrait checks run a second, close-range face
+# model (about a third of the generated photos have a face).
 rates=()
 for type in style portrait; do
   start=$(date +%s.%N)

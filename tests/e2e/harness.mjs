@@ -198,11 +198,19 @@ export function keyringHome() {
  * itself emits for one (`tauri://drag-drop` to the main webview), through the same IPC.
  */
 export async function dropFiles(app, paths) {
-  await app.execute(async (dropped) => {
-    await window.__TAURI_INTERNALS__.invoke("plugin:event|emit_to", {
+  await app.execute(async (command, args) => {
+    await window.__TAURI_INTERNALS__.invoke(command, args);
+  }, ...dropCommand(paths));
+}
+
+/** The IPC command and arguments that deliver a drop of `paths` on the window, as the shell does. */
+export function dropCommand(paths) {
+  return [
+    "plugin:event|emit_to",
+    {
       target: { kind: "Webview", label: "main" },
       event: "tauri://drag-drop",
-      payload: { paths: dropped, position: { x: 300, y: 300 } },
-    });
-  }, paths);
+      payload: { paths, position: { x: 300, y: 300 } },
+    },
+  ];
 }

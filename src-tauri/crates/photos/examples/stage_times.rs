@@ -25,10 +25,7 @@ fn main() {
         drop(photos::decode_working_copy(&bytes))
     });
     let working = image::RgbImage::new(480, 360);
-    time("faces (both)", &mut || drop(detector.detect(&working)));
-    time("faces in tiles", &mut || {
-        drop(detector.detect_in_tiles(&image::RgbImage::new(1440, 1080)))
-    });
+    time("faces (portrait)", &mut || drop(detector.detect(&working)));
     time("whole check style", &mut || {
         drop(checker.check(&bytes, Some("jpg"), photos::Subject::Style))
     });

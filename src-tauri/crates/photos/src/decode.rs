@@ -12,9 +12,6 @@ use crate::Format;
 
 /// The working copy's long side is at least this (or the original's, when smaller).
 pub const WORKING_LONG_SIDE: u32 = 480;
-/// A portrait with no face in the working copy is searched again at this size, in tiles, for
-/// faces too small to see at the working size.
-pub const SEARCH_LONG_SIDE: u32 = 1440;
 /// No decoder may allocate more than this for one photo.
 const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 

@@ -1,6 +1,7 @@
 //! Face detection with MediaPipe's BlazeFace models (short range for close faces, full range for
-//! small ones), run on the device with tract. Both run on every photo and their boxes are merged:
-//! either alone misses a kind of face (assets/models/README.md).
+//! small ones), run on the device with tract. Either alone misses a kind of face
+//! (assets/models/README.md), so a portrait where the full-range model sees none is looked at
+//! with the short-range model, then searched in tiles.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -18,6 +19,11 @@ const FULL_RANGE_MODEL: &[u8] =
 
 /// Tiles magnify textures that pass for tiny faces, so a tiled search asks for more certainty.
 const TILE_MIN_SCORE: f32 = 0.65;
+
+/// Each tile of the tiled search is this share of the picture's width and height, so the four
+/// tiles overlap by a fifth: a face small enough to be missed in the whole picture lies whole in
+/// one of them, magnified 1.67 times.
+const TILE_SHARE: f32 = 0.6;
 
 /// Boxes overlapping more than this are the same face.
 const SAME_FACE_IOU: f32 = 0.3;
@@ -173,12 +179,20 @@ impl FaceDetector {
         })
     }
 
-    /// Faces in `image`, strongest first, in its pixels: both models, for portraits, where a
-    /// missed close-up face would refuse a good photo.
+    /// Faces in `image`, strongest first, in its pixels, for portraits, where a missed face
+    /// refuses a good photo: the full-range model, then, when it sees none, the short-range
+    /// model (close-ups), then the full-range model again on tiles (faces near the smallest a
+    /// portrait accepts).
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
-        let mut candidates = self.short_range.detect(image)?;
-        candidates.extend(self.full_range.detect(image)?);
-        Ok(weighted_nms(candidates))
+        let faces = weighted_nms(self.full_range.detect(image)?);
+        if !faces.is_empty() {
+            return Ok(faces);
+        }
+        let faces = weighted_nms(self.short_range.detect(image)?);
+        if !faces.is_empty() {
+            return Ok(faces);
+        }
+        self.detect_in_tiles(image)
     }
 
     /// Faces found by the full-range model alone: half the work, for photos whose faces are
@@ -189,29 +203,31 @@ impl FaceDetector {
 }
 
 impl FaceDetector {
-    /// Faces in `image` looked for in overlapping tiles (a 3 × 3 grid, each tile half the
-    /// image), so that faces a few percent of the frame wide are big enough for the models.
-    pub fn detect_in_tiles(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
+    /// Faces in `image` looked for in a 2 × 2 grid of overlapping tiles: faces near the
+    /// smallest a portrait accepts are too small for the models in the whole picture.
+    fn detect_in_tiles(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
         let (width, height) = image.dimensions();
-        let (tile_width, tile_height) = (width.div_ceil(2), height.div_ceil(2));
+        let tile_width = ((width as f32 * TILE_SHARE).ceil() as u32).min(width);
+        let tile_height = ((height as f32 * TILE_SHARE).ceil() as u32).min(height);
         let mut candidates = Vec::new();
-        for row in 0..3 {
-            for column in 0..3 {
-                let left = (width - tile_width) * column / 2;
-                let top = (height - tile_height) * row / 2;
-                let tile = imageops::crop_imm(image, left, top, tile_width, tile_height).to_image();
-                for face in self
-                    .full_range
-                    .detect(&tile)?
-                    .into_iter()
-                    .filter(|face| face.score >= TILE_MIN_SCORE)
-                {
-                    candidates.push(Face {
-                        x: face.x + left as f32,
-                        y: face.y + top as f32,
-                        ..face
-                    });
-                }
+        for (left, top) in [
+            (0, 0),
+            (width - tile_width, 0),
+            (0, height - tile_height),
+            (width - tile_width, height - tile_height),
+        ] {
+            let tile = imageops::crop_imm(image, left, top, tile_width, tile_height).to_image();
+            for face in self
+                .full_range
+                .detect(&tile)?
+                .into_iter()
+                .filter(|face| face.score >= TILE_MIN_SCORE)
+            {
+                candidates.push(Face {
+                    x: face.x + left as f32,
+                    y: face.y + top as f32,
+                    ..face
+                });
             }
         }
         Ok(weighted_nms(candidates))

@@ -295,17 +295,14 @@ impl Checker {
             report.reasons.push(Code::ResolutionTooLow);
         }
 
-        let decode = |long_side| {
-            decode::working_copy(
-                bytes,
-                format,
-                stored,
-                limits.max_side,
-                orientation,
-                long_side,
-            )
-        };
-        let working = match decode(decode::WORKING_LONG_SIDE) {
+        let working = match decode::working_copy(
+            bytes,
+            format,
+            stored,
+            limits.max_side,
+            orientation,
+            decode::WORKING_LONG_SIDE,
+        ) {
             Ok(image) => image,
             Err(error) => {
                 report
@@ -314,22 +311,10 @@ impl Checker {
                 return report.refuse(Code::Corrupt, error);
             }
         };
-        let mut faces = match subject {
+        let faces = match subject {
             Subject::Portrait => self.detector.detect(&working),
             Subject::Style => self.detector.detect_full_range(&working),
         };
-        let searchable =
-            report.width.max(report.height) > working.width().max(working.height()) * 3 / 2;
-        if subject == Subject::Portrait && searchable && faces.as_ref().is_ok_and(Vec::is_empty) {
-            // Costs a second decode, but only for portraits that seem to have no face.
-            if let Ok(large) = decode(decode::SEARCH_LONG_SIDE) {
-                let to_working = working.width() as f32 / large.width() as f32;
-                faces = self
-                    .detector
-                    .detect_in_tiles(&large)
-                    .map(|found| found.iter().map(|face| face.scaled(to_working)).collect());
-            }
-        }
         let faces = faces.unwrap_or_else(|error| {
             report.detail = Some(error.to_string());
             Vec::new()

@@ -61,11 +61,7 @@ fn detection_meets_its_goals_on_the_labelled_fixtures() {
         let image = image::open(fixtures().join(name))
             .expect("fixture")
             .into_rgb8();
-        // As the portrait check does: when the whole picture shows no face, search it in tiles.
-        let mut faces = detector.detect(&image).expect("detect");
-        if faces.is_empty() {
-            faces = detector.detect_in_tiles(&image).expect("detect in tiles");
-        }
+        let faces = detector.detect(&image).expect("detect");
         let truth = boxes(&label["faces"]);
         let ignore = boxes(&label["ignore"]);
         let tally = tallies

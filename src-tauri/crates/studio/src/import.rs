@@ -51,6 +51,10 @@ pub struct PhotoResult {
     /// The id under which an accepted photo was stored.
     #[ts(type = "string | null")]
     pub photo_id: Option<Uuid>,
+    /// The stored photo itself, for a UI to show it at once.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub stored: Option<Photo>,
     /// The reasons in plain words.
     pub message: String,
     /// A decoder's or the file system's own words, when there are any.
@@ -146,10 +150,11 @@ impl Studio {
                     )?;
                     result.photo_id = Some(photo.id);
                     known.push(Known {
-                        md5: photo.file_hash,
+                        md5: photo.file_hash.clone(),
                         difference_hash: photo.difference_hash,
                         label: photo.id.to_string(),
                     });
+                    result.stored = Some(photo);
                 }
                 result.message = explain(&result.reasons);
                 on_result(result);
@@ -328,6 +333,7 @@ fn judge(path: &Path, mut report: Report, known: &[Known], room: Option<bool>) -
             .map(|jpeg| format!("data:image/jpeg;base64,{}", BASE64_STANDARD.encode(jpeg))),
         duplicate_of,
         photo_id: None,
+        stored: None,
         message: String::new(),
         detail: report.detail,
         reasons: report.reasons,
@@ -431,7 +437,9 @@ pub fn explain(reasons: &[Code]) -> String {
                 "the photo is too small: use one at least 512 pixels on its short side"
             }
             Code::DimensionsTooLarge => "the image is too large to open safely",
-            Code::NoFace => "no face was found",
+            Code::NoFace => {
+                "no face was found: use a photo where the face fills at least a tenth of the frame"
+            }
             Code::MultipleFaces => "there is more than one person: use photos of one person only",
             Code::FaceTooSmall => "the face is too small: move closer or crop the photo",
             Code::Blurry => "the photo is blurry",

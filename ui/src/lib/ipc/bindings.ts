@@ -83,6 +83,8 @@ export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "f
 
 export type Gender = "male" | "female" | "other";
 
+export type ImportUpdate = { result: PhotoResult, stored: PhotoEntry | null, };
+
 export type JobState = "preparing" | "submitting" | "queued" | "running" | "downloading" | "completed" | "failed" | "cancelled";
 
 export type Photo = { id: string, avatar_id: string, 

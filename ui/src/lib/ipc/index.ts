@@ -12,7 +12,7 @@ import type {
   ErrorCode,
   ErrorReport,
   Gender,
-  PhotoResult,
+  ImportUpdate,
   PhotoSet,
   SettingsView,
   TrainingJob,
@@ -93,9 +93,9 @@ export const backend = {
   deleteAvatar: (id: string) => call<Avatar>("delete_avatar", { id }),
   listPhotos: (avatarId: string) => call<PhotoSet>("list_photos", { avatarId }),
   /** Checks and stores photos; `onResult` sees each verdict as soon as it is known. */
-  addPhotos: (avatarId: string, paths: string[], onResult: (result: PhotoResult) => void) => {
-    const channel = new Channel<PhotoResult>();
-    channel.onmessage = onResult;
+  addPhotos: (avatarId: string, paths: string[], onUpdate: (update: ImportUpdate) => void) => {
+    const channel = new Channel<ImportUpdate>();
+    channel.onmessage = onUpdate;
     return call<PhotoSet>("add_photos", { avatarId, paths, onResult: channel });
   },
   removePhoto: (avatarId: string, photoId: string) => call<PhotoSet>("remove_photo", { avatarId, photoId }),
