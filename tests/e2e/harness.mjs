@@ -112,6 +112,13 @@ export async function byTestId(app, id, timeout = 15_000) {
 /** Saves a screenshot into artifacts/, and into assets/screenshots/ when UPDATE_SCREENSHOTS is set. */
 export async function screenshot(app, name) {
   await sleep(500); // a screenshot right after a DOM change can show the previous frame
+  // Without a GPU the app draws without compositing (src-tauri/src/rendering.rs), and there
+  // WebKitWebDriver's snapshot waits for the next repaint: ask for a few, invisibly.
+  await app.execute(() => {
+    [100, 300, 1000, 3000].forEach((delay, index) => {
+      setTimeout(() => (document.body.style.outline = index % 2 ? "" : "1px solid transparent"), delay);
+    });
+  });
   const file = join(artifacts, `${name}.png`);
   await app.saveScreenshot(file);
   if (process.env.UPDATE_SCREENSHOTS) {
