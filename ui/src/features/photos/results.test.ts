@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import type { PhotoResult } from "../../lib/ipc";
-import { fileName, summarise } from "./results";
+import { fileName, summarise, throttled } from "./results";
 
 const result = (path: string, verdict: PhotoResult["verdict"]): PhotoResult => ({
   path,
@@ -29,5 +29,37 @@ describe("import results", () => {
   it("name files on every system", () => {
     expect(fileName("/home/anna/photos/IMG_1.jpg")).toBe("IMG_1.jpg");
     expect(fileName("C:\\Users\\anna\\IMG_2.jpg")).toBe("IMG_2.jpg");
+  });
+});
+
+describe("throttled", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("applies the first item at once, then the rest in one batch per interval", () => {
+    const batches: number[][] = [];
+    const updates = throttled<number>(250, (items) => batches.push(items));
+    updates.push(1);
+    expect(batches).toEqual([[1]]);
+    updates.push(2);
+    updates.push(3);
+    expect(batches).toEqual([[1]]);
+    vi.advanceTimersByTime(250);
+    expect(batches).toEqual([[1], [2, 3]]);
+    updates.push(4);
+    expect(batches).toEqual([[1], [2, 3]]);
+    vi.advanceTimersByTime(250);
+    expect(batches).toEqual([[1], [2, 3], [4]]);
+  });
+
+  it("applies what is pending on flush, and nothing twice", () => {
+    const batches: number[][] = [];
+    const updates = throttled<number>(250, (items) => batches.push(items));
+    updates.push(1);
+    updates.push(2);
+    updates.flush();
+    vi.advanceTimersByTime(1000);
+    updates.flush();
+    expect(batches).toEqual([[1], [2]]);
   });
 });

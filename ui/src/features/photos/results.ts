@@ -10,3 +10,33 @@ export function summarise(results: readonly PhotoResult[]): { accepted: number; 
 export function fileName(path: string): string {
   return path.split(/[\\/]/).pop() ?? path;
 }
+
+/**
+ * Hands pushed items to `apply` together, the first at once and then at most once per
+ * `intervalMs`: every redraw of the page takes CPU from the photo checks running beside it.
+ */
+export function throttled<T>(intervalMs: number, apply: (items: T[]) => void) {
+  let pending: T[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let applied = -Infinity;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    applied = performance.now();
+    if (pending.length === 0) return;
+    const items = pending;
+    pending = [];
+    apply(items);
+  };
+  return {
+    push(item: T) {
+      pending.push(item);
+      if (timer !== undefined) return;
+      const wait = applied + intervalMs - performance.now();
+      if (wait <= 0) flush();
+      else timer = setTimeout(flush, wait);
+    },
+    /** Applies what is pending now. */
+    flush,
+  };
+}
