@@ -116,6 +116,16 @@ fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
         accepted.len(),
         "exactly the accepted photos are stored"
     );
+    for result in &results {
+        assert_eq!(
+            result.stored.as_ref().map(|photo| photo.id),
+            result.photo_id,
+            "each verdict carries the photo it stored, for the app to show at once: {result:?}"
+        );
+        if let Some(photo) = &result.stored {
+            assert!(stored.contains(photo), "the photo sent is the one stored");
+        }
+    }
     for photo in &stored {
         let file = library
             .path()
