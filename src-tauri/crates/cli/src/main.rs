@@ -361,8 +361,13 @@ impl Output {
         if self.json {
             self.print_json(result);
         } else if result.verdict == Verdict::Accepted {
+            let replaced = if result.replaces.is_some() {
+                format!(": {}", result.message)
+            } else {
+                String::new()
+            };
             self.line(&format!(
-                "accepted  {}  ({}×{}, {} face(s), quality {:.2})",
+                "accepted  {}  ({}×{}, {} face(s), quality {:.2}){replaced}",
                 result.path,
                 result.width,
                 result.height,

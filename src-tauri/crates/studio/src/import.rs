@@ -43,6 +43,9 @@ pub struct PhotoResult {
     pub quality_score: Option<f32>,
     /// The stored photo id (or, within one import, the path) this one duplicates.
     pub duplicate_of: Option<String>,
+    /// The stored photo id (or, within one import, the path) of a worse copy of the same picture
+    /// that this one replaces: the better of two near duplicates is kept.
+    pub replaces: Option<String>,
     /// A rejected duplicate's thumbnail as a `data:` URL, so the app can show the pair side by
     /// side (the photo itself is not stored, so it has no thumbnail file).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,8 +77,56 @@ pub struct Readiness {
 struct Known {
     md5: String,
     difference_hash: Option<u64>,
+    /// The photo id when stored, the path otherwise: what results name it by.
     label: String,
+    /// The file name, for messages.
+    name: String,
+    pixels: u64,
+    quality_score: Option<f32>,
+    stored_id: Option<Uuid>,
 }
+
+impl Known {
+    fn stored(photo: &Photo) -> Self {
+        Self {
+            md5: photo.file_hash.clone(),
+            difference_hash: photo.difference_hash,
+            label: photo.id.to_string(),
+            name: photo.original_name.clone(),
+            pixels: photo.width as u64 * photo.height as u64,
+            quality_score: photo.quality_score,
+            stored_id: Some(photo.id),
+        }
+    }
+
+    fn checked(result: &PhotoResult, difference_hash: Option<u64>) -> Self {
+        Self {
+            md5: result.md5.clone(),
+            difference_hash,
+            label: result.path.clone(),
+            name: file_name(&result.path),
+            pixels: result.width as u64 * result.height as u64,
+            quality_score: result.quality_score,
+            stored_id: None,
+        }
+    }
+
+    /// Whether a photo of `pixels` and `quality_score` is a better copy of the same picture:
+    /// more pixels, or as many and a clearly higher quality score.
+    fn is_worse_than(&self, pixels: u64, quality_score: Option<f32>) -> bool {
+        match pixels.cmp(&self.pixels) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => {
+                quality_score.unwrap_or(0.0) > self.quality_score.unwrap_or(0.0) + BETTER_QUALITY
+            }
+        }
+    }
+}
+
+/// A near duplicate with as many pixels replaces the earlier copy only when its quality score is
+/// higher by more than this: small differences are noise of the measurement.
+const BETTER_QUALITY: f32 = 0.05;
 
 impl Studio {
     /// Checks photos for an avatar of `training_type` without storing anything.
@@ -88,15 +139,12 @@ impl Studio {
         let mut known = Vec::new();
         let checker = self.checker()?.without_thumbnails();
         self.check_files(&checker, paths, training_type, |path, report, _bytes| {
-            let mut result = judge(path, report, &known, None);
+            let difference_hash = report.difference_hash;
+            let (result, replaced) = judge(path, report, &known, None);
             if result.verdict == Verdict::Accepted {
-                known.push(Known {
-                    md5: result.md5.clone(),
-                    difference_hash: None,
-                    label: result.path.clone(),
-                });
+                let entry = Known::checked(&result, difference_hash);
+                replace_or_push(&mut known, replaced, entry);
             }
-            result.message = explain(&result.reasons);
             on_result(result);
             Ok(())
         })
@@ -114,12 +162,8 @@ impl Studio {
         let mut known: Vec<Known> = self
             .library
             .photos(avatar.id)?
-            .into_iter()
-            .map(|photo| Known {
-                md5: photo.file_hash,
-                difference_hash: photo.difference_hash,
-                label: photo.id.to_string(),
-            })
+            .iter()
+            .map(Known::stored)
             .collect();
         let max = self.config().max_photos as usize;
         let checker = self.checker()?;
@@ -129,7 +173,7 @@ impl Studio {
             avatar.training_type,
             |path, report, bytes| {
                 let room = known.len() < max;
-                let mut result = judge(path, report.clone(), &known, Some(room));
+                let (mut result, replaced) = judge(path, report.clone(), &known, Some(room));
                 if result.verdict == Verdict::Accepted {
                     let Some(bytes) = bytes else {
                         return Err(Error::InvalidInput(format!(
@@ -148,15 +192,15 @@ impl Studio {
                         &bytes,
                         report.thumbnail.as_deref(),
                     )?;
+                    // The better copy is stored before the worse one goes: a crash in between
+                    // leaves both, never neither.
+                    if let Some(worse) = replaced.and_then(|index| known[index].stored_id) {
+                        self.library.remove_photo(avatar.id, worse)?;
+                    }
                     result.photo_id = Some(photo.id);
-                    known.push(Known {
-                        md5: photo.file_hash.clone(),
-                        difference_hash: photo.difference_hash,
-                        label: photo.id.to_string(),
-                    });
+                    replace_or_push(&mut known, replaced, Known::stored(&photo));
                     result.stored = Some(photo);
                 }
-                result.message = explain(&result.reasons);
                 on_result(result);
                 Ok(())
             },
@@ -294,28 +338,48 @@ impl Studio {
 }
 
 /// Adds the verdicts that depend on other photos: duplicates, and the avatar's limit
-/// (`room` is `None` when there is no avatar to fill).
-fn judge(path: &Path, mut report: Report, known: &[Known], room: Option<bool>) -> PhotoResult {
+/// (`room` is `None` when there is no avatar to fill). A better copy of a known photo is
+/// accepted in its place: the index of the one it replaces comes back with the result.
+fn judge(
+    path: &Path,
+    mut report: Report,
+    known: &[Known],
+    room: Option<bool>,
+) -> (PhotoResult, Option<usize>) {
     let mut duplicate_of = None;
+    let mut replaced = None;
     if !report.md5.is_empty() {
         if let Some(same) = known.iter().find(|other| other.md5 == report.md5) {
             report.reasons.push(Code::Duplicate);
             duplicate_of = Some(same.label.clone());
         } else if let Some(hash) = report.difference_hash
-            && let Some(near) = known.iter().find(|other| {
+            && let Some(index) = known.iter().position(|other| {
                 other
                     .difference_hash
                     .is_some_and(|other| (other ^ hash).count_ones() <= NEAR_DUPLICATE_BITS)
             })
         {
-            report.reasons.push(Code::NearDuplicate);
-            duplicate_of = Some(near.label.clone());
+            let pixels = report.width as u64 * report.height as u64;
+            let quality_score = report.quality.map(|quality| quality.score);
+            if report.reasons.is_empty() && known[index].is_worse_than(pixels, quality_score) {
+                replaced = Some(index);
+            } else {
+                report.reasons.push(Code::NearDuplicate);
+                duplicate_of = Some(known[index].label.clone());
+            }
         }
     }
-    if report.reasons.is_empty() && room == Some(false) {
+    if report.reasons.is_empty() && room == Some(false) && replaced.is_none() {
         report.reasons.push(Code::LimitReached);
     }
-    PhotoResult {
+    let message = match replaced {
+        Some(index) if report.reasons.is_empty() => format!(
+            "accepted in place of {}, a worse copy of the same picture",
+            known[index].name
+        ),
+        _ => explain(&report.reasons),
+    };
+    let result = PhotoResult {
         path: path.display().to_string(),
         verdict: if report.reasons.is_empty() {
             Verdict::Accepted
@@ -332,13 +396,31 @@ fn judge(path: &Path, mut report: Report, known: &[Known], room: Option<bool>) -
             .and(report.thumbnail.as_deref())
             .map(|jpeg| format!("data:image/jpeg;base64,{}", BASE64_STANDARD.encode(jpeg))),
         duplicate_of,
+        replaces: replaced.map(|index| known[index].label.clone()),
         photo_id: None,
         stored: None,
-        message: String::new(),
+        message,
         detail: report.detail,
         reasons: report.reasons,
         warnings: report.warnings,
+    };
+    (result, replaced)
+}
+
+/// Records an accepted photo as known, in place of the one it replaced.
+fn replace_or_push(known: &mut Vec<Known>, replaced: Option<usize>, entry: Known) {
+    match replaced {
+        Some(index) => known[index] = entry,
+        None => known.push(entry),
     }
+}
+
+/// The last part of a path, for messages.
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_owned())
 }
 
 /// How many files an import of `paths` will report on (photos found plus unreadable paths),

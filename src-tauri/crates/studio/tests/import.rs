@@ -157,6 +157,74 @@ fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
 }
 
 #[test]
+fn the_better_of_two_near_duplicates_is_kept_whichever_comes_first() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let studio = studio(library.path(), &[]);
+    let avatar = portrait(&studio);
+    let worse = cases().join("near_duplicate_of_good_portrait.jpg");
+    let better = cases().join("good_portrait.jpg");
+
+    // Across imports: the smaller copy is in the set, the full-size one replaces it.
+    let first = add(&studio, &avatar, std::slice::from_ref(&worse));
+    let worse_id = first[0].photo_id.expect("stored").to_string();
+    let second = add(&studio, &avatar, std::slice::from_ref(&better));
+    assert_eq!(second[0].verdict, Verdict::Accepted, "{:?}", second[0]);
+    assert_eq!(second[0].replaces.as_deref(), Some(worse_id.as_str()));
+    assert!(
+        second[0]
+            .message
+            .contains("near_duplicate_of_good_portrait.jpg"),
+        "the message names the copy replaced: {}",
+        second[0].message
+    );
+    let kept = studio.list_photos(&avatar).expect("list");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].original_name, "good_portrait.jpg");
+    let worse_hash = &first[0].md5;
+    let shard = library.path().join("photos").join(&worse_hash[..2]);
+    let left: Vec<_> = std::fs::read_dir(&shard)
+        .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !left
+            .iter()
+            .any(|name| name.to_string_lossy().starts_with(worse_hash.as_str())),
+        "the replaced copy's file is gone: {left:?}"
+    );
+
+    // Within one import, the worse copy first by name: the better one still wins.
+    let folder = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(&worse, folder.path().join("a_small.jpg")).expect("copy");
+    std::fs::copy(&better, folder.path().join("b_full.jpg")).expect("copy");
+    let other = portrait(&studio);
+    let results = add(&studio, &other, &[folder.path().to_path_buf()]);
+    let small_id = named(&results, "a_small.jpg").photo_id.expect("stored");
+    let full = named(&results, "b_full.jpg");
+    assert_eq!(full.replaces, Some(small_id.to_string()));
+    let kept = studio.list_photos(&other).expect("list");
+    assert_eq!(
+        kept.iter().map(|photo| photo.id).collect::<Vec<_>>(),
+        [full.photo_id.expect("stored")]
+    );
+
+    // A check without storing says the same.
+    let mut checked = Vec::new();
+    studio
+        .check_photos(
+            &[folder.path().to_path_buf()],
+            TrainingType::Portrait,
+            |result| checked.push(result),
+        )
+        .expect("check");
+    let full = named(&checked, "b_full.jpg");
+    assert_eq!(full.verdict, Verdict::Accepted);
+    assert_eq!(
+        full.replaces.as_deref(),
+        Some(named(&checked, "a_small.jpg").path.as_str())
+    );
+}
+
+#[test]
 fn the_avatar_limit_and_the_size_limit_are_enforced() {
     let library = tempfile::tempdir().expect("temp dir");
     let studio = studio(

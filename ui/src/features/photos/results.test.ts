@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
-import type { PhotoResult } from "../../lib/ipc";
-import { fileName, summarise, throttled } from "./results";
+import type { PhotoEntry, PhotoResult } from "../../lib/ipc";
+import { applyUpdate, fileName, summarise, throttled } from "./results";
 
 const result = (path: string, verdict: PhotoResult["verdict"]): PhotoResult => ({
   path,
@@ -14,6 +14,7 @@ const result = (path: string, verdict: PhotoResult["verdict"]): PhotoResult => (
   faces: 0,
   quality_score: null,
   duplicate_of: null,
+  replaces: null,
   photo_id: null,
   message: "",
   detail: null,
@@ -29,6 +30,51 @@ describe("import results", () => {
   it("name files on every system", () => {
     expect(fileName("/home/anna/photos/IMG_1.jpg")).toBe("IMG_1.jpg");
     expect(fileName("C:\\Users\\anna\\IMG_2.jpg")).toBe("IMG_2.jpg");
+  });
+});
+
+describe("import updates", () => {
+  const entry = (id: string): PhotoEntry => ({
+    photo: {
+      id,
+      avatar_id: "avatar",
+      minio_key: null,
+      file_hash: id,
+      file_size: 1n,
+      validation_status: "valid",
+      has_face: true,
+      face_count: 1,
+      quality_score: 0.8,
+      width: 1024,
+      height: 1280,
+      original_name: `${id}.jpg`,
+      format: "jpeg",
+      difference_hash: null,
+      warnings: [],
+      created_at: "2026-01-01T00:00:00Z",
+    },
+    thumbnail_path: `/thumbnails/${id}.jpg`,
+  });
+  const stored = (path: string, id: string) => ({ ...result(path, "accepted"), photo_id: id });
+
+  it("show each verdict and the photo it stored", () => {
+    const results: PhotoResult[] = [];
+    const photos: PhotoEntry[] = [];
+    applyUpdate(results, photos, { result: stored("a.jpg", "A"), stored: entry("A") });
+    applyUpdate(results, photos, { result: result("b.jpg", "rejected"), stored: null });
+    expect(results.map((r) => r.path)).toEqual(["a.jpg", "b.jpg"]);
+    expect(photos.map((p) => p.photo.id)).toEqual(["A"]);
+  });
+
+  it("put a better copy in the place of the photo it replaces", () => {
+    const results: PhotoResult[] = [];
+    const photos = [entry("OLD")];
+    applyUpdate(results, photos, { result: stored("small.jpg", "A"), stored: entry("A") });
+    applyUpdate(results, photos, { result: { ...stored("large.jpg", "B"), replaces: "A" }, stored: entry("B") });
+    applyUpdate(results, photos, { result: { ...stored("sharp.jpg", "C"), replaces: "OLD" }, stored: entry("C") });
+    expect(photos.map((p) => p.photo.id)).toEqual(["B", "C"]);
+    expect(summarise(results).accepted).toBe(2);
+    expect(results[0]).toMatchObject({ verdict: "rejected", reasons: ["near_duplicate"], duplicate_of: "B", photo_id: null });
   });
 });
 

@@ -1,9 +1,33 @@
 // Summaries of an import's verdicts, for the detail screen.
-import type { PhotoResult } from "../../lib/ipc";
+import type { ImportUpdate, PhotoEntry, PhotoResult } from "../../lib/ipc";
 
 export function summarise(results: readonly PhotoResult[]): { accepted: number; rejected: PhotoResult[] } {
   const rejected = results.filter((result) => result.verdict === "rejected");
   return { accepted: results.length - rejected.length, rejected };
+}
+
+/**
+ * Puts one import update on screen: its verdict, and the photo it stored. A better copy takes the
+ * place of the photo it replaces, whose verdict, when it came in the same import, turns into the
+ * near duplicate it now is.
+ */
+export function applyUpdate(results: PhotoResult[], photos: PhotoEntry[] | undefined, update: ImportUpdate): void {
+  const { result, stored } = update;
+  if (result.replaces !== null) {
+    const worse = results.find((earlier) => earlier.photo_id === result.replaces);
+    if (worse) {
+      Object.assign(worse, {
+        verdict: "rejected",
+        reasons: ["near_duplicate"],
+        duplicate_of: result.photo_id,
+        photo_id: null,
+      } satisfies Partial<PhotoResult>);
+    }
+    const index = photos?.findIndex((entry) => entry.photo.id === result.replaces) ?? -1;
+    if (index >= 0) photos?.splice(index, 1);
+  }
+  results.push(result);
+  if (stored) photos?.push(stored);
 }
 
 /** The last part of a path, whichever separator the system uses. */

@@ -123,6 +123,11 @@ export type PhotoResult = { path: string, verdict: Verdict, reasons: Array<Photo
  */
 duplicate_of: string | null, 
 /**
+ * The stored photo id (or, within one import, the path) of a worse copy of the same picture
+ * that this one replaces: the better of two near duplicates is kept.
+ */
+replaces: string | null, 
+/**
  * A rejected duplicate's thumbnail as a `data:` URL, so the app can show the pair side by
  * side (the photo itself is not stored, so it has no thumbnail file).
  */
