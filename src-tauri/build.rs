@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "list_photos",
     "add_photos",
     "remove_photo",
+    "set_watch_folder",
     "pick_photos",
     "plan_training",
     "start_training",

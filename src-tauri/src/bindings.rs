@@ -14,6 +14,7 @@ use ts_rs::TS;
 
 use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet};
 use crate::state::AppInfo;
+use crate::watching::WatchedUpdate;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
 
@@ -50,6 +51,7 @@ fn typescript() -> String {
         TrainingType::decl(),
         UpdateChannel::decl(),
         Verdict::decl(),
+        WatchedUpdate::decl(),
     ];
     let mut text = String::from(
         "// Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.\n// Do not edit by hand.\n",

@@ -85,7 +85,10 @@ pub async fn rename_avatar(state: State<'_, AppState>, id: String, name: String)
 
 #[tauri::command]
 pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<Avatar> {
-    run(state, move |studio| studio.delete_avatar(&id)).await
+    let watchers = state.watchers.clone();
+    let deleted = run(state, move |studio| studio.delete_avatar(&id)).await?;
+    watchers.stop(deleted.id);
+    Ok(deleted)
 }
 
 /// A stored photo with where the UI finds its thumbnail.
@@ -100,6 +103,8 @@ pub struct PhotoEntry {
 pub struct PhotoSet {
     pub photos: Vec<PhotoEntry>,
     pub readiness: studio::Readiness,
+    /// The folder the avatar watches for new photos, if any.
+    pub watch_folder: Option<String>,
 }
 
 impl PhotoEntry {
@@ -118,6 +123,16 @@ pub struct ImportUpdate {
     pub stored: Option<PhotoEntry>,
 }
 
+impl ImportUpdate {
+    pub fn new(studio: &Studio, mut result: studio::PhotoResult) -> Self {
+        let stored = result
+            .stored
+            .take()
+            .map(|photo| PhotoEntry::new(studio, photo));
+        Self { result, stored }
+    }
+}
+
 fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
     let photos = studio
         .list_photos(avatar)?
@@ -127,6 +142,9 @@ fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
     Ok(PhotoSet {
         photos,
         readiness: studio.readiness(avatar)?,
+        watch_folder: studio
+            .watch_folder_of(avatar)?
+            .map(|folder| folder.display().to_string()),
     })
 }
 
@@ -145,15 +163,32 @@ pub async fn add_photos(
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
         let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
-        studio.add_photos(&avatar_id, &paths, |mut result| {
-            let stored = result
-                .stored
-                .take()
-                .map(|photo| PhotoEntry::new(studio, photo));
+        studio.add_photos(&avatar_id, &paths, |result| {
             // A closed window stops listening; the import itself goes on.
-            let _ = on_result.send(ImportUpdate { result, stored });
+            let _ = on_result.send(ImportUpdate::new(studio, result));
         })?;
         photo_set(studio, &avatar_id)
+    })
+    .await
+}
+
+/// Makes the avatar watch `folder` for new photos from now on, at every start too; `None`
+/// stops watching.
+#[tauri::command]
+pub async fn set_watch_folder(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    avatar_id: String,
+    folder: Option<String>,
+) -> Reply<PhotoSet> {
+    let (watchers, studio) = (state.watchers.clone(), state.studio()?);
+    run(state, move |core| {
+        let avatar = core.avatar(&avatar_id)?.id;
+        match core.set_watch_folder(&avatar_id, folder.as_deref().map(std::path::Path::new))? {
+            Some(folder) => watchers.start(&app, &studio, avatar, folder),
+            None => watchers.stop(avatar),
+        }
+        photo_set(core, &avatar_id)
     })
     .await
 }

@@ -6,6 +6,7 @@ mod rendering;
 mod state;
 mod training;
 mod tray;
+mod watching;
 
 #[cfg(test)]
 mod bindings;
@@ -32,6 +33,7 @@ fn main() {
         std::thread::spawn(move || studio.prepare_photo_checks());
     }
     let (notifier, followers) = (state.notifier.clone(), state.followers.clone());
+    let watchers = state.watchers.clone();
     let studio_for_close = studio.clone();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_window_state::Builder::default().build())
@@ -47,6 +49,7 @@ fn main() {
             tray::install(app)?;
             // Every start carries unfinished trainings on, whoever started them.
             if let Some(studio) = studio {
+                watchers.start_all(app.handle(), &studio);
                 training::follow_relay(app.handle().clone(), studio.clone());
                 training::follow_unfinished(app.handle().clone(), studio, followers);
             }
@@ -65,6 +68,7 @@ fn main() {
             commands::list_photos,
             commands::add_photos,
             commands::remove_photo,
+            commands::set_watch_folder,
             commands::pick_photos,
             commands::plan_training,
             commands::start_training,

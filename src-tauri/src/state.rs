@@ -8,12 +8,14 @@ use serde::Serialize;
 use studio::{Config, ErrorReport, Ports, Studio};
 
 use crate::training::{DesktopNotifier, Followers};
+use crate::watching::Watchers;
 use ts_rs::TS;
 
 pub struct AppState {
     studio: Result<Arc<Studio>, ErrorReport>,
     pub notifier: Arc<DesktopNotifier>,
     pub followers: Arc<Followers>,
+    pub watchers: Arc<Watchers>,
 }
 
 /// What the UI needs to know about the running app.
@@ -47,6 +49,7 @@ impl AppState {
             studio,
             notifier,
             followers: Arc::default(),
+            watchers: Arc::default(),
         }
     }
 

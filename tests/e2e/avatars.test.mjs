@@ -1,6 +1,6 @@
 // A creator creates an avatar in the real window, sees it listed, and finds it again after a restart.
 import assert from "node:assert/strict";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -137,4 +137,63 @@ test("photos dropped on an avatar get a verdict each, in words, and the accepted
   } finally {
     await app.deleteSession();
   }
+});
+
+test("a watched folder brings in photos saved into it, skips unfinished ones, and is watched again after a restart", async () => {
+  const library = newLibrary();
+  const folder = scratchDir("avatar-studio-watched-");
+  const cases = join(repoRoot, "tests", "fixtures", "cases");
+  const avatar = JSON.parse(cli(library, "avatar", "create", "--name", "Watcher", "--type", "portrait", "--gender", "female", "--json"));
+  const openDetail = async (app) => {
+    await (await byTestId(app, "nav-avatars")).click();
+    await (await byTestId(app, "open-avatar")).click();
+    return byTestId(app, "avatar-detail");
+  };
+  const cardCount = async (app) => (await app.$$('[data-testid="photo-card"]')).length;
+
+  let app = await openApp(driver, library);
+  try {
+    await openDetail(app);
+    await byTestId(app, "watch-folder-pick");
+    // The native folder picker cannot be driven here; the window calls what its button calls.
+    await app.execute(
+      (avatarId, chosen) => window.__TAURI_INTERNALS__.invoke("set_watch_folder", { avatarId, folder: chosen }),
+      avatar.id,
+      folder,
+    );
+    await openDetail(app);
+    assert.match(await (await byTestId(app, "watching")).getText(), /Watching .*avatar-studio-watched-/);
+
+    // A download still in progress, then the photo saved whole.
+    writeFileSync(join(folder, "incoming.jpg.part"), readFileSync(join(cases, "good_portrait.jpg")).subarray(0, 5000));
+    copyFileSync(join(cases, "good_portrait.jpg"), join(folder, "portrait.jpg"));
+    copyFileSync(join(cases, "blurry.jpg"), join(folder, "blurry.jpg"));
+    await app.waitUntil(async () => (await cardCount(app)) === 1, {
+      timeout: 20_000,
+      timeoutMsg: "the photo saved into the watched folder did not appear",
+    });
+    const rejected = await byTestId(app, "rejected-list");
+    await app.waitUntil(async () => /blurry\.jpg\s+Blurry/.test(await rejected.getText()), { timeout: 10_000 });
+    assert.doesNotMatch(await rejected.getText(), /incoming/, "an unfinished download is left alone");
+  } finally {
+    await app.deleteSession();
+  }
+
+  // Saved while the app was closed: taken at the next start, as the folder is still watched.
+  copyFileSync(join(cases, "png_good.png"), join(folder, "saved_meanwhile.png"));
+  app = await openApp(driver, library);
+  try {
+    await openDetail(app);
+    assert.match(await (await byTestId(app, "watching")).getText(), /avatar-studio-watched-/);
+    await app.waitUntil(async () => (await cardCount(app)) === 2, {
+      timeout: 20_000,
+      timeoutMsg: "a photo saved while the app was closed was not taken at the start",
+    });
+    await (await byTestId(app, "stop-watching")).click();
+    await byTestId(app, "watch-folder-pick");
+  } finally {
+    await app.deleteSession();
+  }
+  const photos = JSON.parse(cli(library, "photos", "list", avatar.id, "--json"));
+  assert.deepEqual(photos.map((photo) => photo.original_name).sort(), ["portrait.jpg", "saved_meanwhile.png"]);
 });

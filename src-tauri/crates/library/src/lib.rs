@@ -9,6 +9,7 @@ mod migrations;
 mod model;
 mod photos;
 mod settings;
+mod watch_folders;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

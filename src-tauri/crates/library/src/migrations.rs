@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_photo_checks.sql"),
     include_str!("../migrations/0003_training.sql"),
     include_str!("../migrations/0004_settings.sql"),
+    include_str!("../migrations/0005_watch_folders.sql"),
 ];
 
 /// The schema version this build writes.

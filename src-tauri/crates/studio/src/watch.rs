@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
+use uuid::Uuid;
 
 use crate::import::{gather, is_hidden_or_unfinished};
 use crate::{Error, PhotoResult, Result, Studio};
@@ -27,6 +28,44 @@ struct Sighting {
 }
 
 impl Studio {
+    /// Every avatar's watched folder, for the app to watch from its start.
+    pub fn watch_folders(&self) -> Result<Vec<(Uuid, PathBuf)>> {
+        Ok(self.library.watch_folders()?)
+    }
+
+    /// The folder an avatar watches, if any.
+    pub fn watch_folder_of(&self, avatar_reference: &str) -> Result<Option<PathBuf>> {
+        let avatar = self.avatar(avatar_reference)?;
+        Ok(self
+            .watch_folders()?
+            .into_iter()
+            .find_map(|(id, folder)| (id == avatar.id).then_some(folder)))
+    }
+
+    /// Makes an avatar watch `folder`, which must be a folder this user can read, or, with
+    /// `None`, no folder. Returns the folder as kept: absolute, with links resolved.
+    pub fn set_watch_folder(
+        &self,
+        avatar_reference: &str,
+        folder: Option<&Path>,
+    ) -> Result<Option<PathBuf>> {
+        let avatar = self.avatar(avatar_reference)?;
+        let folder = folder.map(watchable).transpose()?;
+        let text = folder
+            .as_deref()
+            .map(|folder| {
+                folder.to_str().ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "{} has characters the library cannot keep: rename the folder",
+                        folder.display()
+                    ))
+                })
+            })
+            .transpose()?;
+        self.library.set_watch_folder(avatar.id, text)?;
+        Ok(folder)
+    }
+
     /// Watches `folder` and adds what appears in it (and what is there already) to the avatar,
     /// until `keep_going` returns false. Each verdict goes to `on_result`.
     pub fn watch_folder(
@@ -80,6 +119,18 @@ impl Studio {
         }
         Ok(())
     }
+}
+
+/// `folder` made absolute, once it is known to be a folder that can be read.
+fn watchable(folder: &Path) -> Result<PathBuf> {
+    let refused = |reason: String| Error::InvalidInput(format!("{} {reason}", folder.display()));
+    let canonical = std::fs::canonicalize(folder)
+        .map_err(|error| refused(format!("cannot be found: {error}")))?;
+    if !canonical.is_dir() {
+        return Err(refused("is not a folder".into()));
+    }
+    std::fs::read_dir(&canonical).map_err(|error| refused(format!("cannot be read: {error}")))?;
+    Ok(canonical)
 }
 
 /// Moves files that have held still for [`SETTLE_TIME`] and look complete out of `waiting`.

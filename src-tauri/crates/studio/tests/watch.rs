@@ -151,3 +151,58 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     assert!(!paths.iter().any(|p| p.ends_with(".part")));
     assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 4);
 }
+
+#[test]
+fn an_avatar_keeps_its_watched_folder_and_a_folder_that_cannot_be_watched_is_refused() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let watched = tempfile::tempdir().expect("temp dir");
+    let open = || {
+        let config =
+            Config::from_lookup(Some(library.path().to_path_buf()), |_| None).expect("config");
+        Studio::open(config, Ports::system()).expect("studio")
+    };
+    let studio = open();
+    let avatar = studio
+        .create_avatar(NewAvatar {
+            name: "W".into(),
+            gender: Gender::Other,
+            training_type: TrainingType::Style,
+        })
+        .expect("avatar")
+        .id
+        .to_string();
+    assert_eq!(studio.watch_folder_of(&avatar).expect("read"), None);
+
+    // Kept absolute, with links resolved, across a reopening.
+    let relative_link = watched.path().join("link");
+    std::os::unix::fs::symlink(watched.path(), &relative_link).expect("link");
+    let kept = studio
+        .set_watch_folder(&avatar, Some(&relative_link))
+        .expect("set");
+    let canonical = std::fs::canonicalize(watched.path()).expect("canonical");
+    assert_eq!(kept.as_deref(), Some(canonical.as_path()));
+    drop(studio);
+    let studio = open();
+    assert_eq!(
+        studio.watch_folder_of(&avatar).expect("read"),
+        Some(canonical.clone())
+    );
+
+    // A missing folder and a file are refused in words, and the folder kept stays.
+    for (path, words) in [
+        (watched.path().join("gone"), "cannot be found"),
+        (cases().join("good_portrait.jpg"), "is not a folder"),
+    ] {
+        let error = studio
+            .set_watch_folder(&avatar, Some(&path))
+            .expect_err("refused");
+        assert!(error.to_string().contains(words), "{error}");
+    }
+    assert_eq!(
+        studio.watch_folder_of(&avatar).expect("read"),
+        Some(canonical)
+    );
+
+    studio.set_watch_folder(&avatar, None).expect("clear");
+    assert!(studio.watch_folders().expect("list").is_empty());
+}

@@ -145,7 +145,11 @@ message: string,
  */
 detail: string | null, };
 
-export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness, };
+export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness, 
+/**
+ * The folder the avatar watches for new photos, if any.
+ */
+watch_folder: string | null, };
 
 export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
 
@@ -248,3 +252,5 @@ export type TrainingType = "portrait" | "style";
 export type UpdateChannel = "relay" | "polling";
 
 export type Verdict = "accepted" | "rejected";
+
+export type WatchedUpdate = { avatar_id: string, update: ImportUpdate, };

@@ -19,6 +19,7 @@ import type {
   TrainingPlan,
   TrainingType,
   UpdateChannel,
+  WatchedUpdate,
 } from "./bindings";
 
 export type * from "./bindings";
@@ -100,6 +101,9 @@ export const backend = {
   },
   removePhoto: (avatarId: string, photoId: string) => call<PhotoSet>("remove_photo", { avatarId, photoId }),
   pickPhotos: (folder: boolean) => call<string[]>("pick_photos", { folder }),
+  /** Makes the avatar watch `folder` for new photos, or, with null, no folder. */
+  setWatchFolder: (avatarId: string, folder: string | null) =>
+    call<PhotoSet>("set_watch_folder", { avatarId, folder }),
   /** The run a request gives, with its expected time and cost; nothing starts. */
   planTraining: (avatarId: string, request: TrainingRequest) =>
     call<TrainingPlan>("plan_training", { avatarId, ...request }),
@@ -125,6 +129,11 @@ export const backend = {
   /** Shows the avatar's trained model file in the file manager. */
   showModel: (avatarId: string) => call<void>("show_model", { avatarId }),
 };
+
+/** Every photo a watched folder brings, for any avatar; resolves to a function that stops listening. */
+export function onWatchedPhoto(handler: (update: WatchedUpdate) => void): Promise<() => void> {
+  return listen<WatchedUpdate>("watched-photo", (event) => handler(event.payload));
+}
 
 /** Every change of any training job; resolves to a function that stops listening. */
 export function onTrainingChange(handler: (job: TrainingJob) => void): Promise<() => void> {

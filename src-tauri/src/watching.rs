@@ -1,0 +1,99 @@
+//! The app's watched folders: one thread per avatar that has a folder, from the app's start and
+//! for as long as the folder is set. Each photo the folder brings reaches the UI as a
+//! `watched-photo` event.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use studio::{PhotoCode, PhotoResult, Studio};
+use tauri::{AppHandle, Emitter};
+use uuid::Uuid;
+
+use crate::commands::ImportUpdate;
+
+pub const WATCHED_PHOTO_EVENT: &str = "watched-photo";
+
+/// A verdict on a file in an avatar's watched folder.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct WatchedUpdate {
+    pub avatar_id: String,
+    pub update: ImportUpdate,
+}
+
+/// The running watchers, each with the switch that stops it.
+#[derive(Default)]
+pub struct Watchers {
+    running: Mutex<HashMap<Uuid, Arc<AtomicBool>>>,
+}
+
+impl Watchers {
+    /// Watches every avatar's folder.
+    pub fn start_all(&self, app: &AppHandle, studio: &Arc<Studio>) {
+        match studio.watch_folders() {
+            Ok(folders) => {
+                for (avatar, folder) in folders {
+                    self.start(app, studio, avatar, folder);
+                }
+            }
+            Err(error) => eprintln!("the watched folders could not be read: {error}"),
+        }
+    }
+
+    /// Watches `folder` for `avatar`, in place of what it watched before.
+    pub fn start(&self, app: &AppHandle, studio: &Arc<Studio>, avatar: Uuid, folder: PathBuf) {
+        let keep_going = Arc::new(AtomicBool::new(true));
+        self.switch(avatar, Some(keep_going.clone()));
+        let (app, studio) = (app.clone(), studio.clone());
+        std::thread::spawn(move || {
+            let watched = studio.watch_folder(
+                &avatar.to_string(),
+                &folder,
+                &|| keep_going.load(Ordering::Relaxed),
+                |result| {
+                    if already_held(&result) {
+                        return;
+                    }
+                    let update = WatchedUpdate {
+                        avatar_id: avatar.to_string(),
+                        update: ImportUpdate::new(&studio, result),
+                    };
+                    let _ = app.emit(WATCHED_PHOTO_EVENT, update);
+                },
+            );
+            if let Err(error) = watched {
+                eprintln!("stopped watching {}: {error}", folder.display());
+            }
+        });
+    }
+
+    pub fn stop(&self, avatar: Uuid) {
+        self.switch(avatar, None);
+    }
+
+    /// Stops the avatar's running watcher, if any, and records the next one.
+    fn switch(&self, avatar: Uuid, next: Option<Arc<AtomicBool>>) {
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let previous = match next {
+            Some(next) => running.insert(avatar, next),
+            None => running.remove(&avatar),
+        };
+        if let Some(previous) = previous {
+            previous.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A file the avatar already holds, byte for byte: every start looks through the whole folder
+/// again, and that is not news.
+fn already_held(result: &PhotoResult) -> bool {
+    result.reasons == [PhotoCode::Duplicate]
+        && result
+            .duplicate_of
+            .as_deref()
+            .is_some_and(|id| Uuid::parse_str(id).is_ok())
+}
