@@ -12,7 +12,7 @@ use studio::{
 };
 use ts_rs::TS;
 
-use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet};
+use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder};
 use crate::state::AppInfo;
 use crate::watching::WatchedUpdate;
 
@@ -51,6 +51,7 @@ fn typescript() -> String {
         TrainingType::decl(),
         UpdateChannel::decl(),
         Verdict::decl(),
+        WatchFolder::decl(),
         WatchedUpdate::decl(),
     ];
     let mut text = String::from(

@@ -104,7 +104,14 @@ pub struct PhotoSet {
     pub photos: Vec<PhotoEntry>,
     pub readiness: studio::Readiness,
     /// The folder the avatar watches for new photos, if any.
-    pub watch_folder: Option<String>,
+    pub watch_folder: Option<WatchFolder>,
+}
+
+/// A watched folder, and why it cannot be watched now, if it cannot.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct WatchFolder {
+    pub path: String,
+    pub problem: Option<String>,
 }
 
 impl PhotoEntry {
@@ -142,9 +149,10 @@ fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
     Ok(PhotoSet {
         photos,
         readiness: studio.readiness(avatar)?,
-        watch_folder: studio
-            .watch_folder_of(avatar)?
-            .map(|folder| folder.display().to_string()),
+        watch_folder: studio.watch_folder_of(avatar)?.map(|watched| WatchFolder {
+            path: watched.folder.display().to_string(),
+            problem: watched.problem,
+        }),
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use studio::{PhotoCode, PhotoResult, Studio};
 use tauri::{AppHandle, Emitter};
@@ -14,6 +15,8 @@ use uuid::Uuid;
 use crate::commands::ImportUpdate;
 
 pub const WATCHED_PHOTO_EVENT: &str = "watched-photo";
+/// How long a watcher whose folder is missing waits before looking for it again.
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// A verdict on a file in an avatar's watched folder.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
@@ -47,23 +50,25 @@ impl Watchers {
         self.switch(avatar, Some(keep_going.clone()));
         let (app, studio) = (app.clone(), studio.clone());
         std::thread::spawn(move || {
-            let watched = studio.watch_folder(
-                &avatar.to_string(),
-                &folder,
-                &|| keep_going.load(Ordering::Relaxed),
-                |result| {
-                    if already_held(&result) {
-                        return;
-                    }
-                    let update = WatchedUpdate {
-                        avatar_id: avatar.to_string(),
-                        update: ImportUpdate::new(&studio, result),
-                    };
-                    let _ = app.emit(WATCHED_PHOTO_EVENT, update);
-                },
-            );
-            if let Err(error) = watched {
-                eprintln!("stopped watching {}: {error}", folder.display());
+            let keep_going = || keep_going.load(Ordering::Relaxed);
+            while keep_going() {
+                let watched =
+                    studio.watch_folder(&avatar.to_string(), &folder, &keep_going, |result| {
+                        if already_held(&result) {
+                            return;
+                        }
+                        let update = WatchedUpdate {
+                            avatar_id: avatar.to_string(),
+                            update: ImportUpdate::new(&studio, result),
+                        };
+                        let _ = app.emit(WATCHED_PHOTO_EVENT, update);
+                    });
+                // A folder that is gone (an unplugged drive) is watched again once it is back;
+                // the detail screen says why it is not watched meanwhile.
+                if let Err(error) = watched {
+                    eprintln!("not watching {} for now: {error}", folder.display());
+                    std::thread::sleep(RETRY_PAUSE);
+                }
             }
         });
     }

@@ -1,6 +1,6 @@
 // A creator creates an avatar in the real window, sees it listed, and finds it again after a restart.
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
@@ -139,7 +139,7 @@ test("photos dropped on an avatar get a verdict each, in words, and the accepted
   }
 });
 
-test("a watched folder brings in photos saved into it, skips unfinished ones, and is watched again after a restart", async () => {
+test("a watched folder brings in photos saved into it, skips unfinished ones, is watched after a restart, and again once it is back", async () => {
   const library = newLibrary();
   const folder = scratchDir("avatar-studio-watched-");
   const cases = join(repoRoot, "tests", "fixtures", "cases");
@@ -189,11 +189,27 @@ test("a watched folder brings in photos saved into it, skips unfinished ones, an
       timeout: 20_000,
       timeoutMsg: "a photo saved while the app was closed was not taken at the start",
     });
+  } finally {
+    await app.deleteSession();
+  }
+
+  // The folder is gone (an unplugged drive): the screen says so, and watching resumes once it is back.
+  rmSync(folder, { recursive: true });
+  app = await openApp(driver, library);
+  try {
+    await openDetail(app);
+    assert.match(await (await byTestId(app, "watch-problem")).getText(), /Not watched for now: .*cannot be found/);
+    mkdirSync(folder);
+    copyFileSync(join(cases, "webp_good.webp"), join(folder, "back_again.webp"));
+    await app.waitUntil(async () => (await cardCount(app)) === 3, {
+      timeout: 30_000,
+      timeoutMsg: "the folder was not watched again once it was back",
+    });
     await (await byTestId(app, "stop-watching")).click();
     await byTestId(app, "watch-folder-pick");
   } finally {
     await app.deleteSession();
   }
   const photos = JSON.parse(cli(library, "photos", "list", avatar.id, "--json"));
-  assert.deepEqual(photos.map((photo) => photo.original_name).sort(), ["portrait.jpg", "saved_meanwhile.png"]);
+  assert.deepEqual(photos.map((photo) => photo.original_name).sort(), ["back_again.webp", "portrait.jpg", "saved_meanwhile.png"]);
 });

@@ -39,7 +39,7 @@ pub use relay::{
 };
 pub use settings::{Setting, SettingsView};
 pub use training::{TRIGGER_PHRASE, TrainingPlan, verify_safetensors};
-pub use watch::SETTLE_TIME;
+pub use watch::{SETTLE_TIME, WatchedFolder};
 
 /// The application object: one per open library.
 pub struct Studio {

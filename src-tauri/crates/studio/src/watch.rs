@@ -20,6 +20,14 @@ pub const SETTLE_TIME: Duration = Duration::from_secs(1);
 /// How often waiting files are looked at again.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// An avatar's watched folder as it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchedFolder {
+    pub folder: PathBuf,
+    /// Why it cannot be watched now (gone, unmounted, unreadable), in words.
+    pub problem: Option<String>,
+}
+
 /// What a file looked like when last seen, and since when.
 struct Sighting {
     size: u64,
@@ -33,13 +41,17 @@ impl Studio {
         Ok(self.library.watch_folders()?)
     }
 
-    /// The folder an avatar watches, if any.
-    pub fn watch_folder_of(&self, avatar_reference: &str) -> Result<Option<PathBuf>> {
+    /// The folder an avatar watches, if any, and why it cannot be watched now, if it cannot.
+    pub fn watch_folder_of(&self, avatar_reference: &str) -> Result<Option<WatchedFolder>> {
         let avatar = self.avatar(avatar_reference)?;
         Ok(self
             .watch_folders()?
             .into_iter()
-            .find_map(|(id, folder)| (id == avatar.id).then_some(folder)))
+            .find_map(|(id, folder)| (id == avatar.id).then_some(folder))
+            .map(|folder| WatchedFolder {
+                problem: watchable(&folder).err().map(|error| error.to_string()),
+                folder,
+            }))
     }
 
     /// Makes an avatar watch `folder`, which must be a folder this user can read, or, with
@@ -95,6 +107,14 @@ impl Studio {
         let mut taken: HashSet<(PathBuf, u64, Option<SystemTime>)> = HashSet::new();
         let mut rescan = vec![folder.to_path_buf()];
         while keep_going() {
+            // A folder deleted or unmounted takes its watch with it: say so, so the caller can
+            // watch it again when it is back.
+            if !folder.is_dir() {
+                return Err(Error::InvalidInput(format!(
+                    "{} is no longer there",
+                    folder.display()
+                )));
+            }
             // Everything hinted at, and whole folders that appear, are looked through again.
             while let Ok(paths) = hints.try_recv() {
                 rescan.extend(paths);

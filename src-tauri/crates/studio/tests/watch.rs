@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use studio::{
     Config, Gender, NewAvatar, PhotoResult, Ports, Studio, SystemClock, TrainingType, Verdict,
+    WatchedFolder,
 };
 
 fn cases() -> PathBuf {
@@ -153,7 +154,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
 }
 
 #[test]
-fn an_avatar_keeps_its_watched_folder_and_a_folder_that_cannot_be_watched_is_refused() {
+fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_one_gone() {
     let library = tempfile::tempdir().expect("temp dir");
     let watched = tempfile::tempdir().expect("temp dir");
     let open = || {
@@ -183,9 +184,13 @@ fn an_avatar_keeps_its_watched_folder_and_a_folder_that_cannot_be_watched_is_ref
     assert_eq!(kept.as_deref(), Some(canonical.as_path()));
     drop(studio);
     let studio = open();
+    let kept = |studio: &Studio| studio.watch_folder_of(&avatar).expect("read");
     assert_eq!(
-        studio.watch_folder_of(&avatar).expect("read"),
-        Some(canonical.clone())
+        kept(&studio),
+        Some(WatchedFolder {
+            folder: canonical.clone(),
+            problem: None
+        })
     );
 
     // A missing folder and a file are refused in words, and the folder kept stays.
@@ -198,9 +203,34 @@ fn an_avatar_keeps_its_watched_folder_and_a_folder_that_cannot_be_watched_is_ref
             .expect_err("refused");
         assert!(error.to_string().contains(words), "{error}");
     }
-    assert_eq!(
-        studio.watch_folder_of(&avatar).expect("read"),
-        Some(canonical)
+    assert_eq!(kept(&studio).map(|watched| watched.folder), Some(canonical));
+
+    // A folder that goes away while watched ends the watch with a reason, and is reported.
+    let going = tempfile::tempdir().expect("temp dir");
+    let going_path = going.path().to_path_buf();
+    studio
+        .set_watch_folder(&avatar, Some(&going_path))
+        .expect("set");
+    let remover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(going);
+    });
+    let started = Instant::now();
+    let ended = studio.watch_folder(
+        &avatar,
+        &going_path,
+        &|| started.elapsed() < Duration::from_secs(10),
+        |_| {},
+    );
+    remover.join().expect("remover");
+    let error = ended.expect_err("the watch ends when the folder goes");
+    assert!(error.to_string().contains("is no longer there"), "{error}");
+    let problem = kept(&studio).and_then(|watched| watched.problem);
+    assert!(
+        problem
+            .as_deref()
+            .is_some_and(|problem| problem.contains("cannot be found")),
+        "{problem:?}"
     );
 
     studio.set_watch_folder(&avatar, None).expect("clear");

@@ -149,7 +149,7 @@ export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness,
 /**
  * The folder the avatar watches for new photos, if any.
  */
-watch_folder: string | null, };
+watch_folder: WatchFolder | null, };
 
 export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
 
@@ -252,5 +252,7 @@ export type TrainingType = "portrait" | "style";
 export type UpdateChannel = "relay" | "polling";
 
 export type Verdict = "accepted" | "rejected";
+
+export type WatchFolder = { path: string, problem: string | null, };
 
 export type WatchedUpdate = { avatar_id: string, update: ImportUpdate, };
