@@ -206,7 +206,10 @@ test("a watched folder brings in photos saved into it, skips unfinished ones, is
       timeoutMsg: "the folder was not watched again once it was back",
     });
     await (await byTestId(app, "stop-watching")).click();
-    await byTestId(app, "watch-folder-pick");
+    await app.waitUntil(async () => !(await (await app.$('[data-testid="watching"]')).isExisting()), {
+      timeout: 5_000,
+      timeoutMsg: "the folder still shows as watched",
+    });
   } finally {
     await app.deleteSession();
   }
