@@ -99,12 +99,12 @@ impl Known {
         }
     }
 
-    fn checked(result: &PhotoResult, difference_hash: Option<u64>) -> Self {
+    fn checked(path: &Path, result: &PhotoResult, difference_hash: Option<u64>) -> Self {
         Self {
             md5: result.md5.clone(),
             difference_hash,
             label: result.path.clone(),
-            name: file_name(&result.path),
+            name: file_name(path),
             pixels: result.width as u64 * result.height as u64,
             quality_score: result.quality_score,
             stored_id: None,
@@ -142,7 +142,7 @@ impl Studio {
             let difference_hash = report.difference_hash;
             let (result, replaced) = judge(path, report, &known, None);
             if result.verdict == Verdict::Accepted {
-                let entry = Known::checked(&result, difference_hash);
+                let entry = Known::checked(path, &result, difference_hash);
                 replace_or_push(&mut known, replaced, entry);
             }
             on_result(result);
@@ -318,10 +318,7 @@ impl Studio {
             quality_score: report.quality.map(|quality| quality.score),
             width: report.width,
             height: report.height,
-            original_name: path
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            original_name: file_name(path),
             format: report
                 .format
                 .map(|format| json(&format).trim_matches('"').to_owned())
@@ -415,12 +412,11 @@ fn replace_or_push(known: &mut Vec<Known>, replaced: Option<usize>, entry: Known
     }
 }
 
-/// The last part of a path, for messages.
-fn file_name(path: &str) -> String {
-    Path::new(path)
-        .file_name()
+/// The last part of a path: a photo's original name, and how messages name it.
+fn file_name(path: &Path) -> String {
+    path.file_name()
         .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_owned())
+        .unwrap_or_default()
 }
 
 /// How many files an import of `paths` will report on (photos found plus unreadable paths),
