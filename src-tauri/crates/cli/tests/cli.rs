@@ -5,8 +5,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+const CLI: &str = env!("CARGO_BIN_EXE_avatar-cli");
+
 fn cli(library: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_avatar-cli"))
+    run(Command::new(CLI), library, args)
+}
+
+fn run(mut command: Command, library: &Path, args: &[&str]) -> Output {
+    command
         .arg("--library")
         .arg(library)
         .args(args)
@@ -194,6 +200,82 @@ fn photos_check_prints_one_json_object_per_file_with_the_contract_fields() {
             .as_array()
             .is_some_and(|r| r.contains(&Value::from("resolution_too_low")))
     );
+}
+
+#[test]
+fn files_and_folders_that_cannot_be_read_are_reported_and_the_rest_is_checked() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let library = tempfile::tempdir().expect("temp dir");
+    let folder = tempfile::tempdir().expect("temp dir");
+    let locked = folder.path().join("locked");
+    std::fs::create_dir(&locked).expect("folder");
+    std::fs::copy(cases().join("good_portrait.jpg"), locked.join("inside.jpg")).expect("copy");
+    std::fs::copy(
+        cases().join("good_portrait.jpg"),
+        folder.path().join("open.jpg"),
+    )
+    .expect("copy");
+    let secret = folder.path().join("secret.webp");
+    std::fs::copy(cases().join("webp_good.webp"), &secret).expect("copy");
+    let lock = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    lock(&locked, 0o000);
+    lock(&secret, 0o000);
+
+    // Root reads any file whatever its mode; without these two capabilities it is held to the
+    // mode like any other account, as a creator's own account would be.
+    let command = if std::fs::read_dir(&locked).is_ok() {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--bounding-set", "-dac_override,-dac_read_search"])
+            .args(["--inh-caps", "-all", CLI]);
+        command
+    } else {
+        Command::new(CLI)
+    };
+    let output = run(
+        command,
+        library.path(),
+        &[
+            "photos",
+            "check",
+            "--type",
+            "style",
+            "--json",
+            folder.path().to_str().expect("utf-8"),
+        ],
+    );
+    lock(&locked, 0o755);
+    lock(&secret, 0o644);
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    let verdict_of = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line["path"].as_str().is_some_and(|p| p.ends_with(name)))
+            .unwrap_or_else(|| panic!("no line for {name} in {lines:?}"))
+    };
+    assert_eq!(lines.len(), 3, "the folder, the file, the photo: {lines:?}");
+    assert_eq!(verdict_of("open.jpg")["verdict"], "accepted");
+    for name in ["locked", "secret.webp"] {
+        let line = verdict_of(name);
+        assert_eq!(line["verdict"], "rejected", "{line}");
+        assert_eq!(line["reasons"], serde_json::json!(["unreadable"]), "{line}");
+        assert_eq!(line["message"], "the file or folder could not be read");
+        assert!(
+            line["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains("Permission denied")),
+            "the system's reason is kept: {line}"
+        );
+    }
 }
 
 #[test]

@@ -527,7 +527,7 @@ pub fn explain(reasons: &[Code]) -> String {
             Code::Duplicate => "this exact photo is already in the set",
             Code::NearDuplicate => "an almost identical photo is already in the set",
             Code::LimitReached => "the avatar already has as many photos as it can hold",
-            Code::Unreadable => "the file could not be read",
+            Code::Unreadable => "the file or folder could not be read",
             Code::ExtensionMismatch => "the file's name does not match its type",
             Code::Noisy => "the photo is grainy",
             Code::BackgroundFaces => "there are other faces in the background",
