@@ -202,41 +202,97 @@ fn photos_check_prints_one_json_object_per_file_with_the_contract_fields() {
     );
 }
 
-#[test]
-fn files_and_folders_that_cannot_be_read_are_reported_and_the_rest_is_checked() {
-    use std::os::unix::fs::PermissionsExt;
+/// A folder holding a photo (`open.jpg`) beside a folder (`locked/`) and a photo (`secret.webp`)
+/// that no one may read; their modes are given back when it is dropped.
+struct LockedFolder {
+    folder: tempfile::TempDir,
+}
 
-    let library = tempfile::tempdir().expect("temp dir");
-    let folder = tempfile::tempdir().expect("temp dir");
-    let locked = folder.path().join("locked");
-    std::fs::create_dir(&locked).expect("folder");
-    std::fs::copy(cases().join("good_portrait.jpg"), locked.join("inside.jpg")).expect("copy");
-    std::fs::copy(
-        cases().join("good_portrait.jpg"),
-        folder.path().join("open.jpg"),
-    )
-    .expect("copy");
-    let secret = folder.path().join("secret.webp");
-    std::fs::copy(cases().join("webp_good.webp"), &secret).expect("copy");
-    let lock = |path: &Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    };
-    lock(&locked, 0o000);
-    lock(&secret, 0o000);
+impl LockedFolder {
+    const LOCKED: [&str; 2] = ["locked", "secret.webp"];
 
-    // Root reads any file whatever its mode; without these two capabilities it is held to the
-    // mode like any other account, as a creator's own account would be.
-    let command = if std::fs::read_dir(&locked).is_ok() {
+    fn new() -> LockedFolder {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let locked = folder.path().join("locked");
+        std::fs::create_dir(&locked).expect("folder");
+        std::fs::copy(cases().join("png_good.png"), locked.join("inside.png")).expect("copy");
+        std::fs::copy(
+            cases().join("good_portrait.jpg"),
+            folder.path().join("open.jpg"),
+        )
+        .expect("copy");
+        std::fs::copy(
+            cases().join("webp_good.webp"),
+            folder.path().join("secret.webp"),
+        )
+        .expect("copy");
+        let locked = LockedFolder { folder };
+        locked.set_modes(0o000);
+        locked
+    }
+
+    fn path(&self) -> &str {
+        self.folder.path().to_str().expect("utf-8")
+    }
+
+    fn set_modes(&self, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        for name in Self::LOCKED {
+            let permissions = std::fs::Permissions::from_mode(mode);
+            std::fs::set_permissions(self.folder.path().join(name), permissions).expect("chmod");
+        }
+    }
+
+    /// The CLI, held to file modes. Root reads any file whatever its mode; without these two
+    /// capabilities it is held to the mode like any other account, as a creator's own would be.
+    fn cli(&self) -> Command {
+        if std::fs::read_dir(self.folder.path().join("locked")).is_err() {
+            return Command::new(CLI);
+        }
         let mut command = Command::new("setpriv");
         command
             .args(["--bounding-set", "-dac_override,-dac_read_search"])
             .args(["--inh-caps", "-all", CLI]);
         command
-    } else {
-        Command::new(CLI)
-    };
+    }
+
+    /// The verdicts printed: the photo accepted, the rest refused as unreadable with the reason.
+    fn assert_reported(&self, lines: &[Value]) {
+        let verdict_of = |name: &str| {
+            lines
+                .iter()
+                .find(|line| line["path"].as_str().is_some_and(|p| p.ends_with(name)))
+                .unwrap_or_else(|| panic!("no line for {name} in {lines:?}"))
+        };
+        assert_eq!(lines.len(), 3, "the folder, the file, the photo: {lines:?}");
+        assert_eq!(verdict_of("open.jpg")["verdict"], "accepted");
+        for name in Self::LOCKED {
+            let line = verdict_of(name);
+            assert_eq!(line["verdict"], "rejected", "{line}");
+            assert_eq!(line["reasons"], serde_json::json!(["unreadable"]), "{line}");
+            assert_eq!(line["message"], "the file or folder could not be read");
+            assert!(
+                line["detail"]
+                    .as_str()
+                    .is_some_and(|detail| detail.contains("Permission denied")),
+                "the system's reason is kept: {line}"
+            );
+        }
+    }
+}
+
+impl Drop for LockedFolder {
+    fn drop(&mut self) {
+        self.set_modes(0o755);
+    }
+}
+
+#[test]
+fn files_and_folders_that_cannot_be_read_are_reported_and_the_rest_is_checked() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let folder = LockedFolder::new();
     let output = run(
-        command,
+        folder.cli(),
         library.path(),
         &[
             "photos",
@@ -244,38 +300,61 @@ fn files_and_folders_that_cannot_be_read_are_reported_and_the_rest_is_checked() 
             "--type",
             "style",
             "--json",
-            folder.path().to_str().expect("utf-8"),
+            folder.path(),
         ],
     );
-    lock(&locked, 0o755);
-    lock(&secret, 0o644);
-
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines = json_lines(&output);
-    let verdict_of = |name: &str| {
-        lines
-            .iter()
-            .find(|line| line["path"].as_str().is_some_and(|p| p.ends_with(name)))
-            .unwrap_or_else(|| panic!("no line for {name} in {lines:?}"))
-    };
-    assert_eq!(lines.len(), 3, "the folder, the file, the photo: {lines:?}");
-    assert_eq!(verdict_of("open.jpg")["verdict"], "accepted");
-    for name in ["locked", "secret.webp"] {
-        let line = verdict_of(name);
-        assert_eq!(line["verdict"], "rejected", "{line}");
-        assert_eq!(line["reasons"], serde_json::json!(["unreadable"]), "{line}");
-        assert_eq!(line["message"], "the file or folder could not be read");
-        assert!(
-            line["detail"]
-                .as_str()
-                .is_some_and(|detail| detail.contains("Permission denied")),
-            "the system's reason is kept: {line}"
-        );
+    folder.assert_reported(&json_lines(&output));
+}
+
+#[test]
+fn a_watched_folder_reports_what_cannot_be_read_instead_of_waiting_for_it() {
+    use std::io::BufRead;
+
+    let library = tempfile::tempdir().expect("temp dir");
+    let avatar = json_ok(
+        library.path(),
+        &[
+            "avatar", "create", "--name", "W", "--type", "style", "--gender", "other", "--json",
+        ],
+    );
+    let folder = LockedFolder::new();
+    let mut watcher = folder
+        .cli()
+        .arg("--library")
+        .arg(library.path())
+        .args(["photos", "watch", "--json"])
+        .args([avatar["id"].as_str().expect("id"), folder.path()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("avatar-cli runs");
+    let stdout = watcher.stdout.take().expect("stdout");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = sender.send(line);
+        }
+    });
+
+    let mut verdicts = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while verdicts.len() < 3 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => verdicts.push(serde_json::from_str(&line).expect("one JSON object")),
+            Err(_) => break,
+        }
     }
+    watcher.kill().expect("stop watching");
+    watcher.wait().expect("watcher ends");
+    folder.assert_reported(&verdicts);
 }
 
 #[test]

@@ -260,7 +260,9 @@ impl Studio {
         training_type: TrainingType,
         mut consume: impl FnMut(&Path, Report, Option<Vec<u8>>) -> Result<()>,
     ) -> Result<()> {
-        let (files, unreadable) = gather(paths);
+        let Gathered {
+            files, unreadable, ..
+        } = gather(paths);
         for (path, error) in unreadable {
             consume(&path, Report::unreadable(error), None)?;
         }
@@ -422,29 +424,32 @@ fn file_name(path: &Path) -> String {
 /// How many files an import of `paths` will report on (photos found plus unreadable paths),
 /// for progress bars.
 pub fn count_inputs(paths: &[PathBuf]) -> usize {
-    let (files, unreadable) = gather(paths);
-    files.len() + unreadable.len()
+    let gathered = gather(paths);
+    gathered.files.len() + gathered.unreadable.len()
 }
 
-/// Every file under `paths` that could be a finished photo, in a stable order, and the paths
-/// that could not be read. Symbolic links are followed, each folder visited once (no loops).
-pub(crate) fn gather(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
-    let mut files = Vec::new();
-    let mut unreadable = Vec::new();
+/// What a walk through files and folders found.
+#[derive(Default)]
+pub(crate) struct Gathered {
+    /// Every file that could be a finished photo, in a stable order.
+    pub files: Vec<PathBuf>,
+    /// The paths that could not be read, with the system's reason.
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// Every folder whose content was listed.
+    pub folders: Vec<PathBuf>,
+}
+
+/// Walks `paths`. Symbolic links are followed, each folder visited once (no loops).
+pub(crate) fn gather(paths: &[PathBuf]) -> Gathered {
+    let mut gathered = Gathered::default();
     let mut visited = HashSet::new();
     for path in paths {
-        visit(path, true, &mut visited, &mut files, &mut unreadable);
+        visit(path, true, &mut visited, &mut gathered);
     }
-    (files, unreadable)
+    gathered
 }
 
-fn visit(
-    path: &Path,
-    named: bool,
-    visited: &mut HashSet<PathBuf>,
-    files: &mut Vec<PathBuf>,
-    unreadable: &mut Vec<(PathBuf, String)>,
-) {
+fn visit(path: &Path, named: bool, visited: &mut HashSet<PathBuf>, gathered: &mut Gathered) {
     // Files named one by one are taken as asked; inside folders, skip hidden and unfinished ones.
     if !named && is_hidden_or_unfinished(path) {
         return;
@@ -452,13 +457,15 @@ fn visit(
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) => {
-            unreadable.push((path.to_path_buf(), error.to_string()));
+            gathered
+                .unreadable
+                .push((path.to_path_buf(), error.to_string()));
             return;
         }
     };
     if !metadata.is_dir() {
         if metadata.is_file() {
-            files.push(path.to_path_buf());
+            gathered.files.push(path.to_path_buf());
         }
         return;
     }
@@ -473,13 +480,16 @@ fn visit(
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
             .collect(),
         Err(error) => {
-            unreadable.push((path.to_path_buf(), error.to_string()));
+            gathered
+                .unreadable
+                .push((path.to_path_buf(), error.to_string()));
             return;
         }
     };
+    gathered.folders.push(path.to_path_buf());
     entries.sort();
     for entry in entries {
-        visit(&entry, false, visited, files, unreadable);
+        visit(&entry, false, visited, gathered);
     }
 }
 

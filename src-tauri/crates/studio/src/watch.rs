@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::{RecursiveMode, Watcher};
 use uuid::Uuid;
 
-use crate::import::{gather, is_hidden_or_unfinished};
+use crate::import::{Gathered, gather, is_hidden_or_unfinished};
 use crate::{Error, PhotoResult, Result, Studio};
 
 /// How long a file must stay unchanged before it is taken.
@@ -99,12 +99,16 @@ impl Studio {
                 }
             })
             .map_err(unwatchable)?;
+        // Folder by folder, not recursively: a recursive watch fails whole on one folder this
+        // user may not open (a drive's lost+found, another account's folder).
         watcher
-            .watch(folder, RecursiveMode::Recursive)
+            .watch(folder, RecursiveMode::NonRecursive)
             .map_err(unwatchable)?;
+        let mut watched: HashSet<PathBuf> = HashSet::new();
 
         let mut waiting: HashMap<PathBuf, Sighting> = HashMap::new();
         let mut taken: HashSet<(PathBuf, u64, Option<SystemTime>)> = HashSet::new();
+        let mut reported_unreadable: HashSet<PathBuf> = HashSet::new();
         let mut rescan = vec![folder.to_path_buf()];
         while keep_going() {
             // A folder deleted or unmounted takes its watch with it: say so, so the caller can
@@ -119,7 +123,26 @@ impl Studio {
             while let Ok(paths) = hints.try_recv() {
                 rescan.extend(paths);
             }
-            let (files, _unreadable) = gather(&std::mem::take(&mut rescan));
+            let Gathered {
+                files,
+                unreadable,
+                folders,
+            } = gather(&std::mem::take(&mut rescan));
+            for walked in folders {
+                match watcher.watch(&walked, RecursiveMode::NonRecursive) {
+                    // Files put in a new folder before its watch began are found by one more look.
+                    Ok(()) if watched.insert(walked.clone()) => rescan.push(walked),
+                    Ok(()) => {}
+                    Err(error) if matches!(error.kind, notify::ErrorKind::PathNotFound) => {}
+                    Err(error) => return Err(unwatchable(error)),
+                }
+            }
+            // A folder this user may not open is said once; one that vanished meanwhile is not.
+            let mut ready: Vec<PathBuf> = unreadable
+                .into_iter()
+                .map(|(path, _)| path)
+                .filter(|path| path.exists() && reported_unreadable.insert(path.clone()))
+                .collect();
             let now = Instant::now();
             for file in files
                 .into_iter()
@@ -131,7 +154,7 @@ impl Studio {
                     since: now,
                 });
             }
-            let ready = settle(&mut waiting, &mut taken, now);
+            ready.extend(settle(&mut waiting, &mut taken, now));
             if !ready.is_empty() {
                 self.add_photos(&avatar, &ready, &mut on_result)?;
             }
@@ -186,11 +209,14 @@ fn settle(
 }
 
 /// Whether a file ends as its format requires: a JPEG with its end-of-image marker, a PNG with
-/// its IEND chunk. Other files are judged by their stillness alone.
+/// its IEND chunk. Other files are judged by their stillness alone, and a file the account may
+/// not read is as complete as it will get.
 fn looks_complete(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        // Waiting will not make it readable: let the import say it cannot be read.
+        Err(error) => return error.kind() == std::io::ErrorKind::PermissionDenied,
     };
     let mut head = [0u8; 8];
     if file.read_exact(&mut head).is_err() {

@@ -133,6 +133,16 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
             wait_for(&results, "from_album.png", Duration::from_secs(10)).verdict,
             Verdict::Accepted
         );
+        // The folder moved in is watched in its turn.
+        std::fs::copy(
+            cases().join("webp_good.webp"),
+            watched.path().join("album/later.webp"),
+        )
+        .expect("copy");
+        assert_eq!(
+            wait_for(&results, "later.webp", Duration::from_secs(10)).verdict,
+            Verdict::Accepted
+        );
 
         std::thread::sleep(studio::SETTLE_TIME * 2);
         running.store(false, Ordering::Relaxed);
@@ -146,11 +156,11 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     let paths: Vec<&str> = results.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
         results.len(),
-        4,
+        5,
         "each file exactly once, nothing partial: {paths:?}"
     );
     assert!(!paths.iter().any(|p| p.ends_with(".part")));
-    assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 4);
+    assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 5);
 }
 
 #[test]
