@@ -93,8 +93,8 @@ impl Watchers {
     }
 }
 
-/// A file the avatar already holds, byte for byte: every start looks through the whole folder
-/// again, and that is not news.
+/// A file the avatar already holds, byte for byte (a copy under another name, or a photo added
+/// before its folder was watched): that is not news.
 fn already_held(result: &PhotoResult) -> bool {
     result.reasons == [PhotoCode::Duplicate]
         && result

@@ -21,6 +21,7 @@ pub use blobs::PARTIAL_SUFFIX;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{Avatar, AvatarStatus, Gender, JobState, Photo, TrainingJob, TrainingType};
 pub use photos::PhotoDetails;
+pub use watch_folders::WatchedFile;
 
 /// The database file inside a library folder.
 pub const DATABASE_FILE: &str = "library.sqlite3";

@@ -1,4 +1,5 @@
-//! The folder each avatar watches for new photos, when it has one.
+//! The folder each avatar watches for new photos, when it has one, and the files it has already
+//! brought to a verdict.
 
 use std::path::PathBuf;
 
@@ -24,22 +25,70 @@ impl Library {
         .collect()
     }
 
-    /// Sets (or, with `None`, clears) the folder an avatar watches.
+    /// Sets (or, with `None`, clears) the folder an avatar watches, and forgets the files the
+    /// folder it watched before brought.
     pub fn set_watch_folder(&self, avatar_id: Uuid, folder: Option<&str>) -> Result<()> {
-        let connection = self.connection();
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let avatar = avatar_id.to_string();
         match folder {
-            Some(folder) => connection.execute(
+            Some(folder) => transaction.execute(
                 "INSERT INTO avatar_watch_folders (avatar_id, folder) VALUES (?1, ?2)
                  ON CONFLICT (avatar_id) DO UPDATE SET folder = excluded.folder",
-                params![avatar_id.to_string(), folder],
+                params![avatar, folder],
             )?,
-            None => connection.execute(
+            None => transaction.execute(
                 "DELETE FROM avatar_watch_folders WHERE avatar_id = ?1",
-                [avatar_id.to_string()],
+                [&avatar],
             )?,
         };
+        transaction.execute("DELETE FROM watched_files WHERE avatar_id = ?1", [&avatar])?;
+        transaction.commit()?;
         Ok(())
     }
+
+    /// Whether the avatar's watched folder has already brought this file, unchanged, to a verdict.
+    pub fn has_watched_file(&self, avatar_id: Uuid, file: &WatchedFile) -> Result<bool> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM watched_files
+             WHERE avatar_id = ?1 AND path = ?2 AND size = ?3 AND modified_ns = ?4)",
+        )?;
+        Ok(statement.query_row(
+            params![
+                avatar_id.to_string(),
+                file.path,
+                file.size,
+                file.modified_ns
+            ],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Records that the avatar's watched folder brought this file to a verdict.
+    pub fn remember_watched_file(&self, avatar_id: Uuid, file: &WatchedFile) -> Result<()> {
+        self.connection().execute(
+            "INSERT INTO watched_files (avatar_id, path, size, modified_ns) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (avatar_id, path)
+             DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns",
+            params![
+                avatar_id.to_string(),
+                file.path,
+                file.size,
+                file.modified_ns
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// A file in a watched folder as it was when it was brought to a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WatchedFile {
+    pub path: String,
+    pub size: u64,
+    /// Its modification time in nanoseconds since 1970.
+    pub modified_ns: i64,
 }
 
 #[cfg(test)]
@@ -48,7 +97,7 @@ mod tests {
     use crate::{Avatar, Gender, TrainingType};
 
     #[test]
-    fn a_watched_folder_is_kept_replaced_cleared_and_goes_with_its_avatar() {
+    fn a_watched_folder_and_its_files_are_kept_replaced_cleared_and_go_with_the_avatar() {
         let dir = tempfile::tempdir().unwrap();
         let library = Library::open(dir.path()).unwrap();
         let now = chrono::Utc::now();
@@ -76,7 +125,27 @@ mod tests {
         expected.sort();
         assert_eq!(folders, expected);
 
+        let seen = WatchedFile {
+            path: "/photos/ben/a.jpg".into(),
+            size: 10,
+            modified_ns: 1,
+        };
+        reopened.remember_watched_file(ben.id, &seen).unwrap();
+        assert!(reopened.has_watched_file(ben.id, &seen).unwrap());
+        assert!(!reopened.has_watched_file(anna.id, &seen).unwrap());
+        let changed = WatchedFile {
+            modified_ns: 2,
+            ..seen.clone()
+        };
+        assert!(!reopened.has_watched_file(ben.id, &changed).unwrap());
+        reopened.remember_watched_file(ben.id, &changed).unwrap();
+        assert!(reopened.has_watched_file(ben.id, &changed).unwrap());
+
         reopened.set_watch_folder(ben.id, None).unwrap();
+        assert!(
+            !reopened.has_watched_file(ben.id, &changed).unwrap(),
+            "another folder, or none, starts afresh"
+        );
         assert_eq!(
             reopened.watch_folders().unwrap(),
             [(anna.id, PathBuf::from("/photos/anna 2"))]

@@ -13,7 +13,9 @@ use notify::{RecursiveMode, Watcher};
 use uuid::Uuid;
 
 use crate::import::{Gathered, gather, is_hidden_or_unfinished};
-use crate::{Error, PhotoResult, Result, Studio};
+use avatar_library::WatchedFile;
+
+use crate::{Error, PhotoCode, PhotoResult, Result, Studio};
 
 /// How long a file must stay unchanged before it is taken.
 pub const SETTLE_TIME: Duration = Duration::from_secs(1);
@@ -87,7 +89,8 @@ impl Studio {
         keep_going: &dyn Fn() -> bool,
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
-        let avatar = self.avatar(avatar_reference)?.id.to_string();
+        let avatar_id = self.avatar(avatar_reference)?.id;
+        let avatar = avatar_id.to_string();
         let unwatchable = |error: notify::Error| {
             Error::InvalidInput(format!("{} cannot be watched: {error}", folder.display()))
         };
@@ -107,7 +110,7 @@ impl Studio {
         let mut watched: HashSet<PathBuf> = HashSet::new();
 
         let mut waiting: HashMap<PathBuf, Sighting> = HashMap::new();
-        let mut taken: HashSet<(PathBuf, u64, Option<SystemTime>)> = HashSet::new();
+        let mut taken: HashSet<WatchedFile> = HashSet::new();
         let mut reported_unreadable: HashSet<PathBuf> = HashSet::new();
         let mut rescan = vec![folder.to_path_buf()];
         while keep_going() {
@@ -154,9 +157,27 @@ impl Studio {
                     since: now,
                 });
             }
-            ready.extend(settle(&mut waiting, &mut taken, now));
+            // Files brought to a verdict before, by an earlier start, are passed over unread.
+            let mut settled = HashMap::new();
+            for (path, file) in settle(&mut waiting, &mut taken, now) {
+                if !self.library.has_watched_file(avatar_id, &file)? {
+                    ready.push(path);
+                    settled.insert(file.path.clone(), file);
+                }
+            }
             if !ready.is_empty() {
-                self.add_photos(&avatar, &ready, &mut on_result)?;
+                let mut final_verdicts = Vec::new();
+                self.add_photos(&avatar, &ready, |result| {
+                    if let Some(file) = settled.remove(&result.path)
+                        && is_final(&result)
+                    {
+                        final_verdicts.push(file);
+                    }
+                    on_result(result);
+                })?;
+                for file in &final_verdicts {
+                    self.library.remember_watched_file(avatar_id, file)?;
+                }
             }
             std::thread::sleep(POLL_INTERVAL);
         }
@@ -176,12 +197,22 @@ fn watchable(folder: &Path) -> Result<PathBuf> {
     Ok(canonical)
 }
 
-/// Moves files that have held still for [`SETTLE_TIME`] and look complete out of `waiting`.
+/// Whether a verdict stands as long as the file does not change. A file that cannot be read now
+/// may be later, and a full set may have room at the next start.
+fn is_final(result: &PhotoResult) -> bool {
+    !result
+        .reasons
+        .iter()
+        .any(|reason| matches!(reason, PhotoCode::Unreadable | PhotoCode::LimitReached))
+}
+
+/// Moves files that have held still for [`SETTLE_TIME`] and look complete out of `waiting`, with
+/// what they look like, in a stable order.
 fn settle(
     waiting: &mut HashMap<PathBuf, Sighting>,
-    taken: &mut HashSet<(PathBuf, u64, Option<SystemTime>)>,
+    taken: &mut HashSet<WatchedFile>,
     now: Instant,
-) -> Vec<PathBuf> {
+) -> Vec<(PathBuf, WatchedFile)> {
     let mut ready = Vec::new();
     waiting.retain(|path, sighting| {
         let Ok(metadata) = std::fs::metadata(path) else {
@@ -199,12 +230,19 @@ fn settle(
         if now.duration_since(sighting.since) < SETTLE_TIME || !looks_complete(path) {
             return true;
         }
-        if taken.insert((path.clone(), metadata.len(), modified)) {
-            ready.push(path.clone());
+        let file = WatchedFile {
+            path: path.display().to_string(),
+            size: metadata.len(),
+            modified_ns: modified
+                .and_then(|time| time.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(-1, |since| since.as_nanos() as i64),
+        };
+        if taken.insert(file.clone()) {
+            ready.push((path.clone(), file));
         }
         false
     });
-    ready.sort();
+    ready.sort_by(|(a, _), (b, _)| a.cmp(b));
     ready
 }
 

@@ -1,19 +1,36 @@
 //! A watched folder on a real file system: files already there, a file written in two halves, a
-//! download renamed into place, and a folder moved in are each imported once, and only complete.
+//! download renamed into place, and a folder moved in are each imported once, and only complete;
+//! a later start passes over what was judged before.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use studio::{
-    Config, Gender, NewAvatar, PhotoResult, Ports, Studio, SystemClock, TrainingType, Verdict,
-    WatchedFolder,
+    Config, Gender, NewAvatar, PhotoResult, Ports, Studio, TrainingType, Verdict, WatchedFolder,
 };
 
 fn cases() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
+}
+
+fn open(library: &Path) -> Studio {
+    let config = Config::from_lookup(Some(library.to_path_buf()), |_| None).expect("config");
+    Studio::open(config, Ports::system()).expect("studio")
+}
+
+fn new_avatar(studio: &Studio, training_type: TrainingType) -> String {
+    studio
+        .create_avatar(NewAvatar {
+            name: "W".into(),
+            gender: Gender::Other,
+            training_type,
+        })
+        .expect("avatar")
+        .id
+        .to_string()
 }
 
 fn wait_for(results: &Mutex<Vec<PhotoResult>>, name: &str, within: Duration) -> PhotoResult {
@@ -46,41 +63,11 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     )
     .expect("copy");
 
-    let config = Config::from_lookup(Some(library.path().to_path_buf()), |_| None).expect("config");
-    let studio = Studio::open(
-        config,
-        Ports {
-            clock: Arc::new(SystemClock),
-            ..Ports::system()
-        },
-    )
-    .expect("studio");
-    let avatar = studio
-        .create_avatar(NewAvatar {
-            name: "W".into(),
-            gender: Gender::Other,
-            training_type: TrainingType::Portrait,
-        })
-        .expect("avatar")
-        .id
-        .to_string();
+    let studio = open(library.path());
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
 
-    let results = Arc::new(Mutex::new(Vec::new()));
-    let running = AtomicBool::new(true);
-    std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| {
-            let sink = results.clone();
-            studio.watch_folder(
-                &avatar,
-                watched.path(),
-                &|| running.load(Ordering::Relaxed),
-                move |result| {
-                    sink.lock().expect("lock").push(result);
-                },
-            )
-        });
-
-        let first = wait_for(&results, "already_there.jpg", Duration::from_secs(10));
+    let results = watching(&studio, &avatar, watched.path(), |results| {
+        let first = wait_for(results, "already_there.jpg", Duration::from_secs(10));
         assert_eq!(
             first.verdict,
             Verdict::Accepted,
@@ -104,7 +91,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
         );
         file.write_all(&bytes[half..]).expect("second half");
         drop(file);
-        let slow = wait_for(&results, "slow_copy.jpg", Duration::from_secs(10));
+        let slow = wait_for(results, "slow_copy.jpg", Duration::from_secs(10));
         assert_eq!(slow.verdict, Verdict::Accepted, "{slow:?}");
 
         // A browser download: written as .part, renamed when done.
@@ -120,7 +107,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
         )
         .expect("rename");
         assert_eq!(
-            wait_for(&results, "download.jpg", Duration::from_secs(10)).verdict,
+            wait_for(results, "download.jpg", Duration::from_secs(10)).verdict,
             Verdict::Accepted
         );
 
@@ -130,7 +117,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
         std::fs::copy(cases().join("png_good.png"), album.join("from_album.png")).expect("copy");
         std::fs::rename(&album, watched.path().join("album")).expect("move in");
         assert_eq!(
-            wait_for(&results, "from_album.png", Duration::from_secs(10)).verdict,
+            wait_for(results, "from_album.png", Duration::from_secs(10)).verdict,
             Verdict::Accepted
         );
         // The folder moved in is watched in its turn.
@@ -140,19 +127,11 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
         )
         .expect("copy");
         assert_eq!(
-            wait_for(&results, "later.webp", Duration::from_secs(10)).verdict,
+            wait_for(results, "later.webp", Duration::from_secs(10)).verdict,
             Verdict::Accepted
         );
-
-        std::thread::sleep(studio::SETTLE_TIME * 2);
-        running.store(false, Ordering::Relaxed);
-        watcher
-            .join()
-            .expect("watcher thread")
-            .expect("watch ends cleanly");
     });
 
-    let results = results.lock().expect("lock");
     let paths: Vec<&str> = results.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
         results.len(),
@@ -163,25 +142,105 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 5);
 }
 
+/// Watches `folder` for `avatar` while `meanwhile` runs and a while more, then stops; returns
+/// every verdict.
+fn watching(
+    studio: &Studio,
+    avatar: &str,
+    folder: &Path,
+    meanwhile: impl FnOnce(&Mutex<Vec<PhotoResult>>),
+) -> Vec<PhotoResult> {
+    let results = Mutex::new(Vec::new());
+    let running = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            studio.watch_folder(
+                avatar,
+                folder,
+                &|| running.load(Ordering::Relaxed),
+                |result| results.lock().expect("lock").push(result),
+            )
+        });
+        meanwhile(&results);
+        // Anything more, such as a file imported twice, would come in this time.
+        std::thread::sleep(studio::SETTLE_TIME * 2);
+        running.store(false, Ordering::Relaxed);
+        watcher
+            .join()
+            .expect("watcher thread")
+            .expect("watch ends cleanly");
+    });
+    results.into_inner().expect("lock")
+}
+
+/// Watches `folder` for `avatar` until `count` verdicts came and a while more.
+fn watch_until(studio: &Studio, avatar: &str, folder: &Path, count: usize) -> Vec<PhotoResult> {
+    watching(studio, avatar, folder, |results| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while results.lock().expect("lock").len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+}
+
+fn names(results: &[PhotoResult]) -> Vec<&str> {
+    let mut names: Vec<&str> = results
+        .iter()
+        .map(|result| result.path.rsplit('/').next().unwrap_or_default())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_removed() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let watched = tempfile::tempdir().expect("temp dir");
+    let put = |case: &str, name: &str| {
+        std::fs::copy(cases().join(case), watched.path().join(name)).expect("copy");
+    };
+    let studio = open(library.path());
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    put("good_portrait.jpg", "kept.jpg");
+    put("dark.jpg", "dark.jpg");
+
+    let first = watch_until(&studio, &avatar, watched.path(), 2);
+    assert_eq!(names(&first), ["dark.jpg", "kept.jpg"]);
+    let kept = first
+        .iter()
+        .find(|result| result.verdict == Verdict::Accepted)
+        .and_then(|result| result.photo_id)
+        .expect("kept.jpg stored");
+    studio
+        .remove_photo(&avatar, &kept.to_string())
+        .expect("remove");
+
+    // The app starts again with one more photo in the folder: only that one is news.
+    drop(studio);
+    let studio = open(library.path());
+    put("png_good.png", "new.png");
+    let second = watch_until(&studio, &avatar, watched.path(), 1);
+    assert_eq!(names(&second), ["new.png"]);
+    assert_eq!(second[0].verdict, Verdict::Accepted);
+    assert_eq!(
+        studio.list_photos(&avatar).expect("photos").len(),
+        1,
+        "the photo removed from the avatar did not come back"
+    );
+
+    // A file changed since its verdict is judged again.
+    put("bright.jpg", "dark.jpg");
+    let third = watch_until(&studio, &avatar, watched.path(), 1);
+    assert_eq!(names(&third), ["dark.jpg"]);
+    assert_eq!(third[0].reasons, [studio::PhotoCode::TooBright]);
+}
+
 #[test]
 fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_one_gone() {
     let library = tempfile::tempdir().expect("temp dir");
     let watched = tempfile::tempdir().expect("temp dir");
-    let open = || {
-        let config =
-            Config::from_lookup(Some(library.path().to_path_buf()), |_| None).expect("config");
-        Studio::open(config, Ports::system()).expect("studio")
-    };
-    let studio = open();
-    let avatar = studio
-        .create_avatar(NewAvatar {
-            name: "W".into(),
-            gender: Gender::Other,
-            training_type: TrainingType::Style,
-        })
-        .expect("avatar")
-        .id
-        .to_string();
+    let studio = open(library.path());
+    let avatar = new_avatar(&studio, TrainingType::Style);
     assert_eq!(studio.watch_folder_of(&avatar).expect("read"), None);
 
     // Kept absolute, with links resolved, across a reopening.
@@ -193,7 +252,7 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     let canonical = std::fs::canonicalize(watched.path()).expect("canonical");
     assert_eq!(kept.as_deref(), Some(canonical.as_path()));
     drop(studio);
-    let studio = open();
+    let studio = open(library.path());
     let kept = |studio: &Studio| studio.watch_folder_of(&avatar).expect("read");
     assert_eq!(
         kept(&studio),
