@@ -6,5 +6,7 @@ CREATE TABLE watched_files (
     path        TEXT NOT NULL,
     size        INTEGER NOT NULL,
     modified_ns INTEGER NOT NULL,
+    -- Refused because the set was full: forgotten when a photo leaves the avatar, to be tried again.
+    waiting_for_room INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (avatar_id, path)
 );

@@ -106,12 +106,23 @@ impl Library {
         Ok(())
     }
 
-    /// Removes a photo's row, then its files when no other avatar holds the same bytes.
+    /// Removes a photo's row, then its files when no other avatar holds the same bytes. Files
+    /// the avatar's watched folder brought while the set was full are then tried again.
     pub fn remove_photo(&self, avatar_id: Uuid, photo_id: Uuid) -> Result<bool> {
-        let removed = self.connection().execute(
-            "DELETE FROM avatar_photos WHERE id = ?1 AND avatar_id = ?2",
-            params![photo_id.to_string(), avatar_id.to_string()],
-        )?;
+        let removed = {
+            let mut connection = self.connection();
+            let transaction = connection.transaction()?;
+            let removed = transaction.execute(
+                "DELETE FROM avatar_photos WHERE id = ?1 AND avatar_id = ?2",
+                params![photo_id.to_string(), avatar_id.to_string()],
+            )?;
+            transaction.execute(
+                "DELETE FROM watched_files WHERE avatar_id = ?1 AND waiting_for_room = 1",
+                [avatar_id.to_string()],
+            )?;
+            transaction.commit()?;
+            removed
+        };
         if removed == 1 {
             self.sweep_unreferenced_files()?;
         }

@@ -65,17 +65,25 @@ impl Library {
         )?)
     }
 
-    /// Records that the avatar's watched folder brought this file to a verdict.
-    pub fn remember_watched_file(&self, avatar_id: Uuid, file: &WatchedFile) -> Result<()> {
+    /// Records that the avatar's watched folder brought this file to a verdict; one refused for
+    /// a full set is `waiting_for_room`, forgotten when a photo leaves the avatar.
+    pub fn remember_watched_file(
+        &self,
+        avatar_id: Uuid,
+        file: &WatchedFile,
+        waiting_for_room: bool,
+    ) -> Result<()> {
         self.connection().execute(
-            "INSERT INTO watched_files (avatar_id, path, size, modified_ns) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (avatar_id, path)
-             DO UPDATE SET size = excluded.size, modified_ns = excluded.modified_ns",
+            "INSERT INTO watched_files (avatar_id, path, size, modified_ns, waiting_for_room)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (avatar_id, path) DO UPDATE SET size = excluded.size,
+                 modified_ns = excluded.modified_ns, waiting_for_room = excluded.waiting_for_room",
             params![
                 avatar_id.to_string(),
                 file.path,
                 file.size,
-                file.modified_ns
+                file.modified_ns,
+                waiting_for_room
             ],
         )?;
         Ok(())
@@ -130,7 +138,9 @@ mod tests {
             size: 10,
             modified_ns: 1,
         };
-        reopened.remember_watched_file(ben.id, &seen).unwrap();
+        reopened
+            .remember_watched_file(ben.id, &seen, false)
+            .unwrap();
         assert!(reopened.has_watched_file(ben.id, &seen).unwrap());
         assert!(!reopened.has_watched_file(anna.id, &seen).unwrap());
         let changed = WatchedFile {
@@ -138,7 +148,9 @@ mod tests {
             ..seen.clone()
         };
         assert!(!reopened.has_watched_file(ben.id, &changed).unwrap());
-        reopened.remember_watched_file(ben.id, &changed).unwrap();
+        reopened
+            .remember_watched_file(ben.id, &changed, false)
+            .unwrap();
         assert!(reopened.has_watched_file(ben.id, &changed).unwrap());
 
         reopened.set_watch_folder(ben.id, None).unwrap();

@@ -166,17 +166,19 @@ impl Studio {
                 }
             }
             if !ready.is_empty() {
-                let mut final_verdicts = Vec::new();
+                let mut judged = Vec::new();
                 self.add_photos(&avatar, &ready, |result| {
+                    // A file that cannot be read now may be later: it is not remembered.
                     if let Some(file) = settled.remove(&result.path)
-                        && is_final(&result)
+                        && !result.reasons.contains(&PhotoCode::Unreadable)
                     {
-                        final_verdicts.push(file);
+                        judged.push((file, result.reasons.contains(&PhotoCode::LimitReached)));
                     }
                     on_result(result);
                 })?;
-                for file in &final_verdicts {
-                    self.library.remember_watched_file(avatar_id, file)?;
+                for (file, waiting_for_room) in &judged {
+                    self.library
+                        .remember_watched_file(avatar_id, file, *waiting_for_room)?;
                 }
             }
             std::thread::sleep(POLL_INTERVAL);
@@ -195,15 +197,6 @@ fn watchable(folder: &Path) -> Result<PathBuf> {
     }
     std::fs::read_dir(&canonical).map_err(|error| refused(format!("cannot be read: {error}")))?;
     Ok(canonical)
-}
-
-/// Whether a verdict stands as long as the file does not change. A file that cannot be read now
-/// may be later, and a full set may have room at the next start.
-fn is_final(result: &PhotoResult) -> bool {
-    !result
-        .reasons
-        .iter()
-        .any(|reason| matches!(reason, PhotoCode::Unreadable | PhotoCode::LimitReached))
 }
 
 /// Moves files that have held still for [`SETTLE_TIME`] and look complete out of `waiting`, with

@@ -9,15 +9,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use studio::{
-    Config, Gender, NewAvatar, PhotoResult, Ports, Studio, TrainingType, Verdict, WatchedFolder,
+    Config, Gender, NewAvatar, PhotoCode, PhotoResult, Ports, Studio, TrainingType, Verdict,
+    WatchedFolder,
 };
 
 fn cases() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
 }
 
-fn open(library: &Path) -> Studio {
-    let config = Config::from_lookup(Some(library.to_path_buf()), |_| None).expect("config");
+/// The studio over `library`, with settings as if `vars` were set in the environment.
+fn open(library: &Path, vars: &[(&str, &str)]) -> Studio {
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    };
+    let config = Config::from_lookup(Some(library.to_path_buf()), lookup).expect("config");
     Studio::open(config, Ports::system()).expect("studio")
 }
 
@@ -63,7 +70,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     )
     .expect("copy");
 
-    let studio = open(library.path());
+    let studio = open(library.path(), &[]);
     let avatar = new_avatar(&studio, TrainingType::Portrait);
 
     let results = watching(&studio, &avatar, watched.path(), |results| {
@@ -199,47 +206,77 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
     let put = |case: &str, name: &str| {
         std::fs::copy(cases().join(case), watched.path().join(name)).expect("copy");
     };
-    let studio = open(library.path());
+    let open = || {
+        let set_of_two = [("AVATAR_MIN_PHOTOS", "1"), ("AVATAR_MAX_PHOTOS", "2")];
+        open(library.path(), &set_of_two)
+    };
+    let studio = open();
     let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let photo_of = |results: &[PhotoResult], name: &str| {
+        results
+            .iter()
+            .find(|result| result.path.ends_with(name))
+            .and_then(|result| result.photo_id)
+            .unwrap_or_else(|| panic!("{name} stored"))
+            .to_string()
+    };
     put("good_portrait.jpg", "kept.jpg");
     put("dark.jpg", "dark.jpg");
 
     let first = watch_until(&studio, &avatar, watched.path(), 2);
     assert_eq!(names(&first), ["dark.jpg", "kept.jpg"]);
-    let kept = first
-        .iter()
-        .find(|result| result.verdict == Verdict::Accepted)
-        .and_then(|result| result.photo_id)
-        .expect("kept.jpg stored");
     studio
-        .remove_photo(&avatar, &kept.to_string())
+        .remove_photo(&avatar, &photo_of(&first, "kept.jpg"))
         .expect("remove");
 
-    // The app starts again with one more photo in the folder: only that one is news.
+    // The app starts again with two more photos in the folder: only they are news.
     drop(studio);
-    let studio = open(library.path());
+    let studio = open();
     put("png_good.png", "new.png");
-    let second = watch_until(&studio, &avatar, watched.path(), 1);
-    assert_eq!(names(&second), ["new.png"]);
-    assert_eq!(second[0].verdict, Verdict::Accepted);
+    put("webp_good.webp", "more.webp");
+    let second = watch_until(&studio, &avatar, watched.path(), 2);
+    assert_eq!(names(&second), ["more.webp", "new.png"]);
+    assert!(
+        second
+            .iter()
+            .all(|result| result.verdict == Verdict::Accepted)
+    );
     assert_eq!(
         studio.list_photos(&avatar).expect("photos").len(),
-        1,
+        2,
         "the photo removed from the avatar did not come back"
     );
 
-    // A file changed since its verdict is judged again.
+    // A file changed since its verdict is judged again; a new one finds the set full.
     put("bright.jpg", "dark.jpg");
-    let third = watch_until(&studio, &avatar, watched.path(), 1);
-    assert_eq!(names(&third), ["dark.jpg"]);
-    assert_eq!(third[0].reasons, [studio::PhotoCode::TooBright]);
+    put("rotated_exif.jpg", "extra.jpg");
+    let third = watch_until(&studio, &avatar, watched.path(), 2);
+    assert_eq!(names(&third), ["dark.jpg", "extra.jpg"]);
+    let reasons = |name: &str| {
+        let result = third.iter().find(|result| result.path.ends_with(name));
+        result
+            .map(|result| result.reasons.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(reasons("dark.jpg"), [PhotoCode::TooBright]);
+    assert_eq!(reasons("extra.jpg"), [PhotoCode::LimitReached]);
+
+    // Once a photo leaves the avatar, the next start tries the one that found no room.
+    studio
+        .remove_photo(&avatar, &photo_of(&second, "new.png"))
+        .expect("remove");
+    drop(studio);
+    let studio = open();
+    let fourth = watch_until(&studio, &avatar, watched.path(), 1);
+    assert_eq!(names(&fourth), ["extra.jpg"]);
+    assert_eq!(fourth[0].verdict, Verdict::Accepted);
 }
 
 #[test]
 fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_one_gone() {
     let library = tempfile::tempdir().expect("temp dir");
     let watched = tempfile::tempdir().expect("temp dir");
-    let studio = open(library.path());
+    let studio = open(library.path(), &[]);
     let avatar = new_avatar(&studio, TrainingType::Style);
     assert_eq!(studio.watch_folder_of(&avatar).expect("read"), None);
 
@@ -252,7 +289,7 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     let canonical = std::fs::canonicalize(watched.path()).expect("canonical");
     assert_eq!(kept.as_deref(), Some(canonical.as_path()));
     drop(studio);
-    let studio = open(library.path());
+    let studio = open(library.path(), &[]);
     let kept = |studio: &Studio| studio.watch_folder_of(&avatar).expect("read");
     assert_eq!(
         kept(&studio),
