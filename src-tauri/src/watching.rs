@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use studio::{PhotoCode, PhotoResult, Studio};
+use studio::Studio;
 use tauri::{AppHandle, Emitter};
 use uuid::Uuid;
 
@@ -54,7 +54,9 @@ impl Watchers {
             while keep_going() {
                 let watched =
                     studio.watch_folder(&avatar.to_string(), &folder, &keep_going, |result| {
-                        if already_held(&result) {
+                        // A copy under another name, or a photo added before its folder was
+                        // watched: not news.
+                        if result.is_already_held() {
                             return;
                         }
                         let update = WatchedUpdate {
@@ -91,14 +93,4 @@ impl Watchers {
             previous.store(false, Ordering::Relaxed);
         }
     }
-}
-
-/// A file the avatar already holds, byte for byte (a copy under another name, or a photo added
-/// before its folder was watched): that is not news.
-fn already_held(result: &PhotoResult) -> bool {
-    result.reasons == [PhotoCode::Duplicate]
-        && result
-            .duplicate_of
-            .as_deref()
-            .is_some_and(|id| Uuid::parse_str(id).is_ok())
 }

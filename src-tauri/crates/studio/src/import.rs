@@ -64,6 +64,18 @@ pub struct PhotoResult {
     pub detail: Option<String>,
 }
 
+impl PhotoResult {
+    /// Whether the avatar already holds this file byte for byte: its only reason is a duplicate
+    /// of a stored photo (an id), not of another file in the same import (a path).
+    pub fn is_already_held(&self) -> bool {
+        self.reasons == [Code::Duplicate]
+            && self
+                .duplicate_of
+                .as_deref()
+                .is_some_and(|id| Uuid::parse_str(id).is_ok())
+    }
+}
+
 /// How far an avatar's photo set is from training.
 #[derive(Debug, Clone, Copy, Serialize, TS)]
 pub struct Readiness {

@@ -1,49 +1,11 @@
 //! Importing real files into a real library: verdicts, duplicates, limits, folders and links.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod common;
 
-use studio::{
-    Config, Gender, NewAvatar, PhotoCode, PhotoResult, Ports, Studio, SystemClock, TrainingType,
-    Verdict,
-};
+use std::path::PathBuf;
 
-fn cases() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
-}
-
-fn studio(library: &Path, vars: &[(&str, &str)]) -> Studio {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let config = Config::from_lookup(Some(library.to_path_buf()), |name| {
-        vars.iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    })
-    .expect("config");
-    Studio::open(
-        config,
-        Ports {
-            clock: Arc::new(SystemClock),
-            ..Ports::system()
-        },
-    )
-    .expect("studio")
-}
-
-fn portrait(studio: &Studio) -> String {
-    studio
-        .create_avatar(NewAvatar {
-            name: "Anna".into(),
-            gender: Gender::Female,
-            training_type: TrainingType::Portrait,
-        })
-        .expect("avatar")
-        .id
-        .to_string()
-}
+use common::{cases, new_avatar, studio};
+use studio::{PhotoCode, PhotoResult, Studio, TrainingType, Verdict};
 
 fn add(studio: &Studio, avatar: &str, paths: &[PathBuf]) -> Vec<PhotoResult> {
     let mut results = Vec::new();
@@ -64,7 +26,7 @@ fn named<'a>(results: &'a [PhotoResult], name: &str) -> &'a PhotoResult {
 fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
     let library = tempfile::tempdir().expect("temp dir");
     let studio = studio(library.path(), &[]);
-    let avatar = portrait(&studio);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
     let results = add(&studio, &avatar, &[cases()]);
 
     // The byte-identical copy sorts first by name, so it is the one kept.
@@ -160,7 +122,7 @@ fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
 fn the_better_of_two_near_duplicates_is_kept_whichever_comes_first() {
     let library = tempfile::tempdir().expect("temp dir");
     let studio = studio(library.path(), &[]);
-    let avatar = portrait(&studio);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
     let worse = cases().join("near_duplicate_of_good_portrait.jpg");
     let better = cases().join("good_portrait.jpg");
 
@@ -196,7 +158,7 @@ fn the_better_of_two_near_duplicates_is_kept_whichever_comes_first() {
     let folder = tempfile::tempdir().expect("temp dir");
     std::fs::copy(&worse, folder.path().join("a_small.jpg")).expect("copy");
     std::fs::copy(&better, folder.path().join("b_full.jpg")).expect("copy");
-    let other = portrait(&studio);
+    let other = new_avatar(&studio, TrainingType::Portrait);
     let results = add(&studio, &other, &[folder.path().to_path_buf()]);
     let small_id = named(&results, "a_small.jpg").photo_id.expect("stored");
     let full = named(&results, "b_full.jpg");
@@ -235,7 +197,7 @@ fn the_avatar_limit_and_the_size_limit_are_enforced() {
             ("PHOTO_MAX_SIZE", "1000000"),
         ],
     );
-    let avatar = portrait(&studio);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
     let names = [
         "good_portrait.jpg",
         "png_good.png",
@@ -304,8 +266,8 @@ fn folders_are_walked_once_despite_link_loops_and_unfinished_files_are_skipped()
 fn removing_a_photo_deletes_its_files_unless_another_avatar_holds_them() {
     let library = tempfile::tempdir().expect("temp dir");
     let studio = studio(library.path(), &[]);
-    let first = portrait(&studio);
-    let second = portrait(&studio);
+    let first = new_avatar(&studio, TrainingType::Portrait);
+    let second = new_avatar(&studio, TrainingType::Portrait);
     let photo = [cases().join("good_portrait.jpg")];
     let one = add(&studio, &first, &photo)[0]
         .photo_id

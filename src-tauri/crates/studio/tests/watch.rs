@@ -2,43 +2,16 @@
 //! download renamed into place, and a folder moved in are each imported once, and only complete;
 //! a later start passes over what was judged before.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use studio::{
-    Config, Gender, NewAvatar, PhotoCode, PhotoResult, Ports, Studio, TrainingType, Verdict,
-    WatchedFolder,
-};
-
-fn cases() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
-}
-
-/// The studio over `library`, with settings as if `vars` were set in the environment.
-fn open(library: &Path, vars: &[(&str, &str)]) -> Studio {
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
-    };
-    let config = Config::from_lookup(Some(library.to_path_buf()), lookup).expect("config");
-    Studio::open(config, Ports::system()).expect("studio")
-}
-
-fn new_avatar(studio: &Studio, training_type: TrainingType) -> String {
-    studio
-        .create_avatar(NewAvatar {
-            name: "W".into(),
-            gender: Gender::Other,
-            training_type,
-        })
-        .expect("avatar")
-        .id
-        .to_string()
-}
+use common::{cases, new_avatar, studio};
+use studio::{PhotoCode, PhotoResult, Studio, TrainingType, Verdict, WatchedFolder};
 
 fn wait_for(results: &Mutex<Vec<PhotoResult>>, name: &str, within: Duration) -> PhotoResult {
     let deadline = Instant::now() + within;
@@ -70,7 +43,7 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     )
     .expect("copy");
 
-    let studio = open(library.path(), &[]);
+    let studio = studio(library.path(), &[]);
     let avatar = new_avatar(&studio, TrainingType::Portrait);
 
     let results = watching(&studio, &avatar, watched.path(), |results| {
@@ -208,7 +181,7 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
     };
     let open = || {
         let set_of_two = [("AVATAR_MIN_PHOTOS", "1"), ("AVATAR_MAX_PHOTOS", "2")];
-        open(library.path(), &set_of_two)
+        studio(library.path(), &set_of_two)
     };
     let studio = open();
     let avatar = new_avatar(&studio, TrainingType::Portrait);
@@ -276,7 +249,7 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
 fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_one_gone() {
     let library = tempfile::tempdir().expect("temp dir");
     let watched = tempfile::tempdir().expect("temp dir");
-    let studio = open(library.path(), &[]);
+    let studio = studio(library.path(), &[]);
     let avatar = new_avatar(&studio, TrainingType::Style);
     assert_eq!(studio.watch_folder_of(&avatar).expect("read"), None);
 
@@ -289,7 +262,7 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     let canonical = std::fs::canonicalize(watched.path()).expect("canonical");
     assert_eq!(kept.as_deref(), Some(canonical.as_path()));
     drop(studio);
-    let studio = open(library.path(), &[]);
+    let studio = common::studio(library.path(), &[]);
     let kept = |studio: &Studio| studio.watch_folder_of(&avatar).expect("read");
     assert_eq!(
         kept(&studio),
