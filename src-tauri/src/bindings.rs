@@ -6,9 +6,9 @@ use std::path::Path;
 
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
-    Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobState, Photo, PhotoCode, PhotoResult,
-    Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView, TrainingJob,
-    TrainingPlan, TrainingType, UpdateChannel, Verdict,
+    DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobState, Photo, PhotoCode,
+    PhotoResult, Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView,
+    TrainingJob, TrainingPlan, TrainingType, UpdateChannel, Verdict,
 };
 use ts_rs::TS;
 
@@ -27,6 +27,7 @@ fn typescript() -> String {
         ConnectionCheck::decl(),
         ConnectionProblem::decl(),
         ConnectionReport::decl(),
+        DeletedAvatar::decl(),
         ConnectionStep::decl(),
         Diagnosis::decl(),
         ErrorCode::decl(),

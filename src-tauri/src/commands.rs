@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use studio::{
-    Avatar, ConnectionReport, Diagnosis, ErrorReport, Gender, NewAvatar, Overrides, Preset,
-    SettingsView, Studio, TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
+    Avatar, ConnectionReport, DeletedAvatar, Diagnosis, ErrorReport, Gender, NewAvatar, Overrides,
+    Preset, SettingsView, Studio, TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
 };
 use tauri::{AppHandle, State};
 
@@ -83,11 +83,20 @@ pub async fn rename_avatar(state: State<'_, AppState>, id: String, name: String)
     run(state, move |studio| studio.rename_avatar(&id, &name)).await
 }
 
+/// Deletes an avatar with everything kept for it, and says what was removed.
 #[tauri::command]
-pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<Avatar> {
+pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<DeletedAvatar> {
     let watchers = state.watchers.clone();
-    let deleted = run(state, move |studio| studio.delete_avatar(&id)).await?;
-    watchers.stop(deleted.id);
+    let studio = state.studio()?;
+    let runtime = tauri::async_runtime::handle();
+    // SQLite and the file sweep block; S3 deletions are awaited on that same blocking thread.
+    let deleted =
+        tauri::async_runtime::spawn_blocking(move || runtime.block_on(studio.delete_avatar(&id)))
+            .await
+            .map_err(|error| {
+                ErrorReport::internal(format!("the deletion stopped unexpectedly: {error}"))
+            })??;
+    watchers.stop(deleted.avatar.id);
     Ok(deleted)
 }
 
@@ -264,26 +273,27 @@ pub async fn plan_training(
     .await
 }
 
-/// Writes the job to the ledger and follows it in the background; progress arrives as events.
+/// Writes the job for the plan the creator confirmed and follows it in the background; progress
+/// arrives as events. A paid plan is confirmed once more in a native dialog; `conflict` when the
+/// plan in force is no longer the confirmed one.
 #[tauri::command]
 pub async fn start_training(
     app: AppHandle,
+    window: tauri::Window,
     state: State<'_, AppState>,
-    avatar_id: String,
-    preset: String,
-    steps: Option<u32>,
-    learning_rate: Option<f64>,
+    plan: TrainingPlan,
 ) -> Reply<TrainingJob> {
-    let preset = self::preset(&preset)?;
-    let overrides = Overrides {
-        steps,
-        learning_rate,
-    };
     let (studio, followers) = (state.studio()?, state.followers.clone());
-    let job = run(state, move |studio| {
-        studio.start_training(&avatar_id, preset, overrides)
-    })
-    .await?;
+    if !plan.test_mode {
+        let language = studio.config().language.clone();
+        if !crate::confirm::paid_start_confirmed(&window, &plan, language.as_deref()).await {
+            return Err(ErrorReport {
+                code: studio::ErrorCode::InvalidInput,
+                message: "the paid training was not confirmed".into(),
+            });
+        }
+    }
+    let job = run(state, move |studio| studio.start_training(&plan)).await?;
     training::follow(&app, &studio, &followers, job.id);
     Ok(job)
 }

@@ -66,8 +66,13 @@ enum Command {
     },
     /// Cancel an avatar's training and follow it until fal confirms the end.
     Cancel { avatar: String },
-    /// List every training, newest first.
-    Jobs,
+    /// List every training, newest first. Reading only, unless `--advance`.
+    Jobs {
+        /// Move every unfinished training on one step first (upload, submit, poll, download),
+        /// reporting any error met on the way.
+        #[arg(long)]
+        advance: bool,
+    },
     /// Check the webhook relay: its health, a test event through it, and fal's webhook URL.
     CheckConnection,
     /// Keep the fal key, the S3 secret key and the relay token in the system keychain.
@@ -156,7 +161,15 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
     let out = Output { json: cli.json };
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|error| ErrorReport::internal(format!("cannot start: {error}")))?;
-    runtime.block_on(training::advance_unfinished(&studio, &out))?;
+    // Only commands that exist to move trainings on do so; the others only read or change
+    // the library, and never upload, submit or download.
+    let moves_jobs = matches!(
+        cli.command,
+        Command::Train { .. } | Command::Cancel { .. } | Command::Jobs { advance: true }
+    );
+    if moves_jobs {
+        runtime.block_on(training::advance_unfinished(&studio, &out))?;
+    }
     match cli.command {
         Command::Train {
             avatar,
@@ -182,7 +195,7 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
             runtime.block_on(training::status(&studio, &out, &avatar, wait))?;
         }
         Command::Cancel { avatar } => runtime.block_on(training::cancel(&studio, &out, &avatar))?,
-        Command::Jobs => training::jobs(&studio, &out)?,
+        Command::Jobs { .. } => training::jobs(&studio, &out)?,
         Command::Secret(command) => secret(&studio, &out, command)?,
         Command::CheckConnection => runtime.block_on(training::check_connection(&studio, &out))?,
         Command::Avatar(command) => match command {
@@ -199,11 +212,25 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
             AvatarCommand::Show { id } => out.avatar(&studio.avatar(&id)?),
             AvatarCommand::Rename { id, name } => out.avatar(&studio.rename_avatar(&id, &name)?),
             AvatarCommand::Delete { id } => {
-                let deleted = studio.delete_avatar(&id)?;
+                let deleted = runtime.block_on(studio.delete_avatar(&id))?;
                 if out.json {
-                    out.print_json(&serde_json::json!({"deleted": deleted.id}));
+                    out.print_json(&serde_json::json!({
+                        "deleted": deleted.avatar.id,
+                        "photos": deleted.photos,
+                        "files": deleted.files,
+                        "models": deleted.models,
+                        "s3_objects": deleted.s3_objects,
+                    }));
                 } else {
-                    out.line(&format!("deleted {} ({})", deleted.name, deleted.id));
+                    out.line(&format!(
+                        "deleted {} ({}): {} photos, {} files, {} models, {} objects in S3",
+                        deleted.avatar.name,
+                        deleted.avatar.id,
+                        deleted.photos,
+                        deleted.files,
+                        deleted.models,
+                        deleted.s3_objects
+                    ));
                 }
             }
         },

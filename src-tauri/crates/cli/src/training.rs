@@ -25,6 +25,8 @@ struct JobReport<'a> {
     preset: &'a str,
     trainer: &'a str,
     test_mode: bool,
+    /// The cost confirmed before the start, in US dollars.
+    confirmed_cost_usd: f64,
     cancel_requested: bool,
     created_at: String,
     finished_at: Option<String>,
@@ -47,6 +49,7 @@ impl<'a> From<&'a TrainingJob> for JobReport<'a> {
             preset: &job.preset,
             trainer: &job.trainer,
             test_mode: job.test_mode,
+            confirmed_cost_usd: job.confirmed_cost_usd,
             cancel_requested: job.cancel_requested,
             created_at: job.created_at.to_rfc3339(),
             finished_at: job.finished_at.map(|time| time.to_rfc3339()),
@@ -77,7 +80,7 @@ pub async fn train(
             message: "not started".to_string(),
         });
     }
-    let job = studio.start_training(&options.avatar, options.preset, options.overrides)?;
+    let job = studio.start_training(&plan)?;
     // Without --wait, stop once fal holds the job; any later start of the CLI or the app
     // follows it to the end.
     let wait = options.wait;
@@ -194,11 +197,32 @@ pub fn jobs(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
     Ok(())
 }
 
-/// Re-checks every unfinished job, as every start does, so none waits for the app to be opened.
+/// One error met while moving a training on, as `--json` reports it on stderr.
+#[derive(Serialize)]
+struct AdvanceError<'a> {
+    job_id: Uuid,
+    code: studio::ErrorCode,
+    message: &'a str,
+}
+
+/// Moves every unfinished job on one step, so none waits for the app to be opened. Errors are
+/// reported on stderr (one JSON object per line with `--json`) and never stop the command.
 pub async fn advance_unfinished(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
     for (job, error) in studio.advance_unfinished().await? {
-        if let (Some(error), false) = (error, out.json) {
-            eprintln!("warning: training {} could not move on: {error}", job.id);
+        let Some(error) = error else { continue };
+        let report = ErrorReport::from(error);
+        if out.json {
+            let line = AdvanceError {
+                job_id: job.id,
+                code: report.code,
+                message: &report.message,
+            };
+            eprintln!("{}", serde_json::to_string(&line).unwrap_or_default());
+        } else {
+            eprintln!(
+                "warning: training {} could not move on: {}",
+                job.id, report.message
+            );
         }
     }
     Ok(())

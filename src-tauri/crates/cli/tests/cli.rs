@@ -494,3 +494,104 @@ fn md5_hex(bytes: &[u8]) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
+
+/// Several `photos add` processes at once, beside processes that only open the library (each
+/// open sweeps unreferenced files): every import succeeds and every row keeps its whole file and
+/// its thumbnail.
+#[test]
+fn imports_from_several_processes_at_once_lose_no_photo() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let inboxes: Vec<tempfile::TempDir> = (0..4u8)
+        .map(|process| {
+            let inbox = tempfile::tempdir().expect("temp dir");
+            for name in [
+                "good_portrait.jpg",
+                "png_good.png",
+                "webp_good.webp",
+                "rotated_exif.jpg",
+                "good_style.jpg",
+            ] {
+                let mut bytes = std::fs::read(cases().join(name)).expect("case");
+                bytes.extend_from_slice(&[process; 16]);
+                std::fs::write(inbox.path().join(name), bytes).expect("write");
+            }
+            inbox
+        })
+        .collect();
+    let avatars: Vec<String> = (0..4)
+        .map(|index| {
+            let avatar = json_ok(
+                library.path(),
+                &[
+                    "avatar",
+                    "create",
+                    "--name",
+                    &format!("A{index}"),
+                    "--type",
+                    "style",
+                    "--gender",
+                    "male",
+                    "--json",
+                ],
+            );
+            avatar["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_avatar-cli"))
+            .arg("--library")
+            .arg(library.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let mut imports: Vec<_> = avatars
+        .iter()
+        .zip(&inboxes)
+        .map(|(avatar, inbox)| {
+            spawn(&[
+                "photos",
+                "add",
+                avatar,
+                inbox.path().to_str().expect("utf-8"),
+                "--json",
+            ])
+        })
+        .collect();
+    let openers: Vec<_> = (0..4)
+        .map(|_| spawn(&["avatar", "list", "--json"]))
+        .collect();
+    imports.extend(openers);
+    for child in imports {
+        let output = child.wait_with_output().expect("ends");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut rows = 0;
+    for avatar in &avatars {
+        let photos = json_ok(library.path(), &["photos", "list", avatar, "--json"]);
+        for photo in photos.as_array().expect("array") {
+            rows += 1;
+            let hash = photo["file_hash"].as_str().expect("hash");
+            let format = photo["format"].as_str().expect("format");
+            let file = library
+                .path()
+                .join("photos")
+                .join(&hash[..2])
+                .join(format!("{hash}.{format}"));
+            let bytes = std::fs::read(&file).unwrap_or_else(|_| panic!("row {hash} lost its file"));
+            assert_eq!(md5_hex(&bytes), hash, "the stored file is whole");
+            let thumbnail = library
+                .path()
+                .join("thumbnails")
+                .join(format!("{hash}.jpg"));
+            assert!(thumbnail.is_file(), "row {hash} lost its thumbnail");
+        }
+    }
+    assert!(rows >= 4, "photos were stored: {rows}");
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use fal_fake::{FakeFal, Outcome, Route, Script};
+use fal_fake::{FakeFal, Fault, Outcome, Route, Script};
 use serde_json::Value;
 
 fn cases() -> PathBuf {
@@ -246,4 +246,145 @@ async fn check_connection_passes_against_a_running_relay_and_explains_a_wrong_to
         + &String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("refused the token"), "{text}");
     assert!(!text.contains("not-the-token-at-all"), "{text}");
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name}");
+}
+
+#[test]
+fn a_process_suspended_mid_upload_and_taken_over_never_submits_twice() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeFal::start());
+    fake.set_script(Script {
+        queue_time: Duration::from_millis(300),
+        run_time: Duration::from_millis(2000),
+        outcome: Outcome::Success { lora_bytes: 8192 },
+        ..Script::default()
+    });
+    // The first process's upload is answered late: it is suspended before the answer comes.
+    fake.push_fault(Fault::Delay {
+        route: Route::StorageUpload,
+        delay: Duration::from_secs(2),
+    });
+    let vars = [
+        ("FAL_KEY", fake.api_key().to_string()),
+        ("FAL_QUEUE_URL", fake.base_url()),
+        ("FAL_REST_URL", fake.base_url()),
+        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
+    ];
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+    let train_args = [
+        "train", &avatar, "--preset", "fast", "--yes", "--wait", "--json",
+    ];
+    let first = command(library.path(), &vars, &train_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("train starts");
+    runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            fake.wait_for(Route::StorageUpload, 1),
+        )
+        .await
+        .expect("the first process uploads")
+    });
+    signal(&first, "STOP");
+
+    // A second process takes the job over once the suspended one's lease runs out.
+    let second = command(
+        library.path(),
+        &vars,
+        &["status", &avatar, "--wait", "--json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("status --wait starts");
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), fake.wait_for(Route::Submit, 1))
+            .await
+            .expect("the second process submits")
+    });
+    // The first one wakes up while the job is training, with its upload's answer waiting.
+    signal(&first, "CONT");
+
+    for (name, child) in [("first", first), ("second", second)] {
+        let output = child.wait_with_output().expect("ends");
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let status: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(status["status"], "completed", "{name}: {status}");
+    }
+    let submissions = fake.submissions();
+    assert_eq!(submissions.len(), 1, "one paid submit");
+    let jobs = json_ok(library.path(), &vars, &["jobs", "--json"]);
+    assert_eq!(
+        jobs[0]["request_id"].as_str(),
+        Some(submissions[0].request_id.as_str()),
+        "the ledger holds the request fal has"
+    );
+}
+
+#[test]
+fn commands_that_read_never_upload_submit_or_download_and_advance_reports_its_errors() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeFal::start());
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+    let paid = |rest_url: String| {
+        vec![
+            ("FAL_KEY", fake.api_key().to_string()),
+            ("FAL_QUEUE_URL", fake.base_url()),
+            ("FAL_REST_URL", rest_url),
+            ("FAL_TRAINING_TEST_MODE", "false".to_string()),
+        ]
+    };
+    // fal storage is unreachable: the paid job is written and stays unfinished.
+    let unreachable = paid("http://127.0.0.1:9".to_string());
+    let output = run(
+        library.path(),
+        &unreachable,
+        &["train", &avatar, "--yes", "--json"],
+    );
+    assert!(!output.status.success());
+
+    let reachable = paid(fake.base_url());
+    for args in [
+        vec!["avatar", "list", "--json"],
+        vec!["avatar", "show", &avatar, "--json"],
+        vec!["jobs", "--json"],
+        vec!["status", &avatar, "--json"],
+        vec!["secret", "status", "--json"],
+        vec!["photos", "list", &avatar, "--json"],
+    ] {
+        json_ok(library.path(), &reachable, &args);
+        for route in [Route::StorageInitiate, Route::StorageUpload, Route::Submit] {
+            assert_eq!(fake.request_count(route), 0, "{args:?} moved the job");
+        }
+    }
+
+    let output = run(
+        library.path(),
+        &unreachable,
+        &["jobs", "--advance", "--json"],
+    );
+    assert!(output.status.success());
+    let error: Value = serde_json::from_slice(&output.stderr).expect("one JSON error line");
+    assert_eq!(error["code"], "remote_unavailable", "{error}");
+    let jobs: Value = serde_json::from_slice(&output.stdout).expect("the jobs");
+    assert_eq!(error["job_id"], jobs[0]["job_id"]);
+
+    let moved = json_ok(library.path(), &reachable, &["jobs", "--advance", "--json"]);
+    assert_eq!(fake.submissions().len(), 1, "--advance sends it: {moved}");
 }

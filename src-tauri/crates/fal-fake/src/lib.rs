@@ -127,6 +127,23 @@ pub enum Fault {
     Delay { route: Route, delay: Duration },
     /// Close the connection of the next request of `route` without processing or answering it.
     DropConnection { route: Route },
+    /// Process the next request of `route` as usual (a submit creates its job), then answer this
+    /// status and raw body instead: a gateway that loses the real answer (408, 500, 502, 504, an
+    /// ingress error page) or a 2xx body that is not what the route returns.
+    AcceptThenAnswer {
+        route: Route,
+        status: u16,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+    /// Process the next request of `route` as usual, then close the connection unanswered.
+    AcceptThenDrop { route: Route },
+    /// Process the next request of `route` and send its head and the first `bytes` of its body,
+    /// then go quiet without closing: a stream that stalls halfway.
+    StallBody { route: Route, bytes: usize },
+    /// Process the next request of `route` and send its head and the first `bytes` of its body,
+    /// then close the connection: a body shorter than its `Content-Length`.
+    TruncateBody { route: Route, bytes: usize },
     /// The next webhook is not sent at all.
     DropWebhook,
     /// The next webhook is delivered twice, one full delivery after the other.
@@ -232,6 +249,9 @@ impl FakeFal {
     /// When a [`Fault::Status`] carries an invalid status code or header.
     pub fn push_fault(&self, fault: Fault) {
         if let Fault::Status {
+            status, headers, ..
+        }
+        | Fault::AcceptThenAnswer {
             status, headers, ..
         } = &fault
         {

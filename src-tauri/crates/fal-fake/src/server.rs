@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -161,7 +162,11 @@ async fn dispatch(
     let fault = shared.state().faults.take(|fault| match fault {
         Fault::Status { route: faulty, .. }
         | Fault::Delay { route: faulty, .. }
-        | Fault::DropConnection { route: faulty } => *faulty == route,
+        | Fault::DropConnection { route: faulty }
+        | Fault::AcceptThenAnswer { route: faulty, .. }
+        | Fault::AcceptThenDrop { route: faulty }
+        | Fault::StallBody { route: faulty, .. }
+        | Fault::TruncateBody { route: faulty, .. } => *faulty == route,
         _ => false,
     });
     match fault {
@@ -180,6 +185,28 @@ async fn dispatch(
             let response = handle_detached(shared, target, request).await;
             tokio::time::sleep(delay).await;
             response
+        }
+        Some(Fault::AcceptThenAnswer {
+            status,
+            body,
+            headers,
+            ..
+        }) => {
+            handle_detached(shared, target, request).await;
+            raw_response(status, body, &headers)
+        }
+        Some(Fault::AcceptThenDrop { .. }) => {
+            handle_detached(shared, target, request).await;
+            connection.cut();
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Some(Fault::StallBody { bytes, .. }) => {
+            let response = handle_detached(shared, target, request).await;
+            cut_short(response, bytes, true)
+        }
+        Some(Fault::TruncateBody { bytes, .. }) => {
+            let response = handle_detached(shared, target, request).await;
+            cut_short(response, bytes, false)
         }
         _ => handle_detached(shared, target, request).await,
     }
@@ -253,6 +280,38 @@ fn fault_response(status: u16, body: Value, headers: &[(String, String)]) -> Res
         }
     }
     response
+}
+
+fn raw_response(status: u16, body: String, headers: &[(String, String)]) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}
+
+/// The response's head and its first `bytes`, then silence (`stall`) or an aborted connection.
+/// The head keeps its `Content-Length`, so the client waits for the rest.
+fn cut_short(response: Response, bytes: usize, stall: bool) -> Response {
+    let (parts, body) = response.into_parts();
+    let head = futures_util::stream::once(async move {
+        let whole = to_bytes(body, usize::MAX).await.unwrap_or_default();
+        Ok::<_, std::io::Error>(whole.slice(..bytes.min(whole.len())))
+    });
+    let tail = futures_util::stream::once(async move {
+        if stall {
+            std::future::pending::<()>().await;
+        }
+        // An error in the body makes hyper abort the connection.
+        Err(std::io::Error::other("the body was cut short"))
+    });
+    Response::from_parts(parts, Body::from_stream(head.chain(tail)))
 }
 
 pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {

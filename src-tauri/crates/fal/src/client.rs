@@ -112,18 +112,26 @@ impl std::fmt::Debug for FalClient {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a transfer may go without a byte by default; fal's own downloader allows 30 s per
+/// blocking operation (`ssrf.py`).
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl FalClient {
     pub fn new(endpoints: Endpoints, key: String, retry: RetryPolicy) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("avatar-studio/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a client with no custom TLS settings always builds");
         Self {
-            http,
+            http: http_client(DEFAULT_READ_TIMEOUT),
             endpoints,
             key,
             retry,
+        }
+    }
+
+    /// The same client with another limit on how long any read may wait for a byte: a stalled
+    /// answer or download fails after it and is retried like a broken connection.
+    pub fn with_read_timeout(self, read_timeout: Duration) -> Self {
+        Self {
+            http: http_client(read_timeout),
+            ..self
         }
     }
 
@@ -259,12 +267,23 @@ impl FalClient {
         }
     }
 
-    /// Streams a public file (a LoRA on fal's CDN) into `destination`, starting it afresh on each
-    /// retry, and returns its length. The caller owns the file's naming and renaming.
-    pub async fn download(&self, url: &str, destination: &Path) -> Result<u64, FalError> {
+    /// Streams a public file (a LoRA on fal's CDN) of at most `max_bytes` into `destination`,
+    /// starting it afresh on each retry, and returns its length. The caller owns the file's
+    /// naming and renaming.
+    pub async fn download(
+        &self,
+        url: &str,
+        destination: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, FalError> {
+        if !is_fetchable_url(url) {
+            return Err(FalError::Protocol(format!(
+                "the file address {url:?} is not an https address"
+            )));
+        }
         let mut attempt = 0;
         loop {
-            match self.download_once(url, destination).await {
+            match self.download_once(url, destination, max_bytes).await {
                 Ok(length) => return Ok(length),
                 Err(error) if error.is_transient() && attempt < self.retry.max_retries => {
                     attempt += 1;
@@ -275,7 +294,12 @@ impl FalClient {
         }
     }
 
-    async fn download_once(&self, url: &str, destination: &Path) -> Result<u64, FalError> {
+    async fn download_once(
+        &self,
+        url: &str,
+        destination: &Path,
+        max_bytes: u64,
+    ) -> Result<u64, FalError> {
         let response = self
             .http
             .get(url)
@@ -283,6 +307,13 @@ impl FalClient {
             .await
             .map_err(|error| FalError::network(&error))?;
         let response = check(response, true).await?;
+        let too_large = FalError::TooLarge { limit: max_bytes };
+        if response
+            .content_length()
+            .is_some_and(|length| length > max_bytes)
+        {
+            return Err(too_large);
+        }
         let mut file = tokio::fs::File::create(destination)
             .await
             .map_err(|error| file_error(destination, &error))?;
@@ -291,6 +322,9 @@ impl FalClient {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|error| FalError::network(&error))?;
             length += chunk.len() as u64;
+            if length > max_bytes {
+                return Err(too_large);
+            }
             file.write_all(&chunk)
                 .await
                 .map_err(|error| file_error(destination, &error))?;
@@ -325,6 +359,34 @@ impl FalClient {
             attempt += 1;
             tokio::time::sleep(self.retry.delay(attempt)).await;
         }
+    }
+}
+
+fn http_client(read_timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(read_timeout)
+        .user_agent(concat!("avatar-studio/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with no custom TLS settings always builds")
+}
+
+/// Whether a file URL fal handed out may be fetched: `https`, or plain `http` to this machine
+/// only (a local stand-in for fal). Anything else could be a redirect of the creator's model to
+/// a host that is not fal's.
+pub fn is_fetchable_url(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(address)) => address.is_loopback(),
+            Some(url::Host::Ipv6(address)) => address.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -386,8 +448,17 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &Value, idempotent: b
             // A timeout the caller set on purpose is final (fal's clients agree).
             let user_timeout =
                 code == 504 && header("x-fal-request-timeout-type").as_deref() == Some("user");
-            let retryable = !user_timeout
-                && (matches!(code, 408 | 429 | 502 | 503 | 504) || (idempotent && code == 500));
+            let retryable = if idempotent {
+                !user_timeout && matches!(code, 408 | 429 | 500 | 502 | 503 | 504)
+            } else {
+                // A request that left may have been taken even when the answer is an error: only
+                // a 429, or a 503 in fal's own words from before any request was created, proves
+                // it was not. A gateway's 408/500/502/504 can follow an accepted submit.
+                code == 429
+                    || (code == 503
+                        && header("x-fal-request-id").is_none()
+                        && body.get("detail").is_some())
+            };
             FalError::Unavailable {
                 status: code,
                 error_type,
@@ -480,6 +551,37 @@ mod tests {
             classified(400, json!({"status":"ALREADY_COMPLETED"}), &[]),
             FalError::Invalid { message, .. } if message == "ALREADY_COMPLETED"
         ));
+    }
+
+    #[test]
+    fn a_submit_is_repeatable_only_when_the_answer_proves_fal_did_not_take_it() {
+        let submit = |code: u16, body: Value, headers: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                map.insert(*name, value.parse().expect("header"));
+            }
+            classify(
+                StatusCode::from_u16(code).expect("code"),
+                &map,
+                &body,
+                false,
+            )
+            .is_transient()
+        };
+        let fal_busy = json!({"detail": "No runner", "error_type": "runner_scheduling_failure"});
+        assert!(submit(429, json!({"detail": "Too many requests"}), &[]));
+        assert!(submit(503, fal_busy.clone(), &[]));
+        assert!(
+            !submit(503, fal_busy, &[("x-fal-request-id", "req-1")]),
+            "a request id means the request exists"
+        );
+        assert!(
+            !submit(503, Value::Null, &[]),
+            "a gateway's 503 without fal's body"
+        );
+        for code in [408, 500, 502, 504] {
+            assert!(!submit(code, json!({"detail": "gateway"}), &[]), "{code}");
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum FalError {
         /// True when the request certainly never reached the server, so even a submit may be repeated.
         not_sent: bool,
     },
+    #[error("the file is larger than the {limit} bytes expected of it")]
+    TooLarge { limit: u64 },
     #[error("cannot read or write {path}: {message}")]
     File { path: String, message: String },
 }

@@ -11,6 +11,7 @@ pub mod webhook;
 
 pub use client::{
     CancelAnswer, Endpoints, FalClient, LogEntry, QueueState, QueueStatus, Submitted,
+    is_fetchable_url,
 };
 pub use error::FalError;
 pub use logs::{StepProgress, step_progress};

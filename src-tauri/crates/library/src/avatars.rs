@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use crate::blobs::DeletedFiles;
 use crate::{Avatar, AvatarStatus, Gender, Library, LibraryError, Result, TrainingType};
 
 const SELECT_AVATAR: &str =
@@ -62,12 +63,28 @@ impl Library {
         Ok(changed == 1)
     }
 
-    /// Deletes an avatar with its photo rows and jobs; `false` when there is no such avatar.
-    pub fn delete_avatar(&self, id: Uuid) -> Result<bool> {
+    /// Deletes an avatar with its photo rows and jobs, then at once its model files and the photo
+    /// files and thumbnails no other avatar holds; `None` when there is no such avatar.
+    pub fn delete_avatar(&self, id: Uuid) -> Result<Option<DeletedFiles>> {
         let changed = self
             .connection()
             .execute("DELETE FROM avatars WHERE id = ?1", [id.to_string()])?;
-        Ok(changed == 1)
+        if changed == 0 {
+            return Ok(None);
+        }
+        let models_dir = self.root.join(crate::MODELS_DIR).join(id.to_string());
+        let models = std::fs::read_dir(&models_dir).map_or(0, |entries| entries.count());
+        match std::fs::remove_dir_all(&models_dir) {
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                return Err(LibraryError::Folder {
+                    path: models_dir,
+                    source,
+                });
+            }
+            _ => {}
+        }
+        let files = self.sweep_unreferenced_files_now()?;
+        Ok(Some(DeletedFiles { models, files }))
     }
 }
 
@@ -175,8 +192,13 @@ mod tests {
                 .expect("rename missing")
         );
 
-        assert!(library.delete_avatar(anna.id).expect("delete"));
-        assert!(!library.delete_avatar(anna.id).expect("delete again"));
+        assert!(library.delete_avatar(anna.id).expect("delete").is_some());
+        assert!(
+            library
+                .delete_avatar(anna.id)
+                .expect("delete again")
+                .is_none()
+        );
         assert!(library.avatars().expect("list").is_empty());
     }
 

@@ -14,10 +14,12 @@ const SELECT_JOB: &str = "SELECT id, avatar_id, idempotency_key, training_set_ha
     training_type, preset, params, test_mode, state, request_id, status_url, response_url,
     cancel_url, storage, dataset_key, dataset_url, progress, queue_position, status_text, last_log,
     error, model_path, model_url, config_url, cancel_requested, created_at, updated_at,
-    submitted_at, finished_at
+    submitted_at, finished_at, revision, download_attempts, confirmed_cost_usd
     FROM training_jobs";
 
 const UNFINISHED: &str = "state NOT IN ('completed', 'failed', 'cancelled')";
+/// The states in which a job's work (upload, submit, download) is done by the lease holder only.
+const LEASED: &str = "state IN ('preparing', 'submitting', 'downloading')";
 
 impl Library {
     /// Records a new job; `false` when the avatar already has an unfinished one.
@@ -26,8 +28,9 @@ impl Library {
         let transaction = connection.transaction()?;
         let inserted = transaction.execute(
             "INSERT INTO training_jobs (id, avatar_id, idempotency_key, training_set_hash, trainer,
-                training_type, preset, params, test_mode, state, progress, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                training_type, preset, params, test_mode, state, progress, created_at, updated_at,
+                confirmed_cost_usd)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
             params![
                 job.id.to_string(),
                 job.avatar_id.to_string(),
@@ -41,6 +44,7 @@ impl Library {
                 job.state.as_str(),
                 job.progress,
                 timestamp(job.created_at),
+                job.confirmed_cost_usd,
             ],
         );
         match inserted {
@@ -107,10 +111,12 @@ impl Library {
         rows.map(|row| row?).collect()
     }
 
-    /// Writes the job's progress and outcome, and the avatar's status with it, unless the job
-    /// already reached a final state. Returns whether it wrote: the caller that moves a job to a
+    /// Writes the job's progress and outcome, and the avatar's status with it, as `writer` at
+    /// `now`. The write is a compare-and-swap: it lands only over the revision the job was read
+    /// at, only while the job is unfinished, and, while the job is in a leased state, only for the
+    /// holder of an unexpired lease. Returns whether it wrote: the caller that moves a job to a
     /// final state and gets `true` is the one that finished it, exactly once.
-    pub fn save_job(&self, job: &TrainingJob) -> Result<bool> {
+    pub fn save_job(&self, job: &TrainingJob, writer: &str, now: DateTime<Utc>) -> Result<bool> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let changed = transaction.execute(
@@ -119,8 +125,10 @@ impl Library {
                     response_url = ?5, cancel_url = ?6, storage = ?7, dataset_key = ?8,
                     dataset_url = ?9, progress = ?10, queue_position = ?11, status_text = ?12,
                     last_log = ?13, error = ?14, model_path = ?15, model_url = ?16,
-                    config_url = ?17, updated_at = ?18, submitted_at = ?19, finished_at = ?20
-                 WHERE id = ?1 AND {UNFINISHED}"
+                    config_url = ?17, updated_at = ?18, submitted_at = ?19, finished_at = ?20,
+                    download_attempts = ?24, revision = revision + 1
+                 WHERE id = ?1 AND {UNFINISHED} AND revision = ?21
+                    AND (NOT {LEASED} OR (lease_owner = ?22 AND lease_until > ?23))"
             ),
             params![
                 job.id.to_string(),
@@ -143,6 +151,10 @@ impl Library {
                 timestamp(job.updated_at),
                 job.submitted_at.map(timestamp),
                 job.finished_at.map(timestamp),
+                job.revision,
+                writer,
+                timestamp(now),
+                job.download_attempts,
             ],
         )?;
         if changed == 1 {
@@ -239,6 +251,9 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
     let (id, avatar_id, training_type, state) = (text(0)?, text(1)?, text(5)?, text(9)?);
     let (created_at, updated_at) = (text(26)?, text(27)?);
     let (submitted_at, finished_at) = (optional(28)?, optional(29)?);
+    let revision: u32 = row.get(30)?;
+    let download_attempts: u32 = row.get(31)?;
+    let confirmed_cost_usd: f64 = row.get(32)?;
     let progress: i64 = row.get(17)?;
     let queue_position: Option<i64> = row.get(18)?;
     let job = TrainingJob {
@@ -272,6 +287,9 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
         updated_at: DateTime::<Utc>::MIN_UTC,
         submitted_at: None,
         finished_at: None,
+        confirmed_cost_usd,
+        download_attempts,
+        revision,
     };
     Ok((|| {
         Ok(TrainingJob {
@@ -342,6 +360,9 @@ mod tests {
             updated_at: at(1),
             submitted_at: None,
             finished_at: None,
+            confirmed_cost_usd: 2.5,
+            download_attempts: 0,
+            revision: 0,
         }
     }
 
@@ -363,7 +384,12 @@ mod tests {
             state: JobState::Failed,
             ..first
         };
-        assert!(library.save_job(&finished).expect("finish"));
+        assert!(
+            library
+                .take_lease(finished.id, "a", at(1), at(9))
+                .expect("lease")
+        );
+        assert!(library.save_job(&finished, "a", at(2)).expect("finish"));
         assert!(
             library
                 .insert_job(&job(avatar))
@@ -380,7 +406,11 @@ mod tests {
         running.request_id = Some("req-1".into());
         running.queue_position = Some(3);
         running.submitted_at = Some(at(2));
-        assert!(library.save_job(&running).expect("progress"));
+        library
+            .take_lease(running.id, "a", at(1), at(9))
+            .expect("lease");
+        assert!(library.save_job(&running, "a", at(2)).expect("progress"));
+        running.revision = 1;
         assert_eq!(
             library.job(running.id).expect("read"),
             Some(running.clone())
@@ -391,9 +421,21 @@ mod tests {
             finished_at: Some(at(3)),
             ..running.clone()
         };
-        assert!(library.save_job(&done).expect("first finisher"));
-        assert!(!library.save_job(&done).expect("second finisher"));
-        assert!(!library.save_job(&running).expect("no going back"));
+        assert!(library.save_job(&done, "b", at(3)).expect("first finisher"));
+        let again = TrainingJob {
+            revision: 2,
+            ..done.clone()
+        };
+        assert!(
+            !library
+                .save_job(&again, "b", at(3))
+                .expect("second finisher")
+        );
+        assert!(
+            !library
+                .save_job(&running, "b", at(3))
+                .expect("no going back")
+        );
         assert!(library.unfinished_jobs().expect("unfinished").is_empty());
         assert_eq!(
             library
@@ -404,6 +446,47 @@ mod tests {
                 .as_deref(),
             Some("req-1")
         );
+    }
+
+    #[test]
+    fn a_write_lands_only_over_the_revision_it_read_and_only_for_the_lease_holder() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let preparing = job(avatar);
+        library.insert_job(&preparing).expect("insert");
+        let submitting = TrainingJob {
+            state: JobState::Submitting,
+            ..preparing.clone()
+        };
+        assert!(
+            !library.save_job(&submitting, "a", at(2)).expect("no lease"),
+            "a leased state is written only under a lease"
+        );
+        library
+            .take_lease(preparing.id, "a", at(1), at(5))
+            .expect("lease");
+        assert!(
+            !library.save_job(&submitting, "a", at(5)).expect("expired"),
+            "an expired lease fences its old holder"
+        );
+        // The lease expired and another process took the job over.
+        assert!(
+            library
+                .take_lease(preparing.id, "b", at(6), at(10))
+                .expect("taken")
+        );
+        assert!(
+            !library
+                .save_job(&submitting, "a", at(7))
+                .expect("lost lease"),
+            "a process that lost its lease cannot write"
+        );
+        assert!(library.save_job(&submitting, "b", at(7)).expect("holder"));
+        assert!(
+            !library.save_job(&submitting, "b", at(8)).expect("stale"),
+            "a second write over the same revision is stale"
+        );
+        let stored = library.job(preparing.id).expect("read").expect("job");
+        assert_eq!((stored.state, stored.revision), (JobState::Submitting, 1));
     }
 
     #[test]

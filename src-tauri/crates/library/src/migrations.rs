@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_settings.sql"),
     include_str!("../migrations/0005_watch_folders.sql"),
     include_str!("../migrations/0006_watched_files.sql"),
+    include_str!("../migrations/0007_job_revision.sql"),
 ];
 
 /// The schema version this build writes.

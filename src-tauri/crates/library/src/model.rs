@@ -247,4 +247,10 @@ pub struct TrainingJob {
     pub submitted_at: Option<DateTime<Utc>>,
     #[ts(type = "string | null")]
     pub finished_at: Option<DateTime<Utc>>,
+    /// The cost the creator confirmed before the start, in US dollars; 0 in test mode.
+    pub confirmed_cost_usd: f64,
+    /// Model downloads that failed so far.
+    pub download_attempts: u32,
+    /// How many times the job was written; a write is accepted only over the revision it read.
+    pub revision: u32,
 }

@@ -29,6 +29,16 @@ impl Library {
         bytes: &[u8],
         thumbnail: Option<&[u8]>,
     ) -> Result<()> {
+        self.storing(|| self.store_photo_files_and_row(photo, &details, bytes, thumbnail))
+    }
+
+    fn store_photo_files_and_row(
+        &self,
+        photo: &Photo,
+        details: &PhotoDetails<'_>,
+        bytes: &[u8],
+        thumbnail: Option<&[u8]>,
+    ) -> Result<()> {
         let io_error =
             |path: std::path::PathBuf| move |source| LibraryError::Folder { path, source };
         let path = self.photo_path(&photo.file_hash, &photo.format);
@@ -124,7 +134,7 @@ impl Library {
             removed
         };
         if removed == 1 {
-            self.sweep_unreferenced_files()?;
+            self.sweep_unreferenced_files_now()?;
         }
         Ok(removed == 1)
     }

@@ -56,6 +56,69 @@ pub fn swaps_sides(orientation: Orientation) -> bool {
     )
 }
 
+/// Progressive JPEGs with more scans than this are refused: each scan re-walks the whole image,
+/// so a small file with thousands of scans takes minutes (libjpeg-turbo's own advice).
+const MAX_PROGRESSIVE_SCANS: u32 = 500;
+
+/// The memory decoding the image to its working copy takes, predicted from the header: the
+/// scaled output for a baseline JPEG, the full coefficient buffers for a progressive one (the
+/// decoder keeps every scan's coefficients at full size), the whole image at its own bit depth
+/// for the other formats (they are decoded whole, then reduced).
+pub fn decode_cost(
+    bytes: &[u8],
+    format: Format,
+    (width, height): (u32, u32),
+) -> Result<u64, String> {
+    let pixels = u64::from(width) * u64::from(height);
+    if format == Format::Jpeg {
+        let long_side = width.max(height) as usize;
+        let factor = jpeg_scaling(long_side, WORKING_LONG_SIDE);
+        let scaled = factor.scale(width as usize) as u64 * factor.scale(height as usize) as u64;
+        let coefficients = if is_progressive_jpeg(bytes) {
+            // Three components of 64 two-byte coefficients per 8 × 8 block.
+            pixels * 3 * 2
+        } else {
+            0
+        };
+        return Ok(scaled * 3 + coefficients);
+    }
+    let mut reader = reader(bytes, format, u32::MAX)?;
+    reader.no_limits();
+    let decoder = reader.into_decoder().map_err(|error| error.to_string())?;
+    let bytes_per_pixel = u64::from(image::ImageDecoder::color_type(&decoder).bytes_per_pixel());
+    // The decoded image, and its RGB conversion when it is in another layout.
+    Ok(pixels * bytes_per_pixel + pixels * 3)
+}
+
+/// Whether the JPEG is progressive (SOF2): its markers are walked up to the first frame header.
+fn is_progressive_jpeg(bytes: &[u8]) -> bool {
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return false;
+        }
+        let marker = bytes[at + 1];
+        match marker {
+            0xC2 | 0xC6 | 0xCA | 0xCE => return true,
+            0xC0 | 0xC1 | 0xC3 | 0xC5 | 0xC7 | 0xC9 | 0xCB | 0xCD | 0xCF | 0xDA => return false,
+            0xFF => at += 1,
+            _ => {
+                let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+                at += 2 + length;
+            }
+        }
+    }
+    false
+}
+
+fn jpeg_scaling(stored_long_side: usize, long_side: u32) -> ScalingFactor {
+    [1, 2, 3, 4, 5, 6, 7, 8]
+        .into_iter()
+        .map(|numerator| ScalingFactor::new(numerator, 8))
+        .find(|factor| factor.scale(stored_long_side) >= long_side as usize)
+        .unwrap_or(ScalingFactor::ONE)
+}
+
 /// Decodes to an upright copy whose long side is at least `long_side` (or the original's, when
 /// smaller) and less than twice that.
 pub fn working_copy(
@@ -94,15 +157,13 @@ fn decode_jpeg_scaled(
     (width, height): (u32, u32),
     long_side: u32,
 ) -> Result<RgbImage, String> {
-    let stored_long_side = width.max(height) as usize;
-    let factor = [1, 2, 3, 4, 5, 6, 7, 8]
-        .into_iter()
-        .map(|numerator| ScalingFactor::new(numerator, 8))
-        .find(|factor| factor.scale(stored_long_side) >= long_side as usize)
-        .unwrap_or(ScalingFactor::ONE);
+    let factor = jpeg_scaling(width.max(height) as usize, long_side);
     let mut decompressor = Decompressor::new().map_err(|error| error.to_string())?;
     decompressor
         .set_scaling_factor(factor)
+        .map_err(|error| error.to_string())?;
+    decompressor
+        .set_scan_limit(MAX_PROGRESSIVE_SCANS)
         .map_err(|error| error.to_string())?;
     let scaled_width = factor.scale(width as usize);
     let scaled_height = factor.scale(height as usize);

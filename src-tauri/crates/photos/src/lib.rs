@@ -2,6 +2,7 @@
 //! verdict with reason codes, the measurements behind it, the face boxes, the hashes used to find
 //! duplicates, and a thumbnail. Everything is synchronous and CPU-only; callers parallelise.
 
+mod budget;
 mod decode;
 mod export;
 mod faces;
@@ -66,6 +67,10 @@ pub struct Limits {
     pub max_side: u32,
     /// Most pixels, checked from the header before decoding (decompression bombs).
     pub max_pixels: u64,
+    /// Memory all the decodes of one checker may hold at once, bytes. Each decode's need is
+    /// predicted from the header; a photo that alone needs more is refused unopened, and
+    /// concurrent decodes wait until theirs fits.
+    pub decode_budget: u64,
 }
 
 impl Default for Limits {
@@ -75,6 +80,7 @@ impl Default for Limits {
             min_short_side: 512,
             max_side: 20_000,
             max_pixels: 120_000_000,
+            decode_budget: 192 * 1024 * 1024,
         }
     }
 }
@@ -176,6 +182,7 @@ pub struct Checker {
     /// Shared, so checkers with other limits cost nothing.
     detector: std::sync::Arc<FaceDetector>,
     limits: Limits,
+    budget: budget::DecodeBudget,
     /// Whether reports carry a thumbnail; checks that store nothing need none.
     thumbnails: bool,
 }
@@ -184,6 +191,7 @@ impl Checker {
     pub fn new(limits: Limits) -> Result<Self, DetectorError> {
         Ok(Self {
             detector: std::sync::Arc::new(FaceDetector::load()?),
+            budget: budget::DecodeBudget::new(limits.decode_budget),
             limits,
             thumbnails: true,
         })
@@ -197,10 +205,11 @@ impl Checker {
         }
     }
 
-    /// The same face models with other limits.
+    /// The same face models with other limits, and a decode budget of its own.
     pub fn with_limits(&self, limits: Limits) -> Self {
         Self {
             detector: self.detector.clone(),
+            budget: budget::DecodeBudget::new(limits.decode_budget),
             limits,
             thumbnails: self.thumbnails,
         }
@@ -211,32 +220,26 @@ impl Checker {
     }
 
     /// Reads and checks one file. A file over the size limit is refused from its size alone,
-    /// without reading it. Returns the bytes too, for storing, when they were read.
-    pub fn check_file(
-        &self,
-        path: &std::path::Path,
-        subject: Subject,
-    ) -> (Report, Option<Vec<u8>>) {
+    /// without reading it. The bytes are let go once checked: a caller that stores the file reads
+    /// it again and compares its MD5.
+    pub fn check_file(&self, path: &std::path::Path, subject: Subject) -> Report {
         let extension = path.extension().and_then(|extension| extension.to_str());
         let size = match std::fs::metadata(path) {
             Ok(metadata) => metadata.len(),
-            Err(error) => return (Report::unreadable(error.to_string()), None),
+            Err(error) => return Report::unreadable(error.to_string()),
         };
         if size > self.limits.max_file_size {
             let mut report = Report::new(&[]);
             report.md5.clear();
             report.file_size = size;
-            return (
-                report.refuse(
-                    Code::FileTooLarge,
-                    too_large_detail(size, self.limits.max_file_size),
-                ),
-                None,
+            return report.refuse(
+                Code::FileTooLarge,
+                too_large_detail(size, self.limits.max_file_size),
             );
         }
         match std::fs::read(path) {
-            Ok(bytes) => (self.check(&bytes, extension, subject), Some(bytes)),
-            Err(error) => (Report::unreadable(error.to_string()), None),
+            Ok(bytes) => self.check(&bytes, extension, subject),
+            Err(error) => Report::unreadable(error.to_string()),
         }
     }
 
@@ -295,6 +298,19 @@ impl Checker {
             report.reasons.push(Code::ResolutionTooLow);
         }
 
+        let need = match decode::decode_cost(bytes, format, stored) {
+            Ok(need) => need,
+            Err(error) => return report.refuse(Code::Corrupt, error),
+        };
+        if need > self.budget.limit() {
+            let detail = format!(
+                "opening it would take {} MB of memory, more than the {} MB a photo may use",
+                need.div_ceil(1024 * 1024),
+                self.budget.limit() / (1024 * 1024)
+            );
+            return report.refuse(Code::DimensionsTooLarge, detail);
+        }
+        let held = self.budget.hold(need);
         let working = match decode::working_copy(
             bytes,
             format,
@@ -311,6 +327,7 @@ impl Checker {
                 return report.refuse(Code::Corrupt, error);
             }
         };
+        drop(held);
         let faces = match subject {
             Subject::Portrait => self.detector.detect(&working),
             Subject::Style => self.detector.detect_full_range(&working),

@@ -66,3 +66,31 @@ fn every_case_gets_the_reasons_its_manifest_expects() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// A PNG of `width` × `height` black RGBA pixels: a few hundred kilobytes, a huge image.
+fn small_file_huge_image(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let image = image::RgbaImage::new(width, height);
+    image::DynamicImage::ImageRgba8(image)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .expect("encode");
+    bytes
+}
+
+#[test]
+fn a_small_file_that_decodes_to_a_huge_image_is_refused_from_its_header() {
+    // 9,000 × 9,000 is under the pixel limit, but as RGBA it needs about 560 MB to open.
+    let bytes = small_file_huge_image(9000, 9000);
+    assert!(bytes.len() < 2 * 1024 * 1024, "{} bytes", bytes.len());
+    let checker = Checker::new(Limits::default()).expect("checker");
+    let report = checker.check(&bytes, Some("png"), Subject::Portrait);
+    assert_eq!(
+        codes(&report, "reasons"),
+        BTreeSet::from(["dimensions_too_large".to_owned()])
+    );
+    let detail = report.detail.clone().unwrap_or_default();
+    assert!(detail.contains("MB of memory"), "{detail}");
+}

@@ -36,6 +36,9 @@ pub struct FalKeys {
     http: reqwest::Client,
     max_age: Duration,
     cached: Mutex<Option<KeySet>>,
+    /// The last fetch that failed: while fal's key server is down, forged deliveries get its
+    /// error instead of each causing a fetch.
+    failed: Mutex<Option<(Instant, KeysUnavailable)>>,
 }
 
 impl FalKeys {
@@ -52,6 +55,7 @@ impl FalKeys {
             http,
             max_age,
             cached: Mutex::new(None),
+            failed: Mutex::new(None),
         })
     }
 
@@ -81,7 +85,20 @@ impl FalKeys {
                 return Ok(None);
             }
         }
-        let keys = self.fetch().await?;
+        let mut failed = self.failed.lock().await;
+        if let Some((at, error)) = failed.as_ref()
+            && at.elapsed() < MIN_REFETCH_INTERVAL
+        {
+            return Err(error.clone());
+        }
+        let keys = match self.fetch().await {
+            Ok(keys) => keys,
+            Err(error) => {
+                *failed = Some((Instant::now(), error.clone()));
+                return Err(error);
+            }
+        };
+        *failed = None;
         let set = KeySet {
             keys: keys.into(),
             fetched_at: Instant::now(),

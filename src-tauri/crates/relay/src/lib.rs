@@ -48,6 +48,10 @@ pub const MIN_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 pub const MIN_TOKEN_LENGTH: usize = 16;
 /// The most events one `GET /api/events` answer carries.
 pub const FEED_PAGE_SIZE: usize = 500;
+/// The most event bytes one feed page carries (a page always carries at least one event).
+pub const FEED_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// How long a client may take to send a request's body.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a long-poll waits, whatever it asks.
 pub const MAX_LONG_POLL: Duration = Duration::from_secs(60);
 
@@ -72,6 +76,8 @@ pub struct RelayConfig {
     /// front of the relay appends it. Only behind such a proxy: otherwise clients could pick
     /// their own address and evade the rate limit.
     pub trust_forwarded_for: bool,
+    /// The fal accounts whose signed deliveries are stored; empty accepts any fal account's.
+    pub fal_user_ids: Vec<String>,
 }
 
 impl RelayConfig {
@@ -86,6 +92,7 @@ impl RelayConfig {
             retention: DEFAULT_RETENTION,
             jwks_cache: DEFAULT_JWKS_CACHE,
             trust_forwarded_for: false,
+            fal_user_ids: Vec::new(),
         }
     }
 
@@ -134,6 +141,7 @@ impl std::fmt::Debug for RelayConfig {
             .field("retention", &self.retention)
             .field("jwks_cache", &self.jwks_cache)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("fal_user_ids", &self.fal_user_ids)
             .finish()
     }
 }

@@ -61,6 +61,15 @@ struct Args {
     /// Only behind one: otherwise clients could choose their address.
     #[arg(long, env = "RELAY_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
+
+    /// The fal account (user id) whose signed webhooks are stored; repeat for several. Without
+    /// one, any fal account's signed webhooks are stored.
+    #[arg(
+        long = "fal-user-id",
+        env = "RELAY_FAL_USER_IDS",
+        value_delimiter = ','
+    )]
+    fal_user_ids: Vec<String>,
 }
 
 #[tokio::main]
@@ -92,9 +101,18 @@ async fn run(args: Args) -> Result<()> {
         retention: Duration::from_secs(args.retention_days.saturating_mul(24 * 60 * 60)),
         jwks_cache: Duration::from_secs(args.jwks_cache_secs),
         trust_forwarded_for: args.trust_forwarded_for,
+        fal_user_ids: args.fal_user_ids,
+    };
+    let accounts = if config.fal_user_ids.is_empty() {
+        "any fal account's webhooks (set --fal-user-id to accept only yours)".to_owned()
+    } else {
+        format!(
+            "webhooks of fal accounts {}",
+            config.fal_user_ids.join(", ")
+        )
     };
     let description = format!(
-        "store {}, fal keys from {}",
+        "store {}, fal keys from {}, {accounts}",
         config.db.display(),
         config.jwks_url
     );

@@ -30,7 +30,10 @@ use crate::rate_limit::RateLimiter;
 use crate::store::{NewEvent, Store, StoreError, Stored};
 use crate::token::{self, BearerToken};
 use crate::wire::{EventSource, FeedEvent, FeedPage, TrainingType};
-use crate::{FEED_PAGE_SIZE, MAX_LONG_POLL, RelayConfig, RelayError, intake};
+use crate::{
+    BODY_READ_TIMEOUT, FEED_PAGE_BYTES, FEED_PAGE_SIZE, MAX_LONG_POLL, RelayConfig, RelayError,
+    intake,
+};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A comment line this often keeps proxies from closing a quiet event stream.
@@ -45,6 +48,10 @@ pub(crate) struct AppState {
     keys: FalKeys,
     token: BearerToken,
     rate_limiter: RateLimiter,
+    /// Charged only by deliveries whose fal signature did not verify: fal's own deliveries all
+    /// come from fal's few addresses and must not be starved by a per-address limit.
+    forgeries: RateLimiter,
+    fal_user_ids: Vec<String>,
     body_limit: usize,
     trust_forwarded_for: bool,
     stopping: watch::Receiver<bool>,
@@ -61,6 +68,8 @@ impl AppState {
             keys: FalKeys::new(config.jwks_url.clone(), config.jwks_cache)?,
             token: BearerToken::new(&config.token),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
+            forgeries: RateLimiter::new(config.rate_limit_per_minute),
+            fal_user_ids: config.fal_user_ids.clone(),
             body_limit: config.body_limit,
             trust_forwarded_for: config.trust_forwarded_for,
             stopping,
@@ -126,6 +135,8 @@ pub(crate) async fn maintain(state: Arc<AppState>, retention: Duration) {
 struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds for `Retry-After`, on a 429.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -133,6 +144,18 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn too_many_requests(client: IpAddr, wait: Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests from {client}; retry in {seconds} s"),
+            )
         }
     }
 
@@ -144,7 +167,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -165,20 +194,26 @@ async fn limit_rate(
     next: Next,
 ) -> Response {
     let client = client_address(&state, peer.ip(), request.headers());
-    if let Err(wait) = state.rate_limiter.admit(client, Instant::now()) {
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many requests from {client}; retry in {seconds} s"),
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(seconds));
-        return response;
+    // A delivery signed like fal's is always verified (an Ed25519 check is cheap), so fal's own
+    // deliveries are never held back by the address they share with others; one whose signature
+    // fails is charged in `status_update`. Every other request takes from its address's allowance.
+    if !signed_like_fal(request.headers())
+        && let Err(wait) = state.rate_limiter.admit(client, Instant::now())
+    {
+        return too_many_requests(client, wait);
     }
     request.extensions_mut().insert(Client(client));
     next.run(request).await
+}
+
+fn signed_like_fal(headers: &HeaderMap) -> bool {
+    headers
+        .keys()
+        .any(|name| name.as_str().starts_with(FAL_HEADER_PREFIX))
+}
+
+fn too_many_requests(client: IpAddr, wait: Duration) -> Response {
+    ApiError::too_many_requests(client, wait).into_response()
 }
 
 fn client_address(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
@@ -238,10 +273,7 @@ async fn status_update(
         ApiError::new(StatusCode::UNAUTHORIZED, reason.to_string())
     };
     let headers = request.headers().clone();
-    let signed_by_fal = headers
-        .keys()
-        .any(|name| name.as_str().starts_with(FAL_HEADER_PREFIX));
-    let source = if signed_by_fal {
+    let source = if signed_like_fal(&headers) {
         EventSource::Fal
     } else if !token::is_presented(&headers) {
         return Err(refuse(
@@ -255,8 +287,17 @@ async fn status_update(
     let query = Query::<StatusUpdateQuery>::try_from_uri(request.uri())
         .map_err(|rejection| ApiError::new(StatusCode::BAD_REQUEST, rejection.body_text()))?;
 
-    let body = Bytes::from_request(request, &state)
+    let body = tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, &state))
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?
         .map_err(|rejection| match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -267,8 +308,20 @@ async fn status_update(
     let delivery = match source {
         EventSource::Fal => {
             match verify_signature(&state.keys, &headers, &body, received_at.timestamp()).await {
-                Ok(()) => {}
-                Err(Refusal::Signature(reason)) => return Err(refuse(&reason)),
+                Ok(verified) if accepts_account(&state.fal_user_ids, &verified.user_id) => {}
+                Ok(verified) => {
+                    return Err(refuse(&format!(
+                        "fal account {} is not one this relay serves",
+                        verified.user_id
+                    )));
+                }
+                Err(Refusal::Signature(reason)) => {
+                    // A forger past its allowance is told to wait, and no longer logged.
+                    if let Err(wait) = state.forgeries.admit(client, Instant::now()) {
+                        return Err(ApiError::too_many_requests(client, wait));
+                    }
+                    return Err(refuse(&reason));
+                }
                 Err(Refusal::KeysUnavailable(error)) => return Err(ApiError::unavailable(error)),
             }
             intake::fal_webhook(&body)
@@ -320,6 +373,10 @@ async fn status_update(
     }
 }
 
+fn accepts_account(allowed: &[String], user_id: &str) -> bool {
+    allowed.is_empty() || allowed.iter().any(|allowed| allowed == user_id)
+}
+
 enum Refusal {
     Signature(WebhookError),
     KeysUnavailable(KeysUnavailable),
@@ -336,7 +393,7 @@ async fn verify_signature(
     headers: &HeaderMap,
     body: &[u8],
     now_secs: i64,
-) -> Result<(), Refusal> {
+) -> Result<webhook::VerifiedWebhook, Refusal> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -363,7 +420,7 @@ async fn verify_signature(
         }
         other => other,
     };
-    verified.map(drop).map_err(Refusal::Signature)
+    verified.map_err(Refusal::Signature)
 }
 
 /// The feed's routes answer only the relay token.
@@ -418,7 +475,17 @@ async fn read_page(store: &Store, after: i64) -> Result<FeedPage, StoreError> {
     // Read before the query: every event up to it is committed, so when the query finds none,
     // the ones up to it are gone (retention) and the next page can start past them.
     let newest = *store.latest().borrow();
-    let events = store.events_after(after, FEED_PAGE_SIZE).await?;
+    let mut events = store.events_after(after, FEED_PAGE_SIZE).await?;
+    let mut bytes = 0;
+    let fits = events
+        .iter()
+        .take_while(|event| {
+            bytes += event.body.to_string().len();
+            bytes <= FEED_PAGE_BYTES
+        })
+        .count();
+    // The rest comes on the next page; one event always fits, whatever its size.
+    events.truncate(fits.max(1));
     let next = events
         .last()
         .map_or(newest.max(after), |event| event.cursor);

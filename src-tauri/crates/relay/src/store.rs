@@ -14,7 +14,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::wire::{EventKind, EventSource, FeedEvent, TrainingType};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_events.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_events.sql"),
+    include_str!("../migrations/0002_events_per_source.sql"),
+];
 
 /// The schema version this build writes, kept in SQLite's `user_version`.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -304,12 +307,14 @@ fn insert(connection: &Connection, event: &NewEvent) -> Result<Stored, StoreErro
     let stored_before = connection
         .prepare_cached(
             "SELECT 1 FROM events
-             WHERE request_id = ?1 AND kind = ?2 AND coalesce(progress, -1) = coalesce(?3, -1)",
+             WHERE request_id = ?1 AND kind = ?2 AND coalesce(progress, -1) = coalesce(?3, -1)
+                AND source = ?4",
         )?
         .exists(params![
             event.request_id,
             event.kind.as_str(),
-            event.progress
+            event.progress,
+            event.source.as_str()
         ])?;
     if stored_before {
         return Ok(Stored::Duplicate);

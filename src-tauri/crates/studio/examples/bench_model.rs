@@ -64,9 +64,10 @@ async fn main() {
         cases.join("rotated_exif.jpg"),
     ];
     studio.add_photos(&avatar, &photos, |_| {}).expect("photos");
-    let job = studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let plan = studio
+        .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .expect("plan");
+    let job = studio.start_training(&plan).expect("start");
     let mut completed_seen: Option<Instant> = None;
     let job = studio
         .follow(job.id, |job| {

@@ -80,14 +80,54 @@ impl Studio {
         self.avatar(&avatar.id.to_string())
     }
 
-    /// Deletes an avatar and everything the library holds for it; returns what was deleted.
-    pub fn delete_avatar(&self, reference: &str) -> Result<Avatar> {
+    /// Deletes an avatar and everything kept for it: its objects in S3 first, then its rows, model
+    /// files, photo files and thumbnails, at once. An avatar whose training has not ended is
+    /// refused: its job must stay in the ledger until fal confirms the end, or a paid run would
+    /// be lost from view.
+    pub async fn delete_avatar(&self, reference: &str) -> Result<DeletedAvatar> {
         let avatar = self.avatar(reference)?;
-        if !self.library.delete_avatar(avatar.id)? {
-            return Err(no_avatar(reference));
+        if let Some(job) = self.library.latest_job(avatar.id)?
+            && !job.state.is_final()
+        {
+            return Err(Error::Conflict(format!(
+                "{} is still training; cancel the training and wait until it has ended, then delete the avatar",
+                avatar.name
+            )));
         }
-        Ok(avatar)
+        let s3_objects = match self.s3_store()? {
+            Some(store) => store
+                .delete_prefix(&format!("avatars/{}/", avatar.id))
+                .await
+                .map_err(crate::dataset::s3_error)?,
+            None => 0,
+        };
+        let photos = avatar.photo_count;
+        let files = self
+            .library
+            .delete_avatar(avatar.id)?
+            .ok_or_else(|| no_avatar(reference))?;
+        Ok(DeletedAvatar {
+            avatar,
+            photos,
+            files: files.files as u32,
+            models: files.models as u32,
+            s3_objects: s3_objects as u32,
+        })
     }
+}
+
+/// What deleting an avatar removed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+pub struct DeletedAvatar {
+    pub avatar: Avatar,
+    /// Photo rows.
+    pub photos: u32,
+    /// Photo files and thumbnails no other avatar held.
+    pub files: u32,
+    /// Trained model files.
+    pub models: u32,
+    /// Objects in the S3 bucket (training sets and photo copies).
+    pub s3_objects: u32,
 }
 
 fn no_avatar(reference: &str) -> Error {
@@ -210,11 +250,14 @@ mod tests {
                 .code(),
             ErrorCode::InvalidInput
         );
-        studio
-            .delete_avatar(&avatar.id.to_string())
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime
+            .block_on(studio.delete_avatar(&avatar.id.to_string()))
             .expect("delete");
-        let missing = studio
-            .delete_avatar(&avatar.id.to_string())
+        let missing = runtime
+            .block_on(studio.delete_avatar(&avatar.id.to_string()))
             .expect_err("gone");
         assert_eq!(missing.code(), ErrorCode::NotFound);
         assert_eq!(

@@ -73,6 +73,11 @@ pub struct Config {
     /// How long one process may work on a job's upload or download before another may take over
     /// (`AVATAR_STUDIO_JOB_LEASE_SECS`); the worker renews it while alive.
     pub job_lease: Duration,
+    /// How long a transfer (upload, model download) may go without a byte before it is given
+    /// up and tried again (`FAL_READ_TIMEOUT_MS`; fal's own downloader allows 30 s).
+    pub read_timeout: Duration,
+    /// The largest model file downloaded when fal announces no size (`AVATAR_MAX_MODEL_BYTES`).
+    pub max_model_bytes: u64,
     /// The preset the training panel starts on (`AVATAR_DEFAULT_PRESET`).
     pub default_preset: Preset,
     /// The UI's language (`AVATAR_LANGUAGE`); none follows the system's.
@@ -165,7 +170,7 @@ impl Config {
             test_mode_chosen,
             webhook_simulation,
             mock_training_duration: Duration::from_secs(number("FAL_MOCK_TRAINING_DURATION", 30)?),
-            fal_webhook_url: var("FAL_WEBHOOK_URL"),
+            fal_webhook_url: var("FAL_WEBHOOK_URL").map(webhook_url).transpose()?,
             relay_url: var("RELAY_URL").map(relay_url).transpose()?,
             min_photos: to_u32("AVATAR_MIN_PHOTOS", number("AVATAR_MIN_PHOTOS", 10)?)?,
             max_photos: to_u32("AVATAR_MAX_PHOTOS", number("AVATAR_MAX_PHOTOS", 20)?)?,
@@ -181,6 +186,8 @@ impl Config {
             poll_interval: Duration::from_millis(number("FAL_POLL_INTERVAL_MS", 1000)?.max(10)),
             retry_base: Duration::from_millis(number("FAL_RETRY_BASE_MS", 1000)?),
             job_lease: Duration::from_secs(number("AVATAR_STUDIO_JOB_LEASE_SECS", 30)?.max(1)),
+            read_timeout: Duration::from_millis(number("FAL_READ_TIMEOUT_MS", 30_000)?.max(100)),
+            max_model_bytes: number("AVATAR_MAX_MODEL_BYTES", 2 * 1024 * 1024 * 1024)?,
             default_preset,
             language,
             environment: BTreeMap::new(),
@@ -266,9 +273,24 @@ impl Config {
 /// The relay receives the relay token with every request, so it must be reached over HTTPS;
 /// plain HTTP is allowed only on this machine (a relay under test, or behind a local proxy).
 fn relay_url(url: String) -> Result<String> {
+    secure_url(
+        "RELAY_URL",
+        url,
+        "the relay token travels with every request",
+    )
+}
+
+/// fal posts every training's outcome there, and test mode its simulated events: the same rule
+/// as the relay's.
+fn webhook_url(url: String) -> Result<String> {
+    secure_url("FAL_WEBHOOK_URL", url, "training results travel to it")
+}
+
+/// `url` without a trailing slash when it is `https`, or `http` on this machine.
+fn secure_url(name: &str, url: String, why: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/').to_string();
     let parsed = url::Url::parse(&url).map_err(|error| {
-        Error::InvalidConfig(format!("RELAY_URL is not a web address ({error}): {url:?}"))
+        Error::InvalidConfig(format!("{name} is not a web address ({error}): {url:?}"))
     })?;
     let loopback = match parsed.host() {
         Some(url::Host::Domain(name)) => name == "localhost",
@@ -280,7 +302,7 @@ fn relay_url(url: String) -> Result<String> {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
         _ => Err(Error::InvalidConfig(format!(
-            "RELAY_URL must start with https:// (the relay token travels with every request), not {url:?}"
+            "{name} must start with https:// ({why}), not {url:?}"
         ))),
     }
 }
@@ -391,21 +413,23 @@ mod tests {
     }
 
     #[test]
-    fn the_relay_is_reached_over_https_or_on_this_machine() {
-        for good in [
-            "https://relay.example",
-            "http://127.0.0.1:8080",
-            "http://localhost:9",
-        ] {
-            assert!(config(&[("RELAY_URL", good)]).is_ok(), "{good}");
-        }
-        for bad in [
-            "http://relay.example",
-            "ftp://relay.example",
-            "relay.example",
-        ] {
-            let error = config(&[("RELAY_URL", bad)]).expect_err(bad);
-            assert!(error.to_string().contains("RELAY_URL"), "{error}");
+    fn the_relay_and_the_webhook_are_reached_over_https_or_on_this_machine() {
+        for name in ["RELAY_URL", "FAL_WEBHOOK_URL"] {
+            for good in [
+                "https://relay.example",
+                "http://127.0.0.1:8080",
+                "http://localhost:9",
+            ] {
+                assert!(config(&[(name, good)]).is_ok(), "{name} {good}");
+            }
+            for bad in [
+                "http://relay.example",
+                "ftp://relay.example",
+                "relay.example",
+            ] {
+                let error = config(&[(name, bad)]).expect_err(bad);
+                assert!(error.to_string().contains(name), "{error}");
+            }
         }
     }
 

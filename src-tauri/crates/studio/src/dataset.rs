@@ -107,6 +107,21 @@ fn write_zip(
     Ok(length)
 }
 
+/// Writes the training copy of the photo at `source` (upright, without metadata) to
+/// `destination` and returns its extension.
+pub fn write_training_copy(source: &Path, destination: &Path) -> Result<&'static str> {
+    let failed = |error: String| {
+        Error::Internal(format!(
+            "preparing {} for upload failed: {error}",
+            source.display()
+        ))
+    };
+    let bytes = std::fs::read(source).map_err(|error| failed(error.to_string()))?;
+    let copy = photos::training_copy(&bytes, Vec::new()).map_err(failed)?;
+    std::fs::write(destination, &copy.bytes).map_err(|error| failed(error.to_string()))?;
+    Ok(copy.extension)
+}
+
 /// Somewhere a training set can be put so that fal's runners can fetch it.
 #[async_trait]
 pub trait DatasetStore: Send + Sync {
@@ -136,18 +151,7 @@ impl DatasetStore for S3DatasetStore {
     }
 
     async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String> {
-        let upload_error = |error: s3::S3Error| {
-            let message = format!("S3: {error}");
-            match error {
-                s3::S3Error::WrongCredentials { .. } | s3::S3Error::AccessDenied { .. } => {
-                    Error::WrongKey(message)
-                }
-                s3::S3Error::InvalidEndpoint { .. } | s3::S3Error::BucketMissing { .. } => {
-                    Error::InvalidConfig(message)
-                }
-                _ => Error::Remote(message),
-            }
-        };
+        let upload_error = s3_error;
         self.0.ensure_bucket().await.map_err(upload_error)?;
         self.0
             .upload_file(path, key, content_type)
@@ -157,6 +161,35 @@ impl DatasetStore for S3DatasetStore {
             .presigned_get(key, PRESIGNED_URL_LIFETIME)
             .await
             .map_err(upload_error)
+    }
+}
+
+/// Whether photos sent to `endpoint` are encrypted on the way (`https`) or never leave this
+/// machine (plain `http` to a loopback address).
+pub(crate) fn is_encrypted_or_local(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else {
+        return false;
+    };
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => true,
+        ("http", Some(url::Host::Domain(name))) => name == "localhost",
+        ("http", Some(url::Host::Ipv4(address))) => address.is_loopback(),
+        ("http", Some(url::Host::Ipv6(address))) => address.is_loopback(),
+        _ => false,
+    }
+}
+
+/// An S3 failure as the error the creator can act on.
+pub(crate) fn s3_error(error: s3::S3Error) -> Error {
+    let message = format!("S3: {error}");
+    match error {
+        s3::S3Error::WrongCredentials { .. } | s3::S3Error::AccessDenied { .. } => {
+            Error::WrongKey(message)
+        }
+        s3::S3Error::InvalidEndpoint { .. } | s3::S3Error::BucketMissing { .. } => {
+            Error::InvalidConfig(message)
+        }
+        _ => Error::Remote(message),
     }
 }
 
@@ -179,5 +212,32 @@ impl DatasetStore for FalDatasetStore {
             .upload(path, content_type, file_name)
             .await
             .map_err(Error::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn photos_go_only_over_https_or_to_this_machine() {
+        for endpoint in [
+            "https://s3.example.com",
+            "https://192.168.1.20:9000",
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(is_encrypted_or_local(endpoint), "{endpoint}");
+        }
+        for endpoint in [
+            "http://192.168.1.20:9000",
+            "http://minio.lan:9000",
+            "http://s3.example.com",
+            "ftp://127.0.0.1",
+            "not an address",
+        ] {
+            assert!(!is_encrypted_or_local(endpoint), "{endpoint}");
+        }
     }
 }

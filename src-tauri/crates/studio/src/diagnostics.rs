@@ -31,6 +31,9 @@ pub enum Finding {
     StorageFal,
     StorageSecretMissing,
     StorageFailed,
+    /// `S3_ENDPOINT` is plain `http` to another machine: photos of faces would cross the network
+    /// unencrypted, so training sets are not uploaded there.
+    StorageUnencrypted,
     StorageAnswered,
     KeychainAvailable,
     KeychainUnavailable,
@@ -46,6 +49,7 @@ impl Finding {
                 | Self::FalUnreachable
                 | Self::StorageSecretMissing
                 | Self::StorageFailed
+                | Self::StorageUnencrypted
                 | Self::KeychainUnavailable
         )
     }
@@ -137,6 +141,15 @@ impl Studio {
                 );
             }
         };
+        if let Some(s3) = config.s3.as_ref()
+            && !crate::dataset::is_encrypted_or_local(&s3.endpoint)
+        {
+            return Diagnosis::new(
+                Service::Storage,
+                Finding::StorageUnencrypted,
+                s3.endpoint.clone(),
+            );
+        }
         match store.check().await {
             Ok(()) => {
                 let place = config

@@ -63,7 +63,8 @@ impl From<fal::FalError> for Error {
             FalError::NotReady
             | FalError::Network { .. }
             | FalError::Unavailable { .. }
-            | FalError::Protocol(_) => Self::Remote(message),
+            | FalError::Protocol(_)
+            | FalError::TooLarge { .. } => Self::Remote(message),
             FalError::File { .. } => Self::Internal(message),
         }
     }

@@ -1,18 +1,18 @@
 //! Training news that arrives from outside the poll loop: fal's webhooks (verified by whoever
-//! received them) and the guide's own status format. Both go through the same ledger path as
-//! polling, so whichever channel reports first moves the job, and a repeated delivery changes
-//! nothing.
+//! received them) and the guide's own status format. An event only moves a job forward: progress
+//! is taken from it, but an end (completed or failed) is never taken on its word. It wakes the
+//! followers, which ask fal's own status and result, so the model's address always comes from fal
+//! and nothing a relay token holder posts can end a job or choose what is downloaded.
 
 use avatar_library::{JobState, TrainingJob};
 use serde_json::Value;
 
-use crate::training::PROGRESS_TRAINED;
 use crate::{Error, Result, Studio};
 
 impl Studio {
     /// Applies one status event to the job it names and returns the job as it now stands, or
-    /// `None` when no job has that request id. A completed job still needs driving (the model is
-    /// downloaded by [`Studio::drive`]); a failed one ends here.
+    /// `None` when no job has that request id. The caller wakes the followers, which confirm an
+    /// end with fal before acting on it.
     pub fn apply_status_event(&self, event: &Value) -> Result<Option<TrainingJob>> {
         let request_id = event["request_id"]
             .as_str()
@@ -20,43 +20,11 @@ impl Studio {
         let Some(mut job) = self.library.job_by_request_id(request_id)? else {
             return Ok(None);
         };
-        if job.state.is_final() || job.state == JobState::Downloading {
+        if !matches!(job.state, JobState::Queued | JobState::Running) {
             return Ok(Some(job));
         }
-        let status = event["status"].as_str().unwrap_or_default();
-        match status {
-            // fal's webhook: the model's output, or the error it ended with.
-            "OK" | "completed" => {
-                let result = if status == "OK" {
-                    &event["payload"]
-                } else {
-                    &event["result"]
-                };
-                if let Ok(output) = fal::LoraOutput::from_result(result) {
-                    job.model_url = Some(output.lora_url);
-                    job.config_url = output.config_url;
-                }
-                job.state = JobState::Downloading;
-                job.progress = PROGRESS_TRAINED;
-                job.queue_position = None;
-                self.save(job, "Training finished; downloading the model")
-                    .map(Some)
-            }
-            "ERROR" | "failed" => {
-                let reason = event["error"]
-                    .as_str()
-                    .map(str::to_string)
-                    .or_else(|| event["payload"]["detail"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| "fal reported a failure without a reason".to_string());
-                let state = if job.cancel_requested {
-                    JobState::Cancelled
-                } else {
-                    JobState::Failed
-                };
-                let error = (state == JobState::Failed)
-                    .then(|| format!("fal reported a failure: {reason}"));
-                self.conclude(job, state, error).map(Some)
-            }
+        match event["status"].as_str().unwrap_or_default() {
+            "OK" | "completed" | "ERROR" | "failed" => Ok(Some(job)),
             "in_progress" => {
                 let progress = event["progress"].as_u64().unwrap_or(0).min(99) as u8;
                 if progress > job.progress {

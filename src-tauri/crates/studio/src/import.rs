@@ -150,7 +150,7 @@ impl Studio {
     ) -> Result<()> {
         let mut known = Vec::new();
         let checker = self.checker()?.without_thumbnails();
-        self.check_files(&checker, paths, training_type, |path, report, _bytes| {
+        self.check_files(&checker, paths, training_type, |path, report| {
             let difference_hash = report.difference_hash;
             let (result, replaced) = judge(path, report, &known, None);
             if result.verdict == Verdict::Accepted {
@@ -179,44 +179,41 @@ impl Studio {
             .collect();
         let max = self.config().max_photos as usize;
         let checker = self.checker()?;
-        self.check_files(
-            &checker,
-            paths,
-            avatar.training_type,
-            |path, report, bytes| {
-                let room = known.len() < max;
-                let (mut result, replaced) = judge(path, report.clone(), &known, Some(room));
-                if result.verdict == Verdict::Accepted {
-                    let Some(bytes) = bytes else {
-                        return Err(Error::InvalidInput(format!(
-                            "{} could not be read twice",
+        self.check_files(&checker, paths, avatar.training_type, |path, report| {
+            let room = known.len() < max;
+            let (mut result, replaced) = judge(path, report.clone(), &known, Some(room));
+            if result.verdict == Verdict::Accepted {
+                // Read again rather than kept from the check: results wait here in path
+                // order, and holding every waiting file's bytes behind one slow file would
+                // grow with the folder.
+                let bytes = std::fs::read(path)
+                    .ok()
+                    .filter(|bytes| photos::md5_hex(bytes) == report.md5)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{} changed or went away while it was checked; add it again",
                             result.path
-                        )));
-                    };
-                    let photo = self.stored_photo(avatar.id, path, &report);
-                    let details = PhotoDetails {
-                        faces_json: &json(&report.faces),
-                        quality_json: &json(&report.quality),
-                    };
-                    self.library.store_photo(
-                        &photo,
-                        details,
-                        &bytes,
-                        report.thumbnail.as_deref(),
-                    )?;
-                    // The better copy is stored before the worse one goes: a crash in between
-                    // leaves both, never neither.
-                    if let Some(worse) = replaced.and_then(|index| known[index].stored_id) {
-                        self.library.remove_photo(avatar.id, worse)?;
-                    }
-                    result.photo_id = Some(photo.id);
-                    replace_or_push(&mut known, replaced, Known::stored(&photo));
-                    result.stored = Some(photo);
+                        ))
+                    })?;
+                let photo = self.stored_photo(avatar.id, path, &report);
+                let details = PhotoDetails {
+                    faces_json: &json(&report.faces),
+                    quality_json: &json(&report.quality),
+                };
+                self.library
+                    .store_photo(&photo, details, &bytes, report.thumbnail.as_deref())?;
+                // The better copy is stored before the worse one goes: a crash in between
+                // leaves both, never neither.
+                if let Some(worse) = replaced.and_then(|index| known[index].stored_id) {
+                    self.library.remove_photo(avatar.id, worse)?;
                 }
-                on_result(result);
-                Ok(())
-            },
-        )?;
+                result.photo_id = Some(photo.id);
+                replace_or_push(&mut known, replaced, Known::stored(&photo));
+                result.stored = Some(photo);
+            }
+            on_result(result);
+            Ok(())
+        })?;
         self.readiness(&avatar.id.to_string())
     }
 
@@ -270,13 +267,13 @@ impl Studio {
         checker: &photos::Checker,
         paths: &[PathBuf],
         training_type: TrainingType,
-        mut consume: impl FnMut(&Path, Report, Option<Vec<u8>>) -> Result<()>,
+        mut consume: impl FnMut(&Path, Report) -> Result<()>,
     ) -> Result<()> {
         let Gathered {
             files, unreadable, ..
         } = gather(paths);
         for (path, error) in unreadable {
-            consume(&path, Report::unreadable(error), None)?;
+            consume(&path, Report::unreadable(error))?;
         }
         let subject = match training_type {
             TrainingType::Portrait => Subject::Portrait,
@@ -296,8 +293,8 @@ impl Studio {
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(index) else { break };
-                        let (report, bytes) = checker.check_file(path, subject);
-                        if sender.send((index, report, bytes)).is_err() {
+                        let report = checker.check_file(path, subject);
+                        if sender.send((index, report)).is_err() {
                             break; // the consumer stopped on an error
                         }
                     }
@@ -308,10 +305,10 @@ impl Studio {
             // first of two duplicates is always the one kept.
             let mut waiting = BTreeMap::new();
             let mut due = 0;
-            for (index, report, bytes) in receiver {
-                waiting.insert(index, (report, bytes));
-                while let Some((report, bytes)) = waiting.remove(&due) {
-                    consume(&files[due], report, bytes)?;
+            for (index, report) in receiver {
+                waiting.insert(index, report);
+                while let Some(report) = waiting.remove(&due) {
+                    consume(&files[due], report)?;
                     due += 1;
                 }
             }

@@ -21,7 +21,7 @@ pub use avatar_library::{
     Avatar, AvatarStatus, Gender, JobState, Library, Photo, THUMBNAILS_DIR, TrainingJob,
     TrainingType,
 };
-pub use avatars::{MAX_NAME_CHARS, NewAvatar};
+pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
 pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_set_hash};
 pub use diagnostics::{Diagnosis, Finding, Service};

@@ -17,14 +17,19 @@ use crate::{Error, Notice, Result, SecretName, Studio, TrainingType};
 
 /// The trigger phrase the LoRA learns; prompts name the avatar with it.
 pub const TRIGGER_PHRASE: &str = "TOK";
+/// Why a step stopped at a fence; the step's caller follows the job from the library instead.
+const STALE_WRITE: &str = "another process moved this training on";
+const LEASE_LOST: &str = "another process took this training over";
+/// A model download that failed this many times ends the job.
+const MAX_DOWNLOAD_ATTEMPTS: u32 = 3;
 /// Polls slow down while nothing changes, up to this.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Progress points: packing and uploading take the first tenth, the download the last twentieth.
 const PROGRESS_SUBMITTED: u8 = 10;
 pub(crate) const PROGRESS_TRAINED: u8 = 95;
 
-/// What a training run will be, shown before a paid start.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+/// What a training run will be, shown before a paid start and handed back to start it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, TS)]
 pub struct TrainingPlan {
     #[ts(type = "string")]
     pub avatar_id: Uuid,
@@ -102,15 +107,26 @@ impl Studio {
         })
     }
 
-    /// Writes a job for the avatar's current photo set to the ledger and returns it; nothing has
-    /// left the machine yet. [`Studio::drive`] carries it on.
-    pub fn start_training(
-        &self,
-        avatar_reference: &str,
-        preset: Preset,
-        overrides: Overrides,
-    ) -> Result<TrainingJob> {
-        let plan = self.plan_training(avatar_reference, preset, overrides)?;
+    /// Writes a job for the plan the creator confirmed to the ledger and returns it; nothing has
+    /// left the machine yet. [`Studio::drive`] carries it on. When the plan in force differs from
+    /// the confirmed one (the settings, the photos or a price changed since), nothing starts and
+    /// the answer is `conflict`: the creator confirms the new plan first.
+    pub fn start_training(&self, confirmed: &TrainingPlan) -> Result<TrainingJob> {
+        let preset = Preset::parse(&confirmed.preset).ok_or_else(|| {
+            Error::InvalidInput(format!("{:?} is not a preset", confirmed.preset))
+        })?;
+        let overrides = Overrides {
+            steps: Some(confirmed.steps),
+            learning_rate: confirmed.learning_rate,
+        };
+        let plan = self.plan_training(&confirmed.avatar_id.to_string(), preset, overrides)?;
+        if plan != *confirmed {
+            return Err(Error::Conflict(format!(
+                "the training plan for {} changed since it was confirmed ({}); review the new plan and confirm it again",
+                plan.avatar_name,
+                plan_changes(confirmed, &plan)
+            )));
+        }
         let photos = self.library.photos(plan.avatar_id)?;
         let count = photos.len() as u32;
         if count < self.config().min_photos {
@@ -161,6 +177,9 @@ impl Studio {
             updated_at: now,
             submitted_at: None,
             finished_at: None,
+            confirmed_cost_usd: plan.cost_usd,
+            download_attempts: 0,
+            revision: 0,
         };
         if !self.library.insert_job(&job)? {
             return Err(Error::Conflict(format!(
@@ -276,6 +295,21 @@ impl Studio {
     /// Does the next piece of work on a job. Returns the job as it now stands, and whether work
     /// was done (so the caller need not wait before the next step).
     async fn step(&self, job_id: Uuid, follower: &mut Follower) -> Result<(TrainingJob, bool)> {
+        match self.step_once(job_id, follower).await {
+            // Another process moved the job on or took it over: this step stopped at the fence,
+            // and the job is followed from what the library now holds.
+            Err(Error::Conflict(reason)) if reason == STALE_WRITE || reason == LEASE_LOST => {
+                Ok((self.load_job(job_id)?, false))
+            }
+            other => other,
+        }
+    }
+
+    async fn step_once(
+        &self,
+        job_id: Uuid,
+        follower: &mut Follower,
+    ) -> Result<(TrainingJob, bool)> {
         let job = self.load_job(job_id)?;
         match job.state {
             state if state.is_final() => Ok((job, false)),
@@ -317,8 +351,12 @@ impl Studio {
         let renew = async {
             loop {
                 tokio::time::sleep(self.config().job_lease / 3).await;
-                if let Err(error) = self.take_lease(job_id) {
-                    return error;
+                match self.take_lease(job_id) {
+                    Ok(true) => {}
+                    // Another process took the job over while this one was away (suspended,
+                    // say): the work stops at once.
+                    Ok(false) => return Error::Conflict(LEASE_LOST.into()),
+                    Err(error) => return error,
                 }
             }
         };
@@ -357,9 +395,11 @@ impl Studio {
         if !job.test_mode && job.dataset_url.is_none() {
             job = match self.upload_training_set(job.clone()).await {
                 Ok(job) => job,
-                // Settings the creator must fix: trying again later cannot help.
+                // Settings the creator must fix: trying again later cannot help. The upload
+                // wrote the job meanwhile, so it ends from what the ledger holds now.
                 Err(Error::WrongKey(reason) | Error::InvalidConfig(reason)) => {
-                    return self.conclude(job, JobState::Failed, Some(reason));
+                    let latest = self.load_job(job.id)?;
+                    return self.conclude(latest, JobState::Failed, Some(reason));
                 }
                 Err(error) => return Err(error),
             };
@@ -369,9 +409,9 @@ impl Studio {
         if latest.cancel_requested {
             return self.conclude(job, JobState::Cancelled, None);
         }
-        job.state = JobState::Submitting;
-        job = self.save(job, "Sending the training to fal")?;
         if job.test_mode {
+            job.state = JobState::Submitting;
+            job = self.save(job, "Sending the training to fal")?;
             let request_id = format!(
                 "test_{}_{}",
                 &avatar.id.simple().to_string()[..8],
@@ -389,6 +429,15 @@ impl Studio {
             job.progress = PROGRESS_SUBMITTED;
             return self.save(job, "Waiting in the queue (test mode)");
         }
+        // Everything that can fail without fal is settled before the job is marked as being sent,
+        // so a missing key never leaves a job whose fate cannot be told.
+        let client = match self.fal_client() {
+            Ok(client) => client,
+            Err(Error::InvalidConfig(reason)) => {
+                return self.conclude(job, JobState::Failed, Some(reason));
+            }
+            Err(error) => return Err(error),
+        };
         let params: JobParams = serde_json::from_str(&job.params).map_err(internal)?;
         let trainer = self.trainer(job.training_type);
         let input = TrainerSpec {
@@ -404,11 +453,10 @@ impl Studio {
             },
         );
         let webhook = self.webhook_url(job.training_type);
-        match self
-            .fal_client()?
-            .submit(&job.trainer, &input, webhook.as_deref())
-            .await
-        {
+        // The fence before money moves: only the lease holder gets past it.
+        job.state = JobState::Submitting;
+        job = self.save(job, "Sending the training to fal")?;
+        match client.submit(&job.trainer, &input, webhook.as_deref()).await {
             Ok(submitted) => {
                 job.request_id = Some(submitted.request_id);
                 job.status_url = Some(submitted.status_url);
@@ -420,26 +468,26 @@ impl Studio {
                 job.progress = PROGRESS_SUBMITTED;
                 self.save(job, "Waiting in fal's queue")
             }
-            Err(FalError::Network {
-                not_sent: false,
-                message,
-            }) => self.conclude(
-                job,
-                JobState::Failed,
-                Some(format!(
-                    "The connection to fal broke while sending this training ({message}), so it cannot tell whether fal received it. Check your requests on fal's dashboard before starting again."
-                )),
-            ),
             Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
                 self.conclude(job, JobState::Failed, Some(error.to_string()))
             }
-            Err(error) => {
-                // fal did not take it: the job goes back to wait for a later attempt.
+            Err(error) if submit_not_taken(&error) => {
+                // fal's answer proves it did not take the job: it waits for a later attempt.
                 job.state = JobState::Preparing;
                 let status = format!("Not sent yet: {error}");
                 self.save(job, &status)?;
                 Err(error.into())
             }
+            // The request left and no answer proves fal did not take it (a gateway's 408, 500,
+            // 502 or 504, a timeout, a broken connection, an answer that does not parse): a
+            // second submit could be a second paid run, so the creator decides.
+            Err(error) => self.conclude(
+                job,
+                JobState::Failed,
+                Some(format!(
+                    "fal's answer to this training was lost ({error}), so the app cannot tell whether fal received it. Check your requests on fal's dashboard before starting again; nothing was sent twice."
+                )),
+            ),
         }
     }
 
@@ -475,10 +523,27 @@ impl Studio {
         )?;
         let prefix = format!("avatars/{}", job.avatar_id);
         if store.keeps_photo_objects() {
+            // Each photo is kept as its own object too (the guide's `minio_key`): the same
+            // upright, metadata-free copy the zip holds, never the original file.
+            let copy_path = self.library.dataset_path(job.id).with_extension("photo");
             for (photo, path) in &photos {
-                let key = format!("{prefix}/photos/{}.{}", photo.file_hash, photo.format);
-                let content_type = format!("image/{}", photo.format);
-                store.upload(path, &key, &content_type).await?;
+                let extension = {
+                    let (path, copy_path) = (path.clone(), copy_path.clone());
+                    tokio::task::spawn_blocking(move || {
+                        dataset::write_training_copy(&path, &copy_path)
+                    })
+                    .await
+                    .map_err(internal)??
+                };
+                let key = format!("{prefix}/photos/{}.{extension}", photo.file_hash);
+                let content_type = if extension == "png" {
+                    "image/png"
+                } else {
+                    "image/jpeg"
+                };
+                let uploaded = store.upload(&copy_path, &key, content_type).await;
+                remove_if_present(&copy_path)?;
+                uploaded?;
                 self.library.set_photo_key(photo.id, &key)?;
             }
         }
@@ -610,8 +675,14 @@ impl Studio {
     }
 
     /// Fetches the result as soon as fal reports completion (results expire), downloads the
-    /// LoRA file under a partial name, verifies it, and only then moves it into place.
+    /// LoRA file under a partial name, verifies it, and only then moves it into place. The model's
+    /// address always comes from fal's own result. A download that keeps failing ends the job
+    /// with its reason after [`MAX_DOWNLOAD_ATTEMPTS`]; one that can never succeed ends it at once.
     async fn download(&self, mut job: TrainingJob) -> Result<TrainingJob> {
+        if job.cancel_requested {
+            // The training ended at fal; the creator no longer wants its model.
+            return self.conclude(job, JobState::Cancelled, None);
+        }
         let model_path = self.library.model_path(job.avatar_id, job.id);
         let partial = with_suffix(&model_path, PARTIAL_SUFFIX);
         remove_if_present(&partial)?;
@@ -624,53 +695,78 @@ impl Studio {
             self.send_simulated_webhook(&mut job).await;
         } else {
             let client = self.fal_client()?;
-            if job.model_url.is_none() {
-                let response_url = job.response_url.clone().unwrap_or_default();
-                let output = match self.fetch_result(&client, &response_url).await {
-                    Ok(result) => fal::LoraOutput::from_result(&result).map_err(|reason| {
-                        format!("fal's result cannot be used: {reason}")
-                    }),
-                    Err(FalError::NotFound(_)) => Err("The training finished, but fal no longer keeps its result (results expire soon after a run ends), so the model cannot be fetched.".to_string()),
-                    Err(error @ FalError::Invalid { .. }) => Err(error.to_string()),
-                    Err(error) => return Err(error.into()),
-                };
-                match output {
-                    Ok(output) => {
-                        expected_size = output.lora_size;
-                        job.model_url = Some(output.lora_url);
-                        job.config_url = output.config_url;
-                        job = self.save(job, "Downloading the model")?;
-                    }
-                    Err(reason) => return self.conclude(job, JobState::Failed, Some(reason)),
+            let response_url = job.response_url.clone().unwrap_or_default();
+            let output = match self.fetch_result(&client, &response_url).await {
+                Ok(result) => fal::LoraOutput::from_result(&result)
+                    .map_err(|reason| format!("fal's result cannot be used: {reason}")),
+                Err(FalError::NotFound(_)) => Err("The training finished, but fal no longer keeps its result (results expire soon after a run ends), so the model cannot be fetched.".to_string()),
+                Err(error @ (FalError::Invalid { .. } | FalError::WrongKey { .. })) => {
+                    Err(error.to_string())
                 }
+                Err(error) => return self.download_failed(job, error.to_string()),
+            };
+            let output = match output {
+                Ok(output) => output,
+                Err(reason) => return self.conclude(job, JobState::Failed, Some(reason)),
+            };
+            if !fal::is_fetchable_url(&output.lora_url) {
+                let reason = format!(
+                    "fal's result names the model at {:?}, which is not an https address; it was not downloaded.",
+                    output.lora_url
+                );
+                return self.conclude(job, JobState::Failed, Some(reason));
             }
+            expected_size = output.lora_size;
+            if job.model_url.as_deref() != Some(output.lora_url.as_str()) {
+                job.model_url = Some(output.lora_url);
+                job.config_url = output.config_url;
+                job = self.save(job, "Downloading the model")?;
+            }
+            let limit = expected_size.unwrap_or(self.config().max_model_bytes);
             let url = job.model_url.clone().unwrap_or_default();
-            match client.download(&url, &partial).await {
-                Ok(_) => {}
-                Err(FalError::NotFound(_)) => {
-                    remove_if_present(&partial)?;
-                    return self.conclude(
+            let downloaded = client.download(&url, &partial, limit).await;
+            if let Err(error) = downloaded {
+                remove_if_present(&partial)?;
+                return match error {
+                    FalError::NotFound(_) => self.conclude(
                         job,
                         JobState::Failed,
                         Some("The model file is no longer on fal's servers; it can no longer be downloaded.".into()),
-                    );
-                }
-                Err(error) => {
-                    remove_if_present(&partial)?;
-                    return Err(error.into());
-                }
+                    ),
+                    FalError::WrongKey { status } => self.conclude(
+                        job,
+                        JobState::Failed,
+                        Some(format!("fal's file server refused the model's download (HTTP {status}); the file may be private to the account.")),
+                    ),
+                    error => self.download_failed(job, error.to_string()),
+                };
             }
         }
         if let Err(reason) = verify_safetensors(&partial, expected_size) {
             remove_if_present(&partial)?;
-            return Err(Error::Remote(format!(
-                "the downloaded model is damaged ({reason}); it will be fetched again"
-            )));
+            return self
+                .download_failed(job, format!("the downloaded model is damaged ({reason})"));
         }
         std::fs::rename(&partial, &model_path).map_err(|error| file_error(&model_path, &error))?;
         job.model_path = Some(model_path.display().to_string());
         job.progress = 100;
         self.conclude(job, JobState::Completed, None)
+    }
+
+    /// Counts a failed download: tried again later, or the end of the job once the tries are
+    /// used up, with the last reason.
+    fn download_failed(&self, mut job: TrainingJob, reason: String) -> Result<TrainingJob> {
+        job.download_attempts += 1;
+        if job.download_attempts >= MAX_DOWNLOAD_ATTEMPTS {
+            let reason = format!(
+                "The model could not be downloaded after {} tries: {reason}",
+                job.download_attempts
+            );
+            return self.conclude(job, JobState::Failed, Some(reason));
+        }
+        let text = format!("Downloading the model failed ({reason}); trying again");
+        self.save(job, &text)?;
+        Err(Error::Remote(reason))
     }
 
     /// The result, waiting briefly if fal answers "still in progress" just after COMPLETED.
@@ -700,15 +796,18 @@ impl Studio {
         ) else {
             return;
         };
+        // Nothing of this machine travels with it: no path, no file address.
         let body = serde_json::json!({
             "request_id": job.request_id,
             "status": "completed",
             "progress": 100,
             "training_type": job.training_type.as_str(),
-            "result": {"diffusers_lora_file": {"url": format!("file://{}", self.library.model_path(job.avatar_id, job.id).display()), "file_name": "pytorch_lora_weights.safetensors"}},
         });
         let mut request = reqwest::Client::new().post(&url).json(&body);
-        if let Some(token) = self.secrets.get(SecretName::RelayToken) {
+        // The relay token goes to the relay only, never to another host named as the webhook.
+        if same_origin(&url, self.config().relay_url.as_deref())
+            && let Some(token) = self.secrets.get(SecretName::RelayToken)
+        {
             request = request.bearer_auth(token);
         }
         let line = match request.timeout(Duration::from_secs(10)).send().await {
@@ -739,7 +838,7 @@ impl Studio {
         job.error = error;
         job.updated_at = now;
         job.finished_at = Some(now);
-        if self.library.save_job(&job)? {
+        if self.library.save_job(&job, &self.lease_owner, now)? {
             remove_if_present(&self.library.dataset_path(job.id))?;
             let avatar_name = self
                 .library
@@ -754,14 +853,27 @@ impl Studio {
             });
             return Ok(job);
         }
-        // Another process finished it first; report what it wrote.
-        self.load_job(job.id)
+        // Another process finished it first: report what it wrote. Or another process moved
+        // it on meanwhile: this step stops at the fence.
+        let stored = self.load_job(job.id)?;
+        if stored.state.is_final() {
+            return Ok(stored);
+        }
+        Err(Error::Conflict(STALE_WRITE.into()))
     }
 
+    /// Writes the job over the revision it was read at. A write that does not land (another
+    /// process moved the job on, or took over its lease) ends the step that tried it, before it
+    /// can act on a state that is no longer true: see [`Studio::step`].
     pub(crate) fn save(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
         job.status_text = Some(status_text.to_string());
         job.updated_at = self.clock.now();
-        self.library.save_job(&job)?;
+        if !self
+            .library
+            .save_job(&job, &self.lease_owner, job.updated_at)?
+        {
+            return Err(Error::Conflict(STALE_WRITE.into()));
+        }
         self.load_job(job.id)
     }
 
@@ -771,6 +883,7 @@ impl Studio {
         let unchanged = TrainingJob {
             updated_at: stored.updated_at,
             cancel_requested: stored.cancel_requested,
+            revision: stored.revision,
             ..job.clone()
         } == stored;
         if unchanged {
@@ -792,14 +905,21 @@ impl Studio {
                 "No fal key is set: add it in Settings (it is kept in the system keychain) or set FAL_KEY, or turn on test mode".into(),
             )
         })?;
-        Ok(FalClient::new(
-            self.config().fal_endpoints.clone(),
-            key,
-            retry,
-        ))
+        Ok(
+            FalClient::new(self.config().fal_endpoints.clone(), key, retry)
+                .with_read_timeout(self.config().read_timeout),
+        )
     }
 
     fn dataset_store(&self) -> Result<Box<dyn DatasetStore>> {
+        if let Some(s3) = self.config().s3.as_ref()
+            && !dataset::is_encrypted_or_local(&s3.endpoint)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "S3_ENDPOINT {} is plain http to another machine: the photos of faces in the training set would cross the network unencrypted. Use an https address for S3, or leave S3 unset to use fal storage.",
+                s3.endpoint
+            )));
+        }
         Ok(match self.s3_store()? {
             Some(store) => Box::new(S3DatasetStore(store)),
             None => Box::new(FalDatasetStore(self.fal_client()?)),
@@ -839,6 +959,51 @@ impl Studio {
 #[derive(Default)]
 struct Follower {
     cancel_sent: bool,
+}
+
+/// Whether `url` is on the same scheme, host and port as `other`.
+fn same_origin(url: &str, other: Option<&str>) -> bool {
+    let origin = |text: &str| url::Url::parse(text).ok().map(|url| url.origin());
+    match (origin(url), other.and_then(origin)) {
+        (Some(url), Some(other)) => url.is_tuple() && url == other,
+        _ => false,
+    }
+}
+
+/// What differs between two plans, named by their fields.
+fn plan_changes(confirmed: &TrainingPlan, current: &TrainingPlan) -> String {
+    let differences: [(&str, bool); 7] = [
+        ("test mode", confirmed.test_mode != current.test_mode),
+        ("trainer", confirmed.trainer != current.trainer),
+        ("steps", confirmed.steps != current.steps),
+        (
+            "learning rate",
+            confirmed.learning_rate != current.learning_rate,
+        ),
+        ("storage", confirmed.storage != current.storage),
+        ("cost", confirmed.cost_usd != current.cost_usd),
+        ("photos", confirmed.photos != current.photos),
+    ];
+    let changed: Vec<&str> = differences
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| *name)
+        .collect();
+    if changed.is_empty() {
+        "its avatar".to_string()
+    } else {
+        changed.join(", ")
+    }
+}
+
+/// Whether a failed submit certainly did not reach fal's queue: the connection was never made,
+/// or fal answered in a way only a request it did not take gets (see `FalClient::submit`).
+fn submit_not_taken(error: &FalError) -> bool {
+    match error {
+        FalError::Network { not_sent, .. } => *not_sent,
+        FalError::Unavailable { retryable, .. } => *retryable,
+        _ => false,
+    }
 }
 
 fn progress_at(fraction: f64) -> u8 {

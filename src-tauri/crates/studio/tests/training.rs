@@ -94,10 +94,14 @@ fn avatar_with_photos(studio: &Studio, training_type: TrainingType) -> String {
     avatar.id.to_string()
 }
 
+/// Starts the plan the creator would have confirmed for `preset`.
+fn start(studio: &Studio, avatar: &str, preset: Preset) -> studio::Result<TrainingJob> {
+    let plan = studio.plan_training(avatar, preset, Overrides::default())?;
+    studio.start_training(&plan)
+}
+
 async fn train(studio: &Studio, avatar: &str, preset: Preset) -> TrainingJob {
-    let job = studio
-        .start_training(avatar, preset, Overrides::default())
-        .expect("start");
+    let job = start(studio, avatar, preset).expect("start");
     studio.drive(job.id).await.expect("drive")
 }
 
@@ -153,10 +157,7 @@ async fn a_portrait_run_uploads_to_fal_storage_follows_the_logs_and_saves_a_veri
         )],
     );
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     let mut seen = Vec::new();
     let job = setup
         .studio
@@ -266,6 +267,167 @@ async fn a_style_run_goes_through_s3_with_a_presigned_url_the_trainer_can_fetch(
     assert_eq!(setup.notifier.notices().len(), 1);
 }
 
+/// Private words a photo can carry in its metadata, and the JPEG segments that carry them.
+const PRIVATE_WORDS: &[&[u8]] = &[
+    b"Exif\0\0",
+    b"http://ns.adobe.com/xap",
+    b"Photoshop 3.0",
+    b"GPSLatitude 55.7558",
+    b"a private comment",
+];
+
+/// `good_portrait.jpg` with XMP (a GPS position), IPTC and a comment added after its start.
+fn portrait_with_private_metadata(dir: &Path) -> PathBuf {
+    let original = std::fs::read(cases().join("good_portrait.jpg")).expect("fixture");
+    let segment = |marker: u8, payload: &[u8]| {
+        let mut bytes = vec![0xFF, marker];
+        bytes.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        bytes.extend_from_slice(payload);
+        bytes
+    };
+    let mut tagged = original[..2].to_vec();
+    tagged.extend(segment(
+        0xE1,
+        b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><GPSLatitude 55.7558/></x:xmpmeta>",
+    ));
+    tagged.extend(segment(0xED, b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\0"));
+    tagged.extend(segment(0xFE, b"a private comment"));
+    tagged.extend_from_slice(&original[2..]);
+    let path = dir.join("tagged_portrait.jpg");
+    std::fs::write(&path, tagged).expect("write");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_stripped_copies_reach_the_bucket() {
+    let library = tempfile::tempdir().expect("library");
+    let photos_dir = tempfile::tempdir().expect("photos");
+    let s3 = s3::test_server::S3TestServer::start();
+    let settings = s3.settings("avatars");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let secrets = MemorySecrets::default()
+        .with(SecretName::FalKey, fake.api_key())
+        .with(SecretName::S3SecretKey, &settings.secret_key);
+    let vars = [
+        ("S3_ENDPOINT", settings.endpoint.clone()),
+        ("S3_BUCKET", settings.bucket.clone()),
+        ("S3_REGION", settings.region.clone()),
+        ("S3_ACCESS_KEY", settings.access_key.clone()),
+    ];
+    let setup = open_with(library.path(), Some(&fake), secrets, &vars);
+    let avatar = setup
+        .studio
+        .create_avatar(NewAvatar {
+            name: "Anna".into(),
+            gender: Gender::Female,
+            training_type: TrainingType::Portrait,
+        })
+        .expect("avatar");
+    let paths = [
+        portrait_with_private_metadata(photos_dir.path()),
+        cases().join("rotated_exif.jpg"),
+    ];
+    for path in &paths {
+        let original = std::fs::read(path).expect("read");
+        assert!(
+            PRIVATE_WORDS.iter().any(|word| contains(&original, word)),
+            "{} carries metadata",
+            path.display()
+        );
+    }
+    let avatar = avatar.id.to_string();
+    let readiness = setup
+        .studio
+        .add_photos(&avatar, &paths, |_| {})
+        .expect("photos");
+    assert!(readiness.ready, "{readiness:?}");
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+
+    let objects = files_under(&s3.data_dir().join("avatars"));
+    assert_eq!(
+        objects.len(),
+        3,
+        "the zip and one copy per photo: {objects:?}"
+    );
+    for object in &objects {
+        let bytes = std::fs::read(object).expect("object");
+        for word in PRIVATE_WORDS {
+            assert!(
+                !contains(&bytes, word),
+                "{} carries {:?}",
+                object.display(),
+                String::from_utf8_lossy(word)
+            );
+        }
+    }
+    for photo in setup.studio.list_photos(&avatar).expect("photos") {
+        let key = photo.minio_key.expect("each photo keeps its object key");
+        assert!(
+            objects.contains(&s3.data_dir().join("avatars").join(&key)),
+            "{key} names a stripped object"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_avatar_removes_its_files_models_and_objects_and_waits_for_its_training() {
+    let library = tempfile::tempdir().expect("library");
+    let s3 = s3::test_server::S3TestServer::start();
+    let settings = s3.settings("avatars");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let secrets = MemorySecrets::default()
+        .with(SecretName::FalKey, fake.api_key())
+        .with(SecretName::S3SecretKey, &settings.secret_key);
+    let vars = [
+        ("S3_ENDPOINT", settings.endpoint.clone()),
+        ("S3_BUCKET", settings.bucket.clone()),
+        ("S3_REGION", settings.region.clone()),
+        ("S3_ACCESS_KEY", settings.access_key.clone()),
+    ];
+    let setup = open_with(library.path(), Some(&fake), secrets, &vars);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let refused = setup
+        .studio
+        .delete_avatar(&avatar)
+        .await
+        .expect_err("training");
+    assert_eq!(refused.code(), studio::ErrorCode::Conflict, "{refused}");
+    let job = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    let model = PathBuf::from(job.model_path.expect("model"));
+    assert!(model.is_file());
+    assert!(!files_under(&s3.data_dir().join("avatars")).is_empty());
+
+    let deleted = setup.studio.delete_avatar(&avatar).await.expect("delete");
+    assert_eq!(
+        (
+            deleted.photos,
+            deleted.files,
+            deleted.models,
+            deleted.s3_objects
+        ),
+        (2, 4, 1, 3),
+        "two photos with their thumbnails, one model, the zip and two photo copies"
+    );
+    assert!(!model.exists());
+    for dir in ["photos", "thumbnails", "models"] {
+        let left = files_under(&library.path().join(dir));
+        assert!(left.is_empty(), "{dir}: {left:?}");
+    }
+    let left = files_under(&s3.data_dir().join("avatars"));
+    assert!(left.is_empty(), "in S3: {left:?}");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_run_records_the_reason_in_words_and_notifies() {
     let library = tempfile::tempdir().expect("library");
@@ -300,10 +462,7 @@ async fn a_cancel_while_queued_ends_the_job_cancelled_once_fal_confirms() {
     });
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     let queued = setup
         .studio
         .follow(job.id, |job| job.state != JobState::Queued)
@@ -332,10 +491,7 @@ async fn a_cancel_while_running_is_followed_until_the_trainer_stops() {
     });
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     setup
         .studio
         .follow(job.id, |job| job.state != JobState::Running)
@@ -378,6 +534,134 @@ async fn busy_answers_and_server_errors_are_retried_and_submit_only_once() {
         "two refusals, then taken"
     );
     assert_eq!(fake.submissions().len(), 1, "taken once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_fal_may_have_taken_is_never_sent_again() {
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    let answer = |status: u16, body: &str, headers: &[(&str, &str)]| Fault::AcceptThenAnswer {
+        route: Route::Submit,
+        status,
+        body: body.into(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+    };
+    let gateway = r#"{"detail": "upstream failed"}"#;
+    let ingress = "<html><body><center>nginx</center></body></html>";
+    let cases = [
+        ("408", answer(408, gateway, &[])),
+        ("500", answer(500, gateway, &[])),
+        ("502", answer(502, ingress, &[])),
+        (
+            "503 with a request id",
+            answer(503, gateway, &[("x-fal-request-id", "r")]),
+        ),
+        ("504", answer(504, gateway, &[])),
+        (
+            "2xx that does not parse",
+            answer(200, "{\"status\": \"IN_QUE", &[]),
+        ),
+        (
+            "answer lost",
+            Fault::AcceptThenDrop {
+                route: Route::Submit,
+            },
+        ),
+    ];
+    for (case, fault) in cases {
+        let library = tempfile::tempdir().expect("library");
+        let before = fake.submissions().len();
+        fake.push_fault(fault);
+        let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+        let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+        let job = train(&setup.studio, &avatar, Preset::Fast).await;
+        assert_eq!(job.state, JobState::Failed, "{case}: {job:?}");
+        let error = job.error.expect("reason");
+        assert!(
+            error.contains("cannot tell whether fal received it"),
+            "{case}: {error}"
+        );
+        // A later start of the app or the CLI does not send it either.
+        let again = open(library.path(), Some(&fake), fake.api_key(), &[]);
+        again.studio.advance_unfinished().await.expect("advance");
+        assert_eq!(
+            fake.submissions().len(),
+            before + 1,
+            "{case}: taken once, sent once"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_is_bound_to_the_plan_the_creator_confirmed() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let studio = &setup.studio;
+    let avatar = avatar_with_photos(studio, TrainingType::Portrait);
+    let plan = studio
+        .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .expect("plan");
+    assert!(plan.cost_usd > 0.0, "{plan:?}");
+
+    let cheaper = studio::TrainingPlan {
+        cost_usd: 0.01,
+        ..plan.clone()
+    };
+    let error = studio
+        .start_training(&cheaper)
+        .expect_err("a plan the creator never saw");
+    assert_eq!(error.code(), studio::ErrorCode::Conflict);
+    assert!(error.to_string().contains("cost"), "{error}");
+    let more_steps = studio::TrainingPlan {
+        steps: 5000,
+        ..plan.clone()
+    };
+    let error = studio.start_training(&more_steps).expect_err("other steps");
+    assert_eq!(error.code(), studio::ErrorCode::Conflict);
+
+    // A photo removed after the confirmation changes the plan in force.
+    let photo = studio.list_photos(&avatar).expect("photos")[1]
+        .id
+        .to_string();
+    studio.remove_photo(&avatar, &photo).expect("remove");
+    let error = studio.start_training(&plan).expect_err("the set changed");
+    assert_eq!(error.code(), studio::ErrorCode::Conflict);
+    assert!(error.to_string().contains("photos"), "{error}");
+    assert!(studio.jobs().expect("jobs").is_empty(), "nothing started");
+    studio
+        .add_photos(&avatar, &[cases().join("rotated_exif.jpg")], |_| {})
+        .expect("photo back");
+
+    let confirmed = studio
+        .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .expect("plan");
+    let job = studio.start_training(&confirmed).expect("start");
+    assert_eq!(job.confirmed_cost_usd, confirmed.cost_usd);
+    assert_eq!(
+        studio.jobs().expect("jobs")[0].confirmed_cost_usd,
+        confirmed.cost_usd,
+        "the confirmed cost is kept with the job"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_gone_before_the_send_fails_the_job_plainly_and_sends_nothing() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    let with_key = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&with_key.studio, TrainingType::Portrait);
+    let job = start(&with_key.studio, &avatar, Preset::Fast).expect("start");
+    drop(with_key);
+    let without_key = open_with(library.path(), Some(&fake), MemorySecrets::default(), &[]);
+    let job = without_key.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    let error = job.error.expect("reason");
+    assert!(error.contains("No fal key"), "{error}");
+    assert!(fake.submissions().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,10 +716,7 @@ async fn stop_and_resume(stop_at: Route, count: usize, hold: Option<Fault>) {
     }
     let first = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&first.studio, TrainingType::Portrait);
-    let job = first
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&first.studio, &avatar, Preset::Fast).expect("start");
     tokio::select! {
         outcome = first.studio.drive(job.id) => panic!("the job ended before the stop: {outcome:?}"),
         () = fake.wait_for(stop_at, count) => {}
@@ -484,10 +765,7 @@ async fn test_mode_simulates_a_run_that_survives_a_restart() {
     let first = open_with(library.path(), None, MemorySecrets::default(), &[]);
     assert!(first.studio.config().test_mode);
     let avatar = avatar_with_photos(&first.studio, TrainingType::Portrait);
-    let job = first
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&first.studio, &avatar, Preset::Fast).expect("start");
     let running = first
         .studio
         .follow(job.id, |job| job.state != JobState::Running)
@@ -514,14 +792,8 @@ async fn a_second_training_of_the_same_avatar_waits_for_the_first() {
     let library = tempfile::tempdir().expect("library");
     let setup = open_with(library.path(), None, MemorySecrets::default(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Style);
-    setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("first");
-    let error = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect_err("second");
+    start(&setup.studio, &avatar, Preset::Fast).expect("first");
+    let error = start(&setup.studio, &avatar, Preset::Fast).expect_err("second");
     assert_eq!(error.code(), studio::ErrorCode::Conflict);
 }
 
@@ -539,10 +811,7 @@ async fn a_webhook_delivered_twice_finishes_the_job_once() {
         &[("FAL_WEBHOOK_URL", hook)],
     );
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     setup
         .studio
         .follow(job.id, |job| job.state != JobState::Queued)
@@ -567,8 +836,14 @@ async fn a_webhook_delivered_twice_finishes_the_job_once() {
             .apply_status_event(&delivery.body)
             .expect("applied")
             .expect("the job is known by its request id");
-        assert_eq!(applied.state, JobState::Downloading);
-        assert!(applied.model_url.is_some());
+        assert!(
+            !applied.state.is_final(),
+            "an end is confirmed with fal first"
+        );
+        assert!(
+            applied.model_url.is_none(),
+            "the event never names the model"
+        );
     }
     let job = setup.studio.drive(job.id).await.expect("drive");
     assert_eq!(job.state, JobState::Completed);
@@ -590,6 +865,123 @@ async fn a_webhook_delivered_twice_finishes_the_job_once() {
     assert_eq!(setup.notifier.notices().len(), 1, "finished exactly once");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_event_cannot_end_a_job_or_choose_its_model() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let queued = setup
+        .studio
+        .follow(job.id, |job| job.state == JobState::Preparing)
+        .await
+        .expect("submitted");
+    let request_id = queued.request_id.clone().expect("request id");
+    let forged_model = "http://attacker.example/lora.safetensors";
+    for forged in [
+        serde_json::json!({"request_id": request_id, "status": "completed",
+            "result": {"diffusers_lora_file": {"url": forged_model}}}),
+        serde_json::json!({"request_id": request_id, "status": "OK",
+            "payload": {"diffusers_lora_file": {"url": forged_model}}}),
+        serde_json::json!({"request_id": request_id, "status": "failed", "error": "forged"}),
+    ] {
+        let applied = setup
+            .studio
+            .apply_status_event(&forged)
+            .expect("applied")
+            .expect("known");
+        assert!(!applied.state.is_final(), "{forged}: {applied:?}");
+        assert_eq!(applied.model_url, None, "{forged}");
+    }
+    let job = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert!(
+        job.model_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with(&fake.base_url())),
+        "the model comes from fal's result: {job:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_is_retried_and_one_that_keeps_failing_ends_with_its_reason() {
+    let fake = FakeFal::start().await;
+    fake.set_script(Script {
+        download_dataset: false,
+        ..quick_script(Outcome::Success {
+            lora_bytes: 256 * 1024,
+        })
+    });
+    let quick_timeout = [("FAL_READ_TIMEOUT_MS", "300".to_string())];
+
+    // A stream that stalls halfway is given up after the read timeout and fetched again.
+    let library = tempfile::tempdir().expect("library");
+    fake.push_fault(Fault::StallBody {
+        route: Route::FileDownload,
+        bytes: 64 * 1024,
+    });
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &quick_timeout);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    studio::verify_safetensors(
+        Path::new(job.model_path.as_deref().expect("model")),
+        Some(256 * 1024),
+    )
+    .expect("whole model");
+
+    // A body that is always cut short ends the job after a bounded number of tries.
+    let library = tempfile::tempdir().expect("library");
+    for _ in 0..100 {
+        fake.push_fault(Fault::TruncateBody {
+            route: Route::FileDownload,
+            bytes: 1000,
+        });
+    }
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &quick_timeout);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let mut tries = 0;
+    let job = loop {
+        tries += 1;
+        match setup.studio.drive(job.id).await {
+            Ok(job) => break job,
+            Err(error) => assert!(tries < 10, "never ends: {error}"),
+        }
+    };
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    let error = job.error.expect("reason");
+    assert!(
+        error.contains("could not be downloaded after 3 tries"),
+        "{error}"
+    );
+    no_partial_files(library.path());
+
+    // Cancel ends a job that is downloading.
+    let library = tempfile::tempdir().expect("library");
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &quick_timeout);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let downloading = setup
+        .studio
+        .follow(job.id, |job| job.state != JobState::Downloading)
+        .await
+        .expect("trained");
+    assert_eq!(downloading.state, JobState::Downloading, "{downloading:?}");
+    setup.studio.request_cancel(&avatar).expect("cancel");
+    let mut tries = 0;
+    let job = loop {
+        tries += 1;
+        match setup.studio.drive(job.id).await {
+            Ok(job) => break job,
+            Err(error) => assert!(tries < 10, "never ends: {error}"),
+        }
+    };
+    assert_eq!(job.state, JobState::Cancelled, "{job:?}");
+}
+
 const RELAY_TOKEN: &str = "relay-token-for-the-tests-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -601,14 +993,11 @@ async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_
     let relay = start_relay(&fake, relay_dir.path()).await;
     let secrets = || relay_secrets(fake.api_key(), RELAY_TOKEN);
     let mut vars = relay_vars(&relay.url());
-    // Polling would also see the end; a long pause leaves the relay as the only channel.
+    // A long pause between polls: the relay's event is what brings the end to the app's notice.
     vars.push(("FAL_POLL_INTERVAL_MS", "60000".into()));
     let setup = open_with(library.path(), Some(&fake), secrets(), &vars);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     let submitted = setup
         .studio
         .follow(job.id, |job| job.request_id.is_none())
@@ -634,10 +1023,11 @@ async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_
         .training_status(&avatar)
         .expect("status")
         .expect("job");
-    assert_eq!(reported.state, JobState::Downloading, "{reported:?}");
+    // The event wakes the follower; the end and the model come from fal's own answers.
+    assert!(!reported.state.is_final(), "{reported:?}");
     assert!(
-        reported.model_url.is_some(),
-        "the webhook carried the model"
+        reported.model_url.is_none(),
+        "the event never names the model"
     );
     let finished = setup.studio.drive(job.id).await.expect("drive");
     assert_eq!(finished.state, JobState::Completed, "{finished:?}");
@@ -716,10 +1106,7 @@ async fn a_job_reported_by_both_the_relay_and_polling_finishes_once() {
         &relay_vars(&relay.url()),
     );
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = setup
-        .studio
-        .start_training(&avatar, Preset::Fast, Overrides::default())
-        .expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     let read_relay = async {
         let mut applied = 0;
         while applied == 0 {
@@ -869,4 +1256,62 @@ async fn a_relay_set_in_settings_is_followed_without_waiting_out_the_pause() {
         took < Duration::from_secs(2),
         "followed {took:?} after saving, not after the 4 s pause"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulated_webhook_carries_no_local_path_and_the_token_only_to_the_relay() {
+    let fake = FakeFal::start().await;
+    let relay_dir = tempfile::tempdir().expect("relay store");
+    let relay = start_relay(&fake, relay_dir.path()).await;
+    let other_dir = tempfile::tempdir().expect("other store");
+    let other = start_relay(&fake, other_dir.path()).await;
+    for (webhook_host, expect_stored) in [(relay.url(), true), (other.url(), false)] {
+        let library = tempfile::tempdir().expect("library");
+        let mut vars = relay_vars(&relay.url());
+        vars.retain(|(name, _)| *name != "FAL_WEBHOOK_URL");
+        vars.push((
+            "FAL_WEBHOOK_URL",
+            format!("{webhook_host}/api/avatar/status_update"),
+        ));
+        vars.push(("FAL_ENABLE_WEBHOOK_SIMULATION", "true".into()));
+        // Test mode: no fal key, no fake fal.
+        let setup = open_with(
+            library.path(),
+            None,
+            MemorySecrets::default().with(SecretName::RelayToken, RELAY_TOKEN),
+            &vars,
+        );
+        let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+        let job = train(&setup.studio, &avatar, Preset::Fast).await;
+        assert_eq!(job.state, JobState::Completed, "{job:?}");
+        let request_id = job.request_id.expect("simulated request id");
+        let page = reqwest::Client::new()
+            .get(format!("{webhook_host}/api/events"))
+            .bearer_auth(RELAY_TOKEN)
+            .send()
+            .await
+            .expect("feed")
+            .json::<relay::wire::FeedPage>()
+            .await
+            .expect("page");
+        let event = page
+            .events
+            .iter()
+            .find(|event| event.request_id == request_id);
+        assert_eq!(
+            event.is_some(),
+            expect_stored,
+            "to {webhook_host}: the token goes to the relay only"
+        );
+        if let Some(event) = event {
+            let body = event.body.to_string();
+            let library_path = library.path().display().to_string();
+            assert!(
+                !body.contains("file://") && !body.contains(&library_path),
+                "{body}"
+            );
+        }
+    }
+    relay.stop().await;
+    other.stop().await;
 }

@@ -67,6 +67,24 @@ channel: UpdateChannel,
  */
 checks: Array<ConnectionCheck>, };
 
+export type DeletedAvatar = { avatar: Avatar, 
+/**
+ * Photo rows.
+ */
+photos: number, 
+/**
+ * Photo files and thumbnails no other avatar held.
+ */
+files: number, 
+/**
+ * Trained model files.
+ */
+models: number, 
+/**
+ * Objects in the S3 bucket (training sets and photo copies).
+ */
+s3_objects: number, };
+
 export type ConnectionStep = "configured" | "health" | "token" | "feed" | "webhook_url";
 
 export type Diagnosis = { service: Service, finding: Finding, passed: boolean, 
@@ -79,7 +97,7 @@ export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "libr
 
 export type ErrorReport = { code: ErrorCode, message: string, };
 
-export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_answered" | "keychain_available" | "keychain_unavailable" | "library_open";
+export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "keychain_available" | "keychain_unavailable" | "library_open";
 
 export type Gender = "male" | "female" | "other";
 
@@ -235,7 +253,19 @@ model_path: string | null,
 /**
  * The LoRA file on fal's CDN.
  */
-model_url: string | null, config_url: string | null, cancel_requested: boolean, created_at: string, updated_at: string, submitted_at: string | null, finished_at: string | null, };
+model_url: string | null, config_url: string | null, cancel_requested: boolean, created_at: string, updated_at: string, submitted_at: string | null, finished_at: string | null, 
+/**
+ * The cost the creator confirmed before the start, in US dollars; 0 in test mode.
+ */
+confirmed_cost_usd: number, 
+/**
+ * Model downloads that failed so far.
+ */
+download_attempts: number, 
+/**
+ * How many times the job was written; a write is accepted only over the revision it read.
+ */
+revision: number, };
 
 export type TrainingPlan = { avatar_id: string, avatar_name: string, training_type: TrainingType, preset: string, trainer: string, steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, 
 /**

@@ -91,7 +91,8 @@ export const backend = {
   createAvatar: (name: string, gender: Gender, trainingType: TrainingType) =>
     call<Avatar>("create_avatar", { name, gender, trainingType }),
   renameAvatar: (id: string, name: string) => call<Avatar>("rename_avatar", { id, name }),
-  deleteAvatar: (id: string) => call<Avatar>("delete_avatar", { id }),
+  /** Deletes the avatar with its photos, models and S3 objects; says how many of each went. */
+  deleteAvatar: (id: string) => call<DeletedAvatar>("delete_avatar", { id }),
   listPhotos: (avatarId: string) => call<PhotoSet>("list_photos", { avatarId }),
   /** Checks and stores photos; `onResult` sees each verdict as soon as it is known. */
   addPhotos: (avatarId: string, paths: string[], onUpdate: (update: ImportUpdate) => void) => {
@@ -107,9 +108,12 @@ export const backend = {
   /** The run a request gives, with its expected time and cost; nothing starts. */
   planTraining: (avatarId: string, request: TrainingRequest) =>
     call<TrainingPlan>("plan_training", { avatarId, ...request }),
-  /** Records the job and starts it; the backend follows it and reports through `onTrainingChange`. */
-  startTraining: (avatarId: string, request: TrainingRequest) =>
-    call<TrainingJob>("start_training", { avatarId, ...request }),
+  /**
+   * Starts exactly the plan the creator confirmed (a paid one is confirmed once more in a native
+   * dialog); `conflict` when the plan in force changed since. The backend follows the job and
+   * reports through `onTrainingChange`.
+   */
+  startTraining: (plan: TrainingPlan) => call<TrainingJob>("start_training", { plan }),
   /** The avatar's newest job, or null when it never trained. */
   trainingStatus: (avatarId: string) => call<TrainingJob | null>("training_status", { avatarId }),
   cancelTraining: (avatarId: string) => call<TrainingJob>("cancel_training", { avatarId }),

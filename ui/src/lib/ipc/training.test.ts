@@ -9,6 +9,7 @@ vi.mock("@tauri-apps/api/core", async (importOriginal) => ({
 vi.mock("@tauri-apps/api/event", () => ({ listen: (...args: unknown[]) => listen(...args) }));
 
 import { backend, IpcError, onTrainingChange, toIpcError } from "./index";
+import type { TrainingPlan } from "./index";
 
 describe("training commands", () => {
   beforeEach(() => {
@@ -20,8 +21,9 @@ describe("training commands", () => {
     invoke.mockResolvedValue(null);
     await backend.planTraining("a1", { preset: "fast", steps: 800, learningRate: null });
     expect(invoke).toHaveBeenLastCalledWith("plan_training", { avatarId: "a1", preset: "fast", steps: 800, learningRate: null });
-    await backend.startTraining("a1", { preset: "quality", steps: null, learningRate: 0.0001 });
-    expect(invoke).toHaveBeenLastCalledWith("start_training", { avatarId: "a1", preset: "quality", steps: null, learningRate: 0.0001 });
+    const plan = { avatar_id: "a1", preset: "quality", steps: 2500, learning_rate: 0.0001 } as unknown as TrainingPlan;
+    await backend.startTraining(plan);
+    expect(invoke).toHaveBeenLastCalledWith("start_training", { plan });
     await backend.trainingStatus("a1");
     expect(invoke).toHaveBeenLastCalledWith("training_status", { avatarId: "a1" });
     await backend.cancelTraining("a1");
@@ -33,7 +35,7 @@ describe("training commands", () => {
       expect(toIpcError({ code, message: "m" }).code).toBe(code);
     }
     invoke.mockRejectedValue({ code: "conflict", message: "Anna is already training" });
-    const failure = await backend.startTraining("a1", { preset: "fast", steps: null, learningRate: null }).catch((e: unknown) => e);
+    const failure = await backend.startTraining({} as TrainingPlan).catch((e: unknown) => e);
     expect(failure).toBeInstanceOf(IpcError);
     expect((failure as IpcError).code).toBe("conflict");
     expect((failure as IpcError).message).toBe("Anna is already training");

@@ -2,6 +2,7 @@
 //! fake fal, or by a small key server for a signer the test holds.
 
 mod feed;
+mod internet;
 mod limits;
 mod webhooks;
 
