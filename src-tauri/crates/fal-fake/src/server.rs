@@ -270,21 +270,15 @@ fn api_key_rejection(headers: &HeaderMap, api_key: &str) -> Option<Response> {
 fn fault_response(status: u16, body: Value, headers: &[(String, String)]) -> Response {
     // `FakeFal::push_fault` checked the status and headers.
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json_response(status, body);
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            response.headers_mut().append(name, value);
-        }
-    }
-    response
+    with_headers(json_response(status, body), headers)
 }
 
 fn raw_response(status: u16, body: String, headers: &[(String, String)]) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, body).into_response();
+    with_headers((status, body).into_response(), headers)
+}
+
+fn with_headers(mut response: Response, headers: &[(String, String)]) -> Response {
     for (name, value) in headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name.as_str()),

@@ -73,6 +73,25 @@ fn open_with(
     Setup { studio, notifier }
 }
 
+/// A studio whose training sets go to a real S3 server (s3s-fs), training on the fake fal.
+async fn open_with_s3(library: &Path) -> (s3::test_server::S3TestServer, FakeFal, Setup) {
+    let s3 = s3::test_server::S3TestServer::start();
+    let settings = s3.settings("avatars");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let secrets = MemorySecrets::default()
+        .with(SecretName::FalKey, fake.api_key())
+        .with(SecretName::S3SecretKey, &settings.secret_key);
+    let vars = [
+        ("S3_ENDPOINT", settings.endpoint.clone()),
+        ("S3_BUCKET", settings.bucket.clone()),
+        ("S3_REGION", settings.region.clone()),
+        ("S3_ACCESS_KEY", settings.access_key.clone()),
+    ];
+    let setup = open_with(library, Some(&fake), secrets, &vars);
+    (s3, fake, setup)
+}
+
 /// An avatar holding two accepted photos (the tests lower the minimum to two).
 fn avatar_with_photos(studio: &Studio, training_type: TrainingType) -> String {
     let avatar = studio
@@ -223,20 +242,7 @@ async fn a_portrait_run_uploads_to_fal_storage_follows_the_logs_and_saves_a_veri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_style_run_goes_through_s3_with_a_presigned_url_the_trainer_can_fetch() {
     let library = tempfile::tempdir().expect("library");
-    let s3 = s3::test_server::S3TestServer::start();
-    let settings = s3.settings("avatars");
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
-    let secrets = MemorySecrets::default()
-        .with(SecretName::FalKey, fake.api_key())
-        .with(SecretName::S3SecretKey, &settings.secret_key);
-    let vars = [
-        ("S3_ENDPOINT", settings.endpoint.clone()),
-        ("S3_BUCKET", settings.bucket.clone()),
-        ("S3_REGION", settings.region.clone()),
-        ("S3_ACCESS_KEY", settings.access_key.clone()),
-    ];
-    let setup = open_with(library.path(), Some(&fake), secrets, &vars);
+    let (s3, fake, setup) = open_with_s3(library.path()).await;
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Style);
     let job = train(&setup.studio, &avatar, Preset::Quality).await;
 
@@ -302,20 +308,7 @@ fn portrait_with_private_metadata(dir: &Path) -> PathBuf {
 async fn only_stripped_copies_reach_the_bucket() {
     let library = tempfile::tempdir().expect("library");
     let photos_dir = tempfile::tempdir().expect("photos");
-    let s3 = s3::test_server::S3TestServer::start();
-    let settings = s3.settings("avatars");
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
-    let secrets = MemorySecrets::default()
-        .with(SecretName::FalKey, fake.api_key())
-        .with(SecretName::S3SecretKey, &settings.secret_key);
-    let vars = [
-        ("S3_ENDPOINT", settings.endpoint.clone()),
-        ("S3_BUCKET", settings.bucket.clone()),
-        ("S3_REGION", settings.region.clone()),
-        ("S3_ACCESS_KEY", settings.access_key.clone()),
-    ];
-    let setup = open_with(library.path(), Some(&fake), secrets, &vars);
+    let (s3, _fake, setup) = open_with_s3(library.path()).await;
     let avatar = setup
         .studio
         .create_avatar(NewAvatar {
@@ -374,20 +367,7 @@ async fn only_stripped_copies_reach_the_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_avatar_removes_its_files_models_and_objects_and_waits_for_its_training() {
     let library = tempfile::tempdir().expect("library");
-    let s3 = s3::test_server::S3TestServer::start();
-    let settings = s3.settings("avatars");
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
-    let secrets = MemorySecrets::default()
-        .with(SecretName::FalKey, fake.api_key())
-        .with(SecretName::S3SecretKey, &settings.secret_key);
-    let vars = [
-        ("S3_ENDPOINT", settings.endpoint.clone()),
-        ("S3_BUCKET", settings.bucket.clone()),
-        ("S3_REGION", settings.region.clone()),
-        ("S3_ACCESS_KEY", settings.access_key.clone()),
-    ];
-    let setup = open_with(library.path(), Some(&fake), secrets, &vars);
+    let (s3, _fake, setup) = open_with_s3(library.path()).await;
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
     let refused = setup

@@ -9,17 +9,7 @@ use fal::webhook::WebhookSigner;
 use relay::wire::EventSource;
 use serde_json::json;
 
-use crate::{KeyServer, TOKEN, TestRelay, error_of, feed, http, now_secs, post_signed};
-
-fn fal_body(request_id: &str) -> String {
-    json!({
-        "request_id": request_id,
-        "gateway_request_id": request_id,
-        "status": "OK",
-        "payload": { "diffusers_lora_file": { "url": "https://v3.fal.media/files/lora.safetensors" } },
-    })
-    .to_string()
-}
+use crate::{KeyServer, TOKEN, TestRelay, error_of, fal_body, feed, http, now_secs, post_signed};
 
 /// Posts `body` signed by `signer` as fal account `user_id`.
 async fn post_as(

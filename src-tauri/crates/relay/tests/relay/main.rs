@@ -135,6 +135,17 @@ impl Drop for KeyServer {
     }
 }
 
+/// fal's webhook body for a request that ended with a LoRA.
+pub fn fal_body(request_id: &str) -> String {
+    serde_json::json!({
+        "request_id": request_id,
+        "gateway_request_id": request_id,
+        "status": "OK",
+        "payload": { "diffusers_lora_file": { "url": "https://v3.fal.media/files/lora.safetensors" } },
+    })
+    .to_string()
+}
+
 /// Posts `body` to `url` with fal's signature headers, signed by `signer` at `timestamp`.
 pub async fn post_signed(
     url: &str,

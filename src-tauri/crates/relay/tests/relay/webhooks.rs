@@ -8,19 +8,9 @@ use fal_fake::{Delivery, FakeFal, Fault, Outcome, Script};
 use relay::wire::{EventKind, EventSource, TrainingType};
 use serde_json::{Value, json};
 
-use crate::{KeyServer, TOKEN, TestRelay, error_of, http, now_secs, post_signed, within};
+use crate::{KeyServer, TOKEN, TestRelay, error_of, fal_body, http, now_secs, post_signed, within};
 
 const TRAINER: &str = "fal-ai/flux-lora-portrait-trainer";
-
-fn fal_body(request_id: &str) -> String {
-    json!({
-        "request_id": request_id,
-        "gateway_request_id": request_id,
-        "status": "OK",
-        "payload": { "diffusers_lora_file": { "url": "https://v3.fal.media/files/lora.safetensors" } },
-    })
-    .to_string()
-}
 
 /// Submits a job to the fake with its webhook pointing at the relay, and waits until the fake
 /// has made `deliveries` webhook attempts.
