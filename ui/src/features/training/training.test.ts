@@ -52,6 +52,9 @@ const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   updated_at: "2025-01-01T10:05:00Z",
   submitted_at: null,
   finished_at: null,
+  confirmed_cost_usd: 2.4,
+  download_attempts: 0,
+  revision: 3,
   ...overrides,
 });
 

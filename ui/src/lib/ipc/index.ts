@@ -8,6 +8,7 @@ import type {
   Avatar,
   AvatarCard,
   ConnectionReport,
+  DeletedAvatar,
   Diagnosis,
   ErrorCode,
   ErrorReport,
