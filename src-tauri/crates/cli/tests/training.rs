@@ -49,6 +49,16 @@ fn json_ok(library: &Path, vars: &[(&str, String)], args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("stdout is one JSON value")
 }
 
+/// The variables of a paid run against `fake`.
+fn paid_vars(fake: &FakeFal) -> Vec<(&'static str, String)> {
+    vec![
+        ("FAL_KEY", fake.api_key().to_string()),
+        ("FAL_QUEUE_URL", fake.base_url()),
+        ("FAL_REST_URL", fake.base_url()),
+        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
+    ]
+}
+
 /// A portrait avatar with two accepted photos; returns its id.
 fn ready_avatar(library: &Path) -> String {
     let avatar = json_ok(
@@ -158,12 +168,7 @@ fn a_process_killed_while_following_is_finished_by_the_next_start() {
         outcome: Outcome::Success { lora_bytes: 8192 },
         ..Script::default()
     });
-    let vars = [
-        ("FAL_KEY", fake.api_key().to_string()),
-        ("FAL_QUEUE_URL", fake.base_url()),
-        ("FAL_REST_URL", fake.base_url()),
-        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
-    ];
+    let vars = paid_vars(&fake);
     let library = tempfile::tempdir().expect("library");
     let avatar = ready_avatar(library.path());
 
@@ -272,12 +277,7 @@ fn a_process_suspended_mid_upload_and_taken_over_never_submits_twice() {
         route: Route::StorageUpload,
         delay: Duration::from_secs(2),
     });
-    let vars = [
-        ("FAL_KEY", fake.api_key().to_string()),
-        ("FAL_QUEUE_URL", fake.base_url()),
-        ("FAL_REST_URL", fake.base_url()),
-        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
-    ];
+    let vars = paid_vars(&fake);
     let library = tempfile::tempdir().expect("library");
     let avatar = ready_avatar(library.path());
     let train_args = [
@@ -342,16 +342,9 @@ fn commands_that_read_never_upload_submit_or_download_and_advance_reports_its_er
     let fake = runtime.block_on(FakeFal::start());
     let library = tempfile::tempdir().expect("library");
     let avatar = ready_avatar(library.path());
-    let paid = |rest_url: String| {
-        vec![
-            ("FAL_KEY", fake.api_key().to_string()),
-            ("FAL_QUEUE_URL", fake.base_url()),
-            ("FAL_REST_URL", rest_url),
-            ("FAL_TRAINING_TEST_MODE", "false".to_string()),
-        ]
-    };
     // fal storage is unreachable: the paid job is written and stays unfinished.
-    let unreachable = paid("http://127.0.0.1:9".to_string());
+    let mut unreachable = paid_vars(&fake);
+    unreachable.push(("FAL_REST_URL", "http://127.0.0.1:9".to_string()));
     let output = run(
         library.path(),
         &unreachable,
@@ -359,7 +352,7 @@ fn commands_that_read_never_upload_submit_or_download_and_advance_reports_its_er
     );
     assert!(!output.status.success());
 
-    let reachable = paid(fake.base_url());
+    let reachable = paid_vars(&fake);
     for args in [
         vec!["avatar", "list", "--json"],
         vec!["avatar", "show", &avatar, "--json"],
