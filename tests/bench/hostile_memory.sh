@@ -19,7 +19,8 @@ cd "$root"
 if [ "$profile" = release ]; then
   cargo build -q --locked --release -p avatar-cli
 else
-  cargo build -q --locked -p avatar-cli
+  # The test command's own build, so a warm target directory is reused as it is.
+  cargo build -q --locked --workspace --bins
 fi
 cli="$CARGO_TARGET_DIR/$profile/avatar-cli"
 
