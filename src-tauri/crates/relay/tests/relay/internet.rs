@@ -126,6 +126,7 @@ async fn while_fals_key_server_is_down_forged_deliveries_do_not_each_cause_a_fet
     });
     let relay = TestRelay::start(&format!("http://{address}/.well-known/jwks.json")).await;
     let impostor = WebhookSigner::generate();
+    let started = std::time::Instant::now();
     for _ in 0..20 {
         let response = post_signed(
             &relay.status_url(),
@@ -136,10 +137,13 @@ async fn while_fals_key_server_is_down_forged_deliveries_do_not_each_cause_a_fet
         .await;
         assert_eq!(response.status(), 503);
     }
-    assert_eq!(
-        fetches.load(Ordering::SeqCst),
-        1,
-        "one fetch for twenty deliveries"
+    // At most one fetch a second, however many deliveries arrive.
+    let allowed = started.elapsed().as_secs() as usize + 1;
+    let fetched = fetches.load(Ordering::SeqCst);
+    assert!(
+        (1..=allowed).contains(&fetched),
+        "{fetched} fetches for twenty deliveries in {:?}",
+        started.elapsed()
     );
     relay.relay.stop().await;
 }
