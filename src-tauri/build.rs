@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "set_secret",
     "delete_secret",
     "diagnose",
+    "spending",
     "show_model",
 ];
 

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
-    DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobState, Photo, PhotoCode,
-    PhotoResult, Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView,
-    TrainingJob, TrainingPlan, TrainingType, UpdateChannel, Verdict,
+    DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobState, MonthSpending,
+    Photo, PhotoCode, PhotoResult, Readiness, SecretSource, SecretStatus, Service, Setting,
+    SettingsView, Spending, TrainingJob, TrainingPlan, TrainingType, UpdateChannel, Verdict,
 };
 use ts_rs::TS;
 
@@ -51,6 +51,8 @@ fn typescript() -> String {
         TrainingPlan::decl(),
         TrainingType::decl(),
         UpdateChannel::decl(),
+        Spending::decl(),
+        MonthSpending::decl(),
         Verdict::decl(),
         WatchFolder::decl(),
         WatchedUpdate::decl(),

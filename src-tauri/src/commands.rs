@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use studio::{
     Avatar, ConnectionReport, DeletedAvatar, Diagnosis, ErrorReport, Gender, NewAvatar, Overrides,
-    Preset, SettingsView, Studio, TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
+    Preset, SettingsView, Spending, Studio, TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
 };
 use tauri::{AppHandle, State};
 
@@ -267,10 +267,11 @@ pub async fn plan_training(
         steps,
         learning_rate,
     };
-    run(state, move |studio| {
-        studio.plan_training(&avatar_id, preset, overrides)
-    })
-    .await
+    let studio = state.studio()?;
+    studio
+        .plan_training(&avatar_id, preset, overrides)
+        .await
+        .map_err(ErrorReport::from)
 }
 
 /// Writes the job for the plan the creator confirmed and follows it in the background; progress
@@ -293,7 +294,10 @@ pub async fn start_training(
             });
         }
     }
-    let job = run(state, move |studio| studio.start_training(&plan)).await?;
+    let job = studio
+        .start_training(&plan)
+        .await
+        .map_err(ErrorReport::from)?;
     training::follow(&app, &studio, &followers, job.id);
     Ok(job)
 }
@@ -377,6 +381,12 @@ pub async fn diagnose(state: State<'_, AppState>) -> Reply<Vec<Diagnosis>> {
         .map_err(|error| {
             ErrorReport::internal(format!("the diagnosis stopped unexpectedly: {error}"))
         })
+}
+
+/// The spending ledger by month and the monthly budget.
+#[tauri::command]
+pub async fn spending(state: State<'_, AppState>) -> Reply<Spending> {
+    run(state, |studio| studio.spending()).await
 }
 
 /// Shows the avatar's trained model file in the system's file manager.

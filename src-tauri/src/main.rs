@@ -82,6 +82,7 @@ fn main() {
             commands::set_secret,
             commands::delete_secret,
             commands::diagnose,
+            commands::spending,
             commands::show_model,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));

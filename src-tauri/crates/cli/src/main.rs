@@ -73,6 +73,9 @@ enum Command {
         #[arg(long)]
         advance: bool,
     },
+    /// The spending ledger: paid trainings by month, what fal billed where it could be read,
+    /// and the monthly budget. Reading only.
+    Spend,
     /// Check the webhook relay: its health, a test event through it, and fal's webhook URL.
     CheckConnection,
     /// Keep the fal key, the S3 secret key and the relay token in the system keychain.
@@ -196,6 +199,7 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
         }
         Command::Cancel { avatar } => runtime.block_on(training::cancel(&studio, &out, &avatar))?,
         Command::Jobs { .. } => training::jobs(&studio, &out)?,
+        Command::Spend => training::spend(&studio, &out)?,
         Command::Secret(command) => secret(&studio, &out, command)?,
         Command::CheckConnection => runtime.block_on(training::check_connection(&studio, &out))?,
         Command::Avatar(command) => match command {

@@ -70,7 +70,9 @@ pub async fn train(
     out: &Output,
     options: TrainOptions,
 ) -> Result<(), ErrorReport> {
-    let plan = studio.plan_training(&options.avatar, options.preset, options.overrides)?;
+    let plan = studio
+        .plan_training(&options.avatar, options.preset, options.overrides)
+        .await?;
     if !out.json {
         out.line(&describe_plan(&plan));
     }
@@ -80,7 +82,7 @@ pub async fn train(
             message: "not started".to_string(),
         });
     }
-    let job = studio.start_training(&plan)?;
+    let job = studio.start_training(&plan).await?;
     // Without --wait, stop once fal holds the job; any later start of the CLI or the app
     // follows it to the end.
     let wait = options.wait;
@@ -115,13 +117,22 @@ fn describe_plan(plan: &TrainingPlan) -> String {
         .learning_rate
         .map(|rate| format!(", learning rate {rate}"))
         .unwrap_or_default();
-    let cost = if plan.test_mode {
-        "test mode: simulated, no cost".to_string()
-    } else {
-        format!("about ${:.2} ({})", plan.cost_usd, plan.assumptions)
+    let cost = match plan.price_source.as_str() {
+        "none" => "test mode: simulated, no cost".to_string(),
+        "fal" => format!(
+            "about ${:.2} at fal's price for this account",
+            plan.cost_usd
+        ),
+        _ => format!("about ${:.2} ({})", plan.cost_usd, plan.assumptions),
+    };
+    let storage = match plan.storage_notice.as_deref() {
+        Some("s3_not_public") => {
+            "; fal cannot fetch from your S3 (it is not on the internet), so the training set goes through fal storage"
+        }
+        _ => "",
     };
     format!(
-        "{} ({}), {} preset on {}: {} steps{learning_rate}, {} photos, about {}–{} min, {cost}",
+        "{} ({}), {} preset on {}: {} steps{learning_rate}, {} photos, about {}–{} min, {cost}{storage}",
         plan.avatar_name,
         plan.training_type,
         plan.preset,
@@ -193,6 +204,38 @@ pub fn jobs(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
         for job in &jobs {
             out.line(&describe_job(job));
         }
+    }
+    Ok(())
+}
+
+pub fn spend(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
+    let spending = studio.spending()?;
+    if out.json {
+        out.print_json(&spending);
+        return Ok(());
+    }
+    let budget = spending
+        .monthly_budget_usd
+        .map(|budget| format!(" of a ${budget:.2} budget"))
+        .unwrap_or_default();
+    out.line(&format!(
+        "{}: ${:.2} spent or committed{budget}",
+        spending.this_month, spending.committed_this_month_usd
+    ));
+    for month in &spending.months {
+        let billed = month
+            .billed_usd
+            .map(|billed| {
+                format!(
+                    ", fal billed ${billed:.2} for {} of them",
+                    month.billed_requests
+                )
+            })
+            .unwrap_or_default();
+        out.line(&format!(
+            "{}: {} paid trainings, ${:.2} confirmed{billed}",
+            month.month, month.requests, month.confirmed_usd
+        ));
     }
     Ok(())
 }

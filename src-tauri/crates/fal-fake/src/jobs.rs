@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep};
 
+use crate::dataset::{self, DatasetError};
 use crate::state::Shared;
-use crate::{Outcome, Script, webhooks};
+use crate::{Outcome, Refusal, Script, Submission, lifecycle, webhooks};
 
 pub const LORA_FILE_NAME: &str = "pytorch_lora_weights.safetensors";
 pub const CONFIG_FILE_NAME: &str = "config.json";
@@ -26,8 +28,8 @@ const LOG_WINDOW: Duration = Duration::from_secs(5);
 const LOG_WINDOW_ENTRIES: usize = 8;
 
 pub(crate) struct Job {
-    request_id: String,
-    endpoint_id: String,
+    pub request_id: String,
+    pub endpoint_id: String,
     /// The `owner/app` part of the endpoint id, the only part status, result and cancel URLs use.
     pub owner_app: String,
     input: Value,
@@ -41,6 +43,22 @@ pub(crate) struct Job {
     pub cancel: Arc<Notify>,
     /// Past fal's retention: the result and the output files are gone.
     pub expired: bool,
+    /// Forgotten by the queue (`FakeFal::forget_request`): status, result and cancel answer 404;
+    /// the request history still shows it.
+    pub forgotten: bool,
+    /// The wall-clock times the request history shows (fal-protocol.md §7.4).
+    pub sent_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Whether fal holds the request's JSON payloads: not sent with `X-Fal-Store-IO: 0`, and not
+    /// deleted (fal-protocol.md §7.3, §7.4).
+    payloads_stored: bool,
+    /// How long the output files live once the job completes: the submit's
+    /// `X-Fal-Object-Lifecycle-Preference` (fal-protocol.md §7.3).
+    output_lifetime: Option<Duration>,
+    outputs_expire_at: Option<Instant>,
+    /// The platform API deleted the output files.
+    outputs_deleted: bool,
 }
 
 enum Phase {
@@ -126,6 +144,21 @@ impl JobError {
         }
     }
 
+    /// fal's download rules refused the dataset URL (fal-protocol.md §7.1); the answer is the
+    /// script's, as the real one is UNCONFIRMED.
+    fn dataset_refused(refusal: &Refusal, reason: &str) -> Self {
+        Self {
+            status: StatusCode::from_u16(refusal.status)
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+            error: reason.to_owned(),
+            error_type: refusal.error_type.clone(),
+            body: json!({
+                "detail": [validation_item(&["body", "images_data_url"], reason, &refusal.error_type)]
+            }),
+            headers: Vec::new(),
+        }
+    }
+
     /// UNCONFIRMED: the error a trainer reports when it cannot fetch its training data; fal's
     /// model error types include `file_download_error`.
     fn dataset_unavailable(reason: &str) -> Self {
@@ -152,32 +185,34 @@ struct LogEntry {
 }
 
 impl Job {
-    pub fn new(
-        request_id: String,
-        endpoint_id: String,
-        input: Value,
-        script: Script,
-        webhook_url: Option<String>,
-        request_timeout: Option<Duration>,
-    ) -> Self {
-        let owner_app = endpoint_id
+    pub fn new(submission: &Submission, script: Script) -> Self {
+        let owner_app = submission
+            .endpoint_id
             .splitn(3, '/')
             .take(2)
             .collect::<Vec<_>>()
             .join("/");
         Self {
-            request_id,
-            endpoint_id,
+            request_id: submission.request_id.clone(),
+            endpoint_id: submission.endpoint_id.clone(),
             owner_app,
-            input,
+            input: submission.input.clone(),
             script,
-            webhook_url,
-            request_timeout,
+            webhook_url: submission.webhook_url.clone(),
+            request_timeout: submission.request_timeout,
             submitted_at: Instant::now(),
             phase: Phase::Queued,
             logs: Vec::new(),
             cancel: Arc::new(Notify::new()),
             expired: false,
+            forgotten: false,
+            sent_at: Utc::now(),
+            started_at: None,
+            ended_at: None,
+            payloads_stored: submission.store_io.as_deref().map(str::trim) != Some("0"),
+            output_lifetime: lifecycle::lifetime(submission.lifecycle_preference.as_ref()),
+            outputs_expire_at: None,
+            outputs_deleted: false,
         }
     }
 
@@ -247,6 +282,98 @@ impl Job {
             Phase::Completed { result, .. } => Some(result),
             _ => None,
         }
+    }
+
+    /// The HTTP status of the result once completed: 200 or the error's.
+    fn status_code(&self) -> Option<StatusCode> {
+        self.result().map(|result| match result {
+            JobResult::Lora { .. } => StatusCode::OK,
+            JobResult::Error(error) => error.status,
+        })
+    }
+
+    /// Whether the job completed with a LoRA.
+    pub fn succeeded(&self) -> bool {
+        matches!(self.result(), Some(JobResult::Lora { .. }))
+    }
+
+    /// The training steps asked for: the trainers' `steps` input, or 1000 when absent.
+    pub fn steps(&self) -> u64 {
+        self.input
+            .get("steps")
+            .and_then(Value::as_u64)
+            .unwrap_or(1000)
+    }
+
+    /// Whether the output files can still be downloaded: not deleted and not past the submit's
+    /// lifecycle expiry.
+    pub fn outputs_available(&self, now: Instant) -> bool {
+        !self.outputs_deleted
+            && self
+                .outputs_expire_at
+                .is_none_or(|expires_at| now < expires_at)
+    }
+
+    /// Deletes the request's payloads and its output files (fal-protocol.md §7.4: input files
+    /// stay) and returns the URLs of the files deleted now.
+    pub fn delete_payloads(&mut self, base_url: &str) -> Vec<String> {
+        self.payloads_stored = false;
+        let Some(JobResult::Lora { lora_bytes }) = self.result() else {
+            return Vec::new();
+        };
+        if self.outputs_deleted {
+            return Vec::new();
+        }
+        let output = self.output(base_url, *lora_bytes);
+        self.outputs_deleted = true;
+        ["diffusers_lora_file", "config_file"]
+            .iter()
+            .filter_map(|file| output[file]["url"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The class `?status=` filters the request history on; `None` while unfinished.
+    pub fn status_class(&self) -> Option<&'static str> {
+        let status = self.status_code()?;
+        Some(if status.is_success() {
+            "success"
+        } else if status.is_client_error() {
+            "user_error"
+        } else {
+            "error"
+        })
+    }
+
+    /// The job as the request history shows it (fal-protocol.md §7.4). `started_at` is
+    /// `sent_at` until the job runs, as the field is required (UNCONFIRMED); `ended_at`,
+    /// `status_code` and `duration` (seconds from `started_at` to `ended_at`) come once it has
+    /// completed; the payloads only when asked for and still stored.
+    pub fn history_item(&self, base_url: &str, with_payloads: bool) -> Value {
+        let time = |time: DateTime<Utc>| json!(time.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let started_at = self.started_at.unwrap_or(self.sent_at);
+        let mut item = json!({
+            "request_id": self.request_id,
+            "endpoint_id": self.endpoint_id,
+            "sent_at": time(self.sent_at),
+            "started_at": time(started_at),
+        });
+        if let (Some(ended_at), Some(status)) = (self.ended_at, self.status_code()) {
+            let micros = (ended_at - started_at).num_microseconds().unwrap_or(0);
+            item["ended_at"] = time(ended_at);
+            item["status_code"] = json!(status.as_u16());
+            item["duration"] = json!(micros as f64 / 1e6);
+        }
+        if with_payloads && self.payloads_stored {
+            item["json_input"] = self.input.clone();
+            match self.result() {
+                Some(JobResult::Lora { lora_bytes }) => {
+                    item["json_output"] = self.output(base_url, *lora_bytes);
+                }
+                Some(JobResult::Error(error)) => item["json_output"] = error.body.clone(),
+                None => {}
+            }
+        }
+        item
     }
 
     /// The 400 a result fetch gets before the job completes.
@@ -366,6 +493,7 @@ pub(crate) async fn run(shared: Arc<Shared>, request_id: String) {
         job.phase = Phase::Running {
             since: Instant::now(),
         };
+        job.started_at = Some(Utc::now());
     });
 
     if let Err(error) = start_training(&shared, &request_id, &script, &input).await {
@@ -432,9 +560,14 @@ async fn start_training(
     };
     if script.download_dataset {
         log(shared, request_id, "Downloading training data".to_owned());
-        let bytes = fetch_dataset(&shared.http, dataset_url)
+        let bytes = dataset::fetch(shared, dataset_url)
             .await
-            .map_err(|reason| JobError::dataset_unavailable(&reason))?;
+            .map_err(|error| match error {
+                DatasetError::Refused(reason) => {
+                    JobError::dataset_refused(&script.dataset_refusal, &reason)
+                }
+                DatasetError::Unavailable(reason) => JobError::dataset_unavailable(&reason),
+            })?;
         log(
             shared,
             request_id,
@@ -443,37 +576,6 @@ async fn start_training(
     }
     log(shared, request_id, "Preprocessing images".to_owned());
     Ok(())
-}
-
-/// Downloads the training zip as a runner would and returns its size. Only the zip signature is
-/// checked; the contents do not matter to the fake.
-async fn fetch_dataset(http: &reqwest::Client, url: &str) -> Result<u64, String> {
-    let mut response = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|error| format!("Could not download the training data from {url}: {error}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(format!(
-            "Could not download the training data from {url}: the server answered HTTP {}",
-            status.as_u16()
-        ));
-    }
-    let mut start: Vec<u8> = Vec::new();
-    let mut bytes = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(|error| {
-        format!("The download of the training data from {url} broke off: {error}")
-    })? {
-        if start.len() < 2 {
-            start.extend(chunk.iter().take(2 - start.len()));
-        }
-        bytes += chunk.len() as u64;
-    }
-    if start != b"PK" {
-        return Err(format!("The training data at {url} is not a zip archive"));
-    }
-    Ok(bytes)
 }
 
 async fn complete(shared: &Shared, request_id: &str, result: JobResult) {
@@ -487,6 +589,10 @@ async fn complete(shared: &Shared, request_id: &str, result: JobResult) {
             _ => None,
         };
         job.phase = Phase::Completed { ran_for, result };
+        job.ended_at = Some(Utc::now());
+        job.outputs_expire_at = job
+            .output_lifetime
+            .map(|lifetime| Instant::now() + lifetime);
         webhook
     })
     .flatten();

@@ -1,20 +1,51 @@
 //! A faithful fake of fal.ai on loopback, for tests and benchmarks that drive the real client.
-//! It follows `docs/fal-protocol.md` §1–§3 and the §6 checklist: the queue routes, the REST
-//! storage upload, file downloads, signed webhooks and the webhook key set, all on one port.
+//! It follows `docs/fal-protocol.md` §1–§3, §7.1–§7.4 and the §6 checklist on two origins:
+//! [`FakeFal::base_url`] serves the queue routes, the REST storage upload (single PUT and
+//! multipart), file downloads and the webhook key set, and sends signed webhooks;
+//! [`FakeFal::platform_url`] stands in for `https://api.fal.ai/v1` (pricing, request history,
+//! payload deletion, billing events).
 //!
 //! The fake plays one LoRA trainer: every endpoint takes the portrait trainer's input
 //! (`images_data_url`) and yields `diffusers_lora_file` and `config_file`. A [`Script`] decides
 //! how the next jobs behave, [`Fault`]s inject one-shot failures, and the recorders
 //! ([`FakeFal::submissions`], [`FakeFal::uploads`], …) show what the client did.
 //!
+//! What it enforces, as fal does:
+//! - A job fetches its dataset when it starts running, the way fal's download helper does
+//!   (§7.1): http(s) only, every address the host resolves to globally routable, redirects
+//!   followed by hand up to 5 hops and each hop checked again. The fake's own origin (where its
+//!   storage serves uploads) is the one test-only exception; [`FakeFal::allow_dataset_origin`]
+//!   adds others.
+//! - A single upload PUT over [`FakeFal::set_single_upload_limit`] (100 MiB by default, the
+//!   largest single PUT an official client sends, §7.2) is refused with 413 and stores nothing.
+//! - Lifecycle expiries (§7.3), on uploads and on a job's output files, run on tokio's clock.
+//!
 //! Choices the protocol document leaves open (each marked UNCONFIRMED where it is made):
 //! - Input validation happens when a job starts running, as in a fal app: the submit is accepted
 //!   and the job completes with a 422 error, which the result route and the webhook carry.
 //! - A cancelled job completes with `error_type: "client_cancelled"` and its result answers 499.
+//! - A refused dataset URL fails the job with [`Script::dataset_refusal`] (422
+//!   `file_download_error` by default) and a pydantic-style `detail` naming `images_data_url`.
+//! - The single-upload limit answers 413 `{"detail": …}`; a multipart `complete` with a missing
+//!   part, a gap in the part numbers or a wrong etag answers 400 `{"detail": …}`; a part URL
+//!   without the upload's query answers 403.
+//! - An upload expires after `expiration_duration_seconds` of `X-Fal-Object-Lifecycle` (not of
+//!   `X-Fal-Object-Lifecycle-Preference`, which is only recorded), counted from when its bytes
+//!   are stored; expired files answer 404.
+//! - Request history: `started_at` equals `sent_at` until the job runs; a window filters on
+//!   `sent_at`; unfinished requests come first, newest sent first, then finished ones by
+//!   `ended_at`, newest first; `duration` is `ended_at - started_at`; forgotten requests
+//!   ([`FakeFal::forget_request`]) stay in the history. Billing events exist for successful jobs
+//!   only.
 
 mod connections;
+mod dataset;
 mod jobs;
+mod lifecycle;
 mod lora;
+mod multipart;
+mod platform;
+mod public_address;
 mod queue;
 mod server;
 mod state;
@@ -33,10 +64,15 @@ pub use jobs::{CONFIG_FILE_NAME, LORA_FILE_NAME};
 pub use lora::MIN_LORA_BYTES;
 pub use webhooks::{WEBHOOK_ATTEMPTS, WEBHOOK_RETRY_DELAY, WEBHOOK_USER_ID};
 
+use server::Origin;
 use state::Shared;
 
 /// The only API key the fake accepts, sent as `Authorization: Key fake-key`.
 pub const API_KEY: &str = "fake-key";
+
+/// The largest single upload PUT the fake takes unless told otherwise: 100 MiB, the most an
+/// official client sends in one PUT (fal-protocol.md §7.2).
+pub const DEFAULT_SINGLE_UPLOAD_LIMIT: u64 = 100 * 1024 * 1024;
 
 /// The kinds of request the fake serves, for counting, waiting and faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -55,11 +91,27 @@ pub enum Route {
     StorageInitiate,
     /// `PUT` of the `upload_url` the initiate call handed out.
     StorageUpload,
+    /// `POST /storage/upload/initiate-multipart` (fal-protocol.md §7.2 B).
+    StorageInitiateMultipart,
+    /// `PUT {upload_url path}/{partNumber}{upload_url query}`: one part of a multipart upload.
+    StoragePart,
+    /// `POST {upload_url path}/complete{upload_url query}`
+    StorageComplete,
     /// `GET /files/…`: uploaded files and job outputs. The fake's own dataset downloads (see
     /// [`Script::download_dataset`]) count here too when they point at the fake.
     FileDownload,
     /// `GET /.well-known/jwks.json`
     Jwks,
+    /// `GET /v1/models/pricing` on the platform origin.
+    Pricing,
+    /// `POST /v1/models/pricing/estimate` on the platform origin.
+    PricingEstimate,
+    /// `GET /v1/models/requests/by-endpoint` on the platform origin.
+    RequestsByEndpoint,
+    /// `DELETE /v1/models/requests/{request_id}/payloads` on the platform origin.
+    DeletePayloads,
+    /// `GET /v1/models/billing-events` on the platform origin.
+    BillingEvents,
 }
 
 /// How jobs submitted after [`FakeFal::set_script`] behave. Times run on tokio's clock from
@@ -77,8 +129,11 @@ pub struct Script {
     /// depend on the app ("the model app decides how to stop the work"), and trainers may not.
     pub honour_cancel_while_running: bool,
     /// Whether a job fetches its `images_data_url` when it starts running, as a real runner
-    /// does. A failed fetch (not 2xx, or not a zip) fails the job.
+    /// does. A failed fetch (refused, not 2xx, cut short, or not a zip) fails the job.
     pub download_dataset: bool,
+    /// How a job fails when fal's download rules refuse its `images_data_url` (fal-protocol.md
+    /// §7.1, §6 "Dataset download").
+    pub dataset_refusal: Refusal,
 }
 
 impl Default for Script {
@@ -90,6 +145,27 @@ impl Default for Script {
             outcome: Outcome::Success { lora_bytes: 4096 },
             honour_cancel_while_running: true,
             download_dataset: true,
+            dataset_refusal: Refusal::default(),
+        }
+    }
+}
+
+/// The answer a job gives when its dataset URL is refused: the result route answers `status`
+/// with `{"detail": [{"loc": ["body", "images_data_url"], "msg": <reason>, "type": error_type}]}`
+/// and the status shows `error_type`. UNCONFIRMED: what a hosted trainer answers then (the
+/// status code, the error type, whether it bills); the default is 422 `file_download_error`,
+/// one of fal's model error types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: u16,
+    pub error_type: String,
+}
+
+impl Default for Refusal {
+    fn default() -> Self {
+        Self {
+            status: 422,
+            error_type: "file_download_error".to_owned(),
         }
     }
 }
@@ -144,6 +220,15 @@ pub enum Fault {
     /// Process the next request of `route` and send its head and the first `bytes` of its body,
     /// then close the connection: a body shorter than its `Content-Length`.
     TruncateBody { route: Route, bytes: usize },
+    /// Read the first `bytes` of the request body of the next request of `route` (an upload:
+    /// [`Route::StorageUpload`] or [`Route::StoragePart`]), then stop reading it without
+    /// answering or closing: the client's write blocks once the socket buffers are full
+    /// (fal-protocol.md §6 "Stall mid-body", on the upload side). Nothing is stored. The body
+    /// arrives in chunks, so a little more than `bytes` may be read.
+    StallUpload { route: Route, bytes: usize },
+    /// Read the first `bytes` of the request body of the next request of `route` (an upload,
+    /// as for [`Fault::StallUpload`]), then close the connection. Nothing is stored.
+    DropUpload { route: Route, bytes: usize },
     /// The next webhook is not sent at all.
     DropWebhook,
     /// The next webhook is delivered twice, one full delivery after the other.
@@ -152,6 +237,24 @@ pub enum Fault {
     /// job expired: from then on its result answers 404 `{"detail":"Request not found"}` and its
     /// files 404 too, as after fal's retention period (UNCONFIRMED: what fal answers then).
     ResultExpired,
+}
+
+impl Fault {
+    /// The route whose next request the fault takes; `None` for webhook and retention faults.
+    fn route(&self) -> Option<Route> {
+        match self {
+            Fault::Status { route, .. }
+            | Fault::Delay { route, .. }
+            | Fault::DropConnection { route }
+            | Fault::AcceptThenAnswer { route, .. }
+            | Fault::AcceptThenDrop { route }
+            | Fault::StallBody { route, .. }
+            | Fault::TruncateBody { route, .. }
+            | Fault::StallUpload { route, .. }
+            | Fault::DropUpload { route, .. } => Some(*route),
+            Fault::DropWebhook | Fault::DuplicateWebhook | Fault::ResultExpired => None,
+        }
+    }
 }
 
 /// An accepted submit.
@@ -169,6 +272,12 @@ pub struct Submission {
     pub request_timeout: Option<Duration>,
     /// Whether `x-fal-no-retry` was set. The fake never retries, so it is only recorded.
     pub no_retry: bool,
+    /// The `X-Fal-Store-IO` header; `"0"` keeps the request's payloads out of the request
+    /// history (fal-protocol.md §7.3).
+    pub store_io: Option<String>,
+    /// The `X-Fal-Object-Lifecycle-Preference` header's JSON; its `expiration_duration_seconds`
+    /// expires the job's output files (fal-protocol.md §7.3).
+    pub lifecycle_preference: Option<Value>,
 }
 
 /// One webhook POST attempt.
@@ -181,38 +290,60 @@ pub struct Delivery {
     pub status: Option<u16>,
 }
 
-/// A completed storage upload.
+/// A completed storage upload: a single PUT or a completed multipart upload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Upload {
     pub file_name: String,
     pub content_type: String,
     pub bytes: u64,
     pub file_url: String,
+    /// How many parts a multipart upload was completed from; `None` for a single PUT.
+    pub multipart_parts: Option<u32>,
+    /// The `X-Fal-Object-Lifecycle` header's JSON sent on the initiate call (fal-protocol.md
+    /// §7.3); its `expiration_duration_seconds` expires the file.
+    pub lifecycle: Option<Value>,
+    /// The `X-Fal-Object-Lifecycle-Preference` header's JSON sent on the initiate call.
+    pub lifecycle_preference: Option<Value>,
 }
 
-/// A running fake. Dropping it stops the server, cuts every open connection and stops the jobs.
+/// A running fake. Dropping it stops the servers, cuts every open connection and stops the jobs.
 pub struct FakeFal {
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
+    servers: [JoinHandle<()>; 2],
 }
 
 impl FakeFal {
-    /// Starts a fake on `127.0.0.1` on a free port, accepting [`API_KEY`].
+    /// Starts a fake on `127.0.0.1` on two free ports (fal's hosts, and its platform API),
+    /// accepting [`API_KEY`].
     pub async fn start() -> FakeFal {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("the fake fal server binds a loopback port");
-        let address = listener
-            .local_addr()
-            .expect("a bound socket has an address");
-        let shared = Arc::new(Shared::new(format!("http://{address}"), API_KEY.to_owned()));
-        let server = tokio::spawn(server::serve(listener, shared.clone()));
-        FakeFal { shared, server }
+        let fal = bind_loopback().await;
+        let platform = bind_loopback().await;
+        let address = |listener: &TcpListener| {
+            listener
+                .local_addr()
+                .expect("a bound socket has an address")
+        };
+        let shared = Arc::new(Shared::new(
+            format!("http://{}", address(&fal)),
+            format!("http://{}/v1", address(&platform)),
+            API_KEY.to_owned(),
+        ));
+        let servers = [
+            tokio::spawn(server::serve(fal, shared.clone(), Origin::Fal)),
+            tokio::spawn(server::serve(platform, shared.clone(), Origin::Platform)),
+        ];
+        FakeFal { shared, servers }
     }
 
     /// `http://127.0.0.1:PORT`: the queue host, the REST host and the file host at once.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT2/v1`, standing in for `https://api.fal.ai/v1` (fal-protocol.md
+    /// §7.4). Faults on queue routes leave it alone.
+    pub fn platform_url(&self) -> String {
+        self.shared.platform_url.clone()
     }
 
     pub fn api_key(&self) -> &str {
@@ -228,44 +359,47 @@ impl FakeFal {
     ///
     /// # Panics
     /// When the script cannot be served: a LoRA smaller than [`MIN_LORA_BYTES`] or a failure
-    /// status that is not an HTTP status code.
+    /// or refusal status that is not an HTTP status code.
     pub fn set_script(&self, script: Script) {
         match &script.outcome {
             Outcome::Success { lora_bytes } => assert!(
                 *lora_bytes >= MIN_LORA_BYTES,
                 "a safetensors file needs at least {MIN_LORA_BYTES} bytes, not {lora_bytes}"
             ),
-            Outcome::Failure { status, .. } => assert!(
-                StatusCode::from_u16(*status).is_ok(),
-                "{status} is not an HTTP status code"
-            ),
+            Outcome::Failure { status, .. } => assert_status_code(*status),
         }
+        assert_status_code(script.dataset_refusal.status);
         self.shared.state().script = script;
     }
 
     /// Queues a one-shot fault.
     ///
     /// # Panics
-    /// When a [`Fault::Status`] carries an invalid status code or header.
+    /// When a [`Fault::Status`] or [`Fault::AcceptThenAnswer`] carries an invalid status code or
+    /// header, or a [`Fault::StallUpload`] or [`Fault::DropUpload`] names a route that is not
+    /// an upload.
     pub fn push_fault(&self, fault: Fault) {
-        if let Fault::Status {
-            status, headers, ..
-        }
-        | Fault::AcceptThenAnswer {
-            status, headers, ..
-        } = &fault
-        {
-            assert!(
-                StatusCode::from_u16(*status).is_ok(),
-                "{status} is not an HTTP status code"
-            );
-            for (name, value) in headers {
-                assert!(
-                    HeaderName::try_from(name.as_str()).is_ok()
-                        && HeaderValue::try_from(value.as_str()).is_ok(),
-                    "{name}: {value} is not a valid header"
-                );
+        match &fault {
+            Fault::Status {
+                status, headers, ..
             }
+            | Fault::AcceptThenAnswer {
+                status, headers, ..
+            } => {
+                assert_status_code(*status);
+                for (name, value) in headers {
+                    assert!(
+                        HeaderName::try_from(name.as_str()).is_ok()
+                            && HeaderValue::try_from(value.as_str()).is_ok(),
+                        "{name}: {value} is not a valid header"
+                    );
+                }
+            }
+            Fault::StallUpload { route, .. } | Fault::DropUpload { route, .. } => assert!(
+                matches!(route, Route::StorageUpload | Route::StoragePart),
+                "{route:?} carries no upload body"
+            ),
+            _ => {}
         }
         self.shared.state().faults.push(fault);
     }
@@ -282,15 +416,42 @@ impl FakeFal {
         self.shared.state().uploads.clone()
     }
 
+    /// Every multipart part stored, in arrival order, as `(upload_id, part_number, bytes)`; the
+    /// upload id is the `upload_id` query parameter of the upload URL. A part sent again is
+    /// listed again.
+    pub fn part_uploads(&self) -> Vec<(String, u32, u64)> {
+        self.shared.state().part_uploads.clone()
+    }
+
+    /// The largest body a single upload PUT may carry; a larger one is refused with 413
+    /// (fal-protocol.md §6 Storage, §7.2). [`DEFAULT_SINGLE_UPLOAD_LIMIT`] until set.
+    pub fn set_single_upload_limit(&self, bytes: u64) {
+        self.shared.state().single_upload_limit = bytes;
+    }
+
+    /// Admits dataset downloads from `origin` (`scheme://host:port`) even though it is not
+    /// public, as the fake's own origin is: a test-only allowance (fal-protocol.md §6 "Dataset
+    /// download").
+    ///
+    /// # Panics
+    /// When `origin` is not a URL.
+    pub fn allow_dataset_origin(&self, origin: &str) {
+        let origin = reqwest::Url::parse(origin)
+            .unwrap_or_else(|error| panic!("{origin:?} is not an origin: {error}"))
+            .origin()
+            .ascii_serialization();
+        self.shared.state().dataset_origins.push(origin);
+    }
+
     /// How many requests of `route` have arrived so far, answered or not.
     pub fn request_count(&self, route: Route) -> usize {
         self.shared.arrivals(route)
     }
 
     /// Resolves once `count` requests of `route` have arrived, before the last is answered.
-    /// A request arrives when its body is in (an upload's, when its head is), and from then on
-    /// it is handled to the end even if its client is gone: killing a client here after a
-    /// submit leaves the job submitted.
+    /// A request arrives when its body is in (an upload's or a part's, when its head is), and
+    /// from then on it is handled to the end even if its client is gone: killing a client here
+    /// after a submit leaves the job submitted.
     pub async fn wait_for(&self, route: Route, count: usize) {
         self.shared.wait_for_arrivals(route, count).await;
     }
@@ -299,11 +460,65 @@ impl FakeFal {
     pub fn cancel_requests(&self) -> Vec<String> {
         self.shared.state().cancel_requests.clone()
     }
+
+    /// Forgets `request_id` as fal does after its retention period (fal-protocol.md §1.7): from
+    /// now on its status, result and cancel answer 404. Its output files and its entry in the
+    /// request history stay.
+    ///
+    /// # Panics
+    /// When no such request was submitted.
+    pub fn forget_request(&self, request_id: &str) {
+        let mut state = self.shared.state();
+        let job = state
+            .jobs
+            .get_mut(request_id)
+            .unwrap_or_else(|| panic!("no request {request_id} was submitted"));
+        job.forgotten = true;
+    }
+
+    /// Makes the fake's key count as an admin key on the platform API (fal-protocol.md §7.4):
+    /// billing events and payload deletion need one. A plain key until set.
+    pub fn set_admin_key(&self, admin: bool) {
+        self.shared.state().admin_key = admin;
+    }
+
+    /// The price the platform API gives for `endpoint_id` (fal-protocol.md §7.4), in USD per
+    /// `unit`. Endpoints without a price answer 404 there.
+    pub fn set_price(&self, endpoint_id: &str, unit_price: f64, unit: &str) {
+        self.shared.state().prices.insert(
+            endpoint_id.to_owned(),
+            platform::Price {
+                unit_price,
+                unit: unit.to_owned(),
+            },
+        );
+    }
+
+    /// The request ids whose payloads the platform API deleted, once per deletion (an
+    /// idempotent replay adds nothing).
+    pub fn deleted_payloads(&self) -> Vec<String> {
+        self.shared.state().deleted_payloads.clone()
+    }
 }
 
 impl Drop for FakeFal {
     fn drop(&mut self) {
-        self.server.abort();
+        for server in &self.servers {
+            server.abort();
+        }
         self.shared.stop();
     }
+}
+
+async fn bind_loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("the fake fal server binds a loopback port")
+}
+
+fn assert_status_code(status: u16) {
+    assert!(
+        StatusCode::from_u16(status).is_ok(),
+        "{status} is not an HTTP status code"
+    );
 }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::jobs::{self, CONFIG_FILE_NAME, Job, JobError, JobResult, LORA_FILE_NAME};
+use crate::lifecycle::{self, LIFECYCLE_PREFERENCE};
 use crate::lora::lora_file;
 use crate::server::{json_response, not_found, request_not_found};
 use crate::state::{Faults, Shared};
@@ -55,6 +56,11 @@ pub(crate) async fn submit(
             }
         },
     };
+    // UNCONFIRMED: how fal refuses a preference that is not JSON (fal-protocol.md §7.3).
+    let lifecycle_preference = match lifecycle::parse(&parts.headers, LIFECYCLE_PREFERENCE) {
+        Ok(preference) => preference,
+        Err(rejection) => return rejection.into_response(),
+    };
     // `dispatch` has read the body already and enforced its limit.
     let Ok(body) = to_bytes(body, usize::MAX).await else {
         return StatusCode::BAD_REQUEST.into_response();
@@ -73,27 +79,22 @@ pub(crate) async fn submit(
     };
     let request_id = Uuid::new_v4().to_string();
     let submission = Submission {
-        endpoint_id: endpoint_id.clone(),
+        endpoint_id,
         request_id: request_id.clone(),
-        input: input.clone(),
+        input,
         webhook_url: query_params(&parts.uri).remove("fal_webhook"),
         priority: header("x-fal-queue-priority"),
         request_timeout,
         no_retry: header("x-fal-no-retry").is_some_and(|value| {
             ["1", "true", "yes"].contains(&value.to_ascii_lowercase().as_str())
         }),
+        store_io: header("x-fal-store-io"),
+        lifecycle_preference,
     };
 
     let answer = {
         let mut state = shared.state();
-        let job = Job::new(
-            request_id.clone(),
-            endpoint_id,
-            input,
-            state.script.clone(),
-            submission.webhook_url.clone(),
-            request_timeout,
-        );
+        let job = Job::new(&submission, state.script.clone());
         let answer = job.submitted(&shared.base_url);
         state.jobs.insert(request_id.clone(), job);
         state.submissions.push(submission);
@@ -233,7 +234,7 @@ pub(crate) fn result(shared: &Shared, owner_app: &str, request_id: &str) -> Resp
     let Some(job) = state
         .jobs
         .get_mut(request_id)
-        .filter(|job| job.owner_app == owner_app)
+        .filter(|job| job.owner_app == owner_app && !job.forgotten)
     else {
         return request_not_found();
     };
@@ -284,17 +285,13 @@ fn past_retention(job: &mut Job, faults: &mut Faults) -> bool {
     job.expired
 }
 
-/// `PUT /{owner}/{app}/requests/{id}/cancel`. A queued job leaves the queue; a running one gets
-/// the signal and stops or not as its script says (fal leaves that to the app).
+/// `PUT /{owner}/{app}/requests/{id}/cancel` (fal-protocol.md §1.7). A queued job leaves the
+/// queue; a running one gets the signal and stops or not as its script says (fal leaves that to
+/// the app). An unknown or forgotten request answers 404 `{"status": "NOT_FOUND"}`.
 pub(crate) fn cancel(shared: &Shared, owner_app: &str, request_id: &str) -> Response {
     let mut state = shared.state();
     let Some(job) = state.job(owner_app, request_id) else {
-        // The cancel docs name the status NOT_FOUND; the body shape is UNCONFIRMED, so it
-        // carries both that and the usual `detail`.
-        return json_response(
-            StatusCode::NOT_FOUND,
-            json!({ "status": "NOT_FOUND", "detail": "Request not found" }),
-        );
+        return json_response(StatusCode::NOT_FOUND, json!({ "status": "NOT_FOUND" }));
     };
     if job.result().is_some() {
         return json_response(
@@ -310,7 +307,9 @@ pub(crate) fn cancel(shared: &Shared, owner_app: &str, request_id: &str) -> Resp
     )
 }
 
-/// `GET /files/{request_id}/{file}`: a completed job's LoRA or config, public like fal's CDN.
+/// `GET /files/{request_id}/{file}`: a completed job's LoRA or config, public like fal's CDN,
+/// until its lifecycle expires or its payloads are deleted (fal-protocol.md §7.3, §7.4). A
+/// forgotten request's files stay: CDN files outlive the queue's record.
 pub(crate) fn output_file(shared: &Shared, request_id: &str, file_name: &str) -> Response {
     let state = &mut *shared.state();
     let Some(job) = state.jobs.get_mut(request_id) else {
@@ -321,6 +320,7 @@ pub(crate) fn output_file(shared: &Shared, request_id: &str, file_name: &str) ->
         _ => return not_found(),
     };
     if ![LORA_FILE_NAME, CONFIG_FILE_NAME].contains(&file_name)
+        || !job.outputs_available(Instant::now())
         || past_retention(job, &mut state.faults)
     {
         return not_found();

@@ -12,15 +12,20 @@ use tokio::task::JoinSet;
 
 use crate::connections::OpenConnections;
 use crate::jobs::Job;
+use crate::platform::{Price, ReplayedDeletion};
 use crate::storage::StoredObject;
-use crate::{Delivery, Fault, Route, Script, Submission, Upload};
+use crate::{DEFAULT_SINGLE_UPLOAD_LIMIT, Delivery, Fault, Route, Script, Submission, Upload};
 
 pub(crate) struct Shared {
     pub base_url: String,
+    pub platform_url: String,
     pub api_key: String,
     pub signer: WebhookSigner,
-    /// The fake's own outgoing requests: dataset downloads and webhooks.
+    /// The fake's webhook deliveries.
     pub http: reqwest::Client,
+    /// Dataset downloads from admitted origins; redirects are followed by hand, each hop
+    /// checked (fal-protocol.md §7.1).
+    pub dataset_http: reqwest::Client,
     pub storage_dir: tempfile::TempDir,
     pub connections: Arc<OpenConnections>,
     arrivals: watch::Sender<HashMap<Route, usize>>,
@@ -28,7 +33,6 @@ pub(crate) struct Shared {
     state: Mutex<State>,
 }
 
-#[derive(Default)]
 pub(crate) struct State {
     pub script: Script,
     pub faults: Faults,
@@ -37,27 +41,53 @@ pub(crate) struct State {
     pub submissions: Vec<Submission>,
     pub deliveries: Vec<Delivery>,
     pub uploads: Vec<Upload>,
+    pub part_uploads: Vec<(String, u32, u64)>,
     pub cancel_requests: Vec<String>,
+    pub single_upload_limit: u64,
+    /// Origins (`scheme://host:port`) a dataset may come from although they are not public.
+    pub dataset_origins: Vec<String>,
+    pub admin_key: bool,
+    pub prices: HashMap<String, Price>,
+    pub deleted_payloads: Vec<String>,
+    /// Payload deletions by `Idempotency-Key`.
+    pub deletions_by_key: HashMap<String, ReplayedDeletion>,
 }
 
 impl Shared {
-    pub fn new(base_url: String, api_key: String) -> Self {
+    pub fn new(base_url: String, platform_url: String, api_key: String) -> Self {
+        let state = State {
+            script: Script::default(),
+            faults: Faults::default(),
+            jobs: HashMap::new(),
+            stored_objects: HashMap::new(),
+            submissions: Vec::new(),
+            deliveries: Vec::new(),
+            uploads: Vec::new(),
+            part_uploads: Vec::new(),
+            cancel_requests: Vec::new(),
+            single_upload_limit: DEFAULT_SINGLE_UPLOAD_LIMIT,
+            // The fake's storage serves uploads from its own origin, on loopback.
+            dataset_origins: vec![base_url.clone()],
+            admin_key: false,
+            prices: HashMap::new(),
+            deleted_payloads: Vec::new(),
+            deletions_by_key: HashMap::new(),
+        };
         Self {
             base_url,
+            platform_url,
             api_key,
             signer: WebhookSigner::generate(),
-            http: reqwest::Client::builder()
-                // Everything the fake calls is local; a proxy from the environment must not
-                // intercept it.
-                .no_proxy()
-                .connect_timeout(Duration::from_secs(5))
+            http: local_client().build().expect("a plain HTTP client builds"),
+            dataset_http: local_client()
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("a plain HTTP client builds"),
             storage_dir: tempfile::tempdir().expect("the fake creates a temporary folder"),
             connections: Arc::default(),
             arrivals: watch::Sender::new(HashMap::new()),
             tasks: Mutex::default(),
-            state: Mutex::default(),
+            state: Mutex::new(state),
         }
     }
 
@@ -116,10 +146,19 @@ impl Faults {
 }
 
 impl State {
-    /// The job `request_id`, when it was submitted to an endpoint of `owner_app`.
+    /// The job `request_id` as the queue knows it: submitted to an endpoint of `owner_app`, and
+    /// not forgotten.
     pub fn job(&self, owner_app: &str, request_id: &str) -> Option<&Job> {
         self.jobs
             .get(request_id)
-            .filter(|job| job.owner_app == owner_app)
+            .filter(|job| job.owner_app == owner_app && !job.forgotten)
     }
+}
+
+fn local_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        // Everything the fake calls is local; a proxy from the environment must not intercept
+        // it.
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(5))
 }

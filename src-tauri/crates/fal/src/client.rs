@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -21,6 +21,8 @@ pub struct Endpoints {
     pub queue_url: String,
     /// `FAL_REST_URL`, default `https://rest.fal.ai` (storage).
     pub rest_url: String,
+    /// `FAL_PLATFORM_URL`, default `https://api.fal.ai/v1` (pricing, request history, payloads).
+    pub platform_url: String,
 }
 
 impl Default for Endpoints {
@@ -28,6 +30,7 @@ impl Default for Endpoints {
         Self {
             queue_url: "https://queue.fal.run".to_string(),
             rest_url: "https://rest.fal.ai".to_string(),
+            platform_url: "https://api.fal.ai/v1".to_string(),
         }
     }
 }
@@ -87,15 +90,24 @@ pub enum CancelAnswer {
     Requested,
     /// Too late: the request had already completed.
     AlreadyCompleted,
+    /// fal knows no such request (any more): nothing is left to cancel.
+    NotFound,
 }
+
+/// How long fal keeps the files a request generates (`X-Fal-Object-Lifecycle-Preference`): long
+/// enough for an app that was closed when a training ended to fetch its model on the next
+/// start, short enough that a face model does not stay public for the account's default
+/// (which may be forever).
+pub const OUTPUT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A fal client holding the key. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct FalClient {
-    http: reqwest::Client,
-    endpoints: Endpoints,
+    pub(crate) http: reqwest::Client,
+    pub(crate) endpoints: Endpoints,
     key: String,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) read_timeout: Duration,
 }
 
 impl std::fmt::Debug for FalClient {
@@ -109,7 +121,7 @@ impl std::fmt::Debug for FalClient {
 }
 
 /// How long one status poll may take; fal's Python client allows 120 s.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a transfer may go without a byte by default; fal's own downloader allows 30 s per
@@ -123,6 +135,7 @@ impl FalClient {
             endpoints,
             key,
             retry,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 
@@ -131,14 +144,41 @@ impl FalClient {
     pub fn with_read_timeout(self, read_timeout: Duration) -> Self {
         Self {
             http: http_client(read_timeout),
+            read_timeout,
             ..self
         }
     }
 
-    fn authorised(&self, builder: RequestBuilder) -> RequestBuilder {
+    pub(crate) fn authorised(&self, builder: RequestBuilder) -> RequestBuilder {
         builder
             .header(AUTHORIZATION, format!("Key {}", self.key))
             .header(ACCEPT, "application/json")
+    }
+
+    /// A queue call: the key, and `X-Fal-Store-IO: 0` so fal keeps no copy of the request's
+    /// inputs and outputs in its request history (30 days by default).
+    fn queue_call(&self, builder: RequestBuilder) -> RequestBuilder {
+        self.authorised(builder)
+            .header("X-Fal-Store-IO", "0")
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    /// The queue addresses of a request known only by its id (found in fal's request history):
+    /// status, result and cancel use `owner/app` only (fal-protocol.md §1.2).
+    pub fn adopt(&self, endpoint: &str, request_id: &str) -> Submitted {
+        let owner_app: Vec<&str> = endpoint.splitn(3, '/').take(2).collect();
+        let base = format!(
+            "{}/{}/requests/{request_id}",
+            self.endpoints.queue_url.trim_end_matches('/'),
+            owner_app.join("/")
+        );
+        Submitted {
+            request_id: request_id.to_string(),
+            status_url: format!("{base}/status"),
+            response_url: base.clone(),
+            cancel_url: format!("{base}/cancel"),
+            queue_position: None,
+        }
     }
 
     /// Puts a request in fal's queue. A submit is repeated only when fal answered that it did not
@@ -155,12 +195,16 @@ impl FalClient {
             self.endpoints.queue_url.trim_end_matches('/'),
             endpoint
         );
+        let outputs = json!({
+            "expiration_duration_seconds": OUTPUT_LIFETIME.as_secs()
+        })
+        .to_string();
         let response = self
             .send(false, || {
                 let builder = self
-                    .authorised(self.http.post(&url))
+                    .queue_call(self.http.post(&url))
                     .header("X-Fal-Queue-Priority", "normal")
-                    .timeout(REQUEST_TIMEOUT)
+                    .header("X-Fal-Object-Lifecycle-Preference", &outputs)
                     .json(input);
                 match webhook_url {
                     Some(webhook) => builder.query(&[("fal_webhook", webhook)]),
@@ -174,9 +218,8 @@ impl FalClient {
     pub async fn status(&self, status_url: &str, logs: bool) -> Result<QueueStatus, FalError> {
         let response = self
             .send(true, || {
-                self.authorised(self.http.get(status_url))
+                self.queue_call(self.http.get(status_url))
                     .query(&[("logs", if logs { "1" } else { "0" })])
-                    .timeout(REQUEST_TIMEOUT)
             })
             .await?;
         parse_json(response).await
@@ -185,85 +228,20 @@ impl FalClient {
     /// The bare model output of a completed request. A model error comes back as the error it was.
     pub async fn result(&self, response_url: &str) -> Result<Value, FalError> {
         let response = self
-            .send(true, || {
-                self.authorised(self.http.get(response_url))
-                    .timeout(REQUEST_TIMEOUT)
-            })
+            .send(true, || self.queue_call(self.http.get(response_url)))
             .await?;
         parse_json(response).await
     }
 
     pub async fn cancel(&self, cancel_url: &str) -> Result<CancelAnswer, FalError> {
-        let request = || {
-            self.authorised(self.http.put(cancel_url))
-                .timeout(REQUEST_TIMEOUT)
-        };
+        let request = || self.queue_call(self.http.put(cancel_url));
         match self.send(true, request).await {
             Ok(_) => Ok(CancelAnswer::Requested),
             Err(FalError::Invalid { message, .. }) if message.contains("ALREADY_COMPLETED") => {
                 Ok(CancelAnswer::AlreadyCompleted)
             }
+            Err(FalError::NotFound(_)) => Ok(CancelAnswer::NotFound),
             Err(error) => Err(error),
-        }
-    }
-
-    /// Uploads a file to fal storage (initiate, then PUT to the pre-signed URL) and returns the
-    /// public URL fal's runners can fetch. The file is streamed from disk.
-    pub async fn upload(
-        &self,
-        path: &Path,
-        content_type: &str,
-        file_name: &str,
-    ) -> Result<String, FalError> {
-        #[derive(Deserialize)]
-        struct Initiated {
-            upload_url: String,
-            file_url: String,
-        }
-        let initiate_url = format!(
-            "{}/storage/upload/initiate",
-            self.endpoints.rest_url.trim_end_matches('/')
-        );
-        let body = json!({"content_type": content_type, "file_name": file_name});
-        let response = self
-            .send(true, || {
-                self.authorised(self.http.post(&initiate_url))
-                    .query(&[("storage_type", "fal-cdn-v3")])
-                    .timeout(REQUEST_TIMEOUT)
-                    .json(&body)
-            })
-            .await?;
-        let initiated: Initiated = parse_json(response).await?;
-        let length = tokio::fs::metadata(path)
-            .await
-            .map_err(|error| file_error(path, &error))?
-            .len();
-        let mut attempt = 0;
-        loop {
-            let file = tokio::fs::File::open(path)
-                .await
-                .map_err(|error| file_error(path, &error))?;
-            // The upload URL is pre-signed: it takes no fal key.
-            let outcome = self
-                .http
-                .put(&initiated.upload_url)
-                .header(CONTENT_TYPE, content_type)
-                .header(reqwest::header::CONTENT_LENGTH, length)
-                .body(reqwest::Body::from(file))
-                .send()
-                .await;
-            let outcome = match outcome {
-                Ok(response) => check(response, true).await.map(drop),
-                Err(error) => Err(FalError::network(&error)),
-            };
-            match outcome {
-                Ok(()) => return Ok(initiated.file_url),
-                Err(error) if error.is_transient() && attempt < self.retry.max_retries => {
-                    attempt += 1;
-                    tokio::time::sleep(self.retry.delay(attempt)).await;
-                }
-                Err(error) => return Err(error),
-            }
         }
     }
 
@@ -337,7 +315,7 @@ impl FalClient {
 
     /// Sends a request built by `request`, retrying transient failures. `idempotent` calls retry
     /// every transient failure; others only those that prove the request was not taken.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         idempotent: bool,
         request: impl Fn() -> RequestBuilder,
@@ -390,14 +368,16 @@ pub fn is_fetchable_url(url: &str) -> bool {
     }
 }
 
-fn file_error(path: &Path, error: &std::io::Error) -> FalError {
+pub(crate) fn file_error(path: &Path, error: &std::io::Error) -> FalError {
     FalError::File {
         path: path.display().to_string(),
         message: error.to_string(),
     }
 }
 
-async fn parse_json<T: serde::de::DeserializeOwned>(response: Response) -> Result<T, FalError> {
+pub(crate) async fn parse_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+) -> Result<T, FalError> {
     let bytes = response
         .bytes()
         .await
@@ -416,6 +396,23 @@ async fn check(response: Response, idempotent: bool) -> Result<Response, FalErro
     let headers = response.headers().clone();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     Err(classify(status, &headers, &body, idempotent))
+}
+
+/// A refusal from fal storage's upload host, which takes no fal key: a 401/403 there is an
+/// upload address that expired or was refused, a 413 a file too large for one request, never the
+/// key's fault.
+pub(crate) fn storage_refusal(status: u16, body: &Value) -> FalError {
+    FalError::Storage {
+        status,
+        message: describe(body).unwrap_or_else(|| {
+            StatusCode::from_u16(status)
+                .ok()
+                .and_then(|code| code.canonical_reason())
+                .unwrap_or("no explanation")
+                .to_string()
+        }),
+        retryable: matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+    }
 }
 
 fn classify(status: StatusCode, headers: &HeaderMap, body: &Value, idempotent: bool) -> FalError {
@@ -495,6 +492,10 @@ fn describe(body: &Value) -> Option<String> {
             return Some(parts.join("; "));
         }
         _ => {}
+    }
+    if let Some(message) = body["error"]["message"].as_str() {
+        // The platform APIs' envelope: `{"error": {"type", "message"}}`.
+        return Some(message.to_string());
     }
     ["status", "message", "error"]
         .into_iter()

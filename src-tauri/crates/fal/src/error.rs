@@ -27,6 +27,14 @@ pub enum FalError {
         /// True when the request certainly never reached the server, so even a submit may be repeated.
         not_sent: bool,
     },
+    #[error("fal storage refused the file (HTTP {status}): {message}")]
+    Storage {
+        status: u16,
+        message: String,
+        retryable: bool,
+    },
+    #[error("the fal key may not do this (it needs the admin scope): {0}")]
+    NotPermitted(String),
     #[error("the file is larger than the {limit} bytes expected of it")]
     TooLarge { limit: u64 },
     #[error("cannot read or write {path}: {message}")]
@@ -50,7 +58,7 @@ impl FalError {
     /// Whether retrying the same idempotent call may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Unavailable { retryable, .. } => *retryable,
+            Self::Unavailable { retryable, .. } | Self::Storage { retryable, .. } => *retryable,
             Self::Network { .. } | Self::NotReady => true,
             _ => false,
         }

@@ -5,17 +5,23 @@
 mod client;
 mod error;
 mod logs;
+mod platform;
+mod reachable;
 mod retry;
+mod storage;
 mod trainers;
 pub mod webhook;
 
 pub use client::{
-    CancelAnswer, Endpoints, FalClient, LogEntry, QueueState, QueueStatus, Submitted,
-    is_fetchable_url,
+    CancelAnswer, Endpoints, FalClient, LogEntry, OUTPUT_LIFETIME, QueueState, QueueStatus,
+    Submitted, is_fetchable_url,
 };
 pub use error::FalError;
 pub use logs::{StepProgress, step_progress};
+pub use platform::{BillingEvent, PayloadDeletion, Price, RequestQuery, RequestRecord};
+pub use reachable::{Unreachable, fal_can_fetch, is_public};
 pub use retry::RetryPolicy;
+pub use storage::{Lifetime, MULTIPART_THRESHOLD, PART_SIZE, UploadFile};
 pub use trainers::{
     Estimate, LoraOutput, Overrides, Preset, TrainerKind, TrainerSpec, TrainingParams,
 };

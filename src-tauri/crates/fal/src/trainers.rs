@@ -156,27 +156,43 @@ impl TrainerSpec {
         }
     }
 
-    /// Expected duration and cost. Durations scale the guide's preset times by steps; prices are
-    /// fal's published rates where known.
+    /// The guide's expected time for a preset, in minutes: the one table the preset cards and the
+    /// estimates both show. fal documents no duration for either trainer (fal-protocol.md
+    /// §4.1, §4.3), so these are the guide's own figures.
+    pub fn preset_minutes(&self, preset: Preset) -> (u32, u32) {
+        match (self.kind, preset) {
+            (TrainerKind::Portrait, Preset::Fast) => (3, 5),
+            (TrainerKind::Portrait, Preset::Balanced) => (5, 15),
+            (TrainerKind::Portrait, Preset::Quality) => (15, 30),
+            (TrainerKind::Style, Preset::Fast) => (5, 10),
+            (TrainerKind::Style, Preset::Balanced) => (10, 20),
+            (TrainerKind::Style, Preset::Quality) => (20, 45),
+        }
+    }
+
+    /// Expected duration and cost. A preset's own step count takes the guide's time for it;
+    /// other step counts scale the time of the preset nearest in steps. Prices are fal's
+    /// published rates where known.
     pub fn estimate(&self, params: TrainingParams) -> Estimate {
-        let (reference_steps, minutes, cost_usd, assumptions) = match self.kind {
+        let (cost_usd, assumptions) = match self.kind {
             TrainerKind::Portrait => (
-                2500.0,
-                (15.0, 30.0),
                 0.0024 * f64::from(params.steps.max(1000)),
-                "portrait: about $0.0024 per step with at least 1000 steps billed (third-party figure, not confirmed by fal); time scaled from the guide's 15–30 min for 2500 steps",
+                "portrait: about $0.0024 per step with at least 1000 steps billed (third-party figure, not confirmed by fal); times are the guide's",
             ),
             TrainerKind::Style => (
-                1000.0,
-                (20.0, 45.0),
                 2.0 * f64::from(params.steps) / 1000.0,
-                "style: fal's $2 per run of 1000 steps, scaling linearly with steps; time scaled from the guide's 20–45 min for 1000 iterations",
+                "style: fal's $2 per run of 1000 steps, scaling linearly with steps; times are the guide's",
             ),
         };
-        let scale = f64::from(params.steps) / reference_steps;
-        let scaled = |value: f64| ((value * scale).ceil() as u32).max(1);
+        let nearest = Preset::ALL
+            .into_iter()
+            .min_by_key(|preset| self.preset(*preset).steps.abs_diff(params.steps))
+            .unwrap_or(Preset::Balanced);
+        let (low, high) = self.preset_minutes(nearest);
+        let scale = f64::from(params.steps) / f64::from(self.preset(nearest).steps);
+        let scaled = |value: u32| ((f64::from(value) * scale).ceil() as u32).max(1);
         Estimate {
-            minutes: (scaled(minutes.0), scaled(minutes.1)),
+            minutes: (scaled(low), scaled(high)),
             cost_usd: (cost_usd * 100.0).round() / 100.0,
             assumptions,
         }
@@ -284,7 +300,22 @@ mod tests {
         let style = TrainerSpec::new(TrainerKind::Style, None);
         let fast = style.estimate(style.preset(Preset::Fast));
         assert_eq!(fast.cost_usd, 0.4);
-        assert_eq!(fast.minutes, (4, 9));
+        // A preset's estimate is the time its card shows.
+        for trainer in [&portrait, &style] {
+            for preset in Preset::ALL {
+                assert_eq!(
+                    trainer.estimate(trainer.preset(preset)).minutes,
+                    trainer.preset_minutes(preset),
+                    "{trainer:?} {preset:?}"
+                );
+            }
+        }
+        // Other step counts scale the nearest preset's time.
+        let doubled = portrait.estimate(TrainingParams {
+            steps: 5000,
+            learning_rate: Some(0.0001),
+        });
+        assert_eq!(doubled.minutes, (30, 60));
     }
 
     #[test]

@@ -8,13 +8,14 @@ use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::avatars::{parse_id, parse_time};
-use crate::{JobState, Library, LibraryError, Result, TrainingJob, TrainingType};
+use crate::{JobState, Library, LibraryError, MonthSpending, Result, TrainingJob, TrainingType};
 
 const SELECT_JOB: &str = "SELECT id, avatar_id, idempotency_key, training_set_hash, trainer,
     training_type, preset, params, test_mode, state, request_id, status_url, response_url,
     cancel_url, storage, dataset_key, dataset_url, progress, queue_position, status_text, last_log,
     error, model_path, model_url, config_url, cancel_requested, created_at, updated_at,
-    submitted_at, finished_at, revision, download_attempts, confirmed_cost_usd
+    submitted_at, finished_at, revision, download_attempts, confirmed_cost_usd, price_source,
+    paid_request, billed_cost_usd, fal_outputs
     FROM training_jobs";
 
 const UNFINISHED: &str = "state NOT IN ('completed', 'failed', 'cancelled')";
@@ -29,8 +30,8 @@ impl Library {
         let inserted = transaction.execute(
             "INSERT INTO training_jobs (id, avatar_id, idempotency_key, training_set_hash, trainer,
                 training_type, preset, params, test_mode, state, progress, created_at, updated_at,
-                confirmed_cost_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+                confirmed_cost_usd, price_source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14)",
             params![
                 job.id.to_string(),
                 job.avatar_id.to_string(),
@@ -45,6 +46,7 @@ impl Library {
                 job.progress,
                 timestamp(job.created_at),
                 job.confirmed_cost_usd,
+                job.price_source,
             ],
         );
         match inserted {
@@ -81,6 +83,40 @@ impl Library {
     /// Every job, newest first.
     pub fn jobs(&self) -> Result<Vec<TrainingJob>> {
         self.select_jobs(&format!("{SELECT_JOB} ORDER BY created_at DESC, id"), [])
+    }
+
+    /// The spending ledger: paid requests by month, newest first. Test-mode jobs and jobs whose
+    /// request never left are not in it.
+    pub fn monthly_spending(&self) -> Result<Vec<MonthSpending>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare(
+            "SELECT substr(created_at, 1, 7), SUM(confirmed_cost_usd), SUM(billed_cost_usd),
+                COUNT(*), COUNT(billed_cost_usd)
+             FROM training_jobs WHERE test_mode = 0 AND paid_request = 1
+             GROUP BY 1 ORDER BY 1 DESC",
+        )?;
+        let months = statement.query_map([], |row| {
+            Ok(MonthSpending {
+                month: row.get(0)?,
+                confirmed_usd: row.get(1)?,
+                billed_usd: row.get(2)?,
+                requests: row.get(3)?,
+                billed_requests: row.get(4)?,
+            })
+        })?;
+        Ok(months.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What the month starting at `month` (`YYYY-MM`) has spent or is about to: paid requests
+    /// sent, and jobs confirmed but not sent yet.
+    pub fn committed_in_month(&self, month: &str) -> Result<f64> {
+        Ok(self.connection().query_row(
+            "SELECT COALESCE(SUM(confirmed_cost_usd), 0) FROM training_jobs
+             WHERE test_mode = 0 AND substr(created_at, 1, 7) = ?1
+                AND (paid_request = 1 OR state IN ('preparing', 'submitting'))",
+            [month],
+            |row| row.get(0),
+        )?)
     }
 
     /// The avatar's newest job.
@@ -126,7 +162,8 @@ impl Library {
                     dataset_url = ?9, progress = ?10, queue_position = ?11, status_text = ?12,
                     last_log = ?13, error = ?14, model_path = ?15, model_url = ?16,
                     config_url = ?17, updated_at = ?18, submitted_at = ?19, finished_at = ?20,
-                    download_attempts = ?24, revision = revision + 1
+                    download_attempts = ?24, paid_request = ?25, billed_cost_usd = ?26,
+                    fal_outputs = ?27, revision = revision + 1
                  WHERE id = ?1 AND {UNFINISHED} AND revision = ?21
                     AND (NOT {LEASED} OR (lease_owner = ?22 AND lease_until > ?23))"
             ),
@@ -155,6 +192,9 @@ impl Library {
                 writer,
                 timestamp(now),
                 job.download_attempts,
+                job.paid_request,
+                job.billed_cost_usd,
+                job.fal_outputs,
             ],
         )?;
         if changed == 1 {
@@ -254,6 +294,10 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
     let revision: u32 = row.get(30)?;
     let download_attempts: u32 = row.get(31)?;
     let confirmed_cost_usd: f64 = row.get(32)?;
+    let price_source: String = row.get(33)?;
+    let paid_request: bool = row.get(34)?;
+    let billed_cost_usd: Option<f64> = row.get(35)?;
+    let fal_outputs = optional(36)?;
     let progress: i64 = row.get(17)?;
     let queue_position: Option<i64> = row.get(18)?;
     let job = TrainingJob {
@@ -288,6 +332,10 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
         submitted_at: None,
         finished_at: None,
         confirmed_cost_usd,
+        price_source,
+        paid_request,
+        billed_cost_usd,
+        fal_outputs,
         download_attempts,
         revision,
     };
@@ -361,9 +409,58 @@ mod tests {
             submitted_at: None,
             finished_at: None,
             confirmed_cost_usd: 2.5,
+            price_source: "static".into(),
+            paid_request: false,
+            billed_cost_usd: None,
+            fal_outputs: None,
             download_attempts: 0,
             revision: 0,
         }
+    }
+
+    #[test]
+    fn the_spending_ledger_counts_requests_that_left_by_month() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let mut first = job(avatar);
+        assert!(library.insert_job(&first).expect("insert"));
+        let month = at(1).format("%Y-%m").to_string();
+        // Confirmed but not sent: committed for the budget, not spent yet.
+        assert_eq!(library.committed_in_month(&month).expect("committed"), 2.5);
+        assert!(library.monthly_spending().expect("ledger").is_empty());
+        assert!(
+            library
+                .take_lease(first.id, "a", at(1), at(9))
+                .expect("lease")
+        );
+        first.state = JobState::Submitting;
+        first.paid_request = true;
+        assert!(library.save_job(&first, "a", at(2)).expect("save"));
+        first.revision += 1;
+        first.state = JobState::Failed;
+        first.billed_cost_usd = Some(2.25);
+        assert!(library.save_job(&first, "a", at(3)).expect("save"));
+        assert_eq!(
+            library.monthly_spending().expect("ledger"),
+            vec![MonthSpending {
+                month: month.clone(),
+                confirmed_usd: 2.5,
+                billed_usd: Some(2.25),
+                requests: 1,
+                billed_requests: 1,
+            }]
+        );
+        // A job whose request never left costs nothing.
+        let mut unsent = job(avatar);
+        assert!(library.insert_job(&unsent).expect("insert"));
+        assert!(
+            library
+                .take_lease(unsent.id, "a", at(4), at(9))
+                .expect("lease")
+        );
+        unsent.state = JobState::Failed;
+        assert!(library.save_job(&unsent, "a", at(5)).expect("save"));
+        assert_eq!(library.committed_in_month(&month).expect("committed"), 2.5);
+        assert_eq!(library.monthly_spending().expect("ledger").len(), 1);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use rusqlite::Connection;
 
 pub use blobs::{DeletedFiles, PARTIAL_SUFFIX};
 pub use migrations::SCHEMA_VERSION;
-pub use model::{Avatar, AvatarStatus, Gender, JobState, Photo, TrainingJob, TrainingType};
+pub use model::{
+    Avatar, AvatarStatus, Gender, JobState, MonthSpending, Photo, TrainingJob, TrainingType,
+};
 pub use photos::PhotoDetails;
 pub use watch_folders::WatchedFile;
 

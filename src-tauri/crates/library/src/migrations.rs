@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_watch_folders.sql"),
     include_str!("../migrations/0006_watched_files.sql"),
     include_str!("../migrations/0007_job_revision.sql"),
+    include_str!("../migrations/0008_spending.sql"),
 ];
 
 /// The schema version this build writes.

@@ -196,6 +196,21 @@ impl JobState {
     }
 }
 
+/// One month of paid requests in the spending ledger, in US dollars.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct MonthSpending {
+    /// `YYYY-MM`, in UTC.
+    pub month: String,
+    /// What the creator confirmed for the requests sent.
+    pub confirmed_usd: f64,
+    /// What fal billed, summed over the requests whose billing could be read.
+    pub billed_usd: Option<f64>,
+    /// Paid requests sent (or possibly sent: their answer was lost).
+    pub requests: u32,
+    /// Of those, how many have a billed cost.
+    pub billed_requests: u32,
+}
+
 /// One training run: the durable record that lets any start of the app or the CLI carry it to
 /// its end. Written before anything is uploaded or submitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -249,6 +264,14 @@ pub struct TrainingJob {
     pub finished_at: Option<DateTime<Utc>>,
     /// The cost the creator confirmed before the start, in US dollars; 0 in test mode.
     pub confirmed_cost_usd: f64,
+    /// Where the confirmed cost came from: `fal` (its pricing API), `static` or `none`.
+    pub price_source: String,
+    /// Whether the paid request left the machine, or may have (its answer was lost).
+    pub paid_request: bool,
+    /// What fal billed, when its billing events could be read.
+    pub billed_cost_usd: Option<f64>,
+    /// The request's outputs stored on fal after the model was saved: `deleted` or `kept`.
+    pub fal_outputs: Option<String>,
     /// Model downloads that failed so far.
     pub download_attempts: u32,
     /// How many times the job was written; a write is accepted only over the revision it read.

@@ -116,6 +116,15 @@ impl Library {
         Ok(())
     }
 
+    /// Forgets the S3 keys of the avatar's photos, once their objects were deleted.
+    pub fn clear_photo_keys(&self, avatar_id: Uuid) -> Result<()> {
+        self.connection().execute(
+            "UPDATE avatar_photos SET minio_key = NULL WHERE avatar_id = ?1",
+            [avatar_id.to_string()],
+        )?;
+        Ok(())
+    }
+
     /// Removes a photo's row, then its files when no other avatar holds the same bytes. Files
     /// the avatar's watched folder brought while the set was full are then tried again.
     pub fn remove_photo(&self, avatar_id: Uuid, photo_id: Uuid) -> Result<bool> {

@@ -66,8 +66,9 @@ async fn main() {
     studio.add_photos(&avatar, &photos, |_| {}).expect("photos");
     let plan = studio
         .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .await
         .expect("plan");
-    let job = studio.start_training(&plan).expect("start");
+    let job = studio.start_training(&plan).await.expect("start");
     let mut completed_seen: Option<Instant> = None;
     let job = studio
         .follow(job.id, |job| {

@@ -21,6 +21,9 @@ pub const SETTINGS: &[&str] = &[
     "S3_BUCKET",
     "S3_REGION",
     "S3_ACCESS_KEY",
+    "AVATAR_TRAINING_SET_S3_ONLY",
+    "AVATAR_KEEP_S3_UPLOADS",
+    "AVATAR_MONTHLY_BUDGET_USD",
     "AVATAR_MIN_PHOTOS",
     "AVATAR_MAX_PHOTOS",
     "PHOTO_MAX_SIZE",
@@ -64,8 +67,18 @@ pub struct Config {
     /// Trainer endpoint ids, when not fal's defaults (`FAL_PORTRAIT_TRAINER`, `FAL_STYLE_TRAINER`).
     pub portrait_trainer: Option<String>,
     pub style_trainer: Option<String>,
-    /// Where training sets go when set; otherwise fal storage.
+    /// The library's copies of training photos and sets; training sets go to fal from here when
+    /// fal can fetch from it, else through fal storage.
     pub s3: Option<S3Location>,
+    /// Refuse to send a training set through fal storage: only S3 will do
+    /// (`AVATAR_TRAINING_SET_S3_ONLY`).
+    pub training_set_s3_only: bool,
+    /// Keep the training set and photo copies in S3 after a training ends
+    /// (`AVATAR_KEEP_S3_UPLOADS`); by default they are deleted then.
+    pub keep_s3_uploads: bool,
+    /// Paid starts that would take this month's spending past it are refused
+    /// (`AVATAR_MONTHLY_BUDGET_USD`).
+    pub monthly_budget_usd: Option<f64>,
     /// The first pause between status polls (`FAL_POLL_INTERVAL_MS`); it grows while nothing changes.
     pub poll_interval: Duration,
     /// Pauses between retries of a failed call start here (`FAL_RETRY_BASE_MS`).
@@ -76,6 +89,9 @@ pub struct Config {
     /// How long a transfer (upload, model download) may go without a byte before it is given
     /// up and tried again (`FAL_READ_TIMEOUT_MS`; fal's own downloader allows 30 s).
     pub read_timeout: Duration,
+    /// How long fal's request history may take to list a request it received
+    /// (`FAL_HISTORY_DELAY_MS`, 3 min): a lost submit not listed before then was not received.
+    pub history_delay: Duration,
     /// The largest model file downloaded when fal announces no size (`AVATAR_MAX_MODEL_BYTES`).
     pub max_model_bytes: u64,
     /// The preset the training panel starts on (`AVATAR_DEFAULT_PRESET`).
@@ -140,6 +156,10 @@ impl Config {
             Some(value) => parse_bool("FAL_ENABLE_WEBHOOK_SIMULATION", &value)?,
             None => false,
         };
+        let flag = |name: &str| match var(name) {
+            Some(value) => parse_bool(name, &value),
+            None => Ok(false),
+        };
         let number = |name: &str, default: u64| match var(name) {
             Some(value) => value.trim().parse::<u64>().map_err(|_| {
                 Error::InvalidConfig(format!("{name} must be a whole number, not {value:?}"))
@@ -179,14 +199,22 @@ impl Config {
                 queue_url: var("FAL_QUEUE_URL")
                     .unwrap_or_else(|| fal::Endpoints::default().queue_url),
                 rest_url: var("FAL_REST_URL").unwrap_or_else(|| fal::Endpoints::default().rest_url),
+                platform_url: var("FAL_PLATFORM_URL")
+                    .unwrap_or_else(|| fal::Endpoints::default().platform_url),
             },
             portrait_trainer: var("FAL_PORTRAIT_TRAINER"),
             style_trainer: var("FAL_STYLE_TRAINER"),
             s3: s3_location(&var)?,
+            training_set_s3_only: flag("AVATAR_TRAINING_SET_S3_ONLY")?,
+            keep_s3_uploads: flag("AVATAR_KEEP_S3_UPLOADS")?,
+            monthly_budget_usd: var("AVATAR_MONTHLY_BUDGET_USD")
+                .map(|value| budget(&value))
+                .transpose()?,
             poll_interval: Duration::from_millis(number("FAL_POLL_INTERVAL_MS", 1000)?.max(10)),
             retry_base: Duration::from_millis(number("FAL_RETRY_BASE_MS", 1000)?),
             job_lease: Duration::from_secs(number("AVATAR_STUDIO_JOB_LEASE_SECS", 30)?.max(1)),
             read_timeout: Duration::from_millis(number("FAL_READ_TIMEOUT_MS", 30_000)?.max(100)),
+            history_delay: Duration::from_millis(number("FAL_HISTORY_DELAY_MS", 180_000)?),
             max_model_bytes: number("AVATAR_MAX_MODEL_BYTES", 2 * 1024 * 1024 * 1024)?,
             default_preset,
             language,
@@ -260,6 +288,9 @@ impl Config {
             "S3_BUCKET" => s3.map(|s3| s3.bucket.clone()),
             "S3_REGION" => s3.map(|s3| s3.region.clone()),
             "S3_ACCESS_KEY" => s3.map(|s3| s3.access_key.clone()),
+            "AVATAR_TRAINING_SET_S3_ONLY" => Some(self.training_set_s3_only.to_string()),
+            "AVATAR_KEEP_S3_UPLOADS" => Some(self.keep_s3_uploads.to_string()),
+            "AVATAR_MONTHLY_BUDGET_USD" => self.monthly_budget_usd.map(|budget| budget.to_string()),
             "AVATAR_MIN_PHOTOS" => Some(self.min_photos.to_string()),
             "AVATAR_MAX_PHOTOS" => Some(self.max_photos.to_string()),
             "PHOTO_MAX_SIZE" => Some(self.photo_max_size.to_string()),
@@ -339,6 +370,16 @@ fn parse_bool(name: &str, value: &str) -> Result<bool> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(Error::InvalidConfig(format!(
             "{name} must be true or false, not {value:?}"
+        ))),
+    }
+}
+
+/// A budget in US dollars: a positive number.
+fn budget(value: &str) -> Result<f64> {
+    match value.trim().parse::<f64>() {
+        Ok(budget) if budget.is_finite() && budget > 0.0 => Ok(budget),
+        _ => Err(Error::InvalidConfig(format!(
+            "AVATAR_MONTHLY_BUDGET_USD must be an amount in US dollars above 0, not {value:?}"
         ))),
     }
 }

@@ -100,8 +100,9 @@ fn write_zip(
     }
     let writer = zip.finish().map_err(|error| error.to_string())?;
     let file = writer.into_inner().map_err(|error| error.to_string())?;
-    // Not synced: a set whose upload did not finish is packed again, so it never has to outlive
-    // a crash, and a sync would only hold the upload back.
+    // Synced before it is renamed into place: an upload cut off by a crash goes on from this
+    // file, so a whole file must never be confused with a torn one.
+    file.sync_all().map_err(|error| error.to_string())?;
     let length = file.metadata().map_err(|error| error.to_string())?.len();
     std::fs::rename(partial, destination).map_err(|error| error.to_string())?;
     Ok(length)
@@ -127,8 +128,6 @@ pub fn write_training_copy(source: &Path, destination: &Path) -> Result<&'static
 pub trait DatasetStore: Send + Sync {
     /// `s3` or `fal`, as recorded in the job.
     fn kind(&self) -> &'static str;
-    /// Whether the photos are also kept one by one (MinIO keeps the guide's `minio_key` per photo).
-    fn keeps_photo_objects(&self) -> bool;
     /// Uploads a file under `key` and returns a URL fal can fetch without credentials.
     async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String>;
 }
@@ -144,10 +143,6 @@ const PRESIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_se
 impl DatasetStore for S3DatasetStore {
     fn kind(&self) -> &'static str {
         "s3"
-    }
-
-    fn keeps_photo_objects(&self) -> bool {
-        true
     }
 
     async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String> {
@@ -193,6 +188,12 @@ pub(crate) fn s3_error(error: s3::S3Error) -> Error {
     }
 }
 
+/// How long fal storage keeps a training set (`X-Fal-Object-Lifecycle`): a public address to
+/// the creator's face photos should not outlive its use. fal's runner fetches the set when the
+/// job starts; a day covers a long queue, and a set that expired unused is uploaded again by a
+/// new start.
+pub const TRAINING_SET_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// fal's own storage: public CDN URLs.
 pub struct FalDatasetStore(pub fal::FalClient);
 
@@ -202,14 +203,15 @@ impl DatasetStore for FalDatasetStore {
         "fal"
     }
 
-    fn keeps_photo_objects(&self) -> bool {
-        false
-    }
-
     async fn upload(&self, path: &Path, key: &str, content_type: &str) -> Result<String> {
         let file_name = key.rsplit('/').next().unwrap_or(key);
         self.0
-            .upload(path, content_type, file_name)
+            .upload(fal::UploadFile {
+                path,
+                content_type,
+                file_name,
+                lifetime: fal::Lifetime(TRAINING_SET_LIFETIME),
+            })
             .await
             .map_err(Error::from)
     }

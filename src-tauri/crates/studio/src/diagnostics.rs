@@ -15,6 +15,8 @@ pub enum Service {
     Storage,
     Keychain,
     Library,
+    /// What stays on fal's servers after a training, and for how long.
+    FalRetention,
 }
 
 /// What a check found; the UI words each one, `detail` carries the specifics.
@@ -35,9 +37,21 @@ pub enum Finding {
     /// unencrypted, so training sets are not uploaded there.
     StorageUnencrypted,
     StorageAnswered,
+    /// S3 answered, but fal cannot fetch from its address (this machine or the local network):
+    /// training sets go through fal storage, the photo copies stay in S3.
+    StorageNotPublic,
+    /// As above, and the creator chose S3 only: paid starts are refused until S3 has an address
+    /// on the internet.
+    StorageNotPublicS3Only,
     KeychainAvailable,
     KeychainUnavailable,
     LibraryOpen,
+    /// Nothing of the library's trainings is kept by fal beyond the lifetimes the app asks for
+    /// (training sets one day, outputs deleted once the model is saved).
+    RetentionMinimal,
+    /// fal keeps the outputs (the model files) of `detail` trainings until they expire, seven
+    /// days after they were made: the key may not delete them (an admin key may).
+    RetentionOutputsKept,
 }
 
 impl Finding {
@@ -50,6 +64,7 @@ impl Finding {
                 | Self::StorageSecretMissing
                 | Self::StorageFailed
                 | Self::StorageUnencrypted
+                | Self::StorageNotPublicS3Only
                 | Self::KeychainUnavailable
         )
     }
@@ -84,6 +99,7 @@ impl Studio {
             self.diagnose_storage().await,
             self.diagnose_keychain(),
             self.diagnose_library(),
+            self.diagnose_retention(),
         ]
     }
 
@@ -106,11 +122,9 @@ impl Studio {
         // tells a good key (404) from a wrong one (401/403) without starting anything.
         let trainer =
             fal::TrainerSpec::new(fal::TrainerKind::Portrait, config.portrait_trainer.clone());
-        let probe = format!(
-            "{queue}/{}/requests/{}/status",
-            trainer.endpoint,
-            Uuid::new_v4()
-        );
+        let probe = client
+            .adopt(&trainer.endpoint, &Uuid::new_v4().to_string())
+            .status_url;
         match client.status(&probe, false).await {
             Ok(_) | Err(fal::FalError::NotFound(_)) => {
                 Diagnosis::new(Service::Fal, Finding::FalAnswered, queue)
@@ -150,7 +164,20 @@ impl Studio {
                 s3.endpoint.clone(),
             );
         }
+        let fal_can_fetch = match config.s3.as_ref() {
+            Some(s3) => fal::fal_can_fetch(&s3.endpoint).await.is_ok(),
+            None => true,
+        };
         match store.check().await {
+            Ok(()) if !fal_can_fetch => {
+                let finding = if config.training_set_s3_only {
+                    Finding::StorageNotPublicS3Only
+                } else {
+                    Finding::StorageNotPublic
+                };
+                let endpoint = config.s3.as_ref().map(|s3| s3.endpoint.clone());
+                Diagnosis::new(Service::Storage, finding, endpoint.unwrap_or_default())
+            }
             Ok(()) => {
                 let place = config
                     .s3
@@ -172,6 +199,29 @@ impl Studio {
                 Service::Keychain,
                 Finding::KeychainUnavailable,
                 error.to_string(),
+            ),
+        }
+    }
+
+    fn diagnose_retention(&self) -> Diagnosis {
+        let kept = self.library.jobs().map(|jobs| {
+            jobs.iter()
+                .filter(|job| job.fal_outputs.as_deref() == Some("kept"))
+                .filter(|job| {
+                    job.finished_at.is_some_and(|finished| {
+                        self.clock.now() - finished
+                            < chrono::Duration::from_std(fal::OUTPUT_LIFETIME)
+                                .unwrap_or_else(|_| chrono::Duration::days(7))
+                    })
+                })
+                .count()
+        });
+        match kept {
+            Ok(0) | Err(_) => Diagnosis::new(Service::FalRetention, Finding::RetentionMinimal, ""),
+            Ok(count) => Diagnosis::new(
+                Service::FalRetention,
+                Finding::RetentionOutputsKept,
+                count.to_string(),
             ),
         }
     }

@@ -57,12 +57,18 @@ impl From<fal::FalError> for Error {
         use fal::FalError;
         let message = error.to_string();
         match error {
-            FalError::WrongKey { .. } => Self::WrongKey(message),
+            FalError::WrongKey { .. } | FalError::NotPermitted(_) => Self::WrongKey(message),
+            // The upload host refused the file itself (too large, address expired): sending the
+            // same upload again will not help.
+            FalError::Storage {
+                retryable: false, ..
+            } => Self::Rejected(message),
             FalError::Invalid { .. } => Self::Rejected(message),
             FalError::NotFound(_) => Self::NotFound(message),
             FalError::NotReady
             | FalError::Network { .. }
             | FalError::Unavailable { .. }
+            | FalError::Storage { .. }
             | FalError::Protocol(_)
             | FalError::TooLarge { .. } => Self::Remote(message),
             FalError::File { .. } => Self::Internal(message),

@@ -10,16 +10,19 @@ mod events;
 mod import;
 mod keychain;
 mod ports;
+mod pricing;
 mod relay;
 mod settings;
+mod settle;
+mod tidy;
 mod training;
 mod watch;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use avatar_library::{
-    Avatar, AvatarStatus, Gender, JobState, Library, Photo, THUMBNAILS_DIR, TrainingJob,
-    TrainingType,
+    Avatar, AvatarStatus, Gender, JobState, Library, MonthSpending, Photo, THUMBNAILS_DIR,
+    TrainingJob, TrainingType,
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
@@ -34,6 +37,7 @@ pub use ports::{
     Clock, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier, SecretName,
     SecretSource, Secrets, SilentNotifier, SystemClock,
 };
+pub use pricing::Spending;
 pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
 };
@@ -66,6 +70,8 @@ pub struct Studio {
     news: tokio::sync::Notify,
     /// Woken when the config in force changes, so a relay set in Settings is followed at once.
     config_changed: tokio::sync::Notify,
+    /// Trainer prices read from fal's pricing API.
+    prices: pricing::PriceCache,
 }
 
 impl Studio {
@@ -85,6 +91,7 @@ impl Studio {
             channel: Mutex::new(UpdateChannel::Polling),
             news: tokio::sync::Notify::new(),
             config_changed: tokio::sync::Notify::new(),
+            prices: pricing::PriceCache::default(),
         };
         studio.reload_config()?;
         Ok(studio)

@@ -25,7 +25,7 @@ const MAX_DOWNLOAD_ATTEMPTS: u32 = 3;
 /// Polls slow down while nothing changes, up to this.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Progress points: packing and uploading take the first tenth, the download the last twentieth.
-const PROGRESS_SUBMITTED: u8 = 10;
+pub(crate) const PROGRESS_SUBMITTED: u8 = 10;
 pub(crate) const PROGRESS_TRAINED: u8 = 95;
 
 /// What a training run will be, shown before a paid start and handed back to start it.
@@ -46,8 +46,18 @@ pub struct TrainingPlan {
     pub assumptions: String,
     pub test_mode: bool,
     pub photos: u32,
-    /// `s3`, `fal` or `none` (test mode).
+    /// Where fal fetches the training set from: `s3`, `fal` or `none` (test mode).
     pub storage: String,
+    /// Why the set does not go where the settings suggest, as a code: `s3_not_public` (fal
+    /// cannot fetch from the S3 endpoint, so the set goes through fal storage; the photo
+    /// copies stay in S3).
+    pub storage_notice: Option<String>,
+    /// Where the cost came from: `fal` (its pricing API), `static` (the built-in table) or
+    /// `none` (test mode).
+    pub price_source: String,
+    /// This month's paid requests and confirmed starts so far, before this one.
+    pub spent_this_month_usd: f64,
+    pub monthly_budget_usd: Option<f64>,
 }
 
 /// The stored parameters of a job.
@@ -70,8 +80,10 @@ impl Studio {
         }
     }
 
-    /// The run a preset and overrides give for an avatar, with its expected time and cost.
-    pub fn plan_training(
+    /// The run a preset and overrides give for an avatar, with its expected time and cost, and
+    /// where fal will fetch its training set from. Refused when the creator asked for S3 only
+    /// and fal cannot fetch from that S3.
+    pub async fn plan_training(
         &self,
         avatar_reference: &str,
         preset: Preset,
@@ -84,6 +96,11 @@ impl Studio {
             .map_err(Error::InvalidInput)?;
         let estimate = trainer.estimate(params);
         let test_mode = self.config().test_mode;
+        let (storage, storage_notice) = self.training_set_route().await?;
+        let (cost_usd, price_source) = self
+            .training_cost(&trainer.endpoint, params.steps, estimate.cost_usd)
+            .await;
+        let this_month = crate::pricing::month_of(self.clock.now());
         Ok(TrainingPlan {
             avatar_id: avatar.id,
             avatar_name: avatar.name,
@@ -94,24 +111,58 @@ impl Studio {
             learning_rate: params.learning_rate,
             min_minutes: estimate.minutes.0,
             max_minutes: estimate.minutes.1,
-            cost_usd: if test_mode { 0.0 } else { estimate.cost_usd },
+            cost_usd,
             assumptions: estimate.assumptions.to_string(),
             test_mode,
             photos: avatar.photo_count,
-            storage: match (test_mode, &self.config().s3) {
-                (true, _) => "none",
-                (false, Some(_)) => "s3",
-                (false, None) => "fal",
-            }
-            .to_string(),
+            storage: storage.to_string(),
+            storage_notice: storage_notice.map(str::to_string),
+            price_source: price_source.as_str().to_string(),
+            spent_this_month_usd: crate::pricing::dollars(
+                self.library.committed_in_month(&this_month)?,
+            ),
+            monthly_budget_usd: self.config().monthly_budget_usd,
         })
+    }
+
+    /// Where fal will fetch the training set from, and why when it is not the S3 the settings
+    /// name: fal's runners refuse addresses that are not on the internet (fal-protocol.md
+    /// §7.1), so a MinIO on this machine or the local network keeps the library's copies while
+    /// the set itself goes through fal storage, unless the creator chose S3 only.
+    async fn training_set_route(&self) -> Result<(&'static str, Option<&'static str>)> {
+        let config = self.config();
+        if config.test_mode {
+            return Ok(("none", None));
+        }
+        let Some(s3) = &config.s3 else {
+            if config.training_set_s3_only {
+                return Err(Error::InvalidConfig(
+                    "Training sets are to go through S3 only (AVATAR_TRAINING_SET_S3_ONLY), but no S3 is set up".into(),
+                ));
+            }
+            return Ok(("fal", None));
+        };
+        match fal::fal_can_fetch(&s3.endpoint).await {
+            Ok(()) => Ok(("s3", None)),
+            Err(_) if !config.training_set_s3_only => Ok(("fal", Some("s3_not_public"))),
+            Err(unreachable) => Err(Error::InvalidConfig(format!(
+                "fal cannot fetch a training set from S3_ENDPOINT {}: {}. fal's servers download it from the internet, so a MinIO on this computer or the local network cannot serve it. Give S3 an address on the internet, or turn off \"S3 only\" (AVATAR_TRAINING_SET_S3_ONLY) to send the set through fal storage.",
+                s3.endpoint,
+                match unreachable {
+                    fal::Unreachable::NotPublic(address) =>
+                        format!("it is at {address}, which only this computer or network can reach"),
+                    fal::Unreachable::Unresolved => "its name does not resolve".to_string(),
+                    fal::Unreachable::NotWebAddress => "it is not a web address".to_string(),
+                }
+            ))),
+        }
     }
 
     /// Writes a job for the plan the creator confirmed to the ledger and returns it; nothing has
     /// left the machine yet. [`Studio::drive`] carries it on. When the plan in force differs from
     /// the confirmed one (the settings, the photos or a price changed since), nothing starts and
     /// the answer is `conflict`: the creator confirms the new plan first.
-    pub fn start_training(&self, confirmed: &TrainingPlan) -> Result<TrainingJob> {
+    pub async fn start_training(&self, confirmed: &TrainingPlan) -> Result<TrainingJob> {
         let preset = Preset::parse(&confirmed.preset).ok_or_else(|| {
             Error::InvalidInput(format!("{:?} is not a preset", confirmed.preset))
         })?;
@@ -119,8 +170,15 @@ impl Studio {
             steps: Some(confirmed.steps),
             learning_rate: confirmed.learning_rate,
         };
-        let plan = self.plan_training(&confirmed.avatar_id.to_string(), preset, overrides)?;
-        if plan != *confirmed {
+        let plan = self
+            .plan_training(&confirmed.avatar_id.to_string(), preset, overrides)
+            .await?;
+        // What the month has spent is shown, not confirmed: another avatar's start moves it.
+        let comparable = TrainingPlan {
+            spent_this_month_usd: confirmed.spent_this_month_usd,
+            ..plan.clone()
+        };
+        if comparable != *confirmed {
             return Err(Error::Conflict(format!(
                 "the training plan for {} changed since it was confirmed ({}); review the new plan and confirm it again",
                 plan.avatar_name,
@@ -139,7 +197,8 @@ impl Studio {
         if !self.config().test_mode {
             // Fail before writing a job that could never be submitted.
             self.fal_client()?;
-            self.dataset_store()?;
+            self.dataset_store(&plan.storage)?;
+            self.check_budget(plan.cost_usd)?;
         }
         let now = self.clock.now();
         let params = JobParams {
@@ -178,6 +237,10 @@ impl Studio {
             submitted_at: None,
             finished_at: None,
             confirmed_cost_usd: plan.cost_usd,
+            price_source: plan.price_source,
+            paid_request: false,
+            billed_cost_usd: None,
+            fal_outputs: None,
             download_attempts: 0,
             revision: 0,
         };
@@ -295,7 +358,15 @@ impl Studio {
     /// Does the next piece of work on a job. Returns the job as it now stands, and whether work
     /// was done (so the caller need not wait before the next step).
     async fn step(&self, job_id: Uuid, follower: &mut Follower) -> Result<(TrainingJob, bool)> {
-        match self.step_once(job_id, follower).await {
+        let was_final = self.load_job(job_id)?.state.is_final();
+        let stepped = self.step_once(job_id, follower).await;
+        if let Ok((job, _)) = &stepped
+            && job.state.is_final()
+            && !was_final
+        {
+            self.remove_training_uploads(job).await;
+        }
+        match stepped {
             // Another process moved the job on or took it over: this step stopped at the fence,
             // and the job is followed from what the library now holds.
             Err(Error::Conflict(reason)) if reason == STALE_WRITE || reason == LEASE_LOST => {
@@ -369,16 +440,9 @@ impl Studio {
     async fn work(&self, job: TrainingJob) -> Result<TrainingJob> {
         match job.state {
             JobState::Preparing => self.prepare_and_submit(job).await,
-            JobState::Submitting => {
-                // The process stopped between "about to submit" and "fal answered". fal offers no
-                // way to ask whether it received the request, and a second submit could be a second
-                // paid run, so the creator decides.
-                self.conclude(
-                    job,
-                    JobState::Failed,
-                    Some("The app stopped while sending this training to fal, so it cannot tell whether fal received it. Check your requests on fal's dashboard before starting again; nothing was sent twice.".to_string()),
-                )
-            }
+            // The process stopped between "about to submit" and "fal answered": fal's request
+            // history tells whether the request arrived. It is never sent again unasked.
+            JobState::Submitting => self.settle_unanswered_submit(job).await,
             JobState::Downloading => self.download(job).await,
             _ => Ok(job),
         }
@@ -397,7 +461,11 @@ impl Studio {
                 Ok(job) => job,
                 // Settings the creator must fix: trying again later cannot help. The upload
                 // wrote the job meanwhile, so it ends from what the ledger holds now.
-                Err(Error::WrongKey(reason) | Error::InvalidConfig(reason)) => {
+                Err(
+                    Error::WrongKey(reason)
+                    | Error::InvalidConfig(reason)
+                    | Error::Rejected(reason),
+                ) => {
                     let latest = self.load_job(job.id)?;
                     return self.conclude(latest, JobState::Failed, Some(reason));
                 }
@@ -453,10 +521,17 @@ impl Studio {
             },
         );
         let webhook = self.webhook_url(job.training_type);
-        // The fence before money moves: only the lease holder gets past it.
+        // The fence before money moves: only the lease holder gets past it. From here on the
+        // request counts as spent until fal's answer or its request history says otherwise.
         job.state = JobState::Submitting;
+        job.paid_request = true;
+        // Until fal answers, this is when sending began: the lookup of a lost answer starts here.
+        job.submitted_at = Some(self.clock.now());
         job = self.save(job, "Sending the training to fal")?;
-        match client.submit(&job.trainer, &input, webhook.as_deref()).await {
+        match client
+            .submit(&job.trainer, &input, webhook.as_deref())
+            .await
+        {
             Ok(submitted) => {
                 job.request_id = Some(submitted.request_id);
                 job.status_url = Some(submitted.status_url);
@@ -469,30 +544,32 @@ impl Studio {
                 self.save(job, "Waiting in fal's queue")
             }
             Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
+                // Refused before it was queued: nothing runs, nothing is billed.
+                job.paid_request = false;
                 self.conclude(job, JobState::Failed, Some(error.to_string()))
             }
             Err(error) if submit_not_taken(&error) => {
                 // fal's answer proves it did not take the job: it waits for a later attempt.
                 job.state = JobState::Preparing;
+                job.paid_request = false;
+                job.submitted_at = None;
                 let status = format!("Not sent yet: {error}");
                 self.save(job, &status)?;
                 Err(error.into())
             }
             // The request left and no answer proves fal did not take it (a gateway's 408, 500,
             // 502 or 504, a timeout, a broken connection, an answer that does not parse): a
-            // second submit could be a second paid run, so the creator decides.
-            Err(error) => self.conclude(
-                job,
-                JobState::Failed,
-                Some(format!(
-                    "fal's answer to this training was lost ({error}), so the app cannot tell whether fal received it. Check your requests on fal's dashboard before starting again; nothing was sent twice."
-                )),
-            ),
+            // second submit could be a second paid run, so fal's request history settles it.
+            Err(error) => {
+                job.last_log = Some(format!("fal's answer was lost: {error}"));
+                self.settle_unanswered_submit(job).await
+            }
         }
     }
 
     async fn upload_training_set(&self, mut job: TrainingJob) -> Result<TrainingJob> {
-        let store = self.dataset_store()?;
+        let (route, _) = self.training_set_route().await?;
+        let store = self.dataset_store(route)?;
         let photos: Vec<(avatar_library::Photo, PathBuf)> = self
             .library
             .photos(job.avatar_id)?
@@ -502,15 +579,20 @@ impl Studio {
                 (photo, path)
             })
             .collect();
-        job.progress = 2;
-        job = self.save(job, &format!("Packing {} photos", photos.len()))?;
         let zip_path = self.library.dataset_path(job.id);
-        let packed = {
-            let files: Vec<PathBuf> = photos.iter().map(|(_, path)| path.clone()).collect();
-            let zip_path = zip_path.clone();
-            tokio::task::spawn_blocking(move || dataset::pack(&files, None, &zip_path))
-                .await
-                .map_err(internal)??
+        // A set packed before a crash or a suspend is whole (it is renamed into place when
+        // written) and keeps its upload journal valid, so the upload goes on where it stopped.
+        let packed = match std::fs::metadata(&zip_path) {
+            Ok(metadata) => metadata.len(),
+            Err(_) => {
+                job.progress = 2;
+                job = self.save(job, &format!("Packing {} photos", photos.len()))?;
+                let files: Vec<PathBuf> = photos.iter().map(|(_, path)| path.clone()).collect();
+                let zip_path = zip_path.clone();
+                tokio::task::spawn_blocking(move || dataset::pack(&files, None, &zip_path))
+                    .await
+                    .map_err(internal)??
+            }
         };
         job.progress = 5;
         job = self.save(
@@ -522,7 +604,7 @@ impl Studio {
             ),
         )?;
         let prefix = format!("avatars/{}", job.avatar_id);
-        if store.keeps_photo_objects() {
+        if let Some(copies) = self.s3_copies()? {
             // Each photo is kept as its own object too (the guide's `minio_key`): the same
             // upright, metadata-free copy the zip holds, never the original file.
             let copy_path = self.library.dataset_path(job.id).with_extension("photo");
@@ -541,7 +623,7 @@ impl Studio {
                 } else {
                     "image/jpeg"
                 };
-                let uploaded = store.upload(&copy_path, &key, content_type).await;
+                let uploaded = copies.upload(&copy_path, &key, content_type).await;
                 remove_if_present(&copy_path)?;
                 uploaded?;
                 self.library.set_photo_key(photo.id, &key)?;
@@ -569,11 +651,19 @@ impl Studio {
             );
         };
         if job.cancel_requested && !follower.cancel_sent {
-            client.cancel(&cancel_url).await?;
-            follower.cancel_sent = true;
+            // A cancel that fails is sent again at the next poll; the status is read either way,
+            // so a job whose cancel keeps failing still reaches its end.
+            match client.cancel(&cancel_url).await {
+                Ok(_) => follower.cancel_sent = true,
+                Err(error) => job.last_log = Some(format!("cancel not confirmed yet: {error}")),
+            }
         }
         let status = match client.status(&status_url, true).await {
             Ok(status) => status,
+            // A cancelled request that fal then forgets was removed from its queue.
+            Err(FalError::NotFound(_)) if job.cancel_requested => {
+                return self.conclude(job, JobState::Cancelled, None);
+            }
             Err(FalError::NotFound(_)) => {
                 return self.conclude(
                     job,
@@ -750,6 +840,9 @@ impl Studio {
         std::fs::rename(&partial, &model_path).map_err(|error| file_error(&model_path, &error))?;
         job.model_path = Some(model_path.display().to_string());
         job.progress = 100;
+        if !job.test_mode {
+            self.settle_on_fal(&mut job).await;
+        }
         self.conclude(job, JobState::Completed, None)
     }
 
@@ -892,7 +985,7 @@ impl Studio {
         self.save(job, status_text)
     }
 
-    fn fal_client(&self) -> Result<FalClient> {
+    pub(crate) fn fal_client(&self) -> Result<FalClient> {
         self.fal_client_retrying(fal::RetryPolicy {
             base_delay: self.config().retry_base,
             ..fal::RetryPolicy::DEFAULT
@@ -911,7 +1004,20 @@ impl Studio {
         )
     }
 
-    fn dataset_store(&self) -> Result<Box<dyn DatasetStore>> {
+    /// The store for a training set: `s3` (the configured bucket, which fal can fetch from) or
+    /// `fal` (fal storage).
+    fn dataset_store(&self, route: &str) -> Result<Box<dyn DatasetStore>> {
+        Ok(match route {
+            "s3" => match self.s3_copies()? {
+                Some(store) => Box::new(store),
+                None => return Err(Error::InvalidConfig("S3 is not set up".into())),
+            },
+            _ => Box::new(FalDatasetStore(self.fal_client()?)),
+        })
+    }
+
+    /// The S3 bucket that keeps the library's copies of training photos, when one is set up.
+    fn s3_copies(&self) -> Result<Option<S3DatasetStore>> {
         if let Some(s3) = self.config().s3.as_ref()
             && !dataset::is_encrypted_or_local(&s3.endpoint)
         {
@@ -920,10 +1026,7 @@ impl Studio {
                 s3.endpoint
             )));
         }
-        Ok(match self.s3_store()? {
-            Some(store) => Box::new(S3DatasetStore(store)),
-            None => Box::new(FalDatasetStore(self.fal_client()?)),
-        })
+        Ok(self.s3_store()?.map(S3DatasetStore))
     }
 
     /// The configured MinIO/S3 bucket, or `None` when training sets go to fal storage.

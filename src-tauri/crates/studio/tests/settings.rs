@@ -194,14 +194,28 @@ async fn diagnostics_ask_fal_and_the_bucket_and_name_what_is_wrong() {
         .with(SecretName::S3SecretKey, &bucket.secret_key);
     let report = open(library.path(), good, &env("avatars")).diagnose().await;
     assert_eq!(finding(&report, Service::Fal).finding, Finding::FalAnswered);
+    // The bucket answered, but fal's servers cannot fetch from 127.0.0.1: the sets go through
+    // fal storage.
+    let storage = finding(&report, Service::Storage);
+    assert_eq!(storage.finding, Finding::StorageNotPublic);
+    assert_eq!(storage.detail, bucket.endpoint);
     assert_eq!(
-        finding(&report, Service::Storage).finding,
-        Finding::StorageAnswered
+        finding(&report, Service::FalRetention).finding,
+        Finding::RetentionMinimal
     );
     assert!(
         report.iter().all(|diagnosis| diagnosis.passed),
         "{report:?}"
     );
+    let mut s3_only = env("avatars");
+    s3_only.push(("AVATAR_TRAINING_SET_S3_ONLY", "true".to_string()));
+    let good = MemorySecrets::default()
+        .with(SecretName::FalKey, fake.api_key())
+        .with(SecretName::S3SecretKey, &bucket.secret_key);
+    let report = open(library.path(), good, &s3_only).diagnose().await;
+    let storage = finding(&report, Service::Storage);
+    assert_eq!(storage.finding, Finding::StorageNotPublicS3Only);
+    assert!(!storage.passed, "paid starts would be refused");
 
     let wrong = MemorySecrets::default()
         .with(SecretName::FalKey, "not-the-key")

@@ -47,6 +47,7 @@ fn open_with(
     if let Some(fake) = fake {
         all.push(("FAL_QUEUE_URL".into(), fake.base_url()));
         all.push(("FAL_REST_URL".into(), fake.base_url()));
+        all.push(("FAL_PLATFORM_URL".into(), fake.platform_url()));
         all.push(("FAL_TRAINING_TEST_MODE".into(), "false".into()));
     }
     all.extend(
@@ -73,8 +74,12 @@ fn open_with(
     Setup { studio, notifier }
 }
 
-/// A studio whose training sets go to a real S3 server (s3s-fs), training on the fake fal.
-async fn open_with_s3(library: &Path) -> (s3::test_server::S3TestServer, FakeFal, Setup) {
+/// A studio with a real S3 server (s3s-fs) on this machine, training on the fake fal: fal cannot
+/// fetch from it, so it keeps the library's photo copies while the sets go through fal storage.
+async fn open_with_s3(
+    library: &Path,
+    extra: &[(&str, String)],
+) -> (s3::test_server::S3TestServer, FakeFal, Setup) {
     let s3 = s3::test_server::S3TestServer::start();
     let settings = s3.settings("avatars");
     let fake = FakeFal::start().await;
@@ -82,12 +87,13 @@ async fn open_with_s3(library: &Path) -> (s3::test_server::S3TestServer, FakeFal
     let secrets = MemorySecrets::default()
         .with(SecretName::FalKey, fake.api_key())
         .with(SecretName::S3SecretKey, &settings.secret_key);
-    let vars = [
+    let mut vars = vec![
         ("S3_ENDPOINT", settings.endpoint.clone()),
         ("S3_BUCKET", settings.bucket.clone()),
         ("S3_REGION", settings.region.clone()),
         ("S3_ACCESS_KEY", settings.access_key.clone()),
     ];
+    vars.extend_from_slice(extra);
     let setup = open_with(library, Some(&fake), secrets, &vars);
     (s3, fake, setup)
 }
@@ -114,13 +120,15 @@ fn avatar_with_photos(studio: &Studio, training_type: TrainingType) -> String {
 }
 
 /// Starts the plan the creator would have confirmed for `preset`.
-fn start(studio: &Studio, avatar: &str, preset: Preset) -> studio::Result<TrainingJob> {
-    let plan = studio.plan_training(avatar, preset, Overrides::default())?;
-    studio.start_training(&plan)
+async fn start(studio: &Studio, avatar: &str, preset: Preset) -> studio::Result<TrainingJob> {
+    let plan = studio
+        .plan_training(avatar, preset, Overrides::default())
+        .await?;
+    studio.start_training(&plan).await
 }
 
 async fn train(studio: &Studio, avatar: &str, preset: Preset) -> TrainingJob {
-    let job = start(studio, avatar, preset).expect("start");
+    let job = start(studio, avatar, preset).await.expect("start");
     studio.drive(job.id).await.expect("drive")
 }
 
@@ -176,7 +184,9 @@ async fn a_portrait_run_uploads_to_fal_storage_follows_the_logs_and_saves_a_veri
         )],
     );
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let mut seen = Vec::new();
     let job = setup
         .studio
@@ -240,37 +250,85 @@ async fn a_portrait_run_uploads_to_fal_storage_follows_the_logs_and_saves_a_veri
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_style_run_goes_through_s3_with_a_presigned_url_the_trainer_can_fetch() {
+async fn a_local_s3_keeps_the_photo_copies_while_fal_fetches_the_set_from_fal_storage() {
     let library = tempfile::tempdir().expect("library");
-    let (s3, fake, setup) = open_with_s3(library.path()).await;
+    let (s3, fake, setup) = open_with_s3(library.path(), &[]).await;
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Style);
-    let job = train(&setup.studio, &avatar, Preset::Quality).await;
+    let plan = setup
+        .studio
+        .plan_training(&avatar, Preset::Quality, Overrides::default())
+        .await
+        .expect("plan");
+    assert_eq!(
+        (plan.storage.as_str(), plan.storage_notice.as_deref()),
+        ("fal", Some("s3_not_public")),
+        "fal cannot fetch from an S3 on this machine"
+    );
+    let job = setup.studio.start_training(&plan).await.expect("start");
+    let copies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = copies.clone();
+    let s3_dir = s3.data_dir().join("avatars");
+    let job = setup
+        .studio
+        .follow(job.id, |job| {
+            let mut seen = seen.lock().expect("copies");
+            if job.state == JobState::Queued && seen.is_empty() {
+                *seen = files_under(&s3_dir);
+            }
+            true
+        })
+        .await
+        .expect("drive");
 
     assert_eq!(job.state, JobState::Completed, "{job:?}");
-    assert_eq!(job.storage.as_deref(), Some("s3"));
-    let key = job.dataset_key.as_deref().expect("zip key");
-    assert!(
-        key.starts_with(&format!("avatars/{avatar}/training/")),
-        "{key}"
-    );
-    let input = &fake.submissions()[0].input;
+    assert_eq!(job.storage.as_deref(), Some("fal"));
+    let uploads = fake.uploads();
+    assert_eq!(uploads.len(), 1, "the zip went to fal storage: {uploads:?}");
     assert_eq!(
-        fake.submissions()[0].endpoint_id,
-        "fal-ai/flux-lora-fast-training"
+        uploads[0]
+            .lifecycle
+            .as_ref()
+            .map(|value| value["expiration_duration_seconds"].clone()),
+        Some(serde_json::json!(86_400)),
+        "the set expires on fal after a day"
     );
-    assert_eq!(input["is_style"], true);
-    assert_eq!(input["steps"], 1000);
-    assert!(fake.uploads().is_empty(), "nothing went to fal storage");
-    let photos = setup.studio.list_photos(&avatar).expect("photos");
-    for photo in &photos {
-        let key = photo
-            .minio_key
-            .as_deref()
-            .expect("each photo keeps its object key");
-        let stored = s3.data_dir().join("avatars").join(key);
-        assert!(stored.exists(), "{}", stored.display());
+    let submission = &fake.submissions()[0];
+    assert_eq!(submission.endpoint_id, "fal-ai/flux-lora-fast-training");
+    assert_eq!(
+        submission.input["images_data_url"],
+        uploads[0].file_url.as_str()
+    );
+    assert_eq!(submission.store_io.as_deref(), Some("0"));
+    assert_eq!(
+        copies.lock().expect("copies").len(),
+        2,
+        "one copy per photo while it trained"
+    );
+    // The training ended: the copies are deleted, and the photos no longer name them.
+    assert!(
+        files_under(&s3_dir).is_empty(),
+        "{:?}",
+        files_under(&s3_dir)
+    );
+    for photo in setup.studio.list_photos(&avatar).expect("photos") {
+        assert_eq!(photo.minio_key, None);
     }
-    assert_eq!(setup.notifier.notices().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_only_refuses_a_store_fal_cannot_fetch_from() {
+    let library = tempfile::tempdir().expect("library");
+    let only = [("AVATAR_TRAINING_SET_S3_ONLY", "true".to_string())];
+    let (_s3, fake, setup) = open_with_s3(library.path(), &only).await;
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let error = setup
+        .studio
+        .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .await
+        .expect_err("fal cannot fetch from 127.0.0.1");
+    assert_eq!(error.code(), studio::ErrorCode::InvalidConfig);
+    assert!(error.to_string().contains("127.0.0.1"), "{error}");
+    assert!(fake.submissions().is_empty() && fake.uploads().is_empty());
 }
 
 /// Private words a photo can carry in its metadata, and the JPEG segments that carry them.
@@ -308,7 +366,8 @@ fn portrait_with_private_metadata(dir: &Path) -> PathBuf {
 async fn only_stripped_copies_reach_the_bucket() {
     let library = tempfile::tempdir().expect("library");
     let photos_dir = tempfile::tempdir().expect("photos");
-    let (s3, _fake, setup) = open_with_s3(library.path()).await;
+    let keep = [("AVATAR_KEEP_S3_UPLOADS", "true".to_string())];
+    let (s3, _fake, setup) = open_with_s3(library.path(), &keep).await;
     let avatar = setup
         .studio
         .create_avatar(NewAvatar {
@@ -339,11 +398,7 @@ async fn only_stripped_copies_reach_the_bucket() {
     assert_eq!(job.state, JobState::Completed, "{job:?}");
 
     let objects = files_under(&s3.data_dir().join("avatars"));
-    assert_eq!(
-        objects.len(),
-        3,
-        "the zip and one copy per photo: {objects:?}"
-    );
+    assert_eq!(objects.len(), 2, "one copy per photo: {objects:?}");
     for object in &objects {
         let bytes = std::fs::read(object).expect("object");
         for word in PRIVATE_WORDS {
@@ -367,9 +422,12 @@ async fn only_stripped_copies_reach_the_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_avatar_removes_its_files_models_and_objects_and_waits_for_its_training() {
     let library = tempfile::tempdir().expect("library");
-    let (s3, _fake, setup) = open_with_s3(library.path()).await;
+    let keep = [("AVATAR_KEEP_S3_UPLOADS", "true".to_string())];
+    let (s3, _fake, setup) = open_with_s3(library.path(), &keep).await;
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let refused = setup
         .studio
         .delete_avatar(&avatar)
@@ -390,8 +448,8 @@ async fn deleting_an_avatar_removes_its_files_models_and_objects_and_waits_for_i
             deleted.models,
             deleted.s3_objects
         ),
-        (2, 4, 1, 3),
-        "two photos with their thumbnails, one model, the zip and two photo copies"
+        (2, 4, 1, 2),
+        "two photos with their thumbnails, one model and two photo copies"
     );
     assert!(!model.exists());
     for dir in ["photos", "thumbnails", "models"] {
@@ -442,7 +500,9 @@ async fn a_cancel_while_queued_ends_the_job_cancelled_once_fal_confirms() {
     });
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let queued = setup
         .studio
         .follow(job.id, |job| job.state != JobState::Queued)
@@ -471,7 +531,9 @@ async fn a_cancel_while_running_is_followed_until_the_trainer_stops() {
     });
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     setup
         .studio
         .follow(job.id, |job| job.state != JobState::Running)
@@ -517,9 +579,7 @@ async fn busy_answers_and_server_errors_are_retried_and_submit_only_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_submit_fal_may_have_taken_is_never_sent_again() {
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+async fn a_submit_whose_answer_was_lost_is_found_in_fals_history_and_never_sent_again() {
     let answer = |status: u16, body: &str, headers: &[(&str, &str)]| Fault::AcceptThenAnswer {
         route: Route::Submit,
         status,
@@ -552,27 +612,83 @@ async fn a_submit_fal_may_have_taken_is_never_sent_again() {
         ),
     ];
     for (case, fault) in cases {
+        // A fake of its own per case: fal's history holds this library's request only.
+        let fake = FakeFal::start().await;
+        fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
         let library = tempfile::tempdir().expect("library");
-        let before = fake.submissions().len();
         fake.push_fault(fault);
         let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
         let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
         let job = train(&setup.studio, &avatar, Preset::Fast).await;
-        assert_eq!(job.state, JobState::Failed, "{case}: {job:?}");
-        let error = job.error.expect("reason");
-        assert!(
-            error.contains("cannot tell whether fal received it"),
-            "{case}: {error}"
+        assert_eq!(job.state, JobState::Completed, "{case}: {job:?}");
+        assert_eq!(
+            job.request_id.as_deref(),
+            Some(fake.submissions()[0].request_id.as_str()),
+            "{case}: the request fal took was adopted"
         );
+        assert!(job.paid_request, "{case}: it counts as spent");
         // A later start of the app or the CLI does not send it either.
         let again = open(library.path(), Some(&fake), fake.api_key(), &[]);
         again.studio.advance_unfinished().await.expect("advance");
-        assert_eq!(
-            fake.submissions().len(),
-            before + 1,
-            "{case}: taken once, sent once"
-        );
+        assert_eq!(fake.submissions().len(), 1, "{case}: taken once, sent once");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_fal_never_received_says_so_and_one_the_history_cannot_settle_says_check_the_dashboard()
+ {
+    // The connection breaks after the request left, and fal never took it.
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    fake.push_fault(Fault::DropConnection {
+        route: Route::Submit,
+    });
+    let library = tempfile::tempdir().expect("library");
+    let no_delay = [("FAL_HISTORY_DELAY_MS", "0".to_string())];
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &no_delay);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    assert!(
+        job.error
+            .as_deref()
+            .is_some_and(|error| error.contains("never received")),
+        "{job:?}"
+    );
+    assert!(!job.paid_request, "nothing was charged");
+    assert!(fake.submissions().is_empty());
+    assert!(
+        setup.studio.spending().expect("ledger").months.is_empty(),
+        "the ledger holds no request"
+    );
+    // The creator decides to send it again: one request, completed.
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert_eq!(fake.submissions().len(), 1);
+
+    // The history cannot be read (the key may not, or the API is down): the dashboard.
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    fake.push_fault(Fault::AcceptThenDrop {
+        route: Route::Submit,
+    });
+    for _ in 0..4 {
+        fake.push_fault(Fault::Status {
+            route: Route::RequestsByEndpoint,
+            status: 500,
+            body: serde_json::json!({"error": {"type": "server_error", "message": "down"}}),
+            headers: Vec::new(),
+        });
+    }
+    let library = tempfile::tempdir().expect("library");
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    let error = job.error.expect("reason");
+    assert!(error.contains("fal's dashboard"), "{error}");
+    assert!(job.paid_request, "it may have been charged");
+    assert_eq!(fake.submissions().len(), 1, "never sent twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,6 +700,7 @@ async fn a_start_is_bound_to_the_plan_the_creator_confirmed() {
     let avatar = avatar_with_photos(studio, TrainingType::Portrait);
     let plan = studio
         .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .await
         .expect("plan");
     assert!(plan.cost_usd > 0.0, "{plan:?}");
 
@@ -593,6 +710,7 @@ async fn a_start_is_bound_to_the_plan_the_creator_confirmed() {
     };
     let error = studio
         .start_training(&cheaper)
+        .await
         .expect_err("a plan the creator never saw");
     assert_eq!(error.code(), studio::ErrorCode::Conflict);
     assert!(error.to_string().contains("cost"), "{error}");
@@ -600,7 +718,10 @@ async fn a_start_is_bound_to_the_plan_the_creator_confirmed() {
         steps: 5000,
         ..plan.clone()
     };
-    let error = studio.start_training(&more_steps).expect_err("other steps");
+    let error = studio
+        .start_training(&more_steps)
+        .await
+        .expect_err("other steps");
     assert_eq!(error.code(), studio::ErrorCode::Conflict);
 
     // A photo removed after the confirmation changes the plan in force.
@@ -608,7 +729,10 @@ async fn a_start_is_bound_to_the_plan_the_creator_confirmed() {
         .id
         .to_string();
     studio.remove_photo(&avatar, &photo).expect("remove");
-    let error = studio.start_training(&plan).expect_err("the set changed");
+    let error = studio
+        .start_training(&plan)
+        .await
+        .expect_err("the set changed");
     assert_eq!(error.code(), studio::ErrorCode::Conflict);
     assert!(error.to_string().contains("photos"), "{error}");
     assert!(studio.jobs().expect("jobs").is_empty(), "nothing started");
@@ -618,8 +742,9 @@ async fn a_start_is_bound_to_the_plan_the_creator_confirmed() {
 
     let confirmed = studio
         .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .await
         .expect("plan");
-    let job = studio.start_training(&confirmed).expect("start");
+    let job = studio.start_training(&confirmed).await.expect("start");
     assert_eq!(job.confirmed_cost_usd, confirmed.cost_usd);
     assert_eq!(
         studio.jobs().expect("jobs")[0].confirmed_cost_usd,
@@ -634,7 +759,9 @@ async fn a_key_gone_before_the_send_fails_the_job_plainly_and_sends_nothing() {
     let fake = FakeFal::start().await;
     let with_key = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&with_key.studio, TrainingType::Portrait);
-    let job = start(&with_key.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&with_key.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     drop(with_key);
     let without_key = open_with(library.path(), Some(&fake), MemorySecrets::default(), &[]);
     let job = without_key.studio.drive(job.id).await.expect("drive");
@@ -696,7 +823,9 @@ async fn stop_and_resume(stop_at: Route, count: usize, hold: Option<Fault>) {
     }
     let first = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&first.studio, TrainingType::Portrait);
-    let job = start(&first.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&first.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     tokio::select! {
         outcome = first.studio.drive(job.id) => panic!("the job ended before the stop: {outcome:?}"),
         () = fake.wait_for(stop_at, count) => {}
@@ -745,7 +874,9 @@ async fn test_mode_simulates_a_run_that_survives_a_restart() {
     let first = open_with(library.path(), None, MemorySecrets::default(), &[]);
     assert!(first.studio.config().test_mode);
     let avatar = avatar_with_photos(&first.studio, TrainingType::Portrait);
-    let job = start(&first.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&first.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let running = first
         .studio
         .follow(job.id, |job| job.state != JobState::Running)
@@ -772,8 +903,12 @@ async fn a_second_training_of_the_same_avatar_waits_for_the_first() {
     let library = tempfile::tempdir().expect("library");
     let setup = open_with(library.path(), None, MemorySecrets::default(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Style);
-    start(&setup.studio, &avatar, Preset::Fast).expect("first");
-    let error = start(&setup.studio, &avatar, Preset::Fast).expect_err("second");
+    start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("first");
+    let error = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect_err("second");
     assert_eq!(error.code(), studio::ErrorCode::Conflict);
 }
 
@@ -791,7 +926,9 @@ async fn a_webhook_delivered_twice_finishes_the_job_once() {
         &[("FAL_WEBHOOK_URL", hook)],
     );
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     setup
         .studio
         .follow(job.id, |job| job.state != JobState::Queued)
@@ -852,7 +989,9 @@ async fn a_forged_event_cannot_end_a_job_or_choose_its_model() {
     fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let queued = setup
         .studio
         .follow(job.id, |job| job.state == JobState::Preparing)
@@ -922,7 +1061,9 @@ async fn a_stalled_download_is_retried_and_one_that_keeps_failing_ends_with_its_
     }
     let setup = open(library.path(), Some(&fake), fake.api_key(), &quick_timeout);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let mut tries = 0;
     let job = loop {
         tries += 1;
@@ -943,7 +1084,9 @@ async fn a_stalled_download_is_retried_and_one_that_keeps_failing_ends_with_its_
     let library = tempfile::tempdir().expect("library");
     let setup = open(library.path(), Some(&fake), fake.api_key(), &quick_timeout);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let downloading = setup
         .studio
         .follow(job.id, |job| job.state != JobState::Downloading)
@@ -977,7 +1120,9 @@ async fn fal_webhooks_reach_the_app_through_the_relay_and_the_cursor_survives_a_
     vars.push(("FAL_POLL_INTERVAL_MS", "60000".into()));
     let setup = open_with(library.path(), Some(&fake), secrets(), &vars);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let submitted = setup
         .studio
         .follow(job.id, |job| job.request_id.is_none())
@@ -1086,7 +1231,9 @@ async fn a_job_reported_by_both_the_relay_and_polling_finishes_once() {
         &relay_vars(&relay.url()),
     );
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast).expect("start");
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
     let read_relay = async {
         let mut applied = 0;
         while applied == 0 {
@@ -1294,4 +1441,138 @@ async fn the_simulated_webhook_carries_no_local_path_and_the_token_only_to_the_r
     }
     relay.stop().await;
     other.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_fails_never_stops_the_status_reads_and_a_forgotten_cancelled_job_ends_cancelled()
+ {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(Script {
+        queue_time: Duration::from_secs(600),
+        ..quick_script(Outcome::Success { lora_bytes: 2048 })
+    });
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
+    let queued = setup
+        .studio
+        .follow(job.id, |job| job.state != JobState::Queued)
+        .await
+        .expect("queued");
+    assert_eq!(queued.state, JobState::Queued);
+    setup.studio.request_cancel(&avatar).expect("cancel");
+    // Every try of the cancel fails; then fal forgets the request it removed from its queue.
+    for _ in 0..4 {
+        fake.push_fault(Fault::Status {
+            route: Route::Cancel,
+            status: 500,
+            body: serde_json::json!({"detail": "internal error"}),
+            headers: Vec::new(),
+        });
+    }
+    let request_id = queued.request_id.clone().expect("request id");
+    fake.forget_request(&request_id);
+    let statuses = fake.request_count(Route::Status);
+    let job = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.state, JobState::Cancelled, "{job:?}");
+    assert_eq!(job.error, None);
+    assert!(fake.request_count(Route::Cancel) >= 4);
+    assert!(
+        fake.request_count(Route::Status) > statuses,
+        "the status was read although the cancel failed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_prices_the_monthly_budget_and_what_stays_on_fal() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    fake.set_price("fal-ai/flux-lora-portrait-trainer", 0.003, "steps");
+    let budget = [("AVATAR_MONTHLY_BUDGET_USD", "3.5".to_string())];
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &budget);
+    let named = |name: &str| {
+        let avatar = setup
+            .studio
+            .create_avatar(NewAvatar {
+                name: name.into(),
+                gender: Gender::Female,
+                training_type: TrainingType::Portrait,
+            })
+            .expect("avatar");
+        let paths = [
+            cases().join("good_portrait.jpg"),
+            cases().join("rotated_exif.jpg"),
+        ];
+        setup
+            .studio
+            .add_photos(&avatar.id.to_string(), &paths, |_| {})
+            .expect("photos");
+        avatar.id.to_string()
+    };
+    let first = named("Anna");
+    let plan = setup
+        .studio
+        .plan_training(&first, Preset::Fast, Overrides::default())
+        .await
+        .expect("plan");
+    assert_eq!((plan.cost_usd, plan.price_source.as_str()), (1.5, "fal"));
+    assert_eq!(plan.monthly_budget_usd, Some(3.5));
+    let job = setup.studio.start_training(&plan).await.expect("start");
+    let job = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    // An ordinary key may not delete the outputs or read the billing: fal keeps them until
+    // they expire, and Diagnostics says so.
+    assert_eq!(job.fal_outputs.as_deref(), Some("kept"));
+    assert_eq!(job.billed_cost_usd, None);
+    let report = setup.studio.diagnose().await;
+    let retention = report
+        .iter()
+        .find(|diagnosis| diagnosis.service == studio::Service::FalRetention)
+        .expect("retention");
+    assert_eq!(
+        (retention.finding, retention.detail.as_str()),
+        (studio::Finding::RetentionOutputsKept, "1")
+    );
+
+    fake.set_admin_key(true);
+    let second = named("Bella");
+    let job = start(&setup.studio, &second, Preset::Fast)
+        .await
+        .expect("within the budget");
+    let job = setup.studio.drive(job.id).await.expect("drive");
+    assert_eq!(job.fal_outputs.as_deref(), Some("deleted"));
+    assert_eq!(job.billed_cost_usd, Some(1.5));
+    assert_eq!(
+        fake.deleted_payloads(),
+        vec![job.request_id.clone().expect("request id")]
+    );
+
+    let third = named("Clara");
+    let refused = start(&setup.studio, &third, Preset::Fast)
+        .await
+        .expect_err("past the budget");
+    assert_eq!(refused.code(), studio::ErrorCode::Conflict);
+    assert!(refused.to_string().contains("monthly budget"), "{refused}");
+    let spending = setup.studio.spending().expect("ledger");
+    assert_eq!(spending.months.len(), 1);
+    let month = &spending.months[0];
+    assert_eq!(
+        (
+            month.requests,
+            month.confirmed_usd,
+            month.billed_usd,
+            month.billed_requests
+        ),
+        (2, 3.0, Some(1.5), 1)
+    );
+    assert_eq!(spending.committed_this_month_usd, 3.0);
+    assert_eq!(
+        fake.submissions().len(),
+        2,
+        "the refused start sent nothing"
+    );
 }

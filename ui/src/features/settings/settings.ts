@@ -1,20 +1,26 @@
 // The Settings screen's model: which settings it shows in which group, how each is edited, and
 // which values changed. Pure, so it is tested without a window.
+import type { MessageKey } from "../../lib/i18n/index.svelte";
 import type { Setting } from "../../lib/ipc";
 
-export type FieldKind = "text" | "url" | "number" | "megabytes" | "switch" | "preset" | "language";
+/** `dollars` is an amount in US dollars, cents allowed; `number` is stored as typed. */
+export type FieldKind = "text" | "url" | "number" | "dollars" | "megabytes" | "switch" | "preset" | "language";
 
 export interface Field {
   /** The guide's variable name, as the backend stores it. */
   name: string;
   kind: FieldKind;
+  /** What the field does, shown under it, when its label cannot say it all. */
+  help?: MessageKey;
 }
 
 export interface Group {
-  id: "general" | "fal" | "storage" | "relay" | "photos";
+  id: "general" | "fal" | "spending" | "storage" | "relay" | "photos";
   fields: Field[];
   /** Secrets edited in this group (kept in the keychain, never shown back). */
   secrets: string[];
+  /** What to know about the group as a whole, shown under its title. */
+  help?: MessageKey;
 }
 
 export const GROUPS: readonly Group[] = [
@@ -36,14 +42,22 @@ export const GROUPS: readonly Group[] = [
     secrets: ["fal-key"],
   },
   {
+    id: "spending",
+    fields: [{ name: "AVATAR_MONTHLY_BUDGET_USD", kind: "dollars", help: "settings.help.AVATAR_MONTHLY_BUDGET_USD" }],
+    secrets: [],
+  },
+  {
     id: "storage",
     fields: [
       { name: "S3_ENDPOINT", kind: "url" },
       { name: "S3_BUCKET", kind: "text" },
       { name: "S3_REGION", kind: "text" },
       { name: "S3_ACCESS_KEY", kind: "text" },
+      { name: "AVATAR_TRAINING_SET_S3_ONLY", kind: "switch", help: "settings.help.AVATAR_TRAINING_SET_S3_ONLY" },
+      { name: "AVATAR_KEEP_S3_UPLOADS", kind: "switch", help: "settings.help.AVATAR_KEEP_S3_UPLOADS" },
     ],
     secrets: ["s3-secret-key"],
+    help: "settings.help.storage",
   },
   {
     id: "relay",
@@ -76,13 +90,21 @@ export function toDraft(kind: FieldKind, stored: string | null): string {
   return stored;
 }
 
-/** A form value as the backend stores it; "" means "back to the default". A size that is not a
- * number goes through unchanged, so the backend's message names the variable. */
+/** A form value as the backend stores it; "" means "back to the default". A size or an amount
+ * that is not a number goes through unchanged, so the backend's message names the variable. */
 export function fromDraft(kind: FieldKind, draft: string): string {
   const value = draft.trim();
-  if (value === "" || kind !== "megabytes") return value;
-  const megabytes = Number(value.replace(",", "."));
-  return Number.isFinite(megabytes) ? String(Math.round(megabytes * MEBIBYTE)) : value;
+  if (value === "") return value;
+  if (kind === "megabytes") {
+    const megabytes = Number(value.replace(",", "."));
+    return Number.isFinite(megabytes) ? String(Math.round(megabytes * MEBIBYTE)) : value;
+  }
+  if (kind === "dollars") {
+    // "$25.5", "25,50 $" (a Russian decimal comma) and "25.5" are all 25.5.
+    const amount = value.replace(/^\$\s*|\s*\$$/g, "").replace(",", ".");
+    return /^(\d+\.?\d*|\.\d+)$/.test(amount) ? String(Number(amount)) : value;
+  }
+  return value;
 }
 
 /** The drafts of every field, from what the backend holds. */

@@ -10,6 +10,7 @@ import {
   formatMinutes,
   formatPercent,
   isActive,
+  jobCostText,
   isPreset,
   newest,
   parseLearningRate,
@@ -53,6 +54,10 @@ const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   submitted_at: null,
   finished_at: null,
   confirmed_cost_usd: 2.4,
+  price_source: "static",
+  paid_request: true,
+  billed_cost_usd: null,
+  fal_outputs: null,
   download_attempts: 0,
   revision: 3,
   ...overrides,
@@ -73,6 +78,10 @@ const plan = (overrides: Partial<TrainingPlan> = {}): TrainingPlan => ({
   test_mode: false,
   photos: 12,
   storage: "s3",
+  storage_notice: null,
+  price_source: "static",
+  spent_this_month_usd: 0,
+  monthly_budget_usd: null,
   ...overrides,
 });
 
@@ -167,6 +176,14 @@ describe("progress", () => {
     expect(formatDuration(ended("2025-01-01T10:00:30Z"), "en")).toBe("Took less than a minute");
     expect(formatDuration(job())).toBeNull();
   });
+
+  it("shows a paid job's confirmed cost and, once known, what fal billed", () => {
+    expect(jobCostText(job(), "en")).toBe("Confirmed cost $2.40");
+    expect(jobCostText(job({ billed_cost_usd: 2.31 }), "en")).toBe("Confirmed cost $2.40, billed $2.31");
+    expect(plain(jobCostText(job({ billed_cost_usd: 2.31 }), "ru") ?? "")).toBe("Подтверждённая стоимость 2,40 $, fal списал 2,31 $");
+    expect(jobCostText(job({ paid_request: false }), "en")).toBeNull();
+    expect(jobCostText(job({ test_mode: true, confirmed_cost_usd: 0 }), "en")).toBeNull();
+  });
 });
 
 describe("estimate", () => {
@@ -177,8 +194,46 @@ describe("estimate", () => {
       photos: "12 photos",
       time: "Expected time: 5–15 minutes",
       cost: "Expected cost: $2.40",
+      priceSource: "Estimate from fal's published prices",
       note: "about $0.0024 per step",
+      budget: null,
+      budgetWarning: null,
+      storageNotice: null,
     });
+  });
+
+  it("says when the cost is fal's own price for the account, without the built-in assumptions", () => {
+    const text = estimateText(plan({ price_source: "fal", cost_usd: 2.1 }), "en");
+    expect(text.cost).toBe("Expected cost: $2.10");
+    expect(text.priceSource).toBe("At fal's current price for your account");
+    expect(text.note).toBeNull();
+    expect(estimateText(plan({ price_source: "fal" }), "ru").priceSource).toBe("По текущей цене fal для вашего аккаунта");
+    expect(estimateText(plan(), "ru").priceSource).toBe("Оценка по опубликованным ценам fal");
+  });
+
+  it("shows this month's spending against a budget and warns before a start the budget refuses", () => {
+    const within = estimateText(plan({ spent_this_month_usd: 10.1, cost_usd: 4.9, monthly_budget_usd: 15 }), "en");
+    expect(within.budget).toBe("This month: $10.10 of $15.00 budget");
+    expect(within.budgetWarning).toBeNull();
+    const over = estimateText(plan({ spent_this_month_usd: 12, cost_usd: 4.5, monthly_budget_usd: 15 }), "en");
+    expect(over.budgetWarning).toBe(
+      "With this training, this month's spending would come to $16.50, more than the $15.00 budget, so the start will be refused. Raise the budget in Settings or wait until next month.",
+    );
+    const overRu = estimateText(plan({ spent_this_month_usd: 12, cost_usd: 4.5, monthly_budget_usd: 15 }), "ru");
+    expect(plain(overRu.budget ?? "")).toBe("В этом месяце: 12,00 $ из бюджета 15,00 $");
+    expect(plain(overRu.budgetWarning ?? "")).toMatch(/^С этим обучением расходы за месяц составят 16,50 \$ — больше бюджета 15,00 \$/);
+    expect(estimateText(plan({ spent_this_month_usd: 12 }), "en").budget).toBeNull();
+  });
+
+  it("tells why the training set goes through fal storage although S3 is set up", () => {
+    const text = estimateText(plan({ storage: "fal", storage_notice: "s3_not_public" }), "en");
+    expect(text.storageNotice).toBe(
+      "fal cannot reach your S3 (it is not on the internet), so the training set is sent through fal storage. Your S3 keeps the library's photo copies.",
+    );
+    expect(estimateText(plan({ storage: "fal", storage_notice: "s3_not_public" }), "ru").storageNotice).toMatch(
+      /^fal не может обратиться к вашему S3/,
+    );
+    expect(estimateText(plan({ storage_notice: "some_new_code" }), "en").storageNotice).toBe("some_new_code");
   });
 
   it("lists them in Russian with Russian numbers and plurals", () => {
@@ -191,9 +246,15 @@ describe("estimate", () => {
   });
 
   it("says test mode costs nothing and leaves out the cost assumptions", () => {
-    const text = estimateText(plan({ test_mode: true, cost_usd: 0 }), "en");
+    const text = estimateText(
+      plan({ test_mode: true, cost_usd: 0, price_source: "none", storage: "none", monthly_budget_usd: 1 }),
+      "en",
+    );
     expect(text.cost).toBe("Test mode — no cost");
+    expect(text.priceSource).toBeNull();
     expect(text.note).toBeNull();
+    expect(text.budget).toBeNull();
+    expect(text.budgetWarning).toBeNull();
     expect(estimateText(plan({ test_mode: true }), "ru").cost).toBe("Тестовый режим — бесплатно");
   });
 

@@ -1,6 +1,6 @@
 // The training panel's logic without the DOM: which view a job calls for, which update wins,
 // how the creator's advanced values are read, and how numbers are put into words.
-import { locale, t, tn, translate, type Locale } from "../../lib/i18n/index.svelte";
+import { locale, t, tn, translate, type Locale, type MessageKey } from "../../lib/i18n/index.svelte";
 import type { JobState, TrainingJob, TrainingPlan, TrainingPreset, TrainingRequest, TrainingType } from "../../lib/ipc";
 import { PRESETS } from "../avatars/presets";
 
@@ -89,6 +89,18 @@ export function formatLearningRate(rate: number, target: Locale = locale()): str
   return new Intl.NumberFormat(target, { maximumSignificantDigits: 6 }).format(rate);
 }
 
+// Compared to the cent, as the core does when it refuses a start over the budget.
+const cents = (usd: number): number => Math.round(usd * 100);
+
+const PRICE_SOURCES: Record<string, MessageKey> = {
+  fal: "training.priceFal",
+  static: "training.priceStatic",
+};
+
+const STORAGE_NOTICES: Record<string, MessageKey> = {
+  s3_not_public: "training.storageNotice.s3_not_public",
+};
+
 /** The estimate of a plan, line by line, in the creator's language. */
 export interface EstimateText {
   steps: string;
@@ -96,11 +108,24 @@ export interface EstimateText {
   photos: string;
   time: string;
   cost: string;
-  /** How the numbers were reached (the backend's words); none in test mode. */
+  /** Where the cost came from: fal's price for the account, or the built-in estimate. */
+  priceSource: string | null;
+  /** How a built-in estimate was reached (the backend's words); none otherwise. */
   note: string | null;
+  /** This month's spending against the budget, when a budget is set. */
+  budget: string | null;
+  /** Why the start will be refused, when it would take the month past the budget. */
+  budgetWarning: string | null;
+  /** Why the training set does not go where the settings suggest. */
+  storageNotice: string | null;
 }
 
 export function estimateText(plan: TrainingPlan, target: Locale = locale()): EstimateText {
+  const priceSource = PRICE_SOURCES[plan.price_source];
+  // Test runs are free, so the budget says nothing about them.
+  const budget = plan.test_mode ? null : plan.monthly_budget_usd;
+  const total = plan.spent_this_month_usd + plan.cost_usd;
+  const notice = plan.storage_notice === null ? undefined : STORAGE_NOTICES[plan.storage_notice];
   return {
     steps: tn("training.steps", plan.steps, target),
     learningRate:
@@ -112,7 +137,21 @@ export function estimateText(plan: TrainingPlan, target: Locale = locale()): Est
     cost: plan.test_mode
       ? translate(target, "training.noCost")
       : translate(target, "training.cost", { cost: formatCost(plan.cost_usd, target) }),
-    note: plan.test_mode ? null : plan.assumptions,
+    priceSource: priceSource ? translate(target, priceSource) : null,
+    note: plan.price_source === "static" ? plan.assumptions : null,
+    budget:
+      budget === null
+        ? null
+        : translate(target, "training.monthBudget", {
+            spent: formatCost(plan.spent_this_month_usd, target),
+            budget: formatCost(budget, target),
+          }),
+    budgetWarning:
+      budget !== null && cents(total) > cents(budget)
+        ? translate(target, "training.overBudget", { total: formatCost(total, target), budget: formatCost(budget, target) })
+        : null,
+    // A code this UI does not know yet is shown as it came rather than hidden.
+    storageNotice: notice ? translate(target, notice) : plan.storage_notice,
   };
 }
 
@@ -123,6 +162,16 @@ export function confirmText(plan: TrainingPlan, target: Locale = locale()): stri
     cost: formatCost(plan.cost_usd, target),
     time: formatMinutes(plan.min_minutes, plan.max_minutes, target),
   });
+}
+
+/** What a paid job cost: the cost confirmed before the start and, once fal's billing was read, what
+ * fal billed. None for a test run or a job whose paid request never left the computer. */
+export function jobCostText(job: TrainingJob, target: Locale = locale()): string | null {
+  if (job.test_mode || !job.paid_request) return null;
+  const cost = formatCost(job.confirmed_cost_usd, target);
+  return job.billed_cost_usd === null
+    ? translate(target, "training.jobCost", { cost })
+    : translate(target, "training.jobCostBilled", { cost, billed: formatCost(job.billed_cost_usd, target) });
 }
 
 /** How long an ended job took, in words. */

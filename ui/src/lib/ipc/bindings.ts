@@ -97,7 +97,7 @@ export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "libr
 
 export type ErrorReport = { code: ErrorCode, message: string, };
 
-export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "keychain_available" | "keychain_unavailable" | "library_open";
+export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "storage_not_public" | "storage_not_public_s3_only" | "keychain_available" | "keychain_unavailable" | "library_open" | "retention_minimal" | "retention_outputs_kept";
 
 export type Gender = "male" | "female" | "other";
 
@@ -183,7 +183,7 @@ name: string, source: SecretSource | null,
  */
 problem: string | null, };
 
-export type Service = "fal" | "storage" | "keychain" | "library";
+export type Service = "fal" | "storage" | "keychain" | "library" | "fal_retention";
 
 export type Setting = { name: string, 
 /**
@@ -259,6 +259,22 @@ model_url: string | null, config_url: string | null, cancel_requested: boolean, 
  */
 confirmed_cost_usd: number, 
 /**
+ * Where the confirmed cost came from: `fal` (its pricing API), `static` or `none`.
+ */
+price_source: string, 
+/**
+ * Whether the paid request left the machine, or may have (its answer was lost).
+ */
+paid_request: boolean, 
+/**
+ * What fal billed, when its billing events could be read.
+ */
+billed_cost_usd: number | null, 
+/**
+ * The request's outputs stored on fal after the model was saved: `deleted` or `kept`.
+ */
+fal_outputs: string | null, 
+/**
  * Model downloads that failed so far.
  */
 download_attempts: number, 
@@ -273,13 +289,64 @@ export type TrainingPlan = { avatar_id: string, avatar_name: string, training_ty
  */
 cost_usd: number, assumptions: string, test_mode: boolean, photos: number, 
 /**
- * `s3`, `fal` or `none` (test mode).
+ * Where fal fetches the training set from: `s3`, `fal` or `none` (test mode).
  */
-storage: string, };
+storage: string, 
+/**
+ * Why the set does not go where the settings suggest, as a code: `s3_not_public` (fal
+ * cannot fetch from the S3 endpoint, so the set goes through fal storage; the photo
+ * copies stay in S3).
+ */
+storage_notice: string | null, 
+/**
+ * Where the cost came from: `fal` (its pricing API), `static` (the built-in table) or
+ * `none` (test mode).
+ */
+price_source: string, 
+/**
+ * This month's paid requests and confirmed starts so far, before this one.
+ */
+spent_this_month_usd: number, monthly_budget_usd: number | null, };
 
 export type TrainingType = "portrait" | "style";
 
 export type UpdateChannel = "relay" | "polling";
+
+export type Spending = { 
+/**
+ * Paid requests by month, newest first.
+ */
+months: Array<MonthSpending>, 
+/**
+ * `YYYY-MM` of today, in UTC.
+ */
+this_month: string, 
+/**
+ * This month's paid requests and the paid starts not sent yet.
+ */
+committed_this_month_usd: number, monthly_budget_usd: number | null, };
+
+export type MonthSpending = { 
+/**
+ * `YYYY-MM`, in UTC.
+ */
+month: string, 
+/**
+ * What the creator confirmed for the requests sent.
+ */
+confirmed_usd: number, 
+/**
+ * What fal billed, summed over the requests whose billing could be read.
+ */
+billed_usd: number | null, 
+/**
+ * Paid requests sent (or possibly sent: their answer was lost).
+ */
+requests: number, 
+/**
+ * Of those, how many have a billed cost.
+ */
+billed_requests: number, };
 
 export type Verdict = "accepted" | "rejected";
 

@@ -16,6 +16,7 @@ import type {
   ImportUpdate,
   PhotoSet,
   SettingsView,
+  Spending,
   TrainingJob,
   TrainingPlan,
   TrainingType,
@@ -131,6 +132,8 @@ export const backend = {
   deleteSecret: (name: string) => call<SettingsView>("delete_secret", { name }),
   /** Asks fal, the training-set storage, the keychain and the library. */
   diagnose: () => call<Diagnosis[]>("diagnose"),
+  /** Paid requests by month, what this month has spent or committed, and the monthly budget. */
+  spending: () => call<Spending>("spending"),
   /** Shows the avatar's trained model file in the file manager. */
   showModel: (avatarId: string) => call<void>("show_model", { avatarId }),
 };

@@ -1,0 +1,59 @@
+//! What is left behind once a training ends: the library's S3 copies of its set (deleted unless
+//! the creator keeps them) and the outputs fal stored for the request (deleted when the key may,
+//! and what fal billed read when it may).
+
+use avatar_library::TrainingJob;
+
+use crate::Studio;
+use crate::pricing::dollars;
+
+/// Clean-up calls are best effort and the creator is not waiting on them: one retry.
+const TIDY_TRIES: fal::RetryPolicy = fal::RetryPolicy {
+    max_retries: 1,
+    base_delay: std::time::Duration::from_millis(500),
+    max_delay: std::time::Duration::from_millis(500),
+};
+
+impl Studio {
+    /// Deletes the avatar's training set and photo copies from S3 after a job ends, unless
+    /// `AVATAR_KEEP_S3_UPLOADS` keeps them. A failure leaves them for the next end or the
+    /// avatar's deletion; the job's own outcome does not depend on it.
+    pub(crate) async fn remove_training_uploads(&self, job: &TrainingJob) {
+        if job.test_mode || self.config().keep_s3_uploads {
+            return;
+        }
+        let Ok(Some(store)) = self.s3_store() else {
+            return;
+        };
+        if store
+            .delete_prefix(&format!("avatars/{}/", job.avatar_id))
+            .await
+            .is_ok()
+        {
+            // The photo rows no longer name objects that are gone. A failure here only leaves
+            // stale keys, rewritten by the next upload.
+            let _ = self.library.clear_photo_keys(job.avatar_id);
+        }
+    }
+
+    /// Once the model is saved: deletes the request's stored outputs on fal (`fal_outputs`
+    /// records whether they went or stay until they expire) and reads what fal billed.
+    pub(crate) async fn settle_on_fal(&self, job: &mut TrainingJob) {
+        let (Ok(client), Some(request_id)) =
+            (self.fal_client_retrying(TIDY_TRIES), job.request_id.clone())
+        else {
+            return;
+        };
+        let deleted = client
+            .delete_payloads(&request_id, &job.idempotency_key)
+            .await;
+        job.fal_outputs = Some(if deleted.is_ok() { "deleted" } else { "kept" }.to_string());
+        if let Ok(events) = client.billing_events(&request_id).await
+            && !events.is_empty()
+        {
+            job.billed_cost_usd = Some(dollars(
+                events.iter().map(fal::BillingEvent::cost_usd).sum(),
+            ));
+        }
+    }
+}
