@@ -286,10 +286,8 @@ impl FalClient {
             .map_err(|error| FalError::network(&error))?;
         let response = check(response, true).await?;
         let too_large = FalError::TooLarge { limit: max_bytes };
-        if response
-            .content_length()
-            .is_some_and(|length| length > max_bytes)
-        {
+        let response_length = response.content_length();
+        if response_length.is_some_and(|length| length > max_bytes) {
             return Err(too_large);
         }
         let mut file = tokio::fs::File::create(destination)
@@ -297,8 +295,33 @@ impl FalClient {
             .map_err(|error| file_error(destination, &error))?;
         let mut stream = response.bytes_stream();
         let mut length = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|error| FalError::network(&error))?;
+        // Besides the read timeout on every chunk, the whole transfer has a deadline: a trickle
+        // that never quite stalls ends too.
+        let deadline = tokio::time::Instant::now()
+            + crate::storage::transfer_deadline(response_length.unwrap_or(max_bytes));
+        loop {
+            let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(chunk)) => chunk.map_err(|error| {
+                    if error.is_timeout() {
+                        FalError::Network {
+                            message: format!(
+                                "the download stalled: no data for {} s",
+                                self.read_timeout.as_secs_f64()
+                            ),
+                            not_sent: false,
+                        }
+                    } else {
+                        FalError::network(&error)
+                    }
+                })?,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(FalError::Network {
+                        message: "the download did not finish in time".into(),
+                        not_sent: false,
+                    });
+                }
+            };
             length += chunk.len() as u64;
             if length > max_bytes {
                 return Err(too_large);

@@ -26,11 +26,11 @@ pub const MULTIPART_THRESHOLD: u64 = 90 * 1024 * 1024;
 pub const PART_SIZE: u64 = 10 * 1024 * 1024;
 /// fal-js tries each part three times.
 const PART_TRIES: u32 = 3;
-/// The smallest pace a PUT is allowed on top of [`PUT_BASE_DEADLINE`]: a slow but steady line
-/// finishes; a connection that hangs is given up.
-const MIN_UPLOAD_BYTES_PER_SECOND: u64 = 128 * 1024;
+/// The smallest pace a transfer is allowed on top of [`BASE_DEADLINE`]: a slow but steady line
+/// finishes; a connection that trickles for ever is given up.
+const MIN_BYTES_PER_SECOND: u64 = 128 * 1024;
 /// fal's SDK gives an upload PUT five minutes (`PUT_REQUEST_TIMEOUT`).
-const PUT_BASE_DEADLINE: Duration = Duration::from_secs(300);
+const BASE_DEADLINE: Duration = Duration::from_secs(300);
 /// How the body of a PUT is cut for the stall watch.
 const BODY_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -244,8 +244,7 @@ impl FalClient {
     ) -> Result<reqwest::Response, FalError> {
         let watch = Arc::new(BodyWatch::new());
         let body = slice.stream(watch.clone()).await?;
-        let deadline =
-            PUT_BASE_DEADLINE + Duration::from_secs(slice.length / MIN_UPLOAD_BYTES_PER_SECOND);
+        let deadline = transfer_deadline(slice.length);
         let mut request = self
             .http
             .put(url)
@@ -259,7 +258,19 @@ impl FalClient {
             sent = request.send() => sent,
             stalled = watch.stalled(self.read_timeout) => return Err(stalled),
         };
-        let response = sent.map_err(|error| FalError::network(&error))?;
+        let response = sent.map_err(|error| {
+            if error.is_timeout() {
+                FalError::Network {
+                    message: format!(
+                        "the upload stalled: fal storage gave no answer within {} s",
+                        self.read_timeout.as_secs_f64()
+                    ),
+                    not_sent: false,
+                }
+            } else {
+                FalError::network(&error)
+            }
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -267,6 +278,11 @@ impl FalClient {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         Err(crate::client::storage_refusal(status.as_u16(), &body))
     }
+}
+
+/// How long a transfer of `length` bytes may take in all.
+pub(crate) fn transfer_deadline(length: u64) -> Duration {
+    BASE_DEADLINE + Duration::from_secs(length / MIN_BYTES_PER_SECOND)
 }
 
 /// The etag of a finished part: fal-js reads the JSON body, fal's SDK the `ETag` header.

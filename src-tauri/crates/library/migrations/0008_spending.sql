@@ -9,5 +9,8 @@ ALTER TABLE training_jobs ADD COLUMN billed_cost_usd REAL;
 -- What became of the request's outputs stored on fal after the model was saved: `deleted`, or
 -- `kept` when the key may not delete them (they expire with the lifetime the submit asked for).
 ALTER TABLE training_jobs ADD COLUMN fal_outputs TEXT;
+-- Failed uploads of the training set so far: a job whose upload keeps failing ends with the
+-- reason instead of being tried for ever.
+ALTER TABLE training_jobs ADD COLUMN upload_attempts INTEGER NOT NULL DEFAULT 0;
 -- Jobs back-filled as sent: a job that has a request id was taken by fal.
 UPDATE training_jobs SET paid_request = 1 WHERE request_id IS NOT NULL AND test_mode = 0;

@@ -15,7 +15,7 @@ const SELECT_JOB: &str = "SELECT id, avatar_id, idempotency_key, training_set_ha
     cancel_url, storage, dataset_key, dataset_url, progress, queue_position, status_text, last_log,
     error, model_path, model_url, config_url, cancel_requested, created_at, updated_at,
     submitted_at, finished_at, revision, download_attempts, confirmed_cost_usd, price_source,
-    paid_request, billed_cost_usd, fal_outputs
+    paid_request, billed_cost_usd, fal_outputs, upload_attempts
     FROM training_jobs";
 
 const UNFINISHED: &str = "state NOT IN ('completed', 'failed', 'cancelled')";
@@ -163,7 +163,7 @@ impl Library {
                     last_log = ?13, error = ?14, model_path = ?15, model_url = ?16,
                     config_url = ?17, updated_at = ?18, submitted_at = ?19, finished_at = ?20,
                     download_attempts = ?24, paid_request = ?25, billed_cost_usd = ?26,
-                    fal_outputs = ?27, revision = revision + 1
+                    fal_outputs = ?27, upload_attempts = ?28, revision = revision + 1
                  WHERE id = ?1 AND {UNFINISHED} AND revision = ?21
                     AND (NOT {LEASED} OR (lease_owner = ?22 AND lease_until > ?23))"
             ),
@@ -195,6 +195,7 @@ impl Library {
                 job.paid_request,
                 job.billed_cost_usd,
                 job.fal_outputs,
+                job.upload_attempts,
             ],
         )?;
         if changed == 1 {
@@ -298,6 +299,7 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
     let paid_request: bool = row.get(34)?;
     let billed_cost_usd: Option<f64> = row.get(35)?;
     let fal_outputs = optional(36)?;
+    let upload_attempts: u32 = row.get(37)?;
     let progress: i64 = row.get(17)?;
     let queue_position: Option<i64> = row.get(18)?;
     let job = TrainingJob {
@@ -336,6 +338,7 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
         paid_request,
         billed_cost_usd,
         fal_outputs,
+        upload_attempts,
         download_attempts,
         revision,
     };
@@ -413,6 +416,7 @@ mod tests {
             paid_request: false,
             billed_cost_usd: None,
             fal_outputs: None,
+            upload_attempts: 0,
             download_attempts: 0,
             revision: 0,
         }

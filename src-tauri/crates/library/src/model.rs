@@ -272,6 +272,8 @@ pub struct TrainingJob {
     pub billed_cost_usd: Option<f64>,
     /// The request's outputs stored on fal after the model was saved: `deleted` or `kept`.
     pub fal_outputs: Option<String>,
+    /// Training-set uploads that failed so far.
+    pub upload_attempts: u32,
     /// Model downloads that failed so far.
     pub download_attempts: u32,
     /// How many times the job was written; a write is accepted only over the revision it read.

@@ -20,8 +20,8 @@ pub const TRIGGER_PHRASE: &str = "TOK";
 /// Why a step stopped at a fence; the step's caller follows the job from the library instead.
 const STALE_WRITE: &str = "another process moved this training on";
 const LEASE_LOST: &str = "another process took this training over";
-/// A model download that failed this many times ends the job.
-const MAX_DOWNLOAD_ATTEMPTS: u32 = 3;
+/// An upload or a model download that failed this many times ends the job.
+const MAX_TRANSFER_ATTEMPTS: u32 = 3;
 /// Polls slow down while nothing changes, up to this.
 const MAX_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// Progress points: packing and uploading take the first tenth, the download the last twentieth.
@@ -241,6 +241,7 @@ impl Studio {
             paid_request: false,
             billed_cost_usd: None,
             fal_outputs: None,
+            upload_attempts: 0,
             download_attempts: 0,
             revision: 0,
         };
@@ -468,6 +469,10 @@ impl Studio {
                 ) => {
                     let latest = self.load_job(job.id)?;
                     return self.conclude(latest, JobState::Failed, Some(reason));
+                }
+                Err(error @ Error::Remote(_)) => {
+                    let latest = self.load_job(job.id)?;
+                    return self.upload_failed(latest, error);
                 }
                 Err(error) => return Err(error),
             };
@@ -767,7 +772,7 @@ impl Studio {
     /// Fetches the result as soon as fal reports completion (results expire), downloads the
     /// LoRA file under a partial name, verifies it, and only then moves it into place. The model's
     /// address always comes from fal's own result. A download that keeps failing ends the job
-    /// with its reason after [`MAX_DOWNLOAD_ATTEMPTS`]; one that can never succeed ends it at once.
+    /// with its reason after [`MAX_TRANSFER_ATTEMPTS`]; one that can never succeed ends it at once.
     async fn download(&self, mut job: TrainingJob) -> Result<TrainingJob> {
         if job.cancel_requested {
             // The training ended at fal; the creator no longer wants its model.
@@ -846,11 +851,27 @@ impl Studio {
         self.conclude(job, JobState::Completed, None)
     }
 
+    /// Counts a failed upload round (each already retried the way fal's clients do): tried
+    /// again later, or the end of the job once the rounds are used up, with the last reason.
+    fn upload_failed(&self, mut job: TrainingJob, error: Error) -> Result<TrainingJob> {
+        job.upload_attempts += 1;
+        if job.upload_attempts >= MAX_TRANSFER_ATTEMPTS {
+            let reason = format!(
+                "The training set could not be uploaded after {} tries: {error}",
+                job.upload_attempts
+            );
+            return self.conclude(job, JobState::Failed, Some(reason));
+        }
+        let text = format!("Uploading the training set failed ({error}); trying again");
+        self.save(job, &text)?;
+        Err(error)
+    }
+
     /// Counts a failed download: tried again later, or the end of the job once the tries are
     /// used up, with the last reason.
     fn download_failed(&self, mut job: TrainingJob, reason: String) -> Result<TrainingJob> {
         job.download_attempts += 1;
-        if job.download_attempts >= MAX_DOWNLOAD_ATTEMPTS {
+        if job.download_attempts >= MAX_TRANSFER_ATTEMPTS {
             let reason = format!(
                 "The model could not be downloaded after {} tries: {reason}",
                 job.download_attempts

@@ -1576,3 +1576,44 @@ async fn live_prices_the_monthly_budget_and_what_stays_on_fal() {
         "the refused start sent nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_keeps_stalling_is_retried_then_ends_the_job_with_its_reason() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    // Every PUT of every round stalls: three rounds of a first try and three retries.
+    for _ in 0..12 {
+        fake.push_fault(Fault::StallUpload {
+            route: Route::StorageUpload,
+            bytes: 1024,
+        });
+    }
+    let quick_stall = [("FAL_READ_TIMEOUT_MS", "300".to_string())];
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &quick_stall);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
+    let mut outcome = setup.studio.drive(job.id).await;
+    while let Err(error) = &outcome {
+        // Each round ends in an error the next step takes up, as a later start would.
+        assert_eq!(
+            error.code(),
+            studio::ErrorCode::RemoteUnavailable,
+            "{error}"
+        );
+        outcome = setup.studio.drive(job.id).await;
+    }
+    let job = outcome.expect("ended");
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    assert_eq!(job.upload_attempts, 3);
+    let error = job.error.expect("reason");
+    assert!(
+        error.contains("could not be uploaded after 3 tries") && error.contains("stalled"),
+        "{error}"
+    );
+    assert_eq!(fake.request_count(Route::StorageUpload), 12);
+    assert!(fake.submissions().is_empty(), "nothing was sent to train");
+    assert!(!job.paid_request);
+}

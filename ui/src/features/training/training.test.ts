@@ -58,6 +58,7 @@ const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   paid_request: true,
   billed_cost_usd: null,
   fal_outputs: null,
+  upload_attempts: 0,
   download_attempts: 0,
   revision: 3,
   ...overrides,

@@ -275,6 +275,10 @@ billed_cost_usd: number | null,
  */
 fal_outputs: string | null, 
 /**
+ * Training-set uploads that failed so far.
+ */
+upload_attempts: number, 
+/**
  * Model downloads that failed so far.
  */
 download_attempts: number, 
