@@ -55,6 +55,7 @@ fn paid_vars(fake: &FakeFal) -> Vec<(&'static str, String)> {
         ("FAL_KEY", fake.api_key().to_string()),
         ("FAL_QUEUE_URL", fake.base_url()),
         ("FAL_REST_URL", fake.base_url()),
+        ("FAL_PLATFORM_URL", fake.platform_url()),
         ("FAL_TRAINING_TEST_MODE", "false".to_string()),
     ]
 }
@@ -204,6 +205,15 @@ fn a_process_killed_while_following_is_finished_by_the_next_start() {
             .is_some_and(|url| url.starts_with(&fake.base_url()))
     );
     assert_eq!(fake.submissions().len(), 1, "submitted once");
+
+    // The paid run is in the spending ledger, once.
+    let spend = json_ok(library.path(), &vars, &["spend", "--json"]);
+    let months = spend["months"].as_array().expect("months");
+    assert_eq!(months.len(), 1, "{spend}");
+    assert_eq!(months[0]["requests"], 1);
+    assert_eq!(months[0]["confirmed_usd"], status["confirmed_cost_usd"]);
+    assert_eq!(spend["this_month"], months[0]["month"]);
+    assert!(spend["monthly_budget_usd"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
