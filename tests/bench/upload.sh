@@ -10,27 +10,9 @@ photos="${BENCH_BIG_PHOTOS:-$HOME/.cache/avatar-studio/bench-20x20mb}"
 venv="${BENCH_VENV:-$HOME/.cache/avatar-studio/bench-venv}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q pillow numpy
-fi
-if [ "$(ls "$photos"/*.jpg 2>/dev/null | wc -l)" -lt 20 ]; then
-  mkdir -p "$photos"
-  "$venv/bin/python" - "$photos" <<'PY'
-import sys, numpy as np
-from PIL import Image
-out = sys.argv[1]
-rng = np.random.default_rng(7)
-for index in range(20):
-    # Fine noise over a gradient keeps JPEG from compressing: about 20 MB at 6000x4000, quality 95.
-    y, x = np.mgrid[0:4000, 0:6000]
-    base = np.stack([(x * 255 // 6000), (y * 255 // 4000), ((x + y) * 255 // 10000)], axis=-1)
-    noise = rng.integers(-60, 60, size=base.shape)
-    pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
-    Image.fromarray(pixels).save(f"{out}/big_{index:02d}.jpg", quality=95)
-PY
-fi
-du -sh "$photos"
+# About 20 MB per photo.
+width=6000 height=4000 quality=95
+source "$root/tests/bench/noise_photos.sh"
 cd "$root"
 cargo run -q --release --locked -p avatar-studio-core --example bench_upload -- "$photos"
 cargo run -q --release --locked -p avatar-studio-core --example bench_model

@@ -302,17 +302,12 @@ impl FalClient {
         loop {
             let chunk = match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(Some(chunk)) => chunk.map_err(|error| {
-                    if error.is_timeout() {
-                        FalError::Network {
-                            message: format!(
-                                "the download stalled: no data for {} s",
-                                self.read_timeout.as_secs_f64()
-                            ),
-                            not_sent: false,
-                        }
-                    } else {
-                        FalError::network(&error)
-                    }
+                    FalError::transfer(&error, || {
+                        format!(
+                            "the download stalled: no data for {} s",
+                            self.read_timeout.as_secs_f64()
+                        )
+                    })
                 })?,
                 Ok(None) => break,
                 Err(_) => {

@@ -55,6 +55,18 @@ impl FalError {
         }
     }
 
+    /// A transfer's failure; a timeout is named as the stall it is, in `stalled`'s words.
+    pub(crate) fn transfer(error: &reqwest::Error, stalled: impl FnOnce() -> String) -> Self {
+        if error.is_timeout() {
+            Self::Network {
+                message: stalled(),
+                not_sent: false,
+            }
+        } else {
+            Self::network(error)
+        }
+    }
+
     /// Whether retrying the same idempotent call may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

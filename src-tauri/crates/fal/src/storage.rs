@@ -259,17 +259,12 @@ impl FalClient {
             stalled = watch.stalled(self.read_timeout) => return Err(stalled),
         };
         let response = sent.map_err(|error| {
-            if error.is_timeout() {
-                FalError::Network {
-                    message: format!(
-                        "the upload stalled: fal storage gave no answer within {} s",
-                        self.read_timeout.as_secs_f64()
-                    ),
-                    not_sent: false,
-                }
-            } else {
-                FalError::network(&error)
-            }
+            FalError::transfer(&error, || {
+                format!(
+                    "the upload stalled: fal storage gave no answer within {} s",
+                    self.read_timeout.as_secs_f64()
+                )
+            })
         })?;
         let status = response.status();
         if status.is_success() {

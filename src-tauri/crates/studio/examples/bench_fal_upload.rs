@@ -5,6 +5,8 @@
 //! usage: `cargo run --release -p avatar-studio-core --example bench_fal_upload -- DIR`
 //! where DIR holds the photos (tests/bench/fal_upload.sh makes 20 photos of 12 MP).
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,12 +20,7 @@ async fn main() {
             .nth(1)
             .expect("usage: bench_fal_upload PHOTO_DIR"),
     );
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("photo folder")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "jpg"))
-        .collect();
-    paths.sort();
+    let paths = common::jpegs_in(&dir);
     let work = tempfile::tempdir().expect("work dir");
     let zip = work.path().join("set.zip");
     let packed = studio::pack(&paths, None, &zip).expect("pack");
@@ -48,7 +45,7 @@ async fn main() {
         .await
         .expect("multipart upload");
     let multipart = started.elapsed();
-    let multipart_peak = peak_rss_mib();
+    let multipart_peak = common::peak_rss_mib();
     let upload = &fake.uploads()[0];
     assert_eq!(
         (upload.bytes, upload.file_url.as_str()),
@@ -66,7 +63,7 @@ async fn main() {
     fake.set_single_upload_limit(u64::MAX);
     reset_peak_rss();
     let single = raw_single_put(&fake, &zip).await;
-    let single_peak = peak_rss_mib();
+    let single_peak = common::peak_rss_mib();
     println!(
         "raw single streamed PUT of the same bytes: {:.2} s = {:.1} MB/s, peak memory {single_peak} MiB (VmHWM)",
         single.as_secs_f64(),
@@ -111,17 +108,4 @@ async fn raw_single_put(fake: &FakeFal, zip: &std::path::Path) -> Duration {
 /// Resets the process's peak resident size (Linux `clear_refs` 5), so each phase reports its own.
 fn reset_peak_rss() {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak RSS");
-}
-
-fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
 }

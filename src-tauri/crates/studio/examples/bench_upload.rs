@@ -5,6 +5,8 @@
 //! usage: `cargo run -p avatar-studio-core --example bench_upload -- DIR`
 //! where DIR holds the photos (tests/bench/upload.sh makes 20 photos of about 20 MB).
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,12 +21,7 @@ async fn main() {
             .nth(1)
             .expect("usage: bench_upload PHOTO_DIR"),
     );
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("photo folder")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "jpg"))
-        .collect();
-    paths.sort();
+    let paths = common::jpegs_in(&dir);
     let photo_bytes: u64 = paths
         .iter()
         .map(|path| std::fs::metadata(path).expect("photo").len())
@@ -44,7 +41,7 @@ async fn main() {
         .await
         .expect("upload");
     let ours = started.elapsed();
-    let peak_rss = peak_rss_mib();
+    let peak_rss = common::peak_rss_mib();
 
     let raw = raw_multipart(&settings, &std::fs::read(&zip).expect("zip")).await;
 
@@ -139,17 +136,4 @@ async fn raw_multipart(settings: &s3::S3Settings, bytes: &[u8]) -> std::time::Du
         .await
         .expect("complete");
     started.elapsed()
-}
-
-fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
 }

@@ -119,6 +119,22 @@ fn avatar_with_photos(studio: &Studio, training_type: TrainingType) -> String {
     avatar.id.to_string()
 }
 
+/// A portrait job followed until fal queues it, then asked to be cancelled.
+async fn queued_and_cancelled(setup: &Setup) -> TrainingJob {
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
+    let queued = setup
+        .studio
+        .follow(job.id, |job| job.state != JobState::Queued)
+        .await
+        .expect("queued");
+    assert_eq!(queued.state, JobState::Queued);
+    setup.studio.request_cancel(&avatar).expect("cancel");
+    queued
+}
+
 /// Starts the plan the creator would have confirmed for `preset`.
 async fn start(studio: &Studio, avatar: &str, preset: Preset) -> studio::Result<TrainingJob> {
     let plan = studio
@@ -499,18 +515,8 @@ async fn a_cancel_while_queued_ends_the_job_cancelled_once_fal_confirms() {
         ..Script::default()
     });
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
-    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast)
-        .await
-        .expect("start");
-    let queued = setup
-        .studio
-        .follow(job.id, |job| job.state != JobState::Queued)
-        .await
-        .expect("queued");
-    assert_eq!(queued.state, JobState::Queued);
-    setup.studio.request_cancel(&avatar).expect("cancel");
-    let job = setup.studio.drive(job.id).await.expect("drive");
+    let queued = queued_and_cancelled(&setup).await;
+    let job = setup.studio.drive(queued.id).await.expect("drive");
     assert_eq!(job.state, JobState::Cancelled, "{job:?}");
     assert_eq!(
         fake.cancel_requests(),
@@ -1453,17 +1459,7 @@ async fn a_cancel_that_fails_never_stops_the_status_reads_and_a_forgotten_cancel
         ..quick_script(Outcome::Success { lora_bytes: 2048 })
     });
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
-    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = start(&setup.studio, &avatar, Preset::Fast)
-        .await
-        .expect("start");
-    let queued = setup
-        .studio
-        .follow(job.id, |job| job.state != JobState::Queued)
-        .await
-        .expect("queued");
-    assert_eq!(queued.state, JobState::Queued);
-    setup.studio.request_cancel(&avatar).expect("cancel");
+    let queued = queued_and_cancelled(&setup).await;
     // Every try of the cancel fails; then fal forgets the request it removed from its queue.
     for _ in 0..4 {
         fake.push_fault(Fault::Status {
@@ -1476,7 +1472,7 @@ async fn a_cancel_that_fails_never_stops_the_status_reads_and_a_forgotten_cancel
     let request_id = queued.request_id.clone().expect("request id");
     fake.forget_request(&request_id);
     let statuses = fake.request_count(Route::Status);
-    let job = setup.studio.drive(job.id).await.expect("drive");
+    let job = setup.studio.drive(queued.id).await.expect("drive");
     assert_eq!(job.state, JobState::Cancelled, "{job:?}");
     assert_eq!(job.error, None);
     assert!(fake.request_count(Route::Cancel) >= 4);
