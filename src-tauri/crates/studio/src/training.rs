@@ -441,6 +441,13 @@ impl Studio {
     async fn work(&self, job: TrainingJob) -> Result<TrainingJob> {
         match job.state {
             JobState::Preparing => self.prepare_and_submit(job).await,
+            // Test mode sends nothing, so a simulated send that was cut off is simply made again.
+            JobState::Submitting if job.test_mode => {
+                let mut job = job;
+                job.state = JobState::Preparing;
+                job = self.save(job, "Preparing the training set")?;
+                self.prepare_and_submit(job).await
+            }
             // The process stopped between "about to submit" and "fal answered": fal's request
             // history tells whether the request arrived. It is never sent again unasked.
             JobState::Submitting => self.settle_unanswered_submit(job).await,
