@@ -22,11 +22,45 @@ const UNFINISHED: &str = "state NOT IN ('completed', 'failed', 'cancelled')";
 /// The states in which a job's work (upload, submit, download) is done by the lease holder only.
 const LEASED: &str = "state IN ('preparing', 'submitting', 'downloading')";
 
+/// What became of a new job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JobInsert {
+    Inserted,
+    /// The avatar already has an unfinished job.
+    AvatarBusy,
+    /// The month's paid and committed jobs (`committed_usd`) and this one would pass the budget.
+    OverBudget {
+        committed_usd: f64,
+    },
+}
+
+/// What the month of `created_at` (`YYYY-MM`) has spent or is about to.
+const COMMITTED_IN_MONTH: &str = "SELECT COALESCE(SUM(confirmed_cost_usd), 0) FROM training_jobs
+    WHERE test_mode = 0 AND substr(created_at, 1, 7) = ?1
+        AND (paid_request = 1 OR state IN ('preparing', 'submitting'))";
+
 impl Library {
-    /// Records a new job; `false` when the avatar already has an unfinished one.
-    pub fn insert_job(&self, job: &TrainingJob) -> Result<bool> {
+    /// Records a new job, unless the avatar already has an unfinished one or, with a monthly
+    /// budget, the month's paid and committed jobs and this one would pass it. The budget is
+    /// checked and the row written in one write transaction, so two starts at the same moment
+    /// cannot both fit in what is left.
+    pub fn insert_job(
+        &self,
+        job: &TrainingJob,
+        monthly_budget_usd: Option<f64>,
+    ) -> Result<JobInsert> {
         let mut connection = self.connection();
-        let transaction = connection.transaction()?;
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(budget) = monthly_budget_usd {
+            let month = job.created_at.format("%Y-%m").to_string();
+            let committed_usd: f64 =
+                transaction.query_row(COMMITTED_IN_MONTH, [&month], |row| row.get(0))?;
+            // Cents decide, as on the creator's screen.
+            if committed_usd + job.confirmed_cost_usd > budget + 0.005 {
+                return Ok(JobInsert::OverBudget { committed_usd });
+            }
+        }
         let inserted = transaction.execute(
             "INSERT INTO training_jobs (id, avatar_id, idempotency_key, training_set_hash, trainer,
                 training_type, preset, params, test_mode, state, progress, created_at, updated_at,
@@ -53,13 +87,13 @@ impl Library {
             Err(rusqlite::Error::SqliteFailure(failure, _))
                 if failure.code == ErrorCode::ConstraintViolation =>
             {
-                return Ok(false);
+                return Ok(JobInsert::AvatarBusy);
             }
             other => other?,
         };
         update_avatar(&transaction, job)?;
         transaction.commit()?;
-        Ok(true)
+        Ok(JobInsert::Inserted)
     }
 
     pub fn job(&self, id: Uuid) -> Result<Option<TrainingJob>> {
@@ -110,13 +144,9 @@ impl Library {
     /// What the month starting at `month` (`YYYY-MM`) has spent or is about to: paid requests
     /// sent, and jobs confirmed but not sent yet.
     pub fn committed_in_month(&self, month: &str) -> Result<f64> {
-        Ok(self.connection().query_row(
-            "SELECT COALESCE(SUM(confirmed_cost_usd), 0) FROM training_jobs
-             WHERE test_mode = 0 AND substr(created_at, 1, 7) = ?1
-                AND (paid_request = 1 OR state IN ('preparing', 'submitting'))",
-            [month],
-            |row| row.get(0),
-        )?)
+        Ok(self
+            .connection()
+            .query_row(COMMITTED_IN_MONTH, [month], |row| row.get(0))?)
     }
 
     /// The avatar's newest job.
@@ -426,7 +456,10 @@ mod tests {
     fn the_spending_ledger_counts_requests_that_left_by_month() {
         let (_dir, library, avatar) = library_with_avatar();
         let mut first = job(avatar);
-        assert!(library.insert_job(&first).expect("insert"));
+        assert_eq!(
+            library.insert_job(&first, None).expect("insert"),
+            JobInsert::Inserted
+        );
         let month = at(1).format("%Y-%m").to_string();
         // Confirmed but not sent: committed for the budget, not spent yet.
         assert_eq!(library.committed_in_month(&month).expect("committed"), 2.5);
@@ -455,7 +488,10 @@ mod tests {
         );
         // A job whose request never left costs nothing.
         let mut unsent = job(avatar);
-        assert!(library.insert_job(&unsent).expect("insert"));
+        assert_eq!(
+            library.insert_job(&unsent, None).expect("insert"),
+            JobInsert::Inserted
+        );
         assert!(
             library
                 .take_lease(unsent.id, "a", at(4), at(9))
@@ -465,14 +501,38 @@ mod tests {
         assert!(library.save_job(&unsent, "a", at(5)).expect("save"));
         assert_eq!(library.committed_in_month(&month).expect("committed"), 2.5);
         assert_eq!(library.monthly_spending().expect("ledger").len(), 1);
+        // The budget is checked in the same transaction as the insert: 2.5 committed, and
+        // another 2.5 does not fit in 4.
+        let other = Avatar::draft(
+            "Bella".into(),
+            Gender::Female,
+            TrainingType::Portrait,
+            at(0),
+        );
+        library.insert_avatar(&other).expect("avatar");
+        let other = other.id;
+        assert_eq!(
+            library.insert_job(&job(other), Some(4.0)).expect("insert"),
+            JobInsert::OverBudget { committed_usd: 2.5 }
+        );
+        assert_eq!(
+            library.insert_job(&job(other), Some(5.0)).expect("insert"),
+            JobInsert::Inserted
+        );
     }
 
     #[test]
     fn an_avatar_has_at_most_one_unfinished_job() {
         let (_dir, library, avatar) = library_with_avatar();
         let first = job(avatar);
-        assert!(library.insert_job(&first).expect("first"));
-        assert!(!library.insert_job(&job(avatar)).expect("second refused"));
+        assert_eq!(
+            library.insert_job(&first, None).expect("first"),
+            JobInsert::Inserted
+        );
+        assert_eq!(
+            library.insert_job(&job(avatar), None).expect("second"),
+            JobInsert::AvatarBusy
+        );
         assert_eq!(
             library
                 .avatar(avatar)
@@ -491,10 +551,11 @@ mod tests {
                 .expect("lease")
         );
         assert!(library.save_job(&finished, "a", at(2)).expect("finish"));
-        assert!(
+        assert_eq!(
             library
-                .insert_job(&job(avatar))
-                .expect("a new one after the end")
+                .insert_job(&job(avatar), None)
+                .expect("a new one after the end"),
+            JobInsert::Inserted
         );
     }
 
@@ -502,7 +563,7 @@ mod tests {
     fn a_final_state_is_written_once_and_the_record_round_trips() {
         let (_dir, library, avatar) = library_with_avatar();
         let mut running = job(avatar);
-        library.insert_job(&running).expect("insert");
+        library.insert_job(&running, None).expect("insert");
         running.state = JobState::Running;
         running.request_id = Some("req-1".into());
         running.queue_position = Some(3);
@@ -553,7 +614,7 @@ mod tests {
     fn a_write_lands_only_over_the_revision_it_read_and_only_for_the_lease_holder() {
         let (_dir, library, avatar) = library_with_avatar();
         let preparing = job(avatar);
-        library.insert_job(&preparing).expect("insert");
+        library.insert_job(&preparing, None).expect("insert");
         let submitting = TrainingJob {
             state: JobState::Submitting,
             ..preparing.clone()
@@ -594,7 +655,7 @@ mod tests {
     fn a_lease_is_held_until_it_expires_or_is_released() {
         let (_dir, library, avatar) = library_with_avatar();
         let job = job(avatar);
-        library.insert_job(&job).expect("insert");
+        library.insert_job(&job, None).expect("insert");
         assert!(
             library
                 .take_lease(job.id, "a", at(10), at(20))

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use blobs::{DeletedFiles, PARTIAL_SUFFIX};
+pub use jobs::JobInsert;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
     Avatar, AvatarStatus, Gender, JobState, MonthSpending, Photo, TrainingJob, TrainingType,

@@ -142,18 +142,11 @@ impl Studio {
         })
     }
 
-    /// Refuses a paid start that would take the month past its budget.
-    pub(crate) fn check_budget(&self, cost_usd: f64) -> Result<()> {
-        let Some(budget) = self.config().monthly_budget_usd else {
-            return Ok(());
-        };
+    /// Why a paid start was refused by the monthly budget, in words.
+    pub(crate) fn over_budget(&self, cost_usd: f64, committed_usd: f64, budget: f64) -> Error {
         let this_month = month_of(self.clock.now());
-        let committed = self.library.committed_in_month(&this_month)?;
-        if committed + cost_usd > budget + 0.005 {
-            return Err(Error::Conflict(format!(
-                "This training costs about ${cost_usd:.2}, and ${committed:.2} is already spent or committed in {this_month}: together they pass the monthly budget of ${budget:.2} (AVATAR_MONTHLY_BUDGET_USD). Raise the budget in Settings or wait for next month."
-            )));
-        }
-        Ok(())
+        Error::Conflict(format!(
+            "This training costs about ${cost_usd:.2}, and ${committed_usd:.2} is already spent or committed in {this_month}: together they pass the monthly budget of ${budget:.2} (AVATAR_MONTHLY_BUDGET_USD). Raise the budget in Settings or wait for next month."
+        ))
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use avatar_library::{JobState, PARTIAL_SUFFIX, TrainingJob};
+use avatar_library::{JobInsert, JobState, PARTIAL_SUFFIX, TrainingJob};
 use fal::{FalClient, FalError, Overrides, Preset, QueueState, TrainerKind, TrainerSpec};
 use serde::Serialize;
 use ts_rs::TS;
@@ -198,7 +198,6 @@ impl Studio {
             // Fail before writing a job that could never be submitted.
             self.fal_client()?;
             self.dataset_store(&plan.storage)?;
-            self.check_budget(plan.cost_usd)?;
         }
         let now = self.clock.now();
         let params = JobParams {
@@ -245,13 +244,19 @@ impl Studio {
             download_attempts: 0,
             revision: 0,
         };
-        if !self.library.insert_job(&job)? {
-            return Err(Error::Conflict(format!(
+        let budget = self.config().monthly_budget_usd.filter(|_| !plan.test_mode);
+        match self.library.insert_job(&job, budget)? {
+            JobInsert::Inserted => Ok(job),
+            JobInsert::AvatarBusy => Err(Error::Conflict(format!(
                 "{} is already training; wait for it to end or cancel it first",
                 plan.avatar_name
-            )));
+            ))),
+            JobInsert::OverBudget { committed_usd } => Err(self.over_budget(
+                job.confirmed_cost_usd,
+                committed_usd,
+                budget.unwrap_or_default(),
+            )),
         }
-        Ok(job)
     }
 
     /// The avatar's newest job, if it ever trained.
