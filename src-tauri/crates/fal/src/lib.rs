@@ -21,7 +21,7 @@ pub use logs::{StepProgress, step_progress};
 pub use platform::{BillingEvent, PayloadDeletion, Price, RequestQuery, RequestRecord};
 pub use reachable::{Unreachable, fal_can_fetch, is_public};
 pub use retry::RetryPolicy;
-pub use storage::{Lifetime, MULTIPART_THRESHOLD, PART_SIZE, UploadFile};
+pub use storage::{Lifetime, MULTIPART_THRESHOLD, PART_SIZE, UploadFile, upload_journal_path};
 pub use trainers::{
     Estimate, LoraOutput, Overrides, Preset, TrainerKind, TrainerSpec, TrainingParams,
 };

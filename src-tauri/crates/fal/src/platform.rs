@@ -128,10 +128,13 @@ impl FalClient {
             entries.extend(page.entries);
             match page.next_cursor {
                 Some(next) if page.has_more => cursor = Some(next),
-                _ => break,
+                _ => return Ok(entries),
             }
         }
-        Ok(entries)
+        // A listing cut short could hide what is looked for: no answer is better than a wrong one.
+        Err(FalError::Protocol(format!(
+            "fal's {path} listing runs past {MAX_HISTORY_PAGES} pages"
+        )))
     }
 
     /// The account's prices for these endpoints.

@@ -24,6 +24,9 @@ use crate::{FalError, RetryPolicy};
 pub const MULTIPART_THRESHOLD: u64 = 90 * 1024 * 1024;
 /// fal-js and fal's SDK both cut 10 MiB parts.
 pub const PART_SIZE: u64 = 10 * 1024 * 1024;
+/// How long an unfinished multipart upload may be resumed: half the life of a training set on
+/// fal storage, so a resumed upload still has most of its life ahead.
+const JOURNAL_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// fal-js tries each part three times.
 const PART_TRIES: u32 = 3;
 /// The smallest pace a transfer is allowed on top of [`BASE_DEADLINE`]: a slow but steady line
@@ -66,6 +69,9 @@ struct Journal {
     /// The file it belongs to: a different length or modification time starts afresh.
     length: u64,
     modified_nanos: u128,
+    /// When the upload was initiated (Unix seconds): an older journal starts afresh, since its
+    /// file would expire soon after it completes.
+    initiated_at: u64,
     upload_url: String,
     file_url: String,
     parts: Vec<FinishedPart>,
@@ -130,33 +136,50 @@ impl FalClient {
         parse_json(response).await
     }
 
-    /// fal-js's multipart flow, resumed from the journal when one matches the file.
+    /// fal-js's multipart flow, resumed from the journal when one matches the file and is
+    /// recent; an upload address that no longer takes parts is given up for a fresh one, once.
     async fn upload_multipart(
         &self,
         file: UploadFile<'_>,
         length: u64,
     ) -> Result<String, FalError> {
-        let journal_path = journal_path(file.path);
+        let journal_path = upload_journal_path(file.path);
         let modified_nanos = modified_nanos(file.path).await?;
-        let mut journal = match read_journal(&journal_path).await {
-            Some(journal)
-                if journal.length == length && journal.modified_nanos == modified_nanos =>
-            {
-                journal
+        let resumable = read_journal(&journal_path).await.filter(|journal| {
+            journal.length == length
+                && journal.modified_nanos == modified_nanos
+                && unix_now().saturating_sub(journal.initiated_at) < JOURNAL_LIFETIME.as_secs()
+        });
+        if let Some(journal) = resumable {
+            match self.send_parts(&file, journal, &journal_path).await {
+                Err(FalError::Storage {
+                    status: 403 | 404, ..
+                }) => remove_journal(&journal_path).await,
+                finished => return finished,
             }
-            _ => {
-                let initiated = self.initiate(&file, "initiate-multipart").await?;
-                Journal {
-                    length,
-                    modified_nanos,
-                    upload_url: initiated.upload_url,
-                    file_url: initiated.file_url,
-                    parts: Vec::new(),
-                }
-            }
+        }
+        let initiated = self.initiate(&file, "initiate-multipart").await?;
+        let journal = Journal {
+            length,
+            modified_nanos,
+            initiated_at: unix_now(),
+            upload_url: initiated.upload_url,
+            file_url: initiated.file_url,
+            parts: Vec::new(),
         };
-        write_journal(&journal_path, &journal).await?;
-        let part_count = length.div_ceil(PART_SIZE) as u32;
+        self.send_parts(&file, journal, &journal_path).await
+    }
+
+    /// Sends the parts the journal does not hold yet, one at a time, then completes the upload.
+    /// The journal goes once the upload is complete or can never be.
+    async fn send_parts(
+        &self,
+        file: &UploadFile<'_>,
+        mut journal: Journal,
+        journal_path: &Path,
+    ) -> Result<String, FalError> {
+        write_journal(journal_path, &journal).await?;
+        let part_count = journal.length.div_ceil(PART_SIZE) as u32;
         for part_number in 1..=part_count {
             if journal
                 .parts
@@ -169,29 +192,14 @@ impl FalClient {
             let body = FileSlice {
                 path: file.path,
                 offset,
-                length: PART_SIZE.min(length - offset),
+                length: PART_SIZE.min(journal.length - offset),
             };
-            let etag = match self
+            let etag = self
                 .upload_part(&journal.upload_url, part_number, body)
                 .await
-            {
-                Ok(etag) => etag,
-                Err(error) => {
-                    // An upload address that no longer takes parts cannot be resumed.
-                    if matches!(
-                        error,
-                        FalError::Storage {
-                            status: 403 | 404,
-                            ..
-                        }
-                    ) {
-                        remove_journal(&journal_path).await;
-                    }
-                    return Err(error);
-                }
-            };
+                .inspect_err(|error| forget_if_final(error, journal_path))?;
             journal.parts.push(FinishedPart { part_number, etag });
-            write_journal(&journal_path, &journal).await?;
+            write_journal(journal_path, &journal).await?;
         }
         journal.parts.sort_by_key(|part| part.part_number);
         let complete_url = part_url(&journal.upload_url, "complete")?;
@@ -204,8 +212,9 @@ impl FalClient {
                 .json(&body)
         })
         .await
-        .map_err(storage_failure)?;
-        remove_journal(&journal_path).await;
+        .map_err(storage_failure)
+        .inspect_err(|error| forget_if_final(error, journal_path))?;
+        remove_journal(journal_path).await;
         Ok(journal.file_url)
     }
 
@@ -304,15 +313,39 @@ fn part_url(upload_url: &str, suffix: &str) -> Result<String, FalError> {
     Ok(url.to_string())
 }
 
+/// A `complete` that failed for good: whatever fal storage answered, the upload cannot finish.
 fn storage_failure(error: FalError) -> FalError {
-    match error {
-        FalError::WrongKey { status } | FalError::Invalid { status, .. } => FalError::Storage {
-            status,
-            message: "fal storage did not accept the finished upload".into(),
-            retryable: false,
-        },
-        other => other,
+    let status = match &error {
+        FalError::WrongKey { status } | FalError::Invalid { status, .. } => *status,
+        FalError::NotFound(_) => 404,
+        _ => return error,
+    };
+    FalError::Storage {
+        status,
+        message: "fal storage did not accept the finished upload".into(),
+        retryable: false,
     }
+}
+
+/// An upload that can never finish leaves no journal to resume from. The journal holds the
+/// pre-signed upload address, so it is not kept longer than needed either.
+fn forget_if_final(error: &FalError, journal_path: &Path) {
+    if matches!(
+        error,
+        FalError::Storage {
+            retryable: false,
+            ..
+        }
+    ) {
+        // Synchronous on purpose: `inspect_err` cannot await, and the file is tiny.
+        let _ = std::fs::remove_file(journal_path);
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 /// A byte range of a file, read in small chunks as the connection takes them.
@@ -409,7 +442,8 @@ impl BodyWatch {
     }
 }
 
-fn journal_path(path: &Path) -> PathBuf {
+/// Where the journal of an unfinished multipart upload of `path` is kept.
+pub fn upload_journal_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
     name.push(".fal-upload.json");
     PathBuf::from(name)

@@ -339,16 +339,19 @@ async fn prices_billing_and_payload_deletion_follow_the_keys_scope() {
     let dir = tempfile::tempdir().expect("dir");
     let input = training_set(&client, dir.path()).await;
     let submitted = client.submit(TRAINER, &input, None).await.expect("submit");
-    loop {
-        let status = client
+    // Polled as fal's clients poll, with a deadline.
+    within("the training", async {
+        while client
             .status(&submitted.status_url, false)
             .await
-            .expect("status");
-        if status.state == fal::QueueState::Completed {
-            break;
+            .expect("status")
+            .state
+            != fal::QueueState::Completed
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let result = client
         .result(&submitted.response_url)
         .await

@@ -90,7 +90,7 @@ pub struct Config {
     /// up and tried again (`FAL_READ_TIMEOUT_MS`; fal's own downloader allows 30 s).
     pub read_timeout: Duration,
     /// How long fal's request history may take to list a request it received
-    /// (`FAL_HISTORY_DELAY_MS`, 3 min): a lost submit not listed before then was not received.
+    /// (`FAL_HISTORY_DELAY_MS`, 10 min): a lost submit not listed by then was not received.
     pub history_delay: Duration,
     /// The largest model file downloaded when fal announces no size (`AVATAR_MAX_MODEL_BYTES`).
     pub max_model_bytes: u64,
@@ -214,7 +214,7 @@ impl Config {
             retry_base: Duration::from_millis(number("FAL_RETRY_BASE_MS", 1000)?),
             job_lease: Duration::from_secs(number("AVATAR_STUDIO_JOB_LEASE_SECS", 30)?.max(1)),
             read_timeout: Duration::from_millis(number("FAL_READ_TIMEOUT_MS", 30_000)?.max(100)),
-            history_delay: Duration::from_millis(number("FAL_HISTORY_DELAY_MS", 180_000)?),
+            history_delay: Duration::from_millis(number("FAL_HISTORY_DELAY_MS", 600_000)?),
             max_model_bytes: number("AVATAR_MAX_MODEL_BYTES", 2 * 1024 * 1024 * 1024)?,
             default_preset,
             language,

@@ -21,7 +21,8 @@ enum Finding {
     Arrived(fal::RequestRecord),
     NotArrived,
     NotYetKnown,
-    Ambiguous(usize),
+    /// Why the request cannot be told apart.
+    Ambiguous(String),
 }
 
 impl Studio {
@@ -43,13 +44,18 @@ impl Studio {
             // The client has already retried a busy or unreachable history.
             Err(error) => return self.settle_impossible(job, &error.to_string()),
         };
-        let known: HashSet<String> = self
-            .library
-            .jobs()?
-            .into_iter()
-            .filter_map(|other| other.request_id)
+        let jobs = self.library.jobs()?;
+        let known: HashSet<String> = jobs
+            .iter()
+            .filter_map(|other| other.request_id.clone())
             .collect();
-        let finding = self.judge(&job, records, &known);
+        // Another job of this library being sent to the same trainer could own the request.
+        let others_sending = jobs.iter().any(|other| {
+            other.id != job.id
+                && other.state == JobState::Submitting
+                && other.trainer == job.trainer
+        });
+        let finding = self.judge(&job, records, &known, others_sending);
         match finding {
             Finding::Arrived(record) => {
                 let submitted = client.adopt(&job.trainer, &record.request_id);
@@ -73,7 +79,10 @@ impl Studio {
                 self.conclude(
                     job,
                     JobState::Failed,
-                    Some("fal never received this training: its request history has no such request, so nothing was charged. Start the training again when you are ready.".into()),
+                    Some(format!(
+                        "fal never received this training: its request history lists no such request {} minutes after it was sent, so nothing was charged. Start the training again when you are ready.",
+                        self.config().history_delay.as_secs().div_ceil(60)
+                    )),
                 )
             }
             Finding::NotYetKnown => {
@@ -81,10 +90,7 @@ impl Studio {
                 self.save(job, text)?;
                 Err(Error::Remote(text.into()))
             }
-            Finding::Ambiguous(count) => self.settle_impossible(
-                job,
-                &format!("{count} requests to this trainer arrived at that time, and none can be told apart as this one"),
-            ),
+            Finding::Ambiguous(why) => self.settle_impossible(job, &why),
         }
     }
 
@@ -96,6 +102,7 @@ impl Studio {
         job: &TrainingJob,
         records: Vec<fal::RequestRecord>,
         known: &HashSet<String>,
+        others_sending: bool,
     ) -> Finding {
         let sent_from = sending_began(job) - CLOCK_SKEW;
         let candidates: Vec<fal::RequestRecord> = records
@@ -123,12 +130,18 @@ impl Studio {
             .filter(|record| record.json_input.is_none())
             .collect();
         match unmarked.len() {
+            1 if others_sending => Finding::Ambiguous(
+                "another training of this library was being sent to the same trainer at that time"
+                    .into(),
+            ),
             1 => Finding::Arrived(unmarked.into_iter().next().expect("one request")),
             0 if self.clock.now() - sending_began(job) < self.history_delay() => {
                 Finding::NotYetKnown
             }
             0 => Finding::NotArrived,
-            count => Finding::Ambiguous(count),
+            count => Finding::Ambiguous(format!(
+                "{count} requests to this trainer arrived at that time, and none can be told apart as this one"
+            )),
         }
     }
 

@@ -15,9 +15,10 @@ const TIDY_TRIES: fal::RetryPolicy = fal::RetryPolicy {
 };
 
 impl Studio {
-    /// Deletes the avatar's training set and photo copies from S3 after a job ends, unless
-    /// `AVATAR_KEEP_S3_UPLOADS` keeps them. A failure leaves them for the next end or the
-    /// avatar's deletion; the job's own outcome does not depend on it.
+    /// Deletes the job's training set and the avatar's photo copies from S3 after a job ends,
+    /// unless `AVATAR_KEEP_S3_UPLOADS` keeps them. The copies stay while a newer job of the
+    /// avatar is under way (it uploads and uses them). A failure leaves them for the next end or
+    /// the avatar's deletion; the job's own outcome does not depend on it.
     pub(crate) async fn remove_training_uploads(&self, job: &TrainingJob) {
         if job.test_mode || self.config().keep_s3_uploads {
             return;
@@ -25,8 +26,22 @@ impl Studio {
         let Ok(Some(store)) = self.s3_store() else {
             return;
         };
+        if job.storage.as_deref() == Some("s3")
+            && let Some(key) = &job.dataset_key
+        {
+            let _ = store.delete_prefix(key).await;
+        }
+        let newer_under_way = self
+            .library
+            .latest_job(job.avatar_id)
+            .ok()
+            .flatten()
+            .is_some_and(|latest| latest.id != job.id && !latest.state.is_final());
+        if newer_under_way {
+            return;
+        }
         if store
-            .delete_prefix(&format!("avatars/{}/", job.avatar_id))
+            .delete_prefix(&format!("avatars/{}/photos/", job.avatar_id))
             .await
             .is_ok()
         {

@@ -198,6 +198,7 @@ impl Studio {
             // Fail before writing a job that could never be submitted.
             self.fal_client()?;
             self.dataset_store(&plan.storage)?;
+            self.s3_copies()?;
         }
         let now = self.clock.now();
         let params = JobParams {
@@ -482,11 +483,14 @@ impl Studio {
                     let latest = self.load_job(job.id)?;
                     return self.conclude(latest, JobState::Failed, Some(reason));
                 }
-                Err(error @ Error::Remote(_)) => {
+                // Another process moved the job on: this step stops at the fence.
+                Err(error @ Error::Conflict(_)) => return Err(error),
+                // Anything else (fal or S3 unreachable, an address gone, a file unreadable)
+                // counts as a failed round, so the job cannot be retried for ever.
+                Err(error) => {
                     let latest = self.load_job(job.id)?;
                     return self.upload_failed(latest, error);
                 }
-                Err(error) => return Err(error),
             };
         }
         // A cancel may have come in while the set was uploading.
@@ -732,6 +736,15 @@ impl Studio {
                     } else {
                         JobState::Failed
                     };
+                    // The status says only "Invalid status code: 422"; the result carries the
+                    // app's own words (a validation error's `detail` list).
+                    let error = match (cancelled, job.response_url.as_deref()) {
+                        (false, Some(response_url)) => match client.result(response_url).await {
+                            Err(FalError::Invalid { message, .. }) => message,
+                            _ => error,
+                        },
+                        _ => error,
+                    };
                     let reason = match status.error_type {
                         Some(kind) => format!("fal reported a failure ({kind}): {error}"),
                         None => format!("fal reported a failure: {error}"),
@@ -965,7 +978,10 @@ impl Studio {
         job.updated_at = now;
         job.finished_at = Some(now);
         if self.library.save_job(&job, &self.lease_owner, now)? {
-            remove_if_present(&self.library.dataset_path(job.id))?;
+            let zip = self.library.dataset_path(job.id);
+            remove_if_present(&zip)?;
+            // An unfinished upload's journal holds a pre-signed address: it goes with the job.
+            remove_if_present(&fal::upload_journal_path(&zip))?;
             let avatar_name = self
                 .library
                 .avatar(job.avatar_id)?

@@ -650,10 +650,22 @@ async fn a_lost_submit_fal_never_received_says_so_and_one_the_history_cannot_set
         route: Route::Submit,
     });
     let library = tempfile::tempdir().expect("library");
+    // Just after the send, "not listed" is not an answer yet: fal's history may lag.
+    let waiting = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&waiting.studio, TrainingType::Portrait);
+    let job = start(&waiting.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
+    let error = waiting.studio.drive(job.id).await.expect_err("not settled yet");
+    assert_eq!(error.code(), studio::ErrorCode::RemoteUnavailable, "{error}");
+    let pending = waiting.studio.jobs().expect("jobs").remove(0);
+    assert_eq!(pending.state, JobState::Submitting, "{pending:?}");
+    assert!(pending.paid_request, "counted until fal's history says otherwise");
+    drop(waiting);
+    // Once the history has had its time (none here), its silence settles it.
     let no_delay = [("FAL_HISTORY_DELAY_MS", "0".to_string())];
     let setup = open(library.path(), Some(&fake), fake.api_key(), &no_delay);
-    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    let job = setup.studio.drive(job.id).await.expect("settled");
     assert_eq!(job.state, JobState::Failed, "{job:?}");
     assert!(
         job.error
