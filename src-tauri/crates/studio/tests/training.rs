@@ -656,11 +656,22 @@ async fn a_lost_submit_fal_never_received_says_so_and_one_the_history_cannot_set
     let job = start(&waiting.studio, &avatar, Preset::Fast)
         .await
         .expect("start");
-    let error = waiting.studio.drive(job.id).await.expect_err("not settled yet");
-    assert_eq!(error.code(), studio::ErrorCode::RemoteUnavailable, "{error}");
+    let error = waiting
+        .studio
+        .drive(job.id)
+        .await
+        .expect_err("not settled yet");
+    assert_eq!(
+        error.code(),
+        studio::ErrorCode::RemoteUnavailable,
+        "{error}"
+    );
     let pending = waiting.studio.jobs().expect("jobs").remove(0);
     assert_eq!(pending.state, JobState::Submitting, "{pending:?}");
-    assert!(pending.paid_request, "counted until fal's history says otherwise");
+    assert!(
+        pending.paid_request,
+        "counted until fal's history says otherwise"
+    );
     drop(waiting);
     // Once the history has had its time (none here), its silence settles it.
     let no_delay = [("FAL_HISTORY_DELAY_MS", "0".to_string())];
