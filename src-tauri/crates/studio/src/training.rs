@@ -489,7 +489,7 @@ impl Studio {
                 // counts as a failed round, so the job cannot be retried for ever.
                 Err(error) => {
                     let latest = self.load_job(job.id)?;
-                    return self.upload_failed(latest, error);
+                    return self.transfer_failed(latest, Transfer::Upload, error);
                 }
             };
         }
@@ -823,7 +823,9 @@ impl Studio {
                 Err(error @ (FalError::Invalid { .. } | FalError::WrongKey { .. })) => {
                     Err(error.to_string())
                 }
-                Err(error) => return self.download_failed(job, error.to_string()),
+                Err(error) => {
+                    return self.transfer_failed(job, Transfer::Download, Error::Remote(error.to_string()));
+                }
             };
             let output = match output {
                 Ok(output) => output,
@@ -858,14 +860,17 @@ impl Studio {
                         JobState::Failed,
                         Some(format!("fal's file server refused the model's download (HTTP {status}); the file may be private to the account.")),
                     ),
-                    error => self.download_failed(job, error.to_string()),
+                    error => self.transfer_failed(job, Transfer::Download, Error::Remote(error.to_string())),
                 };
             }
         }
         if let Err(reason) = verify_safetensors(&partial, expected_size) {
             remove_if_present(&partial)?;
-            return self
-                .download_failed(job, format!("the downloaded model is damaged ({reason})"));
+            return self.transfer_failed(
+                job,
+                Transfer::Download,
+                Error::Remote(format!("the downloaded model is damaged ({reason})")),
+            );
         }
         std::fs::rename(&partial, &model_path).map_err(|error| file_error(&model_path, &error))?;
         job.model_path = Some(model_path.display().to_string());
@@ -876,36 +881,25 @@ impl Studio {
         self.conclude(job, JobState::Completed, None)
     }
 
-    /// Counts a failed upload round (each already retried the way fal's clients do): tried
-    /// again later, or the end of the job once the rounds are used up, with the last reason.
-    fn upload_failed(&self, mut job: TrainingJob, error: Error) -> Result<TrainingJob> {
-        job.upload_attempts += 1;
-        if job.upload_attempts >= MAX_TRANSFER_ATTEMPTS {
-            let reason = format!(
-                "The training set could not be uploaded after {} tries: {error}",
-                job.upload_attempts
-            );
+    /// Counts a failed upload round or model download (each already retried the way fal's
+    /// clients do): tried again later, or the end of the job once the tries are used up, with
+    /// the last reason.
+    fn transfer_failed(
+        &self,
+        mut job: TrainingJob,
+        transfer: Transfer,
+        error: Error,
+    ) -> Result<TrainingJob> {
+        let attempts = transfer.attempts(&mut job);
+        *attempts += 1;
+        let tries = *attempts;
+        if tries >= MAX_TRANSFER_ATTEMPTS {
+            let reason = format!("{} after {tries} tries: {error}", transfer.gave_up());
             return self.conclude(job, JobState::Failed, Some(reason));
         }
-        let text = format!("Uploading the training set failed ({error}); trying again");
+        let text = format!("{} failed ({error}); trying again", transfer.doing());
         self.save(job, &text)?;
         Err(error)
-    }
-
-    /// Counts a failed download: tried again later, or the end of the job once the tries are
-    /// used up, with the last reason.
-    fn download_failed(&self, mut job: TrainingJob, reason: String) -> Result<TrainingJob> {
-        job.download_attempts += 1;
-        if job.download_attempts >= MAX_TRANSFER_ATTEMPTS {
-            let reason = format!(
-                "The model could not be downloaded after {} tries: {reason}",
-                job.download_attempts
-            );
-            return self.conclude(job, JobState::Failed, Some(reason));
-        }
-        let text = format!("Downloading the model failed ({reason}); trying again");
-        self.save(job, &text)?;
-        Err(Error::Remote(reason))
     }
 
     /// The result, waiting briefly if fal answers "still in progress" just after COMPLETED.
@@ -1104,6 +1098,36 @@ impl Studio {
         let base = config.fal_webhook_url.as_deref()?;
         let separator = if base.contains('?') { '&' } else { '?' };
         Some(format!("{base}{separator}training_type={training_type}"))
+    }
+}
+
+/// A job's transfers that are tried a bounded number of times.
+#[derive(Clone, Copy)]
+enum Transfer {
+    Upload,
+    Download,
+}
+
+impl Transfer {
+    fn attempts(self, job: &mut TrainingJob) -> &mut u32 {
+        match self {
+            Self::Upload => &mut job.upload_attempts,
+            Self::Download => &mut job.download_attempts,
+        }
+    }
+
+    fn doing(self) -> &'static str {
+        match self {
+            Self::Upload => "Uploading the training set",
+            Self::Download => "Downloading the model",
+        }
+    }
+
+    fn gave_up(self) -> &'static str {
+        match self {
+            Self::Upload => "The training set could not be uploaded",
+            Self::Download => "The model could not be downloaded",
+        }
     }
 }
 
