@@ -6,9 +6,10 @@ use std::path::Path;
 
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
-    DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobState, MonthSpending,
-    Photo, PhotoCode, PhotoResult, Readiness, SecretSource, SecretStatus, Service, Setting,
-    SettingsView, Spending, TrainingJob, TrainingPlan, TrainingType, UpdateChannel, Verdict,
+    DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobFailure, JobState,
+    JobStep, MonthSpending, Photo, PhotoCode, PhotoResult, PresetInfo, Readiness, SecretSource,
+    SecretStatus, Service, Setting, SettingsView, Spending, TrainingChoices, TrainingJob,
+    TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem, WatchProblemCode,
 };
 use ts_rs::TS;
 
@@ -35,27 +36,34 @@ fn typescript() -> String {
         Finding::decl(),
         Gender::decl(),
         ImportUpdate::decl(),
+        JobFailure::decl(),
         JobState::decl(),
+        JobStep::decl(),
         Photo::decl(),
         PhotoCode::decl(),
         PhotoEntry::decl(),
         PhotoResult::decl(),
         PhotoSet::decl(),
+        PresetInfo::decl(),
         Readiness::decl(),
         SecretSource::decl(),
         SecretStatus::decl(),
         Service::decl(),
         Setting::decl(),
         SettingsView::decl(),
+        TrainingChoices::decl(),
         TrainingJob::decl(),
         TrainingPlan::decl(),
         TrainingType::decl(),
+        Transfer::decl(),
         UpdateChannel::decl(),
         Spending::decl(),
         MonthSpending::decl(),
         Verdict::decl(),
         WatchFolder::decl(),
         WatchedUpdate::decl(),
+        WatchProblem::decl(),
+        WatchProblemCode::decl(),
     ];
     let mut text = String::from(
         "// Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.\n// Do not edit by hand.\n",

@@ -120,7 +120,7 @@ pub struct PhotoSet {
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct WatchFolder {
     pub path: String,
-    pub problem: Option<String>,
+    pub problem: Option<studio::WatchProblem>,
 }
 
 impl PhotoEntry {
@@ -342,10 +342,16 @@ pub async fn settings(state: State<'_, AppState>) -> Reply<SettingsView> {
 /// Saves settings by variable name; an empty value returns one to its default.
 #[tauri::command]
 pub async fn save_settings(
+    app: AppHandle,
     state: State<'_, AppState>,
     changes: BTreeMap<String, Option<String>>,
 ) -> Reply<SettingsView> {
-    run(state, move |studio| studio.save_settings(changes)).await
+    run(state, move |studio| {
+        let view = studio.save_settings(changes)?;
+        crate::tray::reword(&app, studio);
+        Ok(view)
+    })
+    .await
 }
 
 /// Stores a secret in the system keychain. The value never comes back to the UI.

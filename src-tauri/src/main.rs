@@ -8,6 +8,7 @@ mod state;
 mod training;
 mod tray;
 mod watching;
+mod words;
 
 #[cfg(test)]
 mod bindings;
@@ -47,7 +48,7 @@ fn main() {
             }
             rendering::avoid_emulated_opengl(app)?;
             notifier.attach(app.handle().clone());
-            tray::install(app)?;
+            tray::install(app, studio.as_deref())?;
             // Every start carries unfinished trainings on, whoever started them.
             if let Some(studio) = studio {
                 watchers.start_all(app.handle(), &studio);

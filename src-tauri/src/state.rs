@@ -32,6 +32,8 @@ pub struct AppInfo {
     pub default_preset: String,
     /// `en` or `ru` when chosen in Settings; none follows the system's language.
     pub language: Option<String>,
+    /// The presets, their expected times and the accepted ranges, for every screen to show alike.
+    pub training: studio::TrainingChoices,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppInfo {
             max_photos: config.max_photos,
             default_preset: config.default_preset.as_str().to_string(),
             language: config.language.clone(),
+            training: studio.training_choices(),
         }
     }
 }

@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use studio::{JobState, Notice, Notifier, Studio};
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Manager};
+
+use crate::state::AppState;
+use crate::words::Words;
 use uuid::Uuid;
 
 /// The UI listens for this event; its payload is the changed `TrainingJob`.
@@ -107,33 +110,38 @@ impl Notifier for DesktopNotifier {
         let Some(app) = self.0.get() else {
             return;
         };
+        let studio = app.state::<AppState>().studio().ok();
+        let words = Words::of(studio.as_deref());
+        let name = [("name", notice.avatar_name.as_str())];
         let (title, body) = match notice.outcome {
             JobState::Completed => (
-                "Training completed",
-                format!(
-                    "{} is ready: its model is saved in the library.",
-                    notice.avatar_name
-                ),
+                words.plain("notify.completed.title"),
+                words.text("notify.completed.body", &name),
             ),
             JobState::Cancelled => (
-                "Training cancelled",
-                format!("The training of {} was cancelled.", notice.avatar_name),
+                words.plain("notify.cancelled.title"),
+                words.text("notify.cancelled.body", &name),
             ),
-            _ => (
-                "Training failed",
-                format!(
-                    "The training of {} failed: {}",
-                    notice.avatar_name,
-                    notice.error.as_deref().unwrap_or("no reason given")
-                ),
-            ),
+            _ => {
+                let reason = match &notice.failure {
+                    Some(failure) => words.failure(failure),
+                    None => words.plain("training.failedUnknown"),
+                };
+                (
+                    words.plain("notify.failed.title"),
+                    words.text(
+                        "notify.failed.body",
+                        &[("name", notice.avatar_name.as_str()), ("reason", &reason)],
+                    ),
+                )
+            }
         };
         let shown = notify_rust::Notification::new()
             .appname("Avatar Studio")
-            .summary(title)
+            .summary(&title)
             .body(&body)
             // "default" is the action a click on the notification itself invokes.
-            .action("default", "Open")
+            .action("default", &words.plain("notify.open"))
             .show();
         match shown {
             Ok(handle) => open_avatar_on_click(app.clone(), handle, notice.avatar_id),

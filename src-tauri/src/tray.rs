@@ -4,17 +4,31 @@
 use std::sync::Arc;
 
 use studio::Studio;
+use tauri::Wry;
 use tauri::menu::{Menu, MenuItem};
+
+use crate::words::Words;
 use tauri::tray::TrayIconBuilder;
 use tauri::{App, AppHandle, Manager, Window, WindowEvent};
 
 const SHOW: &str = "show";
 const QUIT: &str = "quit";
 
-pub fn install(app: &App) -> tauri::Result<()> {
-    let show = MenuItem::with_id(app, SHOW, "Show Avatar Studio", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, QUIT, "Quit", true, None::<&str>)?;
+/// The tray menu's items, kept to re-word them when the creator changes the language.
+struct TrayItems {
+    show: MenuItem<Wry>,
+    quit: MenuItem<Wry>,
+}
+
+pub fn install(app: &App, studio: Option<&Studio>) -> tauri::Result<()> {
+    let words = Words::of(studio);
+    let show = MenuItem::with_id(app, SHOW, words.plain("tray.show"), true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, QUIT, words.plain("tray.quit"), true, None::<&str>)?;
     let menu = Menu::with_items(app, &[&show, &quit])?;
+    app.manage(TrayItems {
+        show: show.clone(),
+        quit: quit.clone(),
+    });
     let mut tray = TrayIconBuilder::with_id("main")
         .tooltip("Avatar Studio")
         .menu(&menu)
@@ -28,6 +42,15 @@ pub fn install(app: &App) -> tauri::Result<()> {
     }
     tray.build(app)?;
     Ok(())
+}
+
+/// Words the tray menu in the language now in force.
+pub fn reword(app: &AppHandle, studio: &Studio) {
+    if let Some(items) = app.try_state::<TrayItems>() {
+        let words = Words::of(Some(studio));
+        let _ = items.show.set_text(words.plain("tray.show"));
+        let _ = items.quit.set_text(words.plain("tray.quit"));
+    }
 }
 
 pub fn show_main_window(app: &AppHandle) {

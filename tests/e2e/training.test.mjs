@@ -1,6 +1,6 @@
 // A creator trains an avatar in test mode in the real window: progress moves, the end arrives as a
 // notification on a real session bus and a click on it opens the avatar, the result survives a
-// restart, and a second run is cancelled.
+// restart, and a second run is cancelled. A Russian-speaking creator reads no English on the way.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -91,4 +91,58 @@ test("a test-mode training moves, notifies on the session bus, opens the avatar 
     jobs.map((job) => job.status),
     ["cancelled", "completed"],
   );
+});
+
+/** Words in Latin letters in the visible text, except technical text (paths and fal's own log
+ * lines sit in <code>) and the creator's own names (`translate="no"`: file and avatar names). */
+async function englishWords(app) {
+  const text = await app.execute(() => {
+    const parts = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const element = walker.currentNode.parentElement;
+      if (!element || element.closest('code, script, style, [translate="no"]')) continue;
+      if (element.getClientRects().length === 0 || getComputedStyle(element).visibility === "hidden") continue;
+      parts.push(walker.currentNode.textContent);
+    }
+    return parts.join(" ");
+  });
+  const names = new Set(["fal", "fal.ai", "avatar", "studio", "s3", "lora", "minio", "flux", "id"]);
+  return (text.match(/[A-Za-z][A-Za-z.]*/g) ?? []).filter((word) => !names.has(word.toLowerCase()));
+}
+
+test("a Russian-speaking creator trains in test mode and reads Russian on screen and in the notification", async () => {
+  const russian = await startDriver({ ...environment, AVATAR_LANGUAGE: "ru" });
+  const library = newLibrary();
+  const cases = join(repoRoot, "tests", "fixtures", "cases");
+  const avatar = JSON.parse(cli(library, "--json", "avatar", "create", "--name", "Анна", "--type", "portrait", "--gender", "female"));
+  cli(library, "photos", "add", avatar.id, join(cases, "good_portrait.jpg"), join(cases, "rotated_exif.jpg"));
+  const before = notifications.notifications().length;
+  const app = await openApp(russian, library);
+  try {
+    await openAvatar(app);
+    assert.deepEqual(await englishWords(app), [], "the avatar's page before the start");
+    await startFast(app);
+    const status = await byTestId(app, "training-status");
+    await app.waitUntil(async () => /Обучение: шаг \d+ из \d+ \(тестовый режим\)/.test(await status.getText()), {
+      timeout: 15_000,
+      timeoutMsg: "the status line never showed a training step in Russian",
+    });
+    assert.deepEqual(await englishWords(app), [], "the page while training");
+    await byTestId(app, "training-model", 30_000);
+    assert.equal(await (await byTestId(app, "training-status")).getText(), "Модель сохранена");
+    assert.deepEqual(await englishWords(app), [], "the page after the training");
+    await app.waitUntil(async () => notifications.notifications().length > before, {
+      timeout: 10_000,
+      timeoutMsg: "no notification on the bus",
+    });
+    const notice = notifications.notifications().slice(before).join("\n");
+    assert.match(notice, /Обучение завершено/);
+    assert.match(notice, /Аватар «Анна» готов/);
+    assert.match(notice, /Открыть/);
+    assert.doesNotMatch(notice, /Training|ready|Open/);
+  } finally {
+    await app.deleteSession();
+    russian.stop();
+  }
 });

@@ -2,6 +2,7 @@
 //! only: results on stdout, and on failure one `{"code","message"}` object on stderr.
 
 mod training;
+mod words;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

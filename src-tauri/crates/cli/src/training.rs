@@ -3,7 +3,10 @@
 use std::io::{BufRead, IsTerminal};
 
 use serde::Serialize;
-use studio::{ErrorReport, JobState, Overrides, Preset, Studio, TrainingJob, TrainingPlan};
+use studio::{
+    ErrorReport, JobFailure, JobState, JobStep, Overrides, Preset, Studio, TrainingJob,
+    TrainingPlan,
+};
 use uuid::Uuid;
 
 use crate::Output;
@@ -15,13 +18,17 @@ struct JobReport<'a> {
     avatar_id: Uuid,
     status: JobState,
     progress: u8,
-    status_text: Option<&'a str>,
+    /// Where the job is, in English; `step` is the same as a code.
+    status_text: Option<String>,
+    step: Option<&'a JobStep>,
     request_id: Option<&'a str>,
     queue_position: Option<u32>,
     last_log: Option<&'a str>,
     model_path: Option<&'a str>,
     model_url: Option<&'a str>,
-    error: Option<&'a str>,
+    /// Why the job failed, in English; `failure` is the same as a code.
+    error: Option<String>,
+    failure: Option<&'a JobFailure>,
     preset: &'a str,
     trainer: &'a str,
     test_mode: bool,
@@ -39,13 +46,18 @@ impl<'a> From<&'a TrainingJob> for JobReport<'a> {
             avatar_id: job.avatar_id,
             status: job.state,
             progress: job.progress,
-            status_text: job.status_text.as_deref(),
+            status_text: job
+                .step
+                .as_ref()
+                .map(|step| crate::words::step(step, job.test_mode)),
+            step: job.step.as_ref(),
             request_id: job.request_id.as_deref(),
             queue_position: job.queue_position,
             last_log: job.last_log.as_deref(),
             model_path: job.model_path.as_deref(),
             model_url: job.model_url.as_deref(),
-            error: job.error.as_deref(),
+            error: job.failure.as_ref().map(crate::words::failure),
+            failure: job.failure.as_ref(),
             preset: &job.preset,
             trainer: &job.trainer,
             test_mode: job.test_mode,
@@ -149,7 +161,10 @@ fn show_progress(out: &Output, job: &TrainingJob) {
     if out.json || !std::io::stderr().is_terminal() {
         return;
     }
-    let text = job.status_text.as_deref().unwrap_or(job.state.as_str());
+    let text = match &job.step {
+        Some(step) => crate::words::step(step, job.test_mode),
+        None => job.state.to_string(),
+    };
     eprintln!("[{:>3}%] {text}", job.progress);
 }
 
@@ -278,7 +293,10 @@ fn describe_job(job: &TrainingJob) -> String {
         job.avatar_id,
         job.state,
         job.progress,
-        job.status_text.as_deref().unwrap_or_default()
+        job.step
+            .as_ref()
+            .map(|step| crate::words::step(step, job.test_mode))
+            .unwrap_or_default()
     );
     if let Some(request_id) = &job.request_id {
         line.push_str(&format!("  request {request_id}"));
@@ -286,8 +304,8 @@ fn describe_job(job: &TrainingJob) -> String {
     if let Some(path) = &job.model_path {
         line.push_str(&format!("  model {path}"));
     }
-    if let Some(error) = &job.error {
-        line.push_str(&format!("  error: {error}"));
+    if let Some(failure) = &job.failure {
+        line.push_str(&format!("  error: {}", crate::words::failure(failure)));
     }
     line
 }

@@ -23,5 +23,6 @@ pub use reachable::{Unreachable, fal_can_fetch, is_public};
 pub use retry::RetryPolicy;
 pub use storage::{Lifetime, MULTIPART_THRESHOLD, PART_SIZE, UploadFile, upload_journal_path};
 pub use trainers::{
-    Estimate, LoraOutput, Overrides, Preset, TrainerKind, TrainerSpec, TrainingParams,
+    Estimate, LEARNING_RATE_RANGE, LoraOutput, Overrides, Preset, STEP_RANGE, TrainerKind,
+    TrainerSpec, TrainingParams,
 };

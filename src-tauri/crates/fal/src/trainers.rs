@@ -78,8 +78,8 @@ pub const STYLE_ENDPOINT: &str = "fal-ai/flux-lora-fast-training";
 
 /// Documented ranges (fal-protocol.md §4.1; the fast trainer documents none, so the portrait
 /// trainer's step range is applied to both).
-const STEP_RANGE: RangeInclusive<u32> = 1..=10_000;
-const LEARNING_RATE_RANGE: RangeInclusive<f64> = 0.000_001..=0.001;
+pub const STEP_RANGE: RangeInclusive<u32> = 1..=10_000;
+pub const LEARNING_RATE_RANGE: RangeInclusive<f64> = 0.000_001..=0.001;
 
 impl TrainerSpec {
     pub fn new(kind: TrainerKind, endpoint: Option<String>) -> Self {

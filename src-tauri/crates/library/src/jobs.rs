@@ -8,14 +8,16 @@ use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::avatars::{parse_id, parse_time};
-use crate::{JobState, Library, LibraryError, MonthSpending, Result, TrainingJob, TrainingType};
+use crate::{
+    JobFailure, JobState, Library, LibraryError, MonthSpending, Result, TrainingJob, TrainingType,
+};
 
 const SELECT_JOB: &str = "SELECT id, avatar_id, idempotency_key, training_set_hash, trainer,
     training_type, preset, params, test_mode, state, request_id, status_url, response_url,
     cancel_url, storage, dataset_key, dataset_url, progress, queue_position, status_text, last_log,
     error, model_path, model_url, config_url, cancel_requested, created_at, updated_at,
     submitted_at, finished_at, revision, download_attempts, confirmed_cost_usd, price_source,
-    paid_request, billed_cost_usd, fal_outputs, upload_attempts
+    paid_request, billed_cost_usd, fal_outputs, upload_attempts, step, failure
     FROM training_jobs";
 
 const UNFINISHED: &str = "state NOT IN ('completed', 'failed', 'cancelled')";
@@ -189,8 +191,8 @@ impl Library {
             &format!(
                 "UPDATE training_jobs SET state = ?2, request_id = ?3, status_url = ?4,
                     response_url = ?5, cancel_url = ?6, storage = ?7, dataset_key = ?8,
-                    dataset_url = ?9, progress = ?10, queue_position = ?11, status_text = ?12,
-                    last_log = ?13, error = ?14, model_path = ?15, model_url = ?16,
+                    dataset_url = ?9, progress = ?10, queue_position = ?11, step = ?12,
+                    last_log = ?13, failure = ?14, model_path = ?15, model_url = ?16,
                     config_url = ?17, updated_at = ?18, submitted_at = ?19, finished_at = ?20,
                     download_attempts = ?24, paid_request = ?25, billed_cost_usd = ?26,
                     fal_outputs = ?27, upload_attempts = ?28, revision = revision + 1
@@ -209,9 +211,9 @@ impl Library {
                 job.dataset_url,
                 job.progress,
                 job.queue_position,
-                job.status_text,
+                job.step.as_ref().map(to_json),
                 job.last_log,
-                job.error,
+                job.failure.as_ref().map(to_json),
                 job.model_path,
                 job.model_url,
                 job.config_url,
@@ -296,6 +298,10 @@ impl Library {
 }
 
 /// Fixed-width UTC text, so that SQLite's text comparison orders times correctly.
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("job codes serialise")
+}
+
 fn timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -352,9 +358,15 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
         dataset_url: optional(16)?,
         progress: progress.clamp(0, 100) as u8,
         queue_position: queue_position.map(|position| position.max(0) as u32),
-        status_text: optional(19)?,
+        // A step this build cannot read (written by a newer one) is shown by the job's state.
+        step: optional(38)?.and_then(|json| serde_json::from_str(&json).ok()),
         last_log: optional(20)?,
-        error: optional(21)?,
+        failure: match (optional(39)?, optional(21)?) {
+            (Some(json), _) => {
+                Some(serde_json::from_str(&json).unwrap_or(JobFailure::Other { detail: json }))
+            }
+            (None, legacy) => legacy.map(|detail| JobFailure::Other { detail }),
+        },
         model_path: optional(22)?,
         model_url: optional(23)?,
         config_url: optional(24)?,
@@ -430,9 +442,9 @@ mod tests {
             dataset_url: None,
             progress: 0,
             queue_position: None,
-            status_text: None,
+            step: None,
             last_log: None,
-            error: None,
+            failure: None,
             model_path: None,
             model_url: None,
             config_url: None,

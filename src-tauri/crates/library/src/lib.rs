@@ -21,7 +21,8 @@ pub use blobs::{DeletedFiles, PARTIAL_SUFFIX};
 pub use jobs::JobInsert;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
-    Avatar, AvatarStatus, Gender, JobState, MonthSpending, Photo, TrainingJob, TrainingType,
+    Avatar, AvatarStatus, Gender, JobFailure, JobState, JobStep, MonthSpending, Photo, TrainingJob,
+    TrainingType, Transfer,
 };
 pub use photos::PhotoDetails;
 pub use watch_folders::WatchedFile;

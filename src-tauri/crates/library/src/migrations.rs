@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_watched_files.sql"),
     include_str!("../migrations/0007_job_revision.sql"),
     include_str!("../migrations/0008_spending.sql"),
+    include_str!("../migrations/0009_job_codes.sql"),
 ];
 
 /// The schema version this build writes.

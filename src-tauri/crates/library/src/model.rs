@@ -196,6 +196,102 @@ impl JobState {
     }
 }
 
+text_enum!(
+    /// A job's transfers that are tried a bounded number of times.
+    Transfer { Upload => "upload", Download => "download" }
+);
+
+/// Where a job is. A code with parameters: the UI words it in English or Russian, the CLI in
+/// English; the ledger stores it as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum JobStep {
+    Preparing,
+    Packing {
+        photos: u32,
+    },
+    /// `store`: `s3` or `fal`.
+    Uploading {
+        megabytes: f64,
+        store: String,
+    },
+    Uploaded,
+    Sending,
+    /// `place` counts from 1.
+    Queued {
+        place: Option<u32>,
+    },
+    Training {
+        done: Option<u32>,
+        total: Option<u32>,
+    },
+    /// fal finished; the model is being fetched (`after_cancel`: the cancel came too late).
+    Downloading {
+        after_cancel: bool,
+    },
+    /// A transfer failed and is tried again; `detail` is the technical reason.
+    Retrying {
+        transfer: Transfer,
+        detail: String,
+    },
+    /// fal cannot be reached; polling goes on.
+    Unreachable {
+        detail: String,
+    },
+    /// fal's answer proves it did not take the job; it is sent again later.
+    NotSent {
+        detail: String,
+    },
+    /// fal's answer to the submit was lost; its request history will tell.
+    AwaitingHistory,
+    /// fal's request history shows the submit arrived.
+    Adopted,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+/// Why a job failed: a code with parameters and the technical detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum JobFailure {
+    /// A setting the creator must fix (the key, S3, the storage route).
+    Settings { detail: String },
+    /// fal refused the request before queueing it: nothing ran, nothing was billed.
+    Refused { detail: String },
+    /// fal ran the job and reported a failure.
+    FalFailed {
+        kind: Option<String>,
+        detail: String,
+    },
+    /// The job holds no fal request to follow.
+    NoRequest,
+    /// fal no longer knows the request.
+    Forgotten,
+    /// fal no longer keeps the result, so the model cannot be fetched.
+    ResultExpired,
+    /// fal's result cannot be used.
+    ResultUnusable { detail: String },
+    /// fal's result names the model at an address that is not https.
+    ModelNotHttps { url: String },
+    /// The model file is no longer on fal's servers.
+    ModelGone,
+    /// fal's file server refused the model's download.
+    ModelPrivate { status: u16 },
+    /// A transfer failed `tries` times.
+    TransferGaveUp {
+        transfer: Transfer,
+        tries: u32,
+        detail: String,
+    },
+    /// fal's request history never listed the lost submit: nothing was charged.
+    NeverReceived { minutes: u32 },
+    /// fal's answer was lost and its request history cannot tell whether the job arrived.
+    Unsettled { detail: String },
+    /// A reason recorded in words by an older version.
+    Other { detail: String },
+}
+
 /// One month of paid requests in the spending ledger, in US dollars.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct MonthSpending {
@@ -244,10 +340,12 @@ pub struct TrainingJob {
     /// 0–100.
     pub progress: u8,
     pub queue_position: Option<u32>,
-    pub status_text: Option<String>,
+    /// Where the job is, as a code the UI words.
+    pub step: Option<JobStep>,
+    /// fal's newest log line (its own words), or the app's technical note.
     pub last_log: Option<String>,
-    /// Why the job failed, in words.
-    pub error: Option<String>,
+    /// Why the job failed, as a code the UI words, with the technical detail.
+    pub failure: Option<JobFailure>,
     /// The verified LoRA file in the library.
     pub model_path: Option<String>,
     /// The LoRA file on fal's CDN.

@@ -4,7 +4,7 @@
 //! followers, which ask fal's own status and result, so the model's address always comes from fal
 //! and nothing a relay token holder posts can end a job or choose what is downloaded.
 
-use avatar_library::{JobState, TrainingJob};
+use avatar_library::{JobState, JobStep, TrainingJob};
 use serde_json::Value;
 
 use crate::{Error, Result, Studio};
@@ -30,8 +30,14 @@ impl Studio {
                 if progress > job.progress {
                     job.progress = progress;
                     job.state = JobState::Running;
-                    let text = job.status_text.clone().unwrap_or_else(|| "Training".into());
-                    return self.save(job, &text).map(Some);
+                    let step = match job.step.clone() {
+                        Some(step @ JobStep::Training { .. }) => step,
+                        _ => JobStep::Training {
+                            done: None,
+                            total: None,
+                        },
+                    };
+                    return self.save(job, step).map(Some);
                 }
                 Ok(Some(job))
             }

@@ -21,8 +21,8 @@ mod watch;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use avatar_library::{
-    Avatar, AvatarStatus, Gender, JobState, Library, MonthSpending, Photo, THUMBNAILS_DIR,
-    TrainingJob, TrainingType,
+    Avatar, AvatarStatus, Gender, JobFailure, JobState, JobStep, Library, MonthSpending, Photo,
+    THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
@@ -42,8 +42,8 @@ pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
 };
 pub use settings::{Setting, SettingsView};
-pub use training::{TRIGGER_PHRASE, TrainingPlan, verify_safetensors};
-pub use watch::{SETTLE_TIME, WatchedFolder};
+pub use training::{PresetInfo, TRIGGER_PHRASE, TrainingChoices, TrainingPlan, verify_safetensors};
+pub use watch::{SETTLE_TIME, WatchProblem, WatchProblemCode, WatchedFolder};
 
 /// The application object: one per open library.
 pub struct Studio {

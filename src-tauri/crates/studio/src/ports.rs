@@ -157,7 +157,7 @@ pub struct Notice {
     pub avatar_name: String,
     pub outcome: JobState,
     /// Why it failed, when it did.
-    pub error: Option<String>,
+    pub failure: Option<avatar_library::JobFailure>,
 }
 
 /// Raises desktop notifications.

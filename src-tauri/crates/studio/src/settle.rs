@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use avatar_library::{JobState, TrainingJob};
+use avatar_library::{JobFailure, JobState, JobStep, TrainingJob};
 use chrono::Duration;
 
 use crate::{Error, Result, Studio};
@@ -71,7 +71,7 @@ impl Studio {
                     "fal's request history shows this training arrived as {}",
                     record.request_id
                 ));
-                self.save(job, "fal had received the training; following it")
+                self.save(job, JobStep::Adopted)
             }
             Finding::NotArrived => {
                 let mut job = job;
@@ -79,16 +79,16 @@ impl Studio {
                 self.conclude(
                     job,
                     JobState::Failed,
-                    Some(format!(
-                        "fal never received this training: its request history lists no such request {} minutes after it was sent, so nothing was charged. Start the training again when you are ready.",
-                        self.config().history_delay.as_secs().div_ceil(60)
-                    )),
+                    Some(JobFailure::NeverReceived {
+                        minutes: self.config().history_delay.as_secs().div_ceil(60) as u32,
+                    }),
                 )
             }
             Finding::NotYetKnown => {
-                let text = "fal's answer was lost; waiting for fal's request history to show whether the training arrived";
-                self.save(job, text)?;
-                Err(Error::Remote(text.into()))
+                self.save(job, JobStep::AwaitingHistory)?;
+                Err(Error::Remote(
+                    "fal's answer was lost; waiting for fal's request history to show whether the training arrived".into(),
+                ))
             }
             Finding::Ambiguous(why) => self.settle_impossible(job, &why),
         }
@@ -156,9 +156,9 @@ impl Studio {
         self.conclude(
             job,
             JobState::Failed,
-            Some(format!(
-                "fal's answer to this training was lost, and fal's request history could not tell whether it arrived ({why}). Check your requests on fal's dashboard before starting again; nothing was sent twice."
-            )),
+            Some(JobFailure::Unsettled {
+                detail: why.to_string(),
+            }),
         )
     }
 }

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use avatar_library::{JobInsert, JobState, PARTIAL_SUFFIX, TrainingJob};
+use avatar_library::{
+    JobFailure, JobInsert, JobState, JobStep, PARTIAL_SUFFIX, TrainingJob, Transfer,
+};
 use fal::{FalClient, FalError, Overrides, Preset, QueueState, TrainerKind, TrainerSpec};
 use serde::Serialize;
 use ts_rs::TS;
@@ -60,6 +62,28 @@ pub struct TrainingPlan {
     pub monthly_budget_usd: Option<f64>,
 }
 
+/// One preset of one avatar type, with what it trains and how long the guide says it takes.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct PresetInfo {
+    pub training_type: TrainingType,
+    #[ts(type = "\"fast\" | \"balanced\" | \"quality\"")]
+    pub preset: Preset,
+    pub steps: u32,
+    pub learning_rate: Option<f64>,
+    pub min_minutes: u32,
+    pub max_minutes: u32,
+}
+
+/// The presets and the ranges the trainers accept: the one table every screen reads.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct TrainingChoices {
+    pub presets: Vec<PresetInfo>,
+    pub min_steps: u32,
+    pub max_steps: u32,
+    pub min_learning_rate: f64,
+    pub max_learning_rate: f64,
+}
+
 /// The stored parameters of a job.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct JobParams {
@@ -77,6 +101,35 @@ impl Studio {
             TrainingType::Style => {
                 TrainerSpec::new(TrainerKind::Style, self.config().style_trainer.clone())
             }
+        }
+    }
+
+    /// Every preset of both avatar types with the trainers in force, and the accepted ranges.
+    pub fn training_choices(&self) -> TrainingChoices {
+        let presets = [TrainingType::Portrait, TrainingType::Style]
+            .into_iter()
+            .flat_map(|training_type| {
+                let trainer = self.trainer(training_type);
+                Preset::ALL.into_iter().map(move |preset| {
+                    let params = trainer.preset(preset);
+                    let (min_minutes, max_minutes) = trainer.preset_minutes(preset);
+                    PresetInfo {
+                        training_type,
+                        preset,
+                        steps: params.steps,
+                        learning_rate: params.learning_rate,
+                        min_minutes,
+                        max_minutes,
+                    }
+                })
+            })
+            .collect();
+        TrainingChoices {
+            presets,
+            min_steps: *fal::STEP_RANGE.start(),
+            max_steps: *fal::STEP_RANGE.end(),
+            min_learning_rate: *fal::LEARNING_RATE_RANGE.start(),
+            max_learning_rate: *fal::LEARNING_RATE_RANGE.end(),
         }
     }
 
@@ -225,9 +278,9 @@ impl Studio {
             dataset_url: None,
             progress: 0,
             queue_position: None,
-            status_text: Some("Preparing the training set".to_string()),
+            step: Some(JobStep::Preparing),
             last_log: None,
-            error: None,
+            failure: None,
             model_path: None,
             model_url: None,
             config_url: None,
@@ -451,7 +504,7 @@ impl Studio {
             JobState::Submitting if job.test_mode => {
                 let mut job = job;
                 job.state = JobState::Preparing;
-                job = self.save(job, "Preparing the training set")?;
+                job = self.save(job, JobStep::Preparing)?;
                 self.prepare_and_submit(job).await
             }
             // The process stopped between "about to submit" and "fal answered": fal's request
@@ -481,7 +534,8 @@ impl Studio {
                     | Error::Rejected(reason),
                 ) => {
                     let latest = self.load_job(job.id)?;
-                    return self.conclude(latest, JobState::Failed, Some(reason));
+                    let failure = JobFailure::Settings { detail: reason };
+                    return self.conclude(latest, JobState::Failed, Some(failure));
                 }
                 // Another process moved the job on: this step stops at the fence.
                 Err(error @ Error::Conflict(_)) => return Err(error),
@@ -500,7 +554,7 @@ impl Studio {
         }
         if job.test_mode {
             job.state = JobState::Submitting;
-            job = self.save(job, "Sending the training to fal")?;
+            job = self.save(job, JobStep::Sending)?;
             let request_id = format!(
                 "test_{}_{}",
                 &avatar.id.simple().to_string()[..8],
@@ -516,14 +570,15 @@ impl Studio {
             job.state = JobState::Queued;
             job.submitted_at = Some(self.clock.now());
             job.progress = PROGRESS_SUBMITTED;
-            return self.save(job, "Waiting in the queue (test mode)");
+            return self.save(job, JobStep::Queued { place: None });
         }
         // Everything that can fail without fal is settled before the job is marked as being sent,
         // so a missing key never leaves a job whose fate cannot be told.
         let client = match self.fal_client() {
             Ok(client) => client,
             Err(Error::InvalidConfig(reason)) => {
-                return self.conclude(job, JobState::Failed, Some(reason));
+                let failure = JobFailure::Settings { detail: reason };
+                return self.conclude(job, JobState::Failed, Some(failure));
             }
             Err(error) => return Err(error),
         };
@@ -548,7 +603,7 @@ impl Studio {
         job.paid_request = true;
         // Until fal answers, this is when sending began: the lookup of a lost answer starts here.
         job.submitted_at = Some(self.clock.now());
-        job = self.save(job, "Sending the training to fal")?;
+        job = self.save(job, JobStep::Sending)?;
         match client
             .submit(&job.trainer, &input, webhook.as_deref())
             .await
@@ -562,20 +617,24 @@ impl Studio {
                 job.submitted_at = Some(self.clock.now());
                 job.state = JobState::Queued;
                 job.progress = PROGRESS_SUBMITTED;
-                self.save(job, "Waiting in fal's queue")
+                let place = job.queue_position.map(|position| position + 1);
+                self.save(job, JobStep::Queued { place })
             }
             Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
                 // Refused before it was queued: nothing runs, nothing is billed.
                 job.paid_request = false;
-                self.conclude(job, JobState::Failed, Some(error.to_string()))
+                let failure = JobFailure::Refused {
+                    detail: error.to_string(),
+                };
+                self.conclude(job, JobState::Failed, Some(failure))
             }
             Err(error) if submit_not_taken(&error) => {
                 // fal's answer proves it did not take the job: it waits for a later attempt.
                 job.state = JobState::Preparing;
                 job.paid_request = false;
                 job.submitted_at = None;
-                let status = format!("Not sent yet: {error}");
-                self.save(job, &status)?;
+                let detail = error.to_string();
+                self.save(job, JobStep::NotSent { detail })?;
                 Err(error.into())
             }
             // The request left and no answer proves fal did not take it (a gateway's 408, 500,
@@ -607,7 +666,8 @@ impl Studio {
             Ok(metadata) => metadata.len(),
             Err(_) => {
                 job.progress = 2;
-                job = self.save(job, &format!("Packing {} photos", photos.len()))?;
+                let count = photos.len() as u32;
+                job = self.save(job, JobStep::Packing { photos: count })?;
                 let files: Vec<PathBuf> = photos.iter().map(|(_, path)| path.clone()).collect();
                 let zip_path = zip_path.clone();
                 tokio::task::spawn_blocking(move || dataset::pack(&files, None, &zip_path))
@@ -616,13 +676,14 @@ impl Studio {
             }
         };
         job.progress = 5;
+        let megabytes = (packed as f64 / 1e5).round() / 10.0;
+        let store_kind = store.kind().to_string();
         job = self.save(
             job,
-            &format!(
-                "Uploading the training set ({:.1} MB) to {}",
-                packed as f64 / 1e6,
-                store_name(store.kind())
-            ),
+            JobStep::Uploading {
+                megabytes,
+                store: store_kind,
+            },
         )?;
         let prefix = format!("avatars/{}", job.avatar_id);
         if let Some(copies) = self.s3_copies()? {
@@ -657,7 +718,7 @@ impl Studio {
         job.dataset_key = Some(key);
         job.dataset_url = Some(url);
         job.progress = 8;
-        self.save(job, "Training set uploaded")
+        self.save(job, JobStep::Uploaded)
     }
 
     /// One status poll: queue position, progress from the logs, and the end.
@@ -665,11 +726,7 @@ impl Studio {
         let client = self.fal_client()?;
         let (Some(status_url), Some(cancel_url)) = (job.status_url.clone(), job.cancel_url.clone())
         else {
-            return self.conclude(
-                job,
-                JobState::Failed,
-                Some("the job has no fal request to follow".into()),
-            );
+            return self.conclude(job, JobState::Failed, Some(JobFailure::NoRequest));
         };
         if job.cancel_requested && !follower.cancel_sent {
             // A cancel that fails is sent again at the next poll; the status is read either way,
@@ -686,28 +743,23 @@ impl Studio {
                 return self.conclude(job, JobState::Cancelled, None);
             }
             Err(FalError::NotFound(_)) => {
-                return self.conclude(
-                    job,
-                    JobState::Failed,
-                    Some("fal no longer knows this request".into()),
-                );
+                return self.conclude(job, JobState::Failed, Some(JobFailure::Forgotten));
             }
             Err(error) if error.is_transient() => {
-                let text = format!("Cannot reach fal ({error}); still trying");
-                return self.save_if_changed(job, &text);
+                let detail = error.to_string();
+                return self.save_if_changed(job, JobStep::Unreachable { detail });
             }
             Err(error) => return Err(error.into()),
         };
         if let Some(entry) = status.logs.last() {
             job.last_log = Some(entry.message.clone());
         }
-        let text = match status.state {
+        let step = match status.state {
             QueueState::InQueue => {
                 job.state = JobState::Queued;
                 job.queue_position = status.queue_position;
-                match status.queue_position {
-                    Some(position) => format!("Waiting in fal's queue (position {})", position + 1),
-                    None => "Waiting in fal's queue".to_string(),
+                JobStep::Queued {
+                    place: status.queue_position.map(|position| position + 1),
                 }
             }
             QueueState::InProgress => {
@@ -718,12 +770,12 @@ impl Studio {
                     .iter()
                     .rev()
                     .find_map(|entry| fal::step_progress(&entry.message));
-                match steps {
-                    Some(steps) => {
-                        job.progress = progress_at(steps.fraction());
-                        format!("Training: step {} of {}", steps.done, steps.total)
-                    }
-                    None => "Training".to_string(),
+                if let Some(steps) = steps {
+                    job.progress = progress_at(steps.fraction());
+                }
+                JobStep::Training {
+                    done: steps.map(|steps| steps.done),
+                    total: steps.map(|steps| steps.total),
                 }
             }
             QueueState::Completed => {
@@ -745,23 +797,20 @@ impl Studio {
                         },
                         _ => error,
                     };
-                    let reason = match status.error_type {
-                        Some(kind) => format!("fal reported a failure ({kind}): {error}"),
-                        None => format!("fal reported a failure: {error}"),
+                    let failure = JobFailure::FalFailed {
+                        kind: status.error_type,
+                        detail: error,
                     };
-                    return self.conclude(job, state, (!cancelled).then_some(reason));
+                    return self.conclude(job, state, (!cancelled).then_some(failure));
                 }
                 job.state = JobState::Downloading;
                 job.progress = PROGRESS_TRAINED;
-                if job.cancel_requested {
-                    "Training finished before the cancel took effect; downloading the model"
-                        .to_string()
-                } else {
-                    "Training finished; downloading the model".to_string()
+                JobStep::Downloading {
+                    after_cancel: job.cancel_requested,
                 }
             }
         };
-        self.save_if_changed(job, &text)
+        self.save_if_changed(job, step)
     }
 
     /// Test mode: progress moves with the clock from the simulated submit to the configured
@@ -781,7 +830,12 @@ impl Studio {
         if fraction >= 1.0 {
             job.state = JobState::Downloading;
             job.progress = PROGRESS_TRAINED;
-            return self.save(job, "Training finished; saving the model (test mode)");
+            return self.save(
+                job,
+                JobStep::Downloading {
+                    after_cancel: false,
+                },
+            );
         }
         let total = serde_json::from_str::<JobParams>(&job.params)
             .map(|params| params.steps)
@@ -790,8 +844,11 @@ impl Studio {
         job.state = JobState::Running;
         job.progress = progress_at(fraction);
         job.last_log = Some(format!("Training step {done}/{total} (simulated)"));
-        let text = format!("Training: step {done} of {total} (test mode)");
-        self.save_if_changed(job, &text)
+        let step = JobStep::Training {
+            done: Some(done),
+            total: Some(total),
+        };
+        self.save_if_changed(job, step)
     }
 
     /// Fetches the result as soon as fal reports completion (results expire), downloads the
@@ -818,31 +875,41 @@ impl Studio {
             let response_url = job.response_url.clone().unwrap_or_default();
             let output = match self.fetch_result(&client, &response_url).await {
                 Ok(result) => fal::LoraOutput::from_result(&result)
-                    .map_err(|reason| format!("fal's result cannot be used: {reason}")),
-                Err(FalError::NotFound(_)) => Err("The training finished, but fal no longer keeps its result (results expire soon after a run ends), so the model cannot be fetched.".to_string()),
+                    .map_err(|detail| JobFailure::ResultUnusable { detail }),
+                Err(FalError::NotFound(_)) => Err(JobFailure::ResultExpired),
                 Err(error @ (FalError::Invalid { .. } | FalError::WrongKey { .. })) => {
-                    Err(error.to_string())
+                    Err(JobFailure::ResultUnusable {
+                        detail: error.to_string(),
+                    })
                 }
                 Err(error) => {
-                    return self.transfer_failed(job, Transfer::Download, Error::Remote(error.to_string()));
+                    return self.transfer_failed(
+                        job,
+                        Transfer::Download,
+                        Error::Remote(error.to_string()),
+                    );
                 }
             };
             let output = match output {
                 Ok(output) => output,
-                Err(reason) => return self.conclude(job, JobState::Failed, Some(reason)),
+                Err(failure) => return self.conclude(job, JobState::Failed, Some(failure)),
             };
             if !fal::is_fetchable_url(&output.lora_url) {
-                let reason = format!(
-                    "fal's result names the model at {:?}, which is not an https address; it was not downloaded.",
-                    output.lora_url
-                );
-                return self.conclude(job, JobState::Failed, Some(reason));
+                let failure = JobFailure::ModelNotHttps {
+                    url: output.lora_url,
+                };
+                return self.conclude(job, JobState::Failed, Some(failure));
             }
             expected_size = output.lora_size;
             if job.model_url.as_deref() != Some(output.lora_url.as_str()) {
                 job.model_url = Some(output.lora_url);
                 job.config_url = output.config_url;
-                job = self.save(job, "Downloading the model")?;
+                job = self.save(
+                    job,
+                    JobStep::Downloading {
+                        after_cancel: false,
+                    },
+                )?;
             }
             let limit = expected_size.unwrap_or(self.config().max_model_bytes);
             let url = job.model_url.clone().unwrap_or_default();
@@ -850,17 +917,19 @@ impl Studio {
             if let Err(error) = downloaded {
                 remove_if_present(&partial)?;
                 return match error {
-                    FalError::NotFound(_) => self.conclude(
-                        job,
-                        JobState::Failed,
-                        Some("The model file is no longer on fal's servers; it can no longer be downloaded.".into()),
-                    ),
+                    FalError::NotFound(_) => {
+                        self.conclude(job, JobState::Failed, Some(JobFailure::ModelGone))
+                    }
                     FalError::WrongKey { status } => self.conclude(
                         job,
                         JobState::Failed,
-                        Some(format!("fal's file server refused the model's download (HTTP {status}); the file may be private to the account.")),
+                        Some(JobFailure::ModelPrivate { status }),
                     ),
-                    error => self.transfer_failed(job, Transfer::Download, Error::Remote(error.to_string())),
+                    error => self.transfer_failed(
+                        job,
+                        Transfer::Download,
+                        Error::Remote(error.to_string()),
+                    ),
                 };
             }
         }
@@ -890,15 +959,19 @@ impl Studio {
         transfer: Transfer,
         error: Error,
     ) -> Result<TrainingJob> {
-        let attempts = transfer.attempts(&mut job);
+        let attempts = attempts(&mut job, transfer);
         *attempts += 1;
         let tries = *attempts;
+        let detail = error.to_string();
         if tries >= MAX_TRANSFER_ATTEMPTS {
-            let reason = format!("{} after {tries} tries: {error}", transfer.gave_up());
-            return self.conclude(job, JobState::Failed, Some(reason));
+            let failure = JobFailure::TransferGaveUp {
+                transfer,
+                tries,
+                detail,
+            };
+            return self.conclude(job, JobState::Failed, Some(failure));
         }
-        let text = format!("{} failed ({error}); trying again", transfer.doing());
-        self.save(job, &text)?;
+        self.save(job, JobStep::Retrying { transfer, detail })?;
         Err(error)
     }
 
@@ -955,20 +1028,17 @@ impl Studio {
         &self,
         mut job: TrainingJob,
         state: JobState,
-        error: Option<String>,
+        failure: Option<JobFailure>,
     ) -> Result<TrainingJob> {
         let now = self.clock.now();
         job.state = state;
         job.queue_position = None;
-        job.status_text = Some(
-            match state {
-                JobState::Completed => "Model saved",
-                JobState::Cancelled => "Cancelled",
-                _ => "Failed",
-            }
-            .to_string(),
-        );
-        job.error = error;
+        job.step = Some(match state {
+            JobState::Completed => JobStep::Completed,
+            JobState::Cancelled => JobStep::Cancelled,
+            _ => JobStep::Failed,
+        });
+        job.failure = failure;
         job.updated_at = now;
         job.finished_at = Some(now);
         if self.library.save_job(&job, &self.lease_owner, now)? {
@@ -985,7 +1055,7 @@ impl Studio {
                 avatar_id: job.avatar_id,
                 avatar_name,
                 outcome: state,
-                error: job.error.clone(),
+                failure: job.failure.clone(),
             });
             return Ok(job);
         }
@@ -1001,8 +1071,8 @@ impl Studio {
     /// Writes the job over the revision it was read at. A write that does not land (another
     /// process moved the job on, or took over its lease) ends the step that tried it, before it
     /// can act on a state that is no longer true: see [`Studio::step`].
-    pub(crate) fn save(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
-        job.status_text = Some(status_text.to_string());
+    pub(crate) fn save(&self, mut job: TrainingJob, step: JobStep) -> Result<TrainingJob> {
+        job.step = Some(step);
         job.updated_at = self.clock.now();
         if !self
             .library
@@ -1013,8 +1083,8 @@ impl Studio {
         self.load_job(job.id)
     }
 
-    fn save_if_changed(&self, mut job: TrainingJob, status_text: &str) -> Result<TrainingJob> {
-        job.status_text = Some(status_text.to_string());
+    fn save_if_changed(&self, mut job: TrainingJob, step: JobStep) -> Result<TrainingJob> {
+        job.step = Some(step.clone());
         let stored = self.load_job(job.id)?;
         let unchanged = TrainingJob {
             updated_at: stored.updated_at,
@@ -1025,7 +1095,7 @@ impl Studio {
         if unchanged {
             return Ok(stored);
         }
-        self.save(job, status_text)
+        self.save(job, step)
     }
 
     pub(crate) fn fal_client(&self) -> Result<FalClient> {
@@ -1101,33 +1171,11 @@ impl Studio {
     }
 }
 
-/// A job's transfers that are tried a bounded number of times.
-#[derive(Clone, Copy)]
-enum Transfer {
-    Upload,
-    Download,
-}
-
-impl Transfer {
-    fn attempts(self, job: &mut TrainingJob) -> &mut u32 {
-        match self {
-            Self::Upload => &mut job.upload_attempts,
-            Self::Download => &mut job.download_attempts,
-        }
-    }
-
-    fn doing(self) -> &'static str {
-        match self {
-            Self::Upload => "Uploading the training set",
-            Self::Download => "Downloading the model",
-        }
-    }
-
-    fn gave_up(self) -> &'static str {
-        match self {
-            Self::Upload => "The training set could not be uploaded",
-            Self::Download => "The model could not be downloaded",
-        }
+/// The job's count of failed rounds of a transfer.
+fn attempts(job: &mut TrainingJob, transfer: Transfer) -> &mut u32 {
+    match transfer {
+        Transfer::Upload => &mut job.upload_attempts,
+        Transfer::Download => &mut job.download_attempts,
     }
 }
 
@@ -1185,10 +1233,6 @@ fn submit_not_taken(error: &FalError) -> bool {
 fn progress_at(fraction: f64) -> u8 {
     let span = f64::from(PROGRESS_TRAINED - PROGRESS_SUBMITTED);
     PROGRESS_SUBMITTED + (fraction.clamp(0.0, 1.0) * span) as u8
-}
-
-fn store_name(kind: &str) -> &'static str {
-    if kind == "s3" { "S3" } else { "fal storage" }
 }
 
 fn internal(error: impl std::fmt::Display) -> Error {

@@ -26,8 +26,25 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 #[derive(Debug, Clone, PartialEq)]
 pub struct WatchedFolder {
     pub folder: PathBuf,
-    /// Why it cannot be watched now (gone, unmounted, unreadable), in words.
-    pub problem: Option<String>,
+    /// Why it cannot be watched now (gone, unmounted, unreadable).
+    pub problem: Option<WatchProblem>,
+}
+
+/// Why a folder cannot be watched: a code the UI words, and the system's technical detail.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
+pub struct WatchProblem {
+    pub code: WatchProblemCode,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchProblemCode {
+    /// Gone, moved or unmounted.
+    Missing,
+    NotAFolder,
+    /// This user may not read it.
+    Unreadable,
 }
 
 /// What a file looked like when last seen, and since when.
@@ -51,7 +68,7 @@ impl Studio {
             .into_iter()
             .find_map(|(id, folder)| (id == avatar.id).then_some(folder))
             .map(|folder| WatchedFolder {
-                problem: watchable(&folder).err().map(|error| error.to_string()),
+                problem: check_watchable(&folder).err(),
                 folder,
             }))
     }
@@ -189,13 +206,33 @@ impl Studio {
 
 /// `folder` made absolute, once it is known to be a folder that can be read.
 fn watchable(folder: &Path) -> Result<PathBuf> {
-    let refused = |reason: String| Error::InvalidInput(format!("{} {reason}", folder.display()));
-    let canonical = std::fs::canonicalize(folder)
-        .map_err(|error| refused(format!("cannot be found: {error}")))?;
+    check_watchable(folder).map_err(|problem| Error::InvalidInput(problem.detail))
+}
+
+/// The folder as kept (absolute, links resolved), or why it cannot be watched.
+fn check_watchable(folder: &Path) -> std::result::Result<PathBuf, WatchProblem> {
+    let problem = |code, reason: String| WatchProblem {
+        code,
+        detail: format!("{} {reason}", folder.display()),
+    };
+    let canonical = std::fs::canonicalize(folder).map_err(|error| {
+        problem(
+            WatchProblemCode::Missing,
+            format!("cannot be found: {error}"),
+        )
+    })?;
     if !canonical.is_dir() {
-        return Err(refused("is not a folder".into()));
+        return Err(problem(
+            WatchProblemCode::NotAFolder,
+            "is not a folder".into(),
+        ));
     }
-    std::fs::read_dir(&canonical).map_err(|error| refused(format!("cannot be read: {error}")))?;
+    std::fs::read_dir(&canonical).map_err(|error| {
+        problem(
+            WatchProblemCode::Unreadable,
+            format!("cannot be read: {error}"),
+        )
+    })?;
     Ok(canonical)
 }
 

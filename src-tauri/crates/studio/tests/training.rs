@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use fal_fake::{FakeFal, Fault, Outcome, Route, Script};
 use studio::{
-    Config, Gender, JobState, MemorySecrets, NewAvatar, Overrides, Ports, Preset,
-    RecordingNotifier, SecretName, Studio, SystemClock, TrainingJob, TrainingType,
+    Config, Gender, JobFailure, JobState, JobStep, MemorySecrets, NewAvatar, Overrides, Ports,
+    Preset, RecordingNotifier, SecretName, Studio, SystemClock, TrainingJob, TrainingType,
+    Transfer,
 };
 
 fn cases() -> PathBuf {
@@ -249,9 +250,13 @@ async fn a_portrait_run_uploads_to_fal_storage_follows_the_logs_and_saves_a_veri
         assert!(states.contains(&state), "never {state}: {states:?}");
     }
     let stepped = seen.iter().find(|job| {
-        job.status_text
-            .as_deref()
-            .is_some_and(|text| text.starts_with("Training: step"))
+        matches!(
+            job.step,
+            Some(JobStep::Training {
+                done: Some(_),
+                total: Some(_)
+            })
+        )
     });
     let stepped = stepped.expect("progress read from the trainer's logs");
     assert!((10..95).contains(&stepped.progress), "{stepped:?}");
@@ -496,8 +501,11 @@ async fn a_failed_run_records_the_reason_in_words_and_notifies() {
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = train(&setup.studio, &avatar, Preset::Balanced).await;
     assert_eq!(job.state, JobState::Failed);
-    let error = job.error.expect("reason");
-    assert!(error.contains("Not enough faces"), "{error}");
+    let failure = job.failure.expect("reason");
+    assert!(
+        matches!(&failure, JobFailure::FalFailed { detail, .. } if detail.contains("Not enough faces")),
+        "{failure:?}"
+    );
     assert!(job.model_path.is_none());
     let notices = setup.notifier.notices();
     assert_eq!(notices.len(), 1);
@@ -548,7 +556,7 @@ async fn a_cancel_while_running_is_followed_until_the_trainer_stops() {
     setup.studio.request_cancel(&avatar).expect("cancel");
     let job = setup.studio.drive(job.id).await.expect("drive");
     assert_eq!(job.state, JobState::Cancelled, "{job:?}");
-    assert!(job.error.is_none());
+    assert!(job.failure.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -679,9 +687,7 @@ async fn a_lost_submit_fal_never_received_says_so_and_one_the_history_cannot_set
     let job = setup.studio.drive(job.id).await.expect("settled");
     assert_eq!(job.state, JobState::Failed, "{job:?}");
     assert!(
-        job.error
-            .as_deref()
-            .is_some_and(|error| error.contains("never received")),
+        matches!(job.failure, Some(JobFailure::NeverReceived { .. })),
         "{job:?}"
     );
     assert!(!job.paid_request, "nothing was charged");
@@ -714,8 +720,11 @@ async fn a_lost_submit_fal_never_received_says_so_and_one_the_history_cannot_set
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = train(&setup.studio, &avatar, Preset::Fast).await;
     assert_eq!(job.state, JobState::Failed, "{job:?}");
-    let error = job.error.expect("reason");
-    assert!(error.contains("fal's dashboard"), "{error}");
+    let failure = job.failure.expect("reason");
+    assert!(
+        matches!(failure, JobFailure::Unsettled { .. }),
+        "{failure:?}"
+    );
     assert!(job.paid_request, "it may have been charged");
     assert_eq!(fake.submissions().len(), 1, "never sent twice");
 }
@@ -795,8 +804,11 @@ async fn a_key_gone_before_the_send_fails_the_job_plainly_and_sends_nothing() {
     let without_key = open_with(library.path(), Some(&fake), MemorySecrets::default(), &[]);
     let job = without_key.studio.drive(job.id).await.expect("drive");
     assert_eq!(job.state, JobState::Failed, "{job:?}");
-    let error = job.error.expect("reason");
-    assert!(error.contains("No fal key"), "{error}");
+    let failure = job.failure.expect("reason");
+    assert!(
+        matches!(&failure, JobFailure::Settings { detail } if detail.contains("No fal key")),
+        "{failure:?}"
+    );
     assert!(fake.submissions().is_empty());
 }
 
@@ -808,7 +820,7 @@ async fn a_wrong_key_fails_the_job_and_says_so() {
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = train(&setup.studio, &avatar, Preset::Fast).await;
     assert_eq!(job.state, JobState::Failed);
-    let error = job.error.expect("reason");
+    let error = format!("{:?}", job.failure.expect("reason"));
     assert!(error.contains("refused the API key"), "{error}");
     assert!(
         !error.contains("not-the-key"),
@@ -827,11 +839,7 @@ async fn an_expired_result_fails_the_job_with_an_explanation() {
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = train(&setup.studio, &avatar, Preset::Fast).await;
     assert_eq!(job.state, JobState::Failed);
-    assert!(
-        job.error
-            .expect("reason")
-            .contains("no longer keeps its result")
-    );
+    assert_eq!(job.failure, Some(JobFailure::ResultExpired));
     no_partial_files(library.path());
 }
 
@@ -1102,10 +1110,17 @@ async fn a_stalled_download_is_retried_and_one_that_keeps_failing_ends_with_its_
         }
     };
     assert_eq!(job.state, JobState::Failed, "{job:?}");
-    let error = job.error.expect("reason");
+    let failure = job.failure.expect("reason");
     assert!(
-        error.contains("could not be downloaded after 3 tries"),
-        "{error}"
+        matches!(
+            failure,
+            JobFailure::TransferGaveUp {
+                transfer: Transfer::Download,
+                tries: 3,
+                ..
+            }
+        ),
+        "{failure:?}"
     );
     no_partial_files(library.path());
 
@@ -1497,7 +1512,7 @@ async fn a_cancel_that_fails_never_stops_the_status_reads_and_a_forgotten_cancel
     let statuses = fake.request_count(Route::Status);
     let job = setup.studio.drive(queued.id).await.expect("drive");
     assert_eq!(job.state, JobState::Cancelled, "{job:?}");
-    assert_eq!(job.error, None);
+    assert_eq!(job.failure, None);
     assert!(fake.request_count(Route::Cancel) >= 4);
     assert!(
         fake.request_count(Route::Status) > statuses,
@@ -1627,10 +1642,17 @@ async fn an_upload_that_keeps_stalling_is_retried_then_ends_the_job_with_its_rea
     let job = outcome.expect("ended");
     assert_eq!(job.state, JobState::Failed, "{job:?}");
     assert_eq!(job.upload_attempts, 3);
-    let error = job.error.expect("reason");
+    let failure = job.failure.expect("reason");
     assert!(
-        error.contains("could not be uploaded after 3 tries") && error.contains("stalled"),
-        "{error}"
+        matches!(
+            &failure,
+            JobFailure::TransferGaveUp {
+                transfer: Transfer::Upload,
+                tries: 3,
+                detail,
+            } if detail.contains("stalled")
+        ),
+        "{failure:?}"
     );
     assert_eq!(fake.request_count(Route::StorageUpload), 12);
     assert!(fake.submissions().is_empty(), "nothing was sent to train");

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{cases, new_avatar, studio};
-use studio::{PhotoCode, PhotoResult, Studio, TrainingType, Verdict, WatchedFolder};
+use studio::{
+    PhotoCode, PhotoResult, Studio, TrainingType, Verdict, WatchProblemCode, WatchedFolder,
+};
 
 fn wait_for(results: &Mutex<Vec<PhotoResult>>, name: &str, within: Duration) -> PhotoResult {
     let deadline = Instant::now() + within;
@@ -307,8 +309,8 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     let problem = kept(&studio).and_then(|watched| watched.problem);
     assert!(
         problem
-            .as_deref()
-            .is_some_and(|problem| problem.contains("cannot be found")),
+            .as_ref()
+            .is_some_and(|problem| problem.code == WatchProblemCode::Missing),
         "{problem:?}"
     );
 

@@ -1,10 +1,11 @@
-// The guide's expected training times per type and preset, in minutes.
-import type { TrainingPreset, TrainingType } from "../../lib/ipc";
+// The presets' names; what each trains and how long it takes come from the backend
+// (`AppInfo.training`), so the preset cards, the comparison and the estimate show the same figures.
+import type { PresetInfo, TrainingChoices, TrainingPreset, TrainingType } from "../../lib/ipc";
 
 export type Preset = TrainingPreset;
 export const PRESETS: readonly Preset[] = ["fast", "balanced", "quality"];
 
-export const EXPECTED_MINUTES: Record<TrainingType, Record<Preset, [number, number]>> = {
-  portrait: { fast: [3, 5], balanced: [5, 15], quality: [15, 30] },
-  style: { fast: [5, 10], balanced: [10, 20], quality: [20, 45] },
-};
+/** A preset of an avatar type as the backend defines it. */
+export function presetOf(choices: TrainingChoices | undefined, type: TrainingType, preset: Preset): PresetInfo | undefined {
+  return choices?.presets.find((info) => info.training_type === type && info.preset === preset);
+}

@@ -5,6 +5,7 @@ import type { JobState, TrainingJob, TrainingPlan } from "../../lib/ipc";
 import {
   confirmText,
   estimateText,
+  failureText,
   formatCost,
   formatDuration,
   formatMinutes,
@@ -18,9 +19,13 @@ import {
   percent,
   queuePlace,
   requestOf,
+  stepText,
   stateChanged,
   viewOf,
 } from "./training";
+
+// The ranges the backend sends in AppInfo.training (fal's documented ranges).
+const RANGES = { min_steps: 1, max_steps: 10_000, min_learning_rate: 0.000_001, max_learning_rate: 0.001 };
 
 const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   id: "job-1",
@@ -42,9 +47,9 @@ const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   dataset_url: null,
   progress: 40,
   queue_position: null,
-  status_text: null,
+  step: null,
   last_log: null,
-  error: null,
+  failure: null,
   model_path: null,
   model_url: null,
   config_url: null,
@@ -196,7 +201,7 @@ describe("estimate", () => {
       time: "Expected time: 5–15 minutes",
       cost: "Expected cost: $2.40",
       priceSource: "Estimate from fal's published prices",
-      note: "about $0.0024 per step",
+      note: "Portrait: about $0.0024 per step, at least 1000 steps billed (a third-party figure fal has not confirmed). Times are the guide's.",
       budget: null,
       budgetWarning: null,
       storageNotice: null,
@@ -307,8 +312,8 @@ describe("plural strings", () => {
 
 describe("advanced values", () => {
   it("keep the preset's values when left empty", () => {
-    expect(parseSteps("  ")).toEqual({ value: null, problem: null });
-    expect(requestOf({ preset: "fast", steps: "", learningRate: "" }, "portrait")).toEqual({
+    expect(parseSteps("  ", RANGES)).toEqual({ value: null, problem: null });
+    expect(requestOf({ preset: "fast", steps: "", learningRate: "" }, "portrait", RANGES)).toEqual({
       preset: "fast",
       steps: null,
       learningRate: null,
@@ -316,41 +321,66 @@ describe("advanced values", () => {
   });
 
   it("accept whole steps within fal's range", () => {
-    expect(parseSteps("1500")).toEqual({ value: 1500, problem: null });
-    expect(parseSteps("10000").value).toBe(10_000);
-    expect(parseSteps("0").problem).toBe("out_of_range");
-    expect(parseSteps("10001").problem).toBe("out_of_range");
-    expect(parseSteps("12.5").problem).toBe("not_whole");
-    expect(parseSteps("many").problem).toBe("not_a_number");
-    expect(parseSteps("-5").problem).toBe("not_a_number");
+    expect(parseSteps("1500", RANGES)).toEqual({ value: 1500, problem: null });
+    expect(parseSteps("10000", RANGES).value).toBe(10_000);
+    expect(parseSteps("0", RANGES).problem).toBe("out_of_range");
+    expect(parseSteps("10001", RANGES).problem).toBe("out_of_range");
+    expect(parseSteps("12.5", RANGES).problem).toBe("not_whole");
+    expect(parseSteps("many", RANGES).problem).toBe("not_a_number");
+    expect(parseSteps("-5", RANGES).problem).toBe("not_a_number");
   });
 
   it("accept a learning rate with a point, a comma or an exponent", () => {
-    expect(parseLearningRate("0.0002").value).toBe(0.0002);
-    expect(parseLearningRate("0,0002").value).toBe(0.0002);
-    expect(parseLearningRate("2e-4").value).toBe(0.0002);
-    expect(parseLearningRate("0.01").problem).toBe("out_of_range");
-    expect(parseLearningRate("0").problem).toBe("out_of_range");
-    expect(parseLearningRate("fast").problem).toBe("not_a_number");
+    expect(parseLearningRate("0.0002", RANGES).value).toBe(0.0002);
+    expect(parseLearningRate("0,0002", RANGES).value).toBe(0.0002);
+    expect(parseLearningRate("2e-4", RANGES).value).toBe(0.0002);
+    expect(parseLearningRate("0.01", RANGES).problem).toBe("out_of_range");
+    expect(parseLearningRate("0", RANGES).problem).toBe("out_of_range");
+    expect(parseLearningRate("fast", RANGES).problem).toBe("not_a_number");
   });
 
   it("send no learning rate for the style trainer and nothing while a field is wrong", () => {
-    expect(requestOf({ preset: "quality", steps: "800", learningRate: "0.0001" }, "style")).toEqual({
+    expect(requestOf({ preset: "quality", steps: "800", learningRate: "0.0001" }, "style", RANGES)).toEqual({
       preset: "quality",
       steps: 800,
       learningRate: null,
     });
-    expect(requestOf({ preset: "quality", steps: "800", learningRate: "0.0001" }, "portrait")).toEqual({
+    expect(requestOf({ preset: "quality", steps: "800", learningRate: "0.0001" }, "portrait", RANGES)).toEqual({
       preset: "quality",
       steps: 800,
       learningRate: 0.0001,
     });
-    expect(requestOf({ preset: "fast", steps: "abc", learningRate: "" }, "portrait")).toBeNull();
-    expect(requestOf({ preset: "fast", steps: "", learningRate: "1" }, "portrait")).toBeNull();
+    expect(requestOf({ preset: "fast", steps: "abc", learningRate: "" }, "portrait", RANGES)).toBeNull();
+    expect(requestOf({ preset: "fast", steps: "", learningRate: "1" }, "portrait", RANGES)).toBeNull();
   });
 
   it("recognise the presets a stored job may name", () => {
     expect(isPreset("balanced")).toBe(true);
     expect(isPreset("turbo")).toBe(false);
+  });
+});
+
+describe("job steps and failures", () => {
+  it("word a step's code and parameters in either language, marking test runs", () => {
+    const training = job({ state: "running", step: { code: "training", done: 75, total: 200 } });
+    expect(stepText(training, "en")).toBe("Training: step 75 of 200");
+    expect(stepText(training, "ru")).toBe("Обучение: шаг 75 из 200");
+    expect(stepText({ ...training, test_mode: true }, "ru")).toBe("Обучение: шаг 75 из 200 (тестовый режим)");
+    const queued = job({ state: "queued", step: { code: "queued", place: 3 } });
+    expect(stepText(queued, "ru")).toBe("Ожидание в очереди fal (место 3)");
+    const uploading = job({ step: { code: "uploading", megabytes: 12.5, store: "fal" } });
+    expect(stepText(uploading, "ru")).toBe("Загружаем обучающий набор (12,5 МБ) в хранилище fal");
+    expect(stepText(job({ step: null, state: "queued" }), "en")).toBe("In the queue");
+  });
+
+  it("word a failure by its code, with its parameters and technical detail", () => {
+    expect(failureText({ code: "never_received", minutes: 10 }, "ru")).toContain("через 10 мин.");
+    const gaveUp = { code: "transfer_gave_up", transfer: "download", tries: 3, detail: "stalled" } as const;
+    expect(failureText(gaveUp, "en")).toBe("The model could not be downloaded after 3 tries: stalled");
+    expect(failureText(gaveUp, "ru")).toBe("Модель не удалось скачать (попыток: 3): stalled");
+    expect(failureText({ code: "fal_failed", kind: null, detail: "Not enough faces" }, "ru")).toBe(
+      "fal сообщил об ошибке: Not enough faces",
+    );
+    expect(failureText(null, "en")).toBe("No reason was given.");
   });
 });

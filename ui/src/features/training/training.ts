@@ -1,7 +1,17 @@
 // The training panel's logic without the DOM: which view a job calls for, which update wins,
 // how the creator's advanced values are read, and how numbers are put into words.
 import { locale, t, tn, translate, type Locale, type MessageKey } from "../../lib/i18n/index.svelte";
-import type { JobState, TrainingJob, TrainingPlan, TrainingPreset, TrainingRequest, TrainingType } from "../../lib/ipc";
+import type {
+  JobFailure,
+  JobState,
+  JobStep,
+  TrainingChoices,
+  TrainingJob,
+  TrainingPlan,
+  TrainingPreset,
+  TrainingRequest,
+  TrainingType,
+} from "../../lib/ipc";
 import { PRESETS } from "../avatars/presets";
 
 /** What the panel shows: the choice before a run, the run itself, or how the last one ended. */
@@ -110,7 +120,7 @@ export interface EstimateText {
   cost: string;
   /** Where the cost came from: fal's price for the account, or the built-in estimate. */
   priceSource: string | null;
-  /** How a built-in estimate was reached (the backend's words); none otherwise. */
+  /** How a built-in estimate was reached; none otherwise. */
   note: string | null;
   /** This month's spending against the budget, when a budget is set. */
   budget: string | null;
@@ -138,7 +148,7 @@ export function estimateText(plan: TrainingPlan, target: Locale = locale()): Est
       ? translate(target, "training.noCost")
       : translate(target, "training.cost", { cost: formatCost(plan.cost_usd, target) }),
     priceSource: priceSource ? translate(target, priceSource) : null,
-    note: plan.price_source === "static" ? plan.assumptions : null,
+    note: plan.price_source === "static" ? translate(target, `training.priceBasis.${plan.training_type}`) : null,
     budget:
       budget === null
         ? null
@@ -183,9 +193,52 @@ export function formatDuration(job: TrainingJob, target: Locale = locale()): str
   return tn("training.took", Math.round(milliseconds / 60_000), target);
 }
 
-/** The ranges fal documents and the backend enforces (trainers.rs). */
-export const STEP_RANGE = { min: 1, max: 10_000 } as const;
-export const LEARNING_RATE_RANGE = { min: 0.000_001, max: 0.001 } as const;
+/** Where a job is, in words: the backend sends a code with parameters (`JobStep`). */
+export function stepText(job: TrainingJob, target: Locale = locale()): string {
+  const text = job.step ? stepWords(job.step, target) : translate(target, `jobState.${job.state}`);
+  return job.test_mode ? translate(target, "jobStep.testMode", { text }) : text;
+}
+
+function stepWords(step: JobStep, target: Locale): string {
+  switch (step.code) {
+    case "packing":
+      return translate(target, "jobStep.packing", { photos: step.photos });
+    case "uploading":
+      return translate(target, step.store === "s3" ? "jobStep.uploading.s3" : "jobStep.uploading.fal", {
+        megabytes: new Intl.NumberFormat(target, { maximumFractionDigits: 1 }).format(step.megabytes),
+      });
+    case "queued":
+      return step.place === null ? translate(target, "jobStep.queued") : translate(target, "jobStep.queuedAt", { place: step.place });
+    case "training":
+      return step.done === null || step.total === null
+        ? translate(target, "jobStep.training")
+        : translate(target, "jobStep.trainingSteps", { done: step.done, total: step.total });
+    case "downloading":
+      return translate(target, step.after_cancel ? "jobStep.downloadingAfterCancel" : "jobStep.downloading");
+    case "retrying":
+      return translate(target, `jobStep.retrying.${step.transfer}`);
+    default:
+      return translate(target, `jobStep.${step.code}`);
+  }
+}
+
+/**
+ * Why a job failed, in words: `jobFailure.<code>` (and `.<transfer>` for a transfer) filled with the
+ * failure's parameters. The desktop notification words failures by the same rule from the same
+ * dictionary (src-tauri/src/words.rs).
+ */
+export function failureText(failure: JobFailure | null, target: Locale = locale()): string {
+  if (!failure) return translate(target, "training.failedUnknown");
+  const params: Record<string, string | number> = {};
+  for (const [name, value] of Object.entries(failure)) {
+    if (name !== "code") params[name] = value === null ? "" : (value as string | number);
+  }
+  const key = "transfer" in failure ? `jobFailure.${failure.code}.${failure.transfer}` : `jobFailure.${failure.code}`;
+  return translate(target, key as MessageKey, params).trim();
+}
+
+/** The step and learning-rate ranges the backend enforces. */
+export type Ranges = Pick<TrainingChoices, "min_steps" | "max_steps" | "min_learning_rate" | "max_learning_rate">;
 
 export type FieldProblem = "not_a_number" | "not_whole" | "out_of_range";
 
@@ -199,20 +252,20 @@ function parseNumber(text: string): number | null {
   return Number(cleaned);
 }
 
-export function parseSteps(text: string): Parsed {
+export function parseSteps(text: string, ranges: Ranges): Parsed {
   if (text.trim() === "") return { value: null, problem: null };
   const value = parseNumber(text);
   if (value === null) return { value: null, problem: "not_a_number" };
   if (!Number.isInteger(value)) return { value: null, problem: "not_whole" };
-  if (value < STEP_RANGE.min || value > STEP_RANGE.max) return { value: null, problem: "out_of_range" };
+  if (value < ranges.min_steps || value > ranges.max_steps) return { value: null, problem: "out_of_range" };
   return { value, problem: null };
 }
 
-export function parseLearningRate(text: string): Parsed {
+export function parseLearningRate(text: string, ranges: Ranges): Parsed {
   if (text.trim() === "") return { value: null, problem: null };
   const value = parseNumber(text);
   if (value === null) return { value: null, problem: "not_a_number" };
-  if (value < LEARNING_RATE_RANGE.min || value > LEARNING_RATE_RANGE.max) return { value: null, problem: "out_of_range" };
+  if (value < ranges.min_learning_rate || value > ranges.max_learning_rate) return { value: null, problem: "out_of_range" };
   return { value, problem: null };
 }
 
@@ -224,25 +277,25 @@ export interface TrainingForm {
 }
 
 /** What to ask the backend for, or null while a field is wrong. The style trainer takes no rate. */
-export function requestOf(form: TrainingForm, trainingType: TrainingType): TrainingRequest | null {
-  const steps = parseSteps(form.steps);
-  const learningRate = trainingType === "portrait" ? parseLearningRate(form.learningRate) : { value: null, problem: null };
+export function requestOf(form: TrainingForm, trainingType: TrainingType, ranges: Ranges): TrainingRequest | null {
+  const steps = parseSteps(form.steps, ranges);
+  const learningRate = trainingType === "portrait" ? parseLearningRate(form.learningRate, ranges) : { value: null, problem: null };
   if (steps.problem || learningRate.problem) return null;
   return { preset: form.preset, steps: steps.value, learningRate: learningRate.value };
 }
 
 /** The words for a field's problem, with the allowed range. */
-export function stepsProblem(problem: FieldProblem): string {
+export function stepsProblem(problem: FieldProblem, ranges: Ranges): string {
   return problem === "out_of_range"
-    ? t("training.stepsRange", { min: STEP_RANGE.min, max: STEP_RANGE.max })
+    ? t("training.stepsRange", { min: ranges.min_steps, max: ranges.max_steps })
     : t("training.stepsWhole");
 }
 
-export function learningRateProblem(problem: FieldProblem): string {
+export function learningRateProblem(problem: FieldProblem, ranges: Ranges): string {
   return problem === "out_of_range"
     ? t("training.learningRateRange", {
-        min: formatLearningRate(LEARNING_RATE_RANGE.min),
-        max: formatLearningRate(LEARNING_RATE_RANGE.max),
+        min: formatLearningRate(ranges.min_learning_rate),
+        max: formatLearningRate(ranges.max_learning_rate),
       })
     : t("training.learningRateNumber");
 }

@@ -13,7 +13,11 @@ default_preset: "fast" | "balanced" | "quality",
 /**
  * `en` or `ru` when chosen in Settings; none follows the system's language.
  */
-language: string | null, };
+language: string | null, 
+/**
+ * The presets, their expected times and the accepted ranges, for every screen to show alike.
+ */
+training: TrainingChoices, };
 
 export type Avatar = { id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
@@ -103,7 +107,11 @@ export type Gender = "male" | "female" | "other";
 
 export type ImportUpdate = { result: PhotoResult, stored: PhotoEntry | null, };
 
+export type JobFailure = { "code": "settings", detail: string, } | { "code": "refused", detail: string, } | { "code": "fal_failed", kind: string | null, detail: string, } | { "code": "no_request" } | { "code": "forgotten" } | { "code": "result_expired" } | { "code": "result_unusable", detail: string, } | { "code": "model_not_https", url: string, } | { "code": "model_gone" } | { "code": "model_private", status: number, } | { "code": "transfer_gave_up", transfer: Transfer, tries: number, detail: string, } | { "code": "never_received", minutes: number, } | { "code": "unsettled", detail: string, } | { "code": "other", detail: string, };
+
 export type JobState = "preparing" | "submitting" | "queued" | "running" | "downloading" | "completed" | "failed" | "cancelled";
+
+export type JobStep = { "code": "preparing" } | { "code": "packing", photos: number, } | { "code": "uploading", megabytes: number, store: string, } | { "code": "uploaded" } | { "code": "sending" } | { "code": "queued", place: number | null, } | { "code": "training", done: number | null, total: number | null, } | { "code": "downloading", after_cancel: boolean, } | { "code": "retrying", transfer: Transfer, detail: string, } | { "code": "unreachable", detail: string, } | { "code": "not_sent", detail: string, } | { "code": "awaiting_history" } | { "code": "adopted" } | { "code": "completed" } | { "code": "cancelled" } | { "code": "failed" };
 
 export type Photo = { id: string, avatar_id: string, 
 /**
@@ -169,6 +177,8 @@ export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness,
  */
 watch_folder: WatchFolder | null, };
 
+export type PresetInfo = { training_type: TrainingType, preset: "fast" | "balanced" | "quality", steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, };
+
 export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
 
 export type SecretSource = "environment" | "keychain";
@@ -209,6 +219,8 @@ export type SettingsView = { settings: Array<Setting>,
  */
 problem: string | null, secrets: Array<SecretStatus>, };
 
+export type TrainingChoices = { presets: Array<PresetInfo>, min_steps: number, max_steps: number, min_learning_rate: number, max_learning_rate: number, };
+
 export type TrainingJob = { id: string, avatar_id: string, 
 /**
  * Names the job's uploads, so a repeated upload replaces rather than duplicates.
@@ -241,11 +253,19 @@ dataset_key: string | null, dataset_url: string | null,
 /**
  * 0–100.
  */
-progress: number, queue_position: number | null, status_text: string | null, last_log: string | null, 
+progress: number, queue_position: number | null, 
 /**
- * Why the job failed, in words.
+ * Where the job is, as a code the UI words.
  */
-error: string | null, 
+step: JobStep | null, 
+/**
+ * fal's newest log line (its own words), or the app's technical note.
+ */
+last_log: string | null, 
+/**
+ * Why the job failed, as a code the UI words, with the technical detail.
+ */
+failure: JobFailure | null, 
 /**
  * The verified LoRA file in the library.
  */
@@ -314,6 +334,8 @@ spent_this_month_usd: number, monthly_budget_usd: number | null, };
 
 export type TrainingType = "portrait" | "style";
 
+export type Transfer = "upload" | "download";
+
 export type UpdateChannel = "relay" | "polling";
 
 export type Spending = { 
@@ -354,6 +376,10 @@ billed_requests: number, };
 
 export type Verdict = "accepted" | "rejected";
 
-export type WatchFolder = { path: string, problem: string | null, };
+export type WatchFolder = { path: string, problem: WatchProblem | null, };
 
 export type WatchedUpdate = { avatar_id: string, update: ImportUpdate, };
+
+export type WatchProblem = { code: WatchProblemCode, detail: string, };
+
+export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";

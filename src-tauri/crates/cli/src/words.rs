@@ -1,0 +1,102 @@
+//! The CLI's English for the codes the core sends. The app words the same codes in the UI's
+//! dictionary (`ui/src/lib/i18n`), in the creator's language.
+
+use studio::{JobFailure, JobStep, Transfer};
+
+/// A job's step as a status line.
+pub fn step(step: &JobStep, test_mode: bool) -> String {
+    let text = match step {
+        JobStep::Preparing => "Preparing the training set".to_string(),
+        JobStep::Packing { photos } => format!("Packing {photos} photos"),
+        JobStep::Uploading { megabytes, store } => format!(
+            "Uploading the training set ({megabytes:.1} MB) to {}",
+            if store == "s3" { "S3" } else { "fal storage" }
+        ),
+        JobStep::Uploaded => "Training set uploaded".to_string(),
+        JobStep::Sending => "Sending the training to fal".to_string(),
+        JobStep::Queued { place: Some(place) } => {
+            format!("Waiting in fal's queue (position {place})")
+        }
+        JobStep::Queued { place: None } => "Waiting in fal's queue".to_string(),
+        JobStep::Training {
+            done: Some(done),
+            total: Some(total),
+        } => format!("Training: step {done} of {total}"),
+        JobStep::Training { .. } => "Training".to_string(),
+        JobStep::Downloading { after_cancel: true } => {
+            "Training finished before the cancel took effect; downloading the model".to_string()
+        }
+        JobStep::Downloading { after_cancel: false } => {
+            "Training finished; downloading the model".to_string()
+        }
+        JobStep::Retrying { transfer, detail } => {
+            format!("{} failed ({detail}); trying again", doing(*transfer))
+        }
+        JobStep::Unreachable { detail } => format!("Cannot reach fal ({detail}); still trying"),
+        JobStep::NotSent { detail } => format!("Not sent yet: {detail}"),
+        JobStep::AwaitingHistory => "fal's answer was lost; waiting for fal's request history to show whether the training arrived".to_string(),
+        JobStep::Adopted => "fal had received the training; following it".to_string(),
+        JobStep::Completed => "Model saved".to_string(),
+        JobStep::Cancelled => "Cancelled".to_string(),
+        JobStep::Failed => "Failed".to_string(),
+    };
+    if test_mode {
+        format!("{text} (test mode)")
+    } else {
+        text
+    }
+}
+
+/// Why a job failed, in a sentence.
+pub fn failure(failure: &JobFailure) -> String {
+    match failure {
+        JobFailure::Settings { detail } => detail.clone(),
+        JobFailure::Refused { detail } => {
+            format!("fal refused the training before it ran, so nothing was billed: {detail}")
+        }
+        JobFailure::FalFailed {
+            kind: Some(kind),
+            detail,
+        } => format!("fal reported a failure ({kind}): {detail}"),
+        JobFailure::FalFailed { kind: None, detail } => {
+            format!("fal reported a failure: {detail}")
+        }
+        JobFailure::NoRequest => "the job has no fal request to follow".to_string(),
+        JobFailure::Forgotten => "fal no longer knows this request".to_string(),
+        JobFailure::ResultExpired => "The training finished, but fal no longer keeps its result (results expire soon after a run ends), so the model cannot be fetched.".to_string(),
+        JobFailure::ResultUnusable { detail } => format!("fal's result cannot be used: {detail}"),
+        JobFailure::ModelNotHttps { url } => format!(
+            "fal's result names the model at {url:?}, which is not an https address; it was not downloaded."
+        ),
+        JobFailure::ModelGone => "The model file is no longer on fal's servers; it can no longer be downloaded.".to_string(),
+        JobFailure::ModelPrivate { status } => format!(
+            "fal's file server refused the model's download (HTTP {status}); the file may be private to the account."
+        ),
+        JobFailure::TransferGaveUp {
+            transfer,
+            tries,
+            detail,
+        } => format!("{} after {tries} tries: {detail}", gave_up(*transfer)),
+        JobFailure::NeverReceived { minutes } => format!(
+            "fal never received this training: its request history lists no such request {minutes} minutes after it was sent, so nothing was charged. Start the training again when you are ready."
+        ),
+        JobFailure::Unsettled { detail } => format!(
+            "fal's answer to this training was lost, and fal's request history could not tell whether it arrived ({detail}). Check your requests on fal's dashboard before starting again; nothing was sent twice."
+        ),
+        JobFailure::Other { detail } => detail.clone(),
+    }
+}
+
+fn doing(transfer: Transfer) -> &'static str {
+    match transfer {
+        Transfer::Upload => "Uploading the training set",
+        Transfer::Download => "Downloading the model",
+    }
+}
+
+fn gave_up(transfer: Transfer) -> &'static str {
+    match transfer {
+        Transfer::Upload => "The training set could not be uploaded",
+        Transfer::Download => "The model could not be downloaded",
+    }
+}
