@@ -14,8 +14,8 @@ use studio::{
 use ts_rs::TS;
 
 use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder};
+use crate::events::WatchedUpdate;
 use crate::state::AppInfo;
-use crate::watching::WatchedUpdate;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
 

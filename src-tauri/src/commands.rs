@@ -9,7 +9,6 @@ use studio::{
 use tauri::{AppHandle, State};
 
 use crate::state::{AppInfo, AppState};
-use crate::training;
 
 type Reply<T> = Result<T, ErrorReport>;
 
@@ -86,7 +85,6 @@ pub async fn rename_avatar(state: State<'_, AppState>, id: String, name: String)
 /// Deletes an avatar with everything kept for it, and says what was removed.
 #[tauri::command]
 pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<DeletedAvatar> {
-    let watchers = state.watchers.clone();
     let studio = state.studio()?;
     let runtime = tauri::async_runtime::handle();
     // SQLite and the file sweep block; S3 deletions are awaited on that same blocking thread.
@@ -96,7 +94,6 @@ pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<Dele
             .map_err(|error| {
                 ErrorReport::internal(format!("the deletion stopped unexpectedly: {error}"))
             })??;
-    watchers.stop(deleted.avatar.id);
     Ok(deleted)
 }
 
@@ -193,19 +190,13 @@ pub async fn add_photos(
 /// stops watching.
 #[tauri::command]
 pub async fn set_watch_folder(
-    app: AppHandle,
     state: State<'_, AppState>,
     avatar_id: String,
     folder: Option<String>,
 ) -> Reply<PhotoSet> {
-    let (watchers, studio) = (state.watchers.clone(), state.studio()?);
-    run(state, move |core| {
-        let avatar = core.avatar(&avatar_id)?.id;
-        match core.set_watch_folder(&avatar_id, folder.as_deref().map(std::path::Path::new))? {
-            Some(folder) => watchers.start(&app, &studio, avatar, folder),
-            None => watchers.stop(avatar),
-        }
-        photo_set(core, &avatar_id)
+    run(state, move |studio| {
+        studio.set_watch_folder(&avatar_id, folder.as_deref().map(std::path::Path::new))?;
+        photo_set(studio, &avatar_id)
     })
     .await
 }
@@ -279,12 +270,11 @@ pub async fn plan_training(
 /// plan in force is no longer the confirmed one.
 #[tauri::command]
 pub async fn start_training(
-    app: AppHandle,
     window: tauri::Window,
     state: State<'_, AppState>,
     plan: TrainingPlan,
 ) -> Reply<TrainingJob> {
-    let (studio, followers) = (state.studio()?, state.followers.clone());
+    let studio = state.studio()?;
     if !plan.test_mode {
         let language = studio.config().language.clone();
         if !crate::confirm::paid_start_confirmed(&window, &plan, language.as_deref()).await {
@@ -294,12 +284,11 @@ pub async fn start_training(
             });
         }
     }
-    let job = studio
+    // The core follows the started job in the background.
+    studio
         .start_training(&plan)
         .await
-        .map_err(ErrorReport::from)?;
-    training::follow(&app, &studio, &followers, job.id);
-    Ok(job)
+        .map_err(ErrorReport::from)
 }
 
 #[tauri::command]
@@ -311,15 +300,8 @@ pub async fn training_status(
 }
 
 #[tauri::command]
-pub async fn cancel_training(
-    app: AppHandle,
-    state: State<'_, AppState>,
-    avatar_id: String,
-) -> Reply<TrainingJob> {
-    let (studio, followers) = (state.studio()?, state.followers.clone());
-    let job = run(state, move |studio| studio.request_cancel(&avatar_id)).await?;
-    training::follow(&app, &studio, &followers, job.id);
-    Ok(job)
+pub async fn cancel_training(state: State<'_, AppState>, avatar_id: String) -> Reply<TrainingJob> {
+    run(state, move |studio| studio.request_cancel(&avatar_id)).await
 }
 
 /// Which channel brings training news right now: the relay, or polling fal.

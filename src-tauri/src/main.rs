@@ -3,11 +3,11 @@
 
 mod commands;
 mod confirm;
+mod events;
+mod notifications;
 mod rendering;
 mod state;
-mod training;
 mod tray;
-mod watching;
 mod words;
 
 #[cfg(test)]
@@ -34,8 +34,7 @@ fn main() {
         // Off the main thread: the window opens while the face models load.
         std::thread::spawn(move || studio.prepare_photo_checks());
     }
-    let (notifier, followers) = (state.notifier.clone(), state.followers.clone());
-    let watchers = state.watchers.clone();
+    let notifier = state.notifier.clone();
     let studio_for_close = studio.clone();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_window_state::Builder::default().build())
@@ -49,11 +48,11 @@ fn main() {
             rendering::avoid_emulated_opengl(app)?;
             notifier.attach(app.handle().clone());
             tray::install(app, studio.as_deref())?;
-            // Every start carries unfinished trainings on, whoever started them.
+            // Every start carries unfinished trainings on, whoever started them, and watches
+            // the avatars' folders.
             if let Some(studio) = studio {
-                watchers.start_all(app.handle(), &studio);
-                training::follow_relay(app.handle().clone(), studio.clone());
-                training::follow_unfinished(app.handle().clone(), studio, followers);
+                let runtime = tauri::async_runtime::handle().inner().clone();
+                studio.start_background(runtime, events::forward_to(app.handle().clone(), &studio));
             }
             Ok(())
         })

@@ -7,15 +7,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use studio::{Config, ErrorReport, Ports, Studio};
 
-use crate::training::{DesktopNotifier, Followers};
-use crate::watching::Watchers;
+use crate::notifications::DesktopNotifier;
 use ts_rs::TS;
 
 pub struct AppState {
     studio: Result<Arc<Studio>, ErrorReport>,
     pub notifier: Arc<DesktopNotifier>,
-    pub followers: Arc<Followers>,
-    pub watchers: Arc<Watchers>,
 }
 
 /// What the UI needs to know about the running app.
@@ -47,12 +44,7 @@ impl AppState {
             .and_then(|config| Studio::open(config, ports))
             .map(Arc::new)
             .map_err(ErrorReport::from);
-        Self {
-            studio,
-            notifier,
-            followers: Arc::default(),
-            watchers: Arc::default(),
-        }
+        Self { studio, notifier }
     }
 
     pub fn thumbnails_dir(&self) -> Option<PathBuf> {

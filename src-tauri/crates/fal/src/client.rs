@@ -139,6 +139,11 @@ impl FalClient {
         }
     }
 
+    /// The same client (the same connection pool) with another retry policy.
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self }
+    }
+
     /// The same client with another limit on how long any read may wait for a byte: a stalled
     /// answer or download fails after it and is retried like a broken connection.
     pub fn with_read_timeout(self, read_timeout: Duration) -> Self {

@@ -106,6 +106,7 @@ impl Studio {
             .library
             .delete_avatar(avatar.id)?
             .ok_or_else(|| no_avatar(reference))?;
+        self.rewatch_in_background();
         Ok(DeletedAvatar {
             avatar,
             photos,

@@ -2,6 +2,7 @@
 //! and offers every operation the desktop shell and the CLI expose. It knows nothing of Tauri.
 
 mod avatars;
+mod background;
 mod config;
 mod dataset;
 mod diagnostics;
@@ -25,6 +26,7 @@ pub use avatar_library::{
     THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
+pub use background::{CoreEvent, EventSink};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
 pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_set_hash};
 pub use diagnostics::{Diagnosis, Finding, Service};
@@ -72,6 +74,10 @@ pub struct Studio {
     config_changed: tokio::sync::Notify,
     /// Trainer prices read from fal's pricing API.
     prices: pricing::PriceCache,
+    /// The fal client of the config in force (one connection pool), when a key is set.
+    fal: RwLock<Option<fal::FalClient>>,
+    /// The app's background work, once started.
+    background: OnceLock<Arc<background::Background>>,
 }
 
 impl Studio {
@@ -92,6 +98,8 @@ impl Studio {
             news: tokio::sync::Notify::new(),
             config_changed: tokio::sync::Notify::new(),
             prices: pricing::PriceCache::default(),
+            background: OnceLock::new(),
+            fal: RwLock::new(None),
         };
         studio.reload_config()?;
         Ok(studio)

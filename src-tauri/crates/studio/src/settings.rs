@@ -109,8 +109,22 @@ impl Studio {
             Ok(config) => (config, None),
             Err(error) => (self.environment.clone(), Some(error.to_string())),
         };
-        let config =
-            config.counting_keychain_key(|| self.secrets.get(SecretName::FalKey).is_some());
+        // The key is read once per config (a keychain read is a D-Bus round trip), and the one
+        // fal client built with it serves every call until the config changes.
+        let key = self.secrets.get(SecretName::FalKey);
+        let config = config.counting_keychain_key(|| key.is_some());
+        let client = key.map(|key| {
+            let retry = fal::RetryPolicy {
+                base_delay: config.retry_base,
+                ..fal::RetryPolicy::DEFAULT
+            };
+            fal::FalClient::new(config.fal_endpoints.clone(), key, retry)
+                .with_read_timeout(config.read_timeout)
+        });
+        *self
+            .fal
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = client;
         *self.lock_settings_problem() = problem;
         *self
             .config

@@ -300,7 +300,10 @@ impl Studio {
         };
         let budget = self.config().monthly_budget_usd.filter(|_| !plan.test_mode);
         match self.library.insert_job(&job, budget)? {
-            JobInsert::Inserted => Ok(job),
+            JobInsert::Inserted => {
+                self.follow_in_background(job.id);
+                Ok(job)
+            }
             JobInsert::AvatarBusy => Err(Error::Conflict(format!(
                 "{} is already training; wait for it to end or cancel it first",
                 plan.avatar_name
@@ -350,6 +353,7 @@ impl Studio {
             .filter(|job| !job.state.is_final())
             .ok_or_else(|| Error::Conflict(format!("{} has no training to cancel", avatar.name)))?;
         self.library.request_cancel(job.id)?;
+        self.follow_in_background(job.id);
         self.load_job(job.id)
     }
 
@@ -1098,23 +1102,21 @@ impl Studio {
         self.save(job, step)
     }
 
+    /// The fal client of the config in force.
     pub(crate) fn fal_client(&self) -> Result<FalClient> {
-        self.fal_client_retrying(fal::RetryPolicy {
-            base_delay: self.config().retry_base,
-            ..fal::RetryPolicy::DEFAULT
-        })
+        self.fal
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::InvalidConfig(
+                    "No fal key is set: add it in Settings (it is kept in the system keychain) or set FAL_KEY, or turn on test mode".into(),
+                )
+            })
     }
 
     pub(crate) fn fal_client_retrying(&self, retry: fal::RetryPolicy) -> Result<FalClient> {
-        let key = self.secrets.get(SecretName::FalKey).ok_or_else(|| {
-            Error::InvalidConfig(
-                "No fal key is set: add it in Settings (it is kept in the system keychain) or set FAL_KEY, or turn on test mode".into(),
-            )
-        })?;
-        Ok(
-            FalClient::new(self.config().fal_endpoints.clone(), key, retry)
-                .with_read_timeout(self.config().read_timeout),
-        )
+        Ok(self.fal_client()?.with_retry(retry))
     }
 
     /// The store for a training set: `s3` (the configured bucket, which fal can fetch from) or

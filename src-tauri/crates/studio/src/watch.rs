@@ -94,6 +94,7 @@ impl Studio {
             })
             .transpose()?;
         self.library.set_watch_folder(avatar.id, text)?;
+        self.rewatch_in_background();
         Ok(folder)
     }
 

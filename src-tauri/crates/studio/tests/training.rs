@@ -1658,3 +1658,104 @@ async fn an_upload_that_keeps_stalling_is_retried_then_ends_the_job_with_its_rea
     assert!(fake.submissions().is_empty(), "nothing was sent to train");
     assert!(!job.paid_request);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_follows_a_started_job_to_its_end_and_tells_the_sink() {
+    let library = tempfile::tempdir().expect("library");
+    let setup = open_with(library.path(), None, MemorySecrets::default(), &[]);
+    let studio = Arc::new(setup.studio);
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    studio.start_background(
+        tokio::runtime::Handle::current(),
+        Arc::new(move |event| {
+            let _ = sender.send(event);
+        }),
+    );
+    let avatar = avatar_with_photos(&studio, TrainingType::Portrait);
+    // Nobody follows the job but the background, which started with the studio.
+    let job = start(&studio, &avatar, Preset::Fast).await.expect("start");
+    let mut states = Vec::new();
+    let finished = loop {
+        match events
+            .recv()
+            .await
+            .expect("events go on until the job ends")
+        {
+            studio::CoreEvent::Training(seen) if seen.id == job.id => {
+                states.push(seen.state);
+                if seen.state.is_final() {
+                    break seen;
+                }
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(finished.state, JobState::Completed, "{states:?}");
+    assert!(states.contains(&JobState::Running), "{states:?}");
+    assert_eq!(setup.notifier.notices().len(), 1);
+}
+
+/// Counts the reads of each secret, for the tests that check the keychain is not asked per poll.
+#[derive(Default)]
+struct CountingSecrets {
+    inner: MemorySecrets,
+    fal_key_reads: std::sync::atomic::AtomicUsize,
+}
+
+impl studio::Secrets for CountingSecrets {
+    fn get(&self, name: SecretName) -> Option<String> {
+        if name == SecretName::FalKey {
+            self.fal_key_reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.inner.get(name)
+    }
+    fn set(&self, name: SecretName, value: &str) -> studio::Result<()> {
+        self.inner.set(name, value)
+    }
+    fn delete(&self, name: SecretName) -> studio::Result<()> {
+        self.inner.delete(name)
+    }
+    fn source(&self, name: SecretName) -> studio::Result<Option<studio::SecretSource>> {
+        self.inner.source(name)
+    }
+    fn reach_store(&self) -> studio::Result<()> {
+        self.inner.reach_store()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fal_key_is_read_once_per_config_not_per_poll() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let secrets = Arc::new(CountingSecrets {
+        inner: MemorySecrets::default().with(SecretName::FalKey, fake.api_key()),
+        ..CountingSecrets::default()
+    });
+    let mut setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    setup.studio = Studio::open(
+        setup.studio.config().as_ref().clone(),
+        Ports {
+            clock: Arc::new(SystemClock),
+            secrets: secrets.clone(),
+            notifier: setup.notifier.clone(),
+        },
+    )
+    .expect("studio");
+    let reads_at_open = secrets
+        .fal_key_reads
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    let polls = fake.request_count(Route::Status);
+    assert!(polls >= 3, "the job was polled {polls} times");
+    assert_eq!(
+        secrets
+            .fal_key_reads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        reads_at_open,
+        "no poll, upload or download read the key again"
+    );
+}

@@ -6,8 +6,8 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{cases, new_avatar, studio};
@@ -316,4 +316,54 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
 
     studio.set_watch_folder(&avatar, None).expect("clear");
     assert!(studio.watch_folders().expect("list").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_watches_an_avatars_folder_while_it_has_one_and_only_then() {
+    let library = tempfile::tempdir().expect("library");
+    let studio = Arc::new(studio(library.path(), &[]));
+    let (sender, events) = std::sync::mpsc::channel();
+    let sender = Mutex::new(sender);
+    studio.start_background(
+        tokio::runtime::Handle::current(),
+        Arc::new(move |event| {
+            let _ = sender.lock().expect("sender").send(event);
+        }),
+    );
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let id: uuid::Uuid = avatar.parse().expect("id");
+    let inbox = tempfile::tempdir().expect("inbox");
+    assert!(studio.watched_in_background().is_empty());
+
+    let kept = studio
+        .set_watch_folder(&avatar, Some(inbox.path()))
+        .expect("watch")
+        .expect("folder");
+    assert_eq!(studio.watched_in_background(), vec![(id, kept.clone())]);
+    std::fs::copy(
+        cases().join("good_portrait.jpg"),
+        inbox.path().join("new.jpg"),
+    )
+    .expect("copy");
+    let event = events
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the new photo is news");
+    match event {
+        studio::CoreEvent::WatchedPhoto { avatar_id, result } => {
+            assert_eq!(avatar_id, id);
+            assert!(result.path.ends_with("new.jpg"), "{result:?}");
+        }
+        other => panic!("not a watched photo: {other:?}"),
+    }
+
+    studio.set_watch_folder(&avatar, None).expect("unwatch");
+    assert!(studio.watched_in_background().is_empty());
+    studio
+        .set_watch_folder(&avatar, Some(inbox.path()))
+        .expect("watch again");
+    studio.delete_avatar(&avatar).await.expect("delete");
+    assert!(
+        studio.watched_in_background().is_empty(),
+        "a deleted avatar's folder is not watched"
+    );
 }

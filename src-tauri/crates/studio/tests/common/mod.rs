@@ -2,13 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use studio::{Config, Gender, NewAvatar, Ports, Studio, TrainingType};
+use std::sync::Arc;
+
+use studio::{
+    Config, Gender, MemorySecrets, NewAvatar, Ports, SilentNotifier, Studio, SystemClock,
+    TrainingType,
+};
 
 pub fn cases() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
 }
 
-/// The studio over `library`, with settings as if `vars` were set in the environment.
+/// The studio over `library`, with settings as if `vars` were set in the environment and nothing
+/// else: no keychain, no fal key from the developer's environment, no notifications.
 pub fn studio(library: &Path, vars: &[(&str, &str)]) -> Studio {
     let lookup = |name: &str| {
         vars.iter()
@@ -16,7 +22,12 @@ pub fn studio(library: &Path, vars: &[(&str, &str)]) -> Studio {
             .map(|(_, value)| value.to_string())
     };
     let config = Config::from_lookup(Some(library.to_path_buf()), lookup).expect("config");
-    Studio::open(config, Ports::system()).expect("studio")
+    let ports = Ports {
+        clock: Arc::new(SystemClock),
+        secrets: Arc::new(MemorySecrets::default()),
+        notifier: Arc::new(SilentNotifier),
+    };
+    Studio::open(config, ports).expect("studio")
 }
 
 /// A new avatar's id.

@@ -1,0 +1,212 @@
+//! The work a long-running front end (the app) keeps doing while it is open: every unfinished job
+//! is followed to its end, the relay's feed is read, and each avatar's watched folder is watched.
+//! It lives in the core, not in the shell, so its rules are kept in one place and tested without
+//! a window: a started or cancelled job is followed, each job by one follower; a watcher runs
+//! while, and only while, an avatar has a folder. The front end gets a closed set of events.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use avatar_library::TrainingJob;
+use uuid::Uuid;
+
+use crate::{PhotoResult, Studio, UpdateChannel};
+
+/// How often unfinished jobs nobody here follows are looked for (started by the CLI, or whose
+/// follower stopped on an error such as a network cut).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(20);
+/// How long a watcher whose folder is missing waits before looking for it again.
+const WATCH_RETRY: Duration = Duration::from_secs(5);
+
+/// What the background work tells the front end.
+#[derive(Debug, Clone)]
+pub enum CoreEvent {
+    /// A job moved on.
+    Training(TrainingJob),
+    /// Training news now arrives by another channel.
+    Channel(UpdateChannel),
+    /// A new file in an avatar's watched folder was judged (copies already held are not news).
+    WatchedPhoto {
+        avatar_id: Uuid,
+        result: PhotoResult,
+    },
+}
+
+/// Where events go; called from any thread.
+pub type EventSink = Arc<dyn Fn(CoreEvent) + Send + Sync>;
+
+pub(crate) struct Background {
+    studio: Weak<Studio>,
+    sink: EventSink,
+    runtime: tokio::runtime::Handle,
+    /// The jobs followed now, so each is followed once.
+    followed: Mutex<HashSet<Uuid>>,
+    /// Each watching avatar's folder, with the switch that stops its watcher.
+    watchers: Mutex<HashMap<Uuid, (PathBuf, Arc<AtomicBool>)>>,
+}
+
+impl Studio {
+    /// Starts the background work on `runtime`; its events go to `sink`. Once per studio: a
+    /// second call does nothing.
+    pub fn start_background(self: &Arc<Self>, runtime: tokio::runtime::Handle, sink: EventSink) {
+        let background = Arc::new(Background {
+            studio: Arc::downgrade(self),
+            sink,
+            runtime,
+            followed: Mutex::default(),
+            watchers: Mutex::default(),
+        });
+        if self.background.set(background.clone()).is_err() {
+            return;
+        }
+        background.sync_watchers();
+        let sweeper = background.clone();
+        background.runtime.spawn(async move {
+            while sweeper.sweep().await {
+                tokio::time::sleep(SWEEP_INTERVAL).await;
+            }
+        });
+        let relay = background.clone();
+        background.runtime.spawn(async move {
+            let Some(studio) = relay.studio.upgrade() else {
+                return;
+            };
+            studio
+                .follow_relay(|channel| (relay.sink)(CoreEvent::Channel(channel)))
+                .await;
+        });
+    }
+
+    /// Has the background follow a job it may not follow yet (a start, a cancel).
+    pub(crate) fn follow_in_background(&self, job_id: Uuid) {
+        if let Some(background) = self.background.get() {
+            background.follow(job_id);
+        }
+    }
+
+    /// Brings the watchers in line with the avatars' folders (a folder set, cleared, an avatar
+    /// deleted).
+    pub(crate) fn rewatch_in_background(&self) {
+        if let Some(background) = self.background.get() {
+            background.sync_watchers();
+        }
+    }
+
+    /// The avatars watched in the background now, with their folders.
+    pub fn watched_in_background(&self) -> Vec<(Uuid, PathBuf)> {
+        let Some(background) = self.background.get() else {
+            return Vec::new();
+        };
+        let mut watched: Vec<(Uuid, PathBuf)> = lock(&background.watchers)
+            .iter()
+            .map(|(avatar, (folder, _))| (*avatar, folder.clone()))
+            .collect();
+        watched.sort();
+        watched
+    }
+}
+
+impl Background {
+    /// Follows every unfinished job nobody here follows; false once the studio is gone.
+    async fn sweep(self: &Arc<Self>) -> bool {
+        let Some(studio) = self.studio.upgrade() else {
+            return false;
+        };
+        // The ledger is read off the async workers.
+        let unfinished = tokio::task::spawn_blocking(move || studio.unfinished_jobs()).await;
+        match unfinished {
+            Ok(Ok(jobs)) => jobs.into_iter().for_each(|job| self.follow(job.id)),
+            Ok(Err(error)) => eprintln!("cannot read the training ledger: {error}"),
+            Err(error) => eprintln!("cannot read the training ledger: {error}"),
+        }
+        true
+    }
+
+    fn follow(self: &Arc<Self>, job_id: Uuid) {
+        if !lock(&self.followed).insert(job_id) {
+            return;
+        }
+        let background = self.clone();
+        self.runtime.spawn(async move {
+            if let Some(studio) = background.studio.upgrade() {
+                let outcome = studio
+                    .follow(job_id, |job| {
+                        (background.sink)(CoreEvent::Training(job.clone()));
+                        true
+                    })
+                    .await;
+                if let Err(error) = outcome {
+                    eprintln!("training {job_id} paused: {error}; it is picked up again shortly");
+                }
+            }
+            lock(&background.followed).remove(&job_id);
+        });
+    }
+
+    /// Starts a watcher for each avatar with a folder and stops the others: the one place that
+    /// decides what is watched.
+    fn sync_watchers(self: &Arc<Self>) {
+        let Some(studio) = self.studio.upgrade() else {
+            return;
+        };
+        let wanted: HashMap<Uuid, PathBuf> = match studio.watch_folders() {
+            Ok(folders) => folders.into_iter().collect(),
+            Err(error) => {
+                eprintln!("the watched folders could not be read: {error}");
+                return;
+            }
+        };
+        let mut running = lock(&self.watchers);
+        running.retain(|avatar, (folder, keep_going)| {
+            let keep = wanted.get(avatar) == Some(folder);
+            if !keep {
+                keep_going.store(false, Ordering::Relaxed);
+            }
+            keep
+        });
+        for (avatar, folder) in wanted {
+            if running.contains_key(&avatar) {
+                continue;
+            }
+            let keep_going = Arc::new(AtomicBool::new(true));
+            running.insert(avatar, (folder.clone(), keep_going.clone()));
+            self.watch(avatar, folder, keep_going);
+        }
+    }
+
+    /// Watches one folder on its own thread (the watch blocks) until switched off; a folder that
+    /// is gone (an unplugged drive) is looked for again every little while.
+    fn watch(&self, avatar: Uuid, folder: PathBuf, keep_going: Arc<AtomicBool>) {
+        let (studio, sink) = (self.studio.clone(), self.sink.clone());
+        std::thread::spawn(move || {
+            let going = || keep_going.load(Ordering::Relaxed);
+            while going() {
+                let Some(studio) = studio.upgrade() else {
+                    return;
+                };
+                let watched = studio.watch_folder(&avatar.to_string(), &folder, &going, |result| {
+                    if !result.is_already_held() {
+                        sink(CoreEvent::WatchedPhoto {
+                            avatar_id: avatar,
+                            result,
+                        });
+                    }
+                });
+                drop(studio);
+                if let Err(error) = watched {
+                    eprintln!("not watching {} for now: {error}", folder.display());
+                    std::thread::sleep(WATCH_RETRY);
+                }
+            }
+        });
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
