@@ -1,33 +1,20 @@
 use tauri_build::{AppManifest, Attributes};
 
-/// Every command the UI may call; each gets an `allow-…` permission that capabilities grant.
-const COMMANDS: &[&str] = &[
-    "app_info",
-    "list_avatars",
-    "create_avatar",
-    "rename_avatar",
-    "delete_avatar",
-    "list_photos",
-    "add_photos",
-    "remove_photo",
-    "set_watch_folder",
-    "pick_photos",
-    "plan_training",
-    "start_training",
-    "training_status",
-    "cancel_training",
-    "update_channel",
-    "check_connection",
-    "settings",
-    "save_settings",
-    "set_secret",
-    "delete_secret",
-    "diagnose",
-    "spending",
-    "show_model",
-];
+include!("src/command_list.rs");
 
 fn main() {
+    // The handler list `main.rs` includes: every command of the list, and no other.
+    let handlers: Vec<String> = COMMANDS
+        .iter()
+        .map(|command| format!("crate::commands::{command}"))
+        .collect();
+    let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    std::fs::write(
+        std::path::Path::new(&out_dir).join("handlers.rs"),
+        format!("tauri::generate_handler![{}]", handlers.join(", ")),
+    )
+    .expect("write the handler list");
+    println!("cargo:rerun-if-changed=src/command_list.rs");
     let attributes = Attributes::new()
         .config_path("../tauri.conf.json")
         .app_manifest(AppManifest::new().commands(COMMANDS));

@@ -13,8 +13,10 @@ use studio::{
 };
 use ts_rs::TS;
 
+use crate::command_list::COMMANDS;
 use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder};
 use crate::events::WatchedUpdate;
+use crate::events::{CHANNEL_EVENT, OPEN_AVATAR_EVENT, TRAINING_EVENT, WATCHED_PHOTO_EVENT};
 use crate::state::AppInfo;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
@@ -73,7 +75,40 @@ fn typescript() -> String {
         text.push_str(&declaration);
         text.push('\n');
     }
+    // The commands and events, so a name the backend does not have fails the type-check.
+    let commands: Vec<String> = COMMANDS.iter().map(|name| format!("\"{name}\"")).collect();
+    text.push_str(&format!(
+        "\nexport type Command = {};\n",
+        commands.join(" | ")
+    ));
+    text.push_str(&format!(
+        "\nexport const EVENTS = {{ training: \"{TRAINING_EVENT}\", channel: \"{CHANNEL_EVENT}\", watchedPhoto: \"{WATCHED_PHOTO_EVENT}\", openAvatar: \"{OPEN_AVATAR_EVENT}\" }} as const;\n"
+    ));
     text
+}
+
+#[test]
+fn the_capability_grants_every_command_and_nothing_else() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("capabilities/main.json");
+    let capability: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("capability")).expect("JSON");
+    let mut granted: Vec<String> = capability["permissions"]
+        .as_array()
+        .expect("permissions")
+        .iter()
+        .filter_map(|permission| permission.as_str())
+        .filter_map(|permission| permission.strip_prefix("allow-"))
+        .map(|command| command.replace('-', "_"))
+        .collect();
+    granted.sort();
+    let mut commands: Vec<String> = COMMANDS.iter().map(|name| name.to_string()).collect();
+    commands.sort();
+    assert_eq!(
+        granted,
+        commands,
+        "{} and src/command_list.rs",
+        path.display()
+    );
 }
 
 #[test]

@@ -383,3 +383,7 @@ export type WatchedUpdate = { avatar_id: string, update: ImportUpdate, };
 export type WatchProblem = { code: WatchProblemCode, detail: string, };
 
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
+
+export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model";
+
+export const EVENTS = { training: "training", channel: "update-channel", watchedPhoto: "watched-photo", openAvatar: "open-avatar" } as const;

@@ -3,8 +3,10 @@ import { Channel, convertFileSrc, invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 
+import { EVENTS } from "./bindings";
 import type {
   AppInfo,
+  Command,
   Avatar,
   AvatarCard,
   ConnectionReport,
@@ -79,7 +81,7 @@ export function toIpcError(reason: unknown): IpcError {
   return new IpcError({ code: "internal", message: String(reason) });
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+async function call<T>(command: Command, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (reason) {
@@ -140,22 +142,22 @@ export const backend = {
 
 /** Every photo a watched folder brings, for any avatar; resolves to a function that stops listening. */
 export function onWatchedPhoto(handler: (update: WatchedUpdate) => void): Promise<() => void> {
-  return listen<WatchedUpdate>("watched-photo", (event) => handler(event.payload));
+  return listen<WatchedUpdate>(EVENTS.watchedPhoto, (event) => handler(event.payload));
 }
 
 /** Every change of any training job; resolves to a function that stops listening. */
 export function onTrainingChange(handler: (job: TrainingJob) => void): Promise<() => void> {
-  return listen<TrainingJob>("training", (event) => handler(event.payload));
+  return listen<TrainingJob>(EVENTS.training, (event) => handler(event.payload));
 }
 
 /** Each change of the channel training news arrives by. */
 export function onUpdateChannelChange(handler: (channel: UpdateChannel) => void): Promise<() => void> {
-  return listen<UpdateChannel>("update-channel", (event) => handler(event.payload));
+  return listen<UpdateChannel>(EVENTS.channel, (event) => handler(event.payload));
 }
 
 /** A click on a training notification: the avatar to show. */
 export function onOpenAvatarRequest(handler: (avatarId: string) => void): Promise<() => void> {
-  return listen<string>("open-avatar", (event) => handler(event.payload));
+  return listen<string>(EVENTS.openAvatar, (event) => handler(event.payload));
 }
 
 /** A URL the webview can load a thumbnail from (the asset protocol, scoped to thumbnails). */
