@@ -17,6 +17,10 @@ fn run(mut command: Command, library: &Path, args: &[&str]) -> Output {
         .arg(library)
         .args(args)
         .env_remove("AVATAR_STUDIO_LIBRARY")
+        // Test mode whatever the developer's shell holds: no fal key from the environment.
+        .env_remove("FAL_KEY")
+        .env_remove("FAL_API_KEY")
+        .env("FAL_TRAINING_TEST_MODE", "true")
         .output()
         .expect("avatar-cli runs")
 }

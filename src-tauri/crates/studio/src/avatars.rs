@@ -173,7 +173,8 @@ mod tests {
             config,
             Ports {
                 clock: clock.clone(),
-                ..Ports::system()
+                secrets: Arc::new(crate::MemorySecrets::default()),
+                notifier: Arc::new(crate::SilentNotifier),
             },
         )
         .expect("open");
