@@ -17,7 +17,7 @@ mod rate_limit;
 mod server;
 mod store;
 mod token;
-pub mod wire;
+pub use relay_wire as wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,6 +5,7 @@
 //! and nothing a relay token holder posts can end a job or choose what is downloaded.
 
 use avatar_library::{JobState, JobStep, TrainingJob};
+use relay_wire::{EventKind, FeedEvent};
 use serde_json::Value;
 
 use crate::{Error, Result, Studio};
@@ -17,33 +18,53 @@ impl Studio {
         let request_id = event["request_id"]
             .as_str()
             .ok_or_else(|| Error::InvalidInput("the event names no request_id".into()))?;
+        let kind = match event["status"].as_str().unwrap_or_default() {
+            "OK" | "completed" => EventKind::Completed,
+            "ERROR" | "failed" => EventKind::Failed,
+            "in_progress" => EventKind::InProgress,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "{other:?} is not a status this app knows (OK, ERROR, in_progress, completed, failed)"
+                )));
+            }
+        };
+        self.apply_event(request_id, kind, event["progress"].as_u64())
+    }
+
+    /// Applies an event from the relay's feed: the relay classified the delivery already.
+    pub(crate) fn apply_feed_event(&self, event: &FeedEvent) -> Result<Option<TrainingJob>> {
+        self.apply_event(
+            &event.request_id,
+            event.kind,
+            event.body["progress"].as_u64(),
+        )
+    }
+
+    fn apply_event(
+        &self,
+        request_id: &str,
+        kind: EventKind,
+        progress: Option<u64>,
+    ) -> Result<Option<TrainingJob>> {
         let Some(mut job) = self.library.job_by_request_id(request_id)? else {
             return Ok(None);
         };
         if !matches!(job.state, JobState::Queued | JobState::Running) {
             return Ok(Some(job));
         }
-        match event["status"].as_str().unwrap_or_default() {
-            "OK" | "completed" | "ERROR" | "failed" => Ok(Some(job)),
-            "in_progress" => {
-                let progress = event["progress"].as_u64().unwrap_or(0).min(99) as u8;
-                if progress > job.progress {
-                    job.progress = progress;
-                    job.state = JobState::Running;
-                    let step = match job.step.clone() {
-                        Some(step @ JobStep::Training { .. }) => step,
-                        _ => JobStep::Training {
-                            done: None,
-                            total: None,
-                        },
-                    };
-                    return self.save(job, step).map(Some);
-                }
-                Ok(Some(job))
-            }
-            other => Err(Error::InvalidInput(format!(
-                "{other:?} is not a status this app knows (OK, ERROR, in_progress, completed, failed)"
-            ))),
+        let progress = progress.unwrap_or(0).min(99) as u8;
+        if kind != EventKind::InProgress || progress <= job.progress {
+            return Ok(Some(job));
         }
+        job.progress = progress;
+        job.state = JobState::Running;
+        let step = match job.step.clone() {
+            Some(step @ JobStep::Training { .. }) => step,
+            _ => JobStep::Training {
+                done: None,
+                total: None,
+            },
+        };
+        self.save(job, step).map(Some)
     }
 }

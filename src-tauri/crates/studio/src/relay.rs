@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use ts_rs::TS;
 
@@ -13,18 +13,6 @@ use crate::{Error, Result, SecretName, Studio};
 
 /// How long one long-poll waits for news before asking again.
 const LONG_POLL: Duration = Duration::from_secs(25);
-
-#[derive(Deserialize)]
-struct Feed {
-    events: Vec<FeedEvent>,
-    next: i64,
-}
-
-#[derive(Deserialize)]
-struct FeedEvent {
-    request_id: String,
-    body: Value,
-}
 
 /// Which channel brings training news right now, for the UI and diagnostics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -82,19 +70,13 @@ impl Studio {
                 return Err(Error::Remote(format!("the relay answered HTTP {status}")));
             }
         }
-        let feed: Feed = response.json().await.map_err(|error| {
+        let feed: relay_wire::FeedPage = response.json().await.map_err(|error| {
             Error::Remote(format!("the relay sent something unreadable: {error}"))
         })?;
         let mut read = FeedRead::default();
         for event in feed.events {
-            match self.apply_status_event(&event.body) {
-                Ok(Some(_)) => read.applied += 1,
-                Ok(None) => {}
-                // One unreadable event must not stop the feed at its cursor forever.
-                Err(Error::InvalidInput(reason)) => {
-                    eprintln!("relay event for {} skipped: {reason}", event.request_id);
-                }
-                Err(error) => return Err(error),
+            if self.apply_feed_event(&event)?.is_some() {
+                read.applied += 1;
             }
             read.request_ids.push(event.request_id);
         }

@@ -1,5 +1,7 @@
-//! The feed's JSON: what `GET /api/events` and `GET /api/events/stream` send. The app that
-//! follows the relay reads the same JSON.
+//! The relay's feed JSON: what `GET /api/events` and `GET /api/events/stream` send. The relay
+//! writes these types and the app reads them, so the two cannot drift apart; the relay classifies
+//! each delivery once (`kind`), and the app acts on that. Errors of the relay's HTTP API are
+//! `{"error": message}`, a public API of its own.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -98,7 +100,7 @@ pub struct FeedEvent {
 /// One answer of `GET /api/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedPage {
-    /// Oldest first, at most [`crate::FEED_PAGE_SIZE`].
+    /// Oldest first, at most one page (the relay's `FEED_PAGE_SIZE`).
     pub events: Vec<FeedEvent>,
     /// The cursor to ask `after` next time.
     pub next: i64,
