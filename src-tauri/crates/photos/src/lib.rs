@@ -7,7 +7,9 @@ mod decode;
 mod export;
 mod faces;
 mod format;
+mod identity;
 mod quality;
+mod sameness;
 
 use image::{GrayImage, RgbImage};
 use md5::{Digest, Md5};
@@ -15,9 +17,15 @@ use serde::Serialize;
 use ts_rs::TS;
 
 pub use export::{TrainingCopy, training_copy};
-pub use faces::{DetectorError, Face, FaceDetector};
+pub use faces::{DetectorError, Face, FaceDetector, Keypoint, Keypoints};
 pub use format::Format;
+pub use identity::{
+    CHIP_SIDE, DESCRIPTOR_LEN, Descriptor, FaceEmbedder, Pose, align as align_face, pose, yaw,
+};
 pub use quality::Quality;
+pub use sameness::{
+    DIFFERENT_PERSON_DISTANCE, MIN_SET, PhotoJudgement, SAME_PERSON_PAIR, judge_set, judge_set_with,
+};
 
 /// Why a photo is refused (`reasons`) or what to know about it (`warnings`). A code keeps its
 /// meaning forever; new situations get new codes.
@@ -48,6 +56,8 @@ pub enum Code {
     Noisy,
     /// Warning: other, smaller faces besides the main one.
     BackgroundFaces,
+    /// A portrait of someone else than the person in the rest of the set.
+    DifferentPerson,
 }
 
 /// What the photo is for: portraits need exactly one clear face, styles need none.
@@ -92,6 +102,19 @@ const BACKGROUND_FACE_SHARE: f32 = 0.5;
 /// The longest side of the stored thumbnail.
 pub const THUMBNAIL_SIDE: u32 = 320;
 
+/// The identity of one face of a photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceIdentity {
+    /// Index into the report's faces.
+    pub face: usize,
+    pub descriptor: Descriptor,
+    pub pose: Pose,
+}
+
+/// Most faces of one photo whose identity is computed: a crowd's background faces are not the
+/// subject.
+pub const MAX_IDENTITIES: usize = 6;
+
 /// Everything learnt about one photo.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -104,6 +127,10 @@ pub struct Report {
     pub height: u32,
     /// Faces in upright pixels of the original, strongest first.
     pub faces: Vec<Face>,
+    /// Portraits: the identity of each face that could be the subject (the prominent ones,
+    /// strongest first), for judging a set of photos together.
+    #[serde(skip)]
+    pub identities: Vec<FaceIdentity>,
     pub quality: Option<Quality>,
     /// 64-bit difference hash of the picture, for near duplicates.
     #[serde(skip)]
@@ -126,6 +153,7 @@ impl Report {
             width: 0,
             height: 0,
             faces: Vec::new(),
+            identities: Vec::new(),
             quality: None,
             difference_hash: None,
             reasons: Vec::new(),
@@ -185,6 +213,8 @@ pub struct Checker {
     budget: budget::DecodeBudget,
     /// Whether reports carry a thumbnail; checks that store nothing need none.
     thumbnails: bool,
+    /// Whether portraits' faces get an identity descriptor.
+    identity: bool,
 }
 
 impl Checker {
@@ -194,7 +224,16 @@ impl Checker {
             budget: budget::DecodeBudget::new(limits.decode_budget),
             limits,
             thumbnails: true,
+            identity: true,
         })
+    }
+
+    /// The same checks without identity descriptors (faster; nothing to compare them with).
+    pub fn without_identity(self) -> Self {
+        Self {
+            identity: false,
+            ..self
+        }
     }
 
     /// The same checks without making thumbnails.
@@ -212,6 +251,7 @@ impl Checker {
             budget: budget::DecodeBudget::new(limits.decode_budget),
             limits,
             thumbnails: self.thumbnails,
+            identity: self.identity,
         }
     }
 
@@ -337,7 +377,16 @@ impl Checker {
             Vec::new()
         });
         let to_original = report.width as f32 / working.width() as f32;
-        self.judge(&mut report, &working, faces, to_original, subject);
+        self.judge(&mut report, &working, &faces, to_original, subject);
+        if subject == Subject::Portrait && self.identity {
+            let source = Source {
+                bytes,
+                format,
+                stored,
+                orientation,
+            };
+            self.describe_faces(&mut report, &working, &faces, &source);
+        }
         report
     }
 
@@ -345,7 +394,7 @@ impl Checker {
         &self,
         report: &mut Report,
         working: &RgbImage,
-        faces: Vec<Face>,
+        faces: &[Face],
         to_original: f32,
         subject: Subject,
     ) {
@@ -400,6 +449,112 @@ impl Checker {
         }
     }
 }
+
+impl Checker {
+    /// The identity of the faces that could be the subject: those at least half the size of the
+    /// largest, at most [`MAX_IDENTITIES`]. A face too small in the working copy to tell who it
+    /// is is looked at in a larger decode of the photo; one that is small even in the original
+    /// gets no identity.
+    fn describe_faces(
+        &self,
+        report: &mut Report,
+        working: &RgbImage,
+        faces: &[Face],
+        source: &Source,
+    ) {
+        let side = |face: &Face| face.width.min(face.height);
+        let largest = faces.iter().map(side).fold(0.0, f32::max);
+        let candidates: Vec<(usize, &Face)> = faces
+            .iter()
+            .enumerate()
+            .filter(|(_, face)| side(face) >= largest * BACKGROUND_FACE_SHARE)
+            .take(MAX_IDENTITIES)
+            .collect();
+        let Some(smallest) = candidates
+            .iter()
+            .map(|(_, face)| face.width)
+            .reduce(f32::min)
+        else {
+            return;
+        };
+        let embedder = match FaceEmbedder::shared() {
+            Ok(embedder) => embedder,
+            Err(error) => {
+                report.detail = Some(error.to_string());
+                return;
+            }
+        };
+        let larger = self.larger_copy(report, working, smallest, source);
+        let (image, factor) = match &larger {
+            Some(image) => (image, image.width() as f32 / working.width() as f32),
+            None => (working, 1.0),
+        };
+        for (index, face) in candidates {
+            let face = face.scaled(factor);
+            if face.width < MIN_IDENTITY_FACE_WIDTH {
+                continue;
+            }
+            match embedder.describe(image, &face) {
+                Ok(descriptor) => report.identities.push(FaceIdentity {
+                    face: index,
+                    descriptor,
+                    pose: identity::pose(&face),
+                }),
+                Err(error) => report.detail = Some(error.to_string()),
+            }
+        }
+    }
+
+    /// A decode of the photo large enough that a face `face_width` pixels wide in the working
+    /// copy is [`IDENTITY_FACE_WIDTH`] wide, when the original has those pixels and the decode
+    /// budget allows it.
+    fn larger_copy(
+        &self,
+        report: &Report,
+        working: &RgbImage,
+        face_width: f32,
+        source: &Source,
+    ) -> Option<RgbImage> {
+        let working_long = working.width().max(working.height()) as f32;
+        let original_long = report.width.max(report.height);
+        let wanted = (working_long * IDENTITY_FACE_WIDTH / face_width.max(1.0)).ceil() as u32;
+        let wanted = wanted.min(original_long).min(MAX_IDENTITY_LONG_SIDE);
+        if (wanted as f32) < working_long * 1.25 {
+            return None;
+        }
+        let need =
+            decode::decode_cost_for(source.bytes, source.format, source.stored, wanted).ok()?;
+        if need > self.budget.limit() {
+            return None;
+        }
+        let _held = self.budget.hold(need);
+        decode::working_copy(
+            source.bytes,
+            source.format,
+            source.stored,
+            self.limits.max_side,
+            source.orientation,
+            wanted,
+        )
+        .ok()
+    }
+}
+
+/// The encoded photo, for decoding it again at another size.
+struct Source<'a> {
+    bytes: &'a [u8],
+    format: Format,
+    stored: (u32, u32),
+    orientation: image::metadata::Orientation,
+}
+
+/// A face is described from a copy of the photo in which it is at least this wide, pixels, when
+/// the original has that many (the identity chip's face is about 100 pixels wide).
+const IDENTITY_FACE_WIDTH: f32 = 112.0;
+/// Largest copy decoded for identity, pixels on the long side.
+const MAX_IDENTITY_LONG_SIDE: u32 = 2048;
+/// Faces narrower than this even in the original are too small to tell who they are.
+pub const MIN_IDENTITY_FACE_WIDTH: f32 = 40.0;
 
 fn too_large_detail(size: u64, limit: u64) -> String {
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);

@@ -550,6 +550,7 @@ pub fn explain(reasons: &[Code]) -> String {
             Code::ExtensionMismatch => "the file's name does not match its type",
             Code::Noisy => "the photo is grainy",
             Code::BackgroundFaces => "there are other faces in the background",
+            Code::DifferentPerson => "this looks like a different person than the other photos",
         })
         .collect();
     words.join("; ")
