@@ -266,12 +266,27 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
                 paths,
             } => {
                 let mut progress = Progress::new(&out, &paths);
-                studio.check_photos(&paths, training_type, |result| {
+                if training_type == TrainingType::Portrait {
+                    // Portraits are judged as one set (is every photo the same person?), so
+                    // the lines come once every photo is checked.
+                    let mut results = Vec::new();
+                    studio.check_photos(&paths, training_type, |result| {
+                        results.push(result);
+                        progress.advance();
+                    })?;
                     progress.clear();
-                    out.photo_result(&result);
-                    progress.advance();
-                })?;
-                progress.clear();
+                    studio::judge_portrait_set(&mut results);
+                    for result in &results {
+                        out.photo_result(result);
+                    }
+                } else {
+                    studio.check_photos(&paths, training_type, |result| {
+                        progress.clear();
+                        out.photo_result(&result);
+                        progress.advance();
+                    })?;
+                    progress.clear();
+                }
             }
             PhotosCommand::Watch { avatar, folder } => {
                 if !out.json {

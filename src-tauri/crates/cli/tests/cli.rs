@@ -595,3 +595,55 @@ fn imports_from_several_processes_at_once_lose_no_photo() {
     }
     assert!(rows >= 4, "photos were stored: {rows}");
 }
+
+fn identity_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../tests/fixtures/identity")
+        .join(name)
+        .to_str()
+        .expect("utf-8")
+        .to_owned()
+}
+
+#[test]
+fn portraits_checked_together_are_judged_as_one_set() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let files = [
+        "biden_official.jpg",
+        "obama_official.jpg",
+        "obama_podium.jpg",
+        "obama_standing.jpg",
+    ]
+    .map(identity_fixture);
+    let mut args = vec!["photos", "check", "--type", "portrait", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let output = cli(library.path(), &args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 4, "one line per file");
+    for line in &lines {
+        let path = line["path"].as_str().expect("path");
+        let different = line["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|code| code == "different_person");
+        assert_eq!(different, path.ends_with("biden_official.jpg"), "{line}");
+        let sameness = &line["sameness"];
+        assert!(sameness["distance"].as_f64().is_some(), "{line}");
+    }
+    let biden = &lines[0];
+    assert_eq!(biden["verdict"], "rejected");
+    assert_eq!(biden["sameness"]["others"], 3);
+    assert!(
+        biden["message"]
+            .as_str()
+            .expect("message")
+            .contains("a different person than the other 3 photos"),
+        "{biden}"
+    );
+}

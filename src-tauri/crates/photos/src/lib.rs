@@ -24,7 +24,8 @@ pub use identity::{
 };
 pub use quality::Quality;
 pub use sameness::{
-    DIFFERENT_PERSON_DISTANCE, MIN_SET, PhotoJudgement, SAME_PERSON_PAIR, judge_set, judge_set_with,
+    DIFFERENT_PERSON_DISTANCE, MIN_SET, PhotoJudgement, SAME_PERSON_PAIR, Sameness, judge_set,
+    judge_set_with,
 };
 
 /// Why a photo is refused (`reasons`) or what to know about it (`warnings`). A code keeps its

@@ -5,7 +5,17 @@
 //! is far from that centre is of a different person. In a group photo the subject is the face
 //! closest to the centre.
 
+use serde::Serialize;
+
 use crate::identity::Descriptor;
+
+/// Why a photo was called a different person, for a reason's words: how far its face is from
+/// the centre of the set's other photos of the main person, and how many they are.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sameness {
+    pub distance: f32,
+    pub others: usize,
+}
 
 /// Distance from the centre of the other photos above which a face is another person.
 /// Measured on the labelled fixtures (tests/fixtures/identity/README.md).

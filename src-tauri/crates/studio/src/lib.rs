@@ -30,7 +30,9 @@ pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_
 pub use diagnostics::{Diagnosis, Finding, Service};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use fal::{Overrides, Preset};
-pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain};
+pub use import::{
+    NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain, judge_portrait_set,
+};
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
 pub use ports::{
