@@ -3,6 +3,7 @@
 //! duplicates, and a thumbnail. Everything is synchronous and CPU-only; callers parallelise.
 
 mod budget;
+mod curate;
 mod decode;
 mod export;
 mod faces;
@@ -16,6 +17,7 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 use ts_rs::TS;
 
+pub use curate::{Candidate, CandidateFace, Choice, Framing, Lighting, curate};
 pub use export::{TrainingCopy, training_copy};
 pub use faces::{DetectorError, Face, FaceDetector, Keypoint, Keypoints};
 pub use format::Format;
@@ -216,6 +218,38 @@ pub struct Checker {
     thumbnails: bool,
     /// Whether portraits' faces get an identity descriptor.
     identity: bool,
+    /// Time spent in each stage, summed over threads.
+    clock: StageClock,
+}
+
+/// Nanoseconds spent in each stage of the checks, summed over every thread.
+#[derive(Debug, Default)]
+struct StageClock {
+    decode: std::sync::atomic::AtomicU64,
+    detect: std::sync::atomic::AtomicU64,
+    identity: std::sync::atomic::AtomicU64,
+    measure: std::sync::atomic::AtomicU64,
+}
+
+impl StageClock {
+    fn add(counter: &std::sync::atomic::AtomicU64, since: std::time::Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counter.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Time one checker spent in each stage, summed over all its threads (so more than the wall
+/// time when several cores work).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    /// Decoding to the working copy (and, for small faces, a larger copy).
+    pub decode: std::time::Duration,
+    /// Face detection.
+    pub detect: std::time::Duration,
+    /// Face alignment and identity descriptors.
+    pub identity: std::time::Duration,
+    /// Quality, hashes and thumbnails.
+    pub measure: std::time::Duration,
 }
 
 impl Checker {
@@ -226,7 +260,21 @@ impl Checker {
             limits,
             thumbnails: true,
             identity: true,
+            clock: StageClock::default(),
         })
+    }
+
+    /// Time spent so far in each stage by this checker.
+    pub fn stage_times(&self) -> StageTimes {
+        let read = |counter: &std::sync::atomic::AtomicU64| {
+            std::time::Duration::from_nanos(counter.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        StageTimes {
+            decode: read(&self.clock.decode),
+            detect: read(&self.clock.detect),
+            identity: read(&self.clock.identity),
+            measure: read(&self.clock.measure),
+        }
     }
 
     /// The same checks without identity descriptors (faster; nothing to compare them with).
@@ -253,6 +301,7 @@ impl Checker {
             limits,
             thumbnails: self.thumbnails,
             identity: self.identity,
+            clock: StageClock::default(),
         }
     }
 
@@ -352,6 +401,7 @@ impl Checker {
             return report.refuse(Code::DimensionsTooLarge, detail);
         }
         let held = self.budget.hold(need);
+        let started = std::time::Instant::now();
         let working = match decode::working_copy(
             bytes,
             format,
@@ -369,6 +419,8 @@ impl Checker {
             }
         };
         drop(held);
+        StageClock::add(&self.clock.decode, started);
+        let started = std::time::Instant::now();
         let faces = match subject {
             Subject::Portrait => self.detector.detect(&working),
             Subject::Style => self.detector.detect_full_range(&working),
@@ -377,9 +429,13 @@ impl Checker {
             report.detail = Some(error.to_string());
             Vec::new()
         });
+        StageClock::add(&self.clock.detect, started);
+        let started = std::time::Instant::now();
         let to_original = report.width as f32 / working.width() as f32;
         self.judge(&mut report, &working, &faces, to_original, subject);
+        StageClock::add(&self.clock.measure, started);
         if subject == Subject::Portrait && self.identity {
+            let started = std::time::Instant::now();
             let source = Source {
                 bytes,
                 format,
@@ -387,6 +443,7 @@ impl Checker {
                 orientation,
             };
             self.describe_faces(&mut report, &working, &faces, &source);
+            StageClock::add(&self.clock.identity, started);
         }
         report
     }

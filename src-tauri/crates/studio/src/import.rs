@@ -271,7 +271,7 @@ impl Studio {
     /// Checks every file under `paths` on all cores and hands each report, with the bytes it
     /// was made from, to `consume` on this thread as soon as it is ready. At most a few files
     /// are in memory at once.
-    fn check_files(
+    pub(crate) fn check_files(
         &self,
         checker: &photos::Checker,
         paths: &[PathBuf],
