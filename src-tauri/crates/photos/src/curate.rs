@@ -10,6 +10,12 @@ use crate::identity::{Descriptor, Pose};
 use crate::sameness::{DIFFERENT_PERSON_DISTANCE, SAME_PERSON_PAIR};
 use crate::{Code, Report};
 
+/// Faces this close to the main person's centre are picked first; those between this and
+/// [`DIFFERENT_PERSON_DISTANCE`] only when the confident ones run out. On the labelled fixtures
+/// every same-person photo was within 0.45 of its set's other photos, while other people's
+/// profiles came as close as 0.55 to a set of frontal photos.
+pub const CONFIDENT_SAME_PERSON: f32 = 0.45;
+
 /// Difference hashes this close (in bits) are the same picture (as the import judges them).
 const SAME_PICTURE_BITS: u32 = 8;
 
@@ -216,9 +222,22 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
     // Greedy picking: each step takes the photo whose quality plus what it adds to the set's
     // variety is highest.
     let mut picked: Vec<usize> = Vec::new();
-    let mut remaining = kept.clone();
+    let confident = |index: &usize| {
+        choices[*index]
+            .distance
+            .is_some_and(|distance| distance <= CONFIDENT_SAME_PERSON)
+    };
+    let (mut remaining, mut doubtful): (Vec<usize>, Vec<usize>) =
+        kept.iter().copied().partition(confident);
     let mut counts = Counts::default();
-    while picked.len() < count && !remaining.is_empty() {
+    loop {
+        if remaining.is_empty() {
+            // The confident ones are used up: then the less certain, if room is left.
+            remaining.append(&mut doubtful);
+        }
+        if picked.len() >= count || remaining.is_empty() {
+            break;
+        }
         let value = |index: usize| {
             let candidate = &candidates[index];
             let face = &candidate.faces[subject[index].unwrap_or(0)];
@@ -264,7 +283,7 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
     for &index in &picked {
         choices[index].picked = true;
     }
-    for &index in &remaining {
+    for &index in remaining.iter().chain(&doubtful) {
         choices[index].reasons.push(Code::LimitReached);
     }
     for choice in &mut choices {

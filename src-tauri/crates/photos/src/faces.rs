@@ -237,6 +237,16 @@ impl FaceDetector {
         self.detect_in_tiles(image)
     }
 
+    /// [`FaceDetector::detect`] without the tiled search: faces near the smallest a portrait
+    /// accepts may be missed, at a third of the work on photos without faces.
+    pub fn detect_without_tiles(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {
+        let faces = weighted_nms(self.full_range.detect(image)?);
+        if !faces.is_empty() {
+            return Ok(faces);
+        }
+        Ok(weighted_nms(self.short_range.detect(image)?))
+    }
+
     /// Faces found by the full-range model alone: half the work, for photos whose faces are
     /// reported but never required (style sets).
     pub fn detect_full_range(&self, image: &RgbImage) -> Result<Vec<Face>, DetectorError> {

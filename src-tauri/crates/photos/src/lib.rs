@@ -218,6 +218,10 @@ pub struct Checker {
     thumbnails: bool,
     /// Whether portraits' faces get an identity descriptor.
     identity: bool,
+    /// Whether photos refused for their faces (several people, a face too small) get one too.
+    identity_of_refused: bool,
+    /// Whether portraits with no face found are searched again in tiles.
+    tiled_search: bool,
     /// Time spent in each stage, summed over threads.
     clock: StageClock,
 }
@@ -260,8 +264,29 @@ impl Checker {
             limits,
             thumbnails: true,
             identity: true,
+            identity_of_refused: true,
+            tiled_search: true,
             clock: StageClock::default(),
         })
+    }
+
+    /// The same checks without searching tiles for small faces when none is found: for sorting
+    /// a camera roll, where a photo whose face is that small is not worth a third of the time.
+    pub fn without_tiled_search(self) -> Self {
+        Self {
+            tiled_search: false,
+            ..self
+        }
+    }
+
+    /// The same checks, with no identity for photos refused for their faces (several people,
+    /// a face too small): they cannot be picked, and their faces are most of the identity work
+    /// in a camera roll.
+    pub fn identity_only_for_usable_faces(self) -> Self {
+        Self {
+            identity_of_refused: false,
+            ..self
+        }
     }
 
     /// Time spent so far in each stage by this checker.
@@ -301,6 +326,8 @@ impl Checker {
             limits,
             thumbnails: self.thumbnails,
             identity: self.identity,
+            identity_of_refused: self.identity_of_refused,
+            tiled_search: self.tiled_search,
             clock: StageClock::default(),
         }
     }
@@ -422,7 +449,8 @@ impl Checker {
         StageClock::add(&self.clock.decode, started);
         let started = std::time::Instant::now();
         let faces = match subject {
-            Subject::Portrait => self.detector.detect(&working),
+            Subject::Portrait if self.tiled_search => self.detector.detect(&working),
+            Subject::Portrait => self.detector.detect_without_tiles(&working),
             Subject::Style => self.detector.detect_full_range(&working),
         };
         let faces = faces.unwrap_or_else(|error| {
@@ -434,7 +462,14 @@ impl Checker {
         let to_original = report.width as f32 / working.width() as f32;
         self.judge(&mut report, &working, &faces, to_original, subject);
         StageClock::add(&self.clock.measure, started);
-        if subject == Subject::Portrait && self.identity {
+        let refused_for_faces = report
+            .reasons
+            .iter()
+            .any(|code| matches!(code, Code::MultipleFaces | Code::FaceTooSmall));
+        if subject == Subject::Portrait
+            && self.identity
+            && (self.identity_of_refused || !refused_for_faces)
+        {
             let started = std::time::Instant::now();
             let source = Source {
                 bytes,

@@ -79,7 +79,11 @@ impl Studio {
         let stored = self.library.photos(avatar.id)?;
         let room = (self.config().max_photos as usize).saturating_sub(stored.len());
         let count = count.unwrap_or(room);
-        let checker = self.checker()?.without_thumbnails();
+        let checker = self
+            .checker()?
+            .without_thumbnails()
+            .identity_only_for_usable_faces()
+            .without_tiled_search();
 
         // The avatar's own photos say who the person is.
         let mut reference = Vec::new();
