@@ -50,6 +50,17 @@ pub struct Curation {
     pub picking: std::time::Duration,
 }
 
+/// A stored photo judged against the avatar's other photos.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredSameness {
+    pub photo_id: uuid::Uuid,
+    pub name: String,
+    /// How far its face is from the centre of the other photos, and how many they are; `None`
+    /// while fewer than three photos have an identified face.
+    pub sameness: Option<photos::Sameness>,
+    pub different_person: bool,
+}
+
 /// How many of each stage were done, for progress.
 #[derive(Debug, Clone, Copy)]
 pub struct CurateProgress {
@@ -58,6 +69,41 @@ pub struct CurateProgress {
 }
 
 impl Studio {
+    /// The avatar's stored photos judged again as one set (is every photo the same person?),
+    /// from their files: the photos the readiness line should name as no longer fitting are
+    /// those with `different_person`. Photos are judged in no particular order, so the first one
+    /// stored has no more weight than the last.
+    pub fn judge_stored_photos(&self, avatar_reference: &str) -> Result<Vec<StoredSameness>> {
+        let avatar = self.avatar(avatar_reference)?;
+        let stored = self.library.photos(avatar.id)?;
+        let checker = self.checker()?.without_thumbnails();
+        let faces: Vec<Vec<photos::Descriptor>> = stored
+            .iter()
+            .map(|photo| {
+                let path = self.library.photo_path(&photo.file_hash, &photo.format);
+                checker
+                    .check_file(&path, photos::Subject::Portrait)
+                    .identities
+                    .iter()
+                    .map(|identity| identity.descriptor)
+                    .collect()
+            })
+            .collect();
+        Ok(stored
+            .iter()
+            .zip(photos::judge_set(&faces))
+            .map(|(photo, judgement)| StoredSameness {
+                photo_id: photo.id,
+                name: photo.original_name.clone(),
+                sameness: judgement.distance.map(|distance| photos::Sameness {
+                    distance,
+                    others: judgement.others,
+                }),
+                different_person: judgement.different_person,
+            })
+            .collect())
+    }
+
     /// Picks at most `count` photos (default: the room left in the avatar) of the avatar's
     /// person from everything under `paths`, without storing anything. `on_progress` hears of
     /// each checked file; returning `false` from `keep_going` stops the work.

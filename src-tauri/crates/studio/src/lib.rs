@@ -27,7 +27,7 @@ pub use avatar_library::{
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
-pub use curate::{CurateProgress, CurateResult, Curation};
+pub use curate::{CurateProgress, CurateResult, Curation, StoredSameness};
 pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_set_hash};
 pub use diagnostics::{Diagnosis, Finding, Service};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
