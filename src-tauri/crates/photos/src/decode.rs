@@ -64,15 +64,21 @@ const MAX_PROGRESSIVE_SCANS: u32 = 500;
 /// scaled output for a baseline JPEG, the full coefficient buffers for a progressive one (the
 /// decoder keeps every scan's coefficients at full size), the whole image at its own bit depth
 /// for the other formats (they are decoded whole, then reduced).
-pub fn decode_cost(
+pub fn decode_cost(bytes: &[u8], format: Format, stored: (u32, u32)) -> Result<u64, String> {
+    decode_cost_for(bytes, format, stored, WORKING_LONG_SIDE)
+}
+
+/// [`decode_cost`] for a copy whose long side is at least `copy_long_side`.
+pub fn decode_cost_for(
     bytes: &[u8],
     format: Format,
     (width, height): (u32, u32),
+    copy_long_side: u32,
 ) -> Result<u64, String> {
     let pixels = u64::from(width) * u64::from(height);
     if format == Format::Jpeg {
         let long_side = width.max(height) as usize;
-        let factor = jpeg_scaling(long_side, WORKING_LONG_SIDE);
+        let factor = jpeg_scaling(long_side, copy_long_side);
         let scaled = factor.scale(width as usize) as u64 * factor.scale(height as usize) as u64;
         let coefficients = if is_progressive_jpeg(bytes) {
             // Three components of 64 two-byte coefficients per 8 × 8 block.

@@ -3,21 +3,32 @@
 //! duplicates, and a thumbnail. Everything is synchronous and CPU-only; callers parallelise.
 
 mod budget;
+mod curate;
 mod decode;
 mod export;
 mod faces;
 mod format;
+mod identity;
 mod quality;
+mod sameness;
 
 use image::{GrayImage, RgbImage};
 use md5::{Digest, Md5};
 use serde::Serialize;
 use ts_rs::TS;
 
+pub use curate::{Candidate, CandidateFace, Choice, Framing, Lighting, curate};
 pub use export::{TrainingCopy, training_copy};
-pub use faces::{DetectorError, Face, FaceDetector};
+pub use faces::{DetectorError, Face, FaceDetector, Keypoint, Keypoints};
 pub use format::Format;
+pub use identity::{
+    CHIP_SIDE, DESCRIPTOR_LEN, Descriptor, FaceEmbedder, Pose, align as align_face, pose, yaw,
+};
 pub use quality::Quality;
+pub use sameness::{
+    DIFFERENT_PERSON_DISTANCE, MIN_SET, PhotoJudgement, SAME_PERSON_PAIR, Sameness, judge_set,
+    judge_set_with,
+};
 
 /// Why a photo is refused (`reasons`) or what to know about it (`warnings`). A code keeps its
 /// meaning forever; new situations get new codes.
@@ -48,6 +59,8 @@ pub enum Code {
     Noisy,
     /// Warning: other, smaller faces besides the main one.
     BackgroundFaces,
+    /// A portrait of someone else than the person in the rest of the set.
+    DifferentPerson,
 }
 
 /// What the photo is for: portraits need exactly one clear face, styles need none.
@@ -92,6 +105,19 @@ const BACKGROUND_FACE_SHARE: f32 = 0.5;
 /// The longest side of the stored thumbnail.
 pub const THUMBNAIL_SIDE: u32 = 320;
 
+/// The identity of one face of a photo.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceIdentity {
+    /// Index into the report's faces.
+    pub face: usize,
+    pub descriptor: Descriptor,
+    pub pose: Pose,
+}
+
+/// Most faces of one photo whose identity is computed: a crowd's background faces are not the
+/// subject.
+pub const MAX_IDENTITIES: usize = 6;
+
 /// Everything learnt about one photo.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -104,6 +130,10 @@ pub struct Report {
     pub height: u32,
     /// Faces in upright pixels of the original, strongest first.
     pub faces: Vec<Face>,
+    /// Portraits: the identity of each face that could be the subject (the prominent ones,
+    /// strongest first), for judging a set of photos together.
+    #[serde(skip)]
+    pub identities: Vec<FaceIdentity>,
     pub quality: Option<Quality>,
     /// 64-bit difference hash of the picture, for near duplicates.
     #[serde(skip)]
@@ -126,6 +156,7 @@ impl Report {
             width: 0,
             height: 0,
             faces: Vec::new(),
+            identities: Vec::new(),
             quality: None,
             difference_hash: None,
             reasons: Vec::new(),
@@ -185,6 +216,44 @@ pub struct Checker {
     budget: budget::DecodeBudget,
     /// Whether reports carry a thumbnail; checks that store nothing need none.
     thumbnails: bool,
+    /// Whether portraits' faces get an identity descriptor.
+    identity: bool,
+    /// Whether photos refused for their faces (several people, a face too small) get one too.
+    identity_of_refused: bool,
+    /// Whether portraits with no face found are searched again in tiles.
+    tiled_search: bool,
+    /// Time spent in each stage, summed over threads.
+    clock: StageClock,
+}
+
+/// Nanoseconds spent in each stage of the checks, summed over every thread.
+#[derive(Debug, Default)]
+struct StageClock {
+    decode: std::sync::atomic::AtomicU64,
+    detect: std::sync::atomic::AtomicU64,
+    identity: std::sync::atomic::AtomicU64,
+    measure: std::sync::atomic::AtomicU64,
+}
+
+impl StageClock {
+    fn add(counter: &std::sync::atomic::AtomicU64, since: std::time::Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counter.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Time one checker spent in each stage, summed over all its threads (so more than the wall
+/// time when several cores work).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct StageTimes {
+    /// Decoding to the working copy (and, for small faces, a larger copy).
+    pub decode: std::time::Duration,
+    /// Face detection.
+    pub detect: std::time::Duration,
+    /// Face alignment and identity descriptors.
+    pub identity: std::time::Duration,
+    /// Quality, hashes and thumbnails.
+    pub measure: std::time::Duration,
 }
 
 impl Checker {
@@ -194,7 +263,51 @@ impl Checker {
             budget: budget::DecodeBudget::new(limits.decode_budget),
             limits,
             thumbnails: true,
+            identity: true,
+            identity_of_refused: true,
+            tiled_search: true,
+            clock: StageClock::default(),
         })
+    }
+
+    /// The same checks without searching tiles for small faces when none is found: for sorting
+    /// a camera roll, where a photo whose face is that small is not worth a third of the time.
+    pub fn without_tiled_search(self) -> Self {
+        Self {
+            tiled_search: false,
+            ..self
+        }
+    }
+
+    /// The same checks, with no identity for photos refused for their faces (several people,
+    /// a face too small): they cannot be picked, and their faces are most of the identity work
+    /// in a camera roll.
+    pub fn identity_only_for_usable_faces(self) -> Self {
+        Self {
+            identity_of_refused: false,
+            ..self
+        }
+    }
+
+    /// Time spent so far in each stage by this checker.
+    pub fn stage_times(&self) -> StageTimes {
+        let read = |counter: &std::sync::atomic::AtomicU64| {
+            std::time::Duration::from_nanos(counter.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        StageTimes {
+            decode: read(&self.clock.decode),
+            detect: read(&self.clock.detect),
+            identity: read(&self.clock.identity),
+            measure: read(&self.clock.measure),
+        }
+    }
+
+    /// The same checks without identity descriptors (faster; nothing to compare them with).
+    pub fn without_identity(self) -> Self {
+        Self {
+            identity: false,
+            ..self
+        }
     }
 
     /// The same checks without making thumbnails.
@@ -212,6 +325,10 @@ impl Checker {
             budget: budget::DecodeBudget::new(limits.decode_budget),
             limits,
             thumbnails: self.thumbnails,
+            identity: self.identity,
+            identity_of_refused: self.identity_of_refused,
+            tiled_search: self.tiled_search,
+            clock: StageClock::default(),
         }
     }
 
@@ -311,6 +428,7 @@ impl Checker {
             return report.refuse(Code::DimensionsTooLarge, detail);
         }
         let held = self.budget.hold(need);
+        let started = std::time::Instant::now();
         let working = match decode::working_copy(
             bytes,
             format,
@@ -328,16 +446,40 @@ impl Checker {
             }
         };
         drop(held);
+        StageClock::add(&self.clock.decode, started);
+        let started = std::time::Instant::now();
         let faces = match subject {
-            Subject::Portrait => self.detector.detect(&working),
+            Subject::Portrait if self.tiled_search => self.detector.detect(&working),
+            Subject::Portrait => self.detector.detect_without_tiles(&working),
             Subject::Style => self.detector.detect_full_range(&working),
         };
         let faces = faces.unwrap_or_else(|error| {
             report.detail = Some(error.to_string());
             Vec::new()
         });
+        StageClock::add(&self.clock.detect, started);
+        let started = std::time::Instant::now();
         let to_original = report.width as f32 / working.width() as f32;
-        self.judge(&mut report, &working, faces, to_original, subject);
+        self.judge(&mut report, &working, &faces, to_original, subject);
+        StageClock::add(&self.clock.measure, started);
+        let refused_for_faces = report
+            .reasons
+            .iter()
+            .any(|code| matches!(code, Code::MultipleFaces | Code::FaceTooSmall));
+        if subject == Subject::Portrait
+            && self.identity
+            && (self.identity_of_refused || !refused_for_faces)
+        {
+            let started = std::time::Instant::now();
+            let source = Source {
+                bytes,
+                format,
+                stored,
+                orientation,
+            };
+            self.describe_faces(&mut report, &working, &faces, &source);
+            StageClock::add(&self.clock.identity, started);
+        }
         report
     }
 
@@ -345,7 +487,7 @@ impl Checker {
         &self,
         report: &mut Report,
         working: &RgbImage,
-        faces: Vec<Face>,
+        faces: &[Face],
         to_original: f32,
         subject: Subject,
     ) {
@@ -400,6 +542,112 @@ impl Checker {
         }
     }
 }
+
+impl Checker {
+    /// The identity of the faces that could be the subject: those at least half the size of the
+    /// largest, at most [`MAX_IDENTITIES`]. A face too small in the working copy to tell who it
+    /// is is looked at in a larger decode of the photo; one that is small even in the original
+    /// gets no identity.
+    fn describe_faces(
+        &self,
+        report: &mut Report,
+        working: &RgbImage,
+        faces: &[Face],
+        source: &Source,
+    ) {
+        let side = |face: &Face| face.width.min(face.height);
+        let largest = faces.iter().map(side).fold(0.0, f32::max);
+        let candidates: Vec<(usize, &Face)> = faces
+            .iter()
+            .enumerate()
+            .filter(|(_, face)| side(face) >= largest * BACKGROUND_FACE_SHARE)
+            .take(MAX_IDENTITIES)
+            .collect();
+        let Some(smallest) = candidates
+            .iter()
+            .map(|(_, face)| face.width)
+            .reduce(f32::min)
+        else {
+            return;
+        };
+        let embedder = match FaceEmbedder::shared() {
+            Ok(embedder) => embedder,
+            Err(error) => {
+                report.detail = Some(error.to_string());
+                return;
+            }
+        };
+        let larger = self.larger_copy(report, working, smallest, source);
+        let (image, factor) = match &larger {
+            Some(image) => (image, image.width() as f32 / working.width() as f32),
+            None => (working, 1.0),
+        };
+        for (index, face) in candidates {
+            let face = face.scaled(factor);
+            if face.width < MIN_IDENTITY_FACE_WIDTH {
+                continue;
+            }
+            match embedder.describe(image, &face) {
+                Ok(descriptor) => report.identities.push(FaceIdentity {
+                    face: index,
+                    descriptor,
+                    pose: identity::pose(&face),
+                }),
+                Err(error) => report.detail = Some(error.to_string()),
+            }
+        }
+    }
+
+    /// A decode of the photo large enough that a face `face_width` pixels wide in the working
+    /// copy is [`IDENTITY_FACE_WIDTH`] wide, when the original has those pixels and the decode
+    /// budget allows it.
+    fn larger_copy(
+        &self,
+        report: &Report,
+        working: &RgbImage,
+        face_width: f32,
+        source: &Source,
+    ) -> Option<RgbImage> {
+        let working_long = working.width().max(working.height()) as f32;
+        let original_long = report.width.max(report.height);
+        let wanted = (working_long * IDENTITY_FACE_WIDTH / face_width.max(1.0)).ceil() as u32;
+        let wanted = wanted.min(original_long).min(MAX_IDENTITY_LONG_SIDE);
+        if (wanted as f32) < working_long * 1.25 {
+            return None;
+        }
+        let need =
+            decode::decode_cost_for(source.bytes, source.format, source.stored, wanted).ok()?;
+        if need > self.budget.limit() {
+            return None;
+        }
+        let _held = self.budget.hold(need);
+        decode::working_copy(
+            source.bytes,
+            source.format,
+            source.stored,
+            self.limits.max_side,
+            source.orientation,
+            wanted,
+        )
+        .ok()
+    }
+}
+
+/// The encoded photo, for decoding it again at another size.
+struct Source<'a> {
+    bytes: &'a [u8],
+    format: Format,
+    stored: (u32, u32),
+    orientation: image::metadata::Orientation,
+}
+
+/// A face is described from a copy of the photo in which it is at least this wide, pixels, when
+/// the original has that many (the identity chip's face is about 100 pixels wide).
+const IDENTITY_FACE_WIDTH: f32 = 112.0;
+/// Largest copy decoded for identity, pixels on the long side.
+const MAX_IDENTITY_LONG_SIDE: u32 = 2048;
+/// Faces narrower than this even in the original are too small to tell who they are.
+pub const MIN_IDENTITY_FACE_WIDTH: f32 = 40.0;
 
 fn too_large_detail(size: u64, limit: u64) -> String {
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);

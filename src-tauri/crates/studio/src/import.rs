@@ -58,6 +58,15 @@ pub struct PhotoResult {
     #[serde(skip)]
     #[ts(skip)]
     pub stored: Option<Photo>,
+    /// Portraits judged as one set: how far this photo's face is from the set's person, and
+    /// from how many other photos (absent while the set is too small to tell).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(skip)]
+    pub sameness: Option<photos::Sameness>,
+    /// The identity of each face that could be the subject, for judging a set.
+    #[serde(skip)]
+    #[ts(skip)]
+    pub identities: Vec<photos::FaceIdentity>,
     /// The reasons in plain words.
     pub message: String,
     /// A decoder's or the file system's own words, when there are any.
@@ -262,7 +271,7 @@ impl Studio {
     /// Checks every file under `paths` on all cores and hands each report, with the bytes it
     /// was made from, to `consume` on this thread as soon as it is ready. At most a few files
     /// are in memory at once.
-    fn check_files(
+    pub(crate) fn check_files(
         &self,
         checker: &photos::Checker,
         paths: &[PathBuf],
@@ -407,6 +416,8 @@ fn judge(
         replaces: replaced.map(|index| known[index].label.clone()),
         photo_id: None,
         stored: None,
+        sameness: None,
+        identities: report.identities,
         message,
         detail: report.detail,
         reasons: report.reasons,
@@ -414,6 +425,56 @@ fn judge(
     };
     (result, replaced)
 }
+
+/// Judges portraits as one set: the photos whose face is someone else than the set's main
+/// person are refused with `different_person`, wherever they are in the set. Copies of another
+/// photo of the set (duplicates) and photos without an identified face are left out of the set.
+/// With fewer than three photos to compare nothing changes.
+pub fn judge_portrait_set(results: &mut [PhotoResult]) {
+    let members: Vec<usize> = (0..results.len())
+        .filter(|&index| {
+            let result = &results[index];
+            !result.identities.is_empty()
+                && !result
+                    .reasons
+                    .iter()
+                    .any(|code| matches!(code, Code::Duplicate | Code::NearDuplicate))
+        })
+        .collect();
+    let set: Vec<Vec<photos::Descriptor>> = members
+        .iter()
+        .map(|&index| {
+            results[index]
+                .identities
+                .iter()
+                .map(|identity| identity.descriptor)
+                .collect()
+        })
+        .collect();
+    for (&index, judgement) in members.iter().zip(photos::judge_set(&set)) {
+        let result = &mut results[index];
+        let Some(distance) = judgement.distance else {
+            continue;
+        };
+        result.sameness = Some(photos::Sameness {
+            distance,
+            others: judgement.others,
+        });
+        if judgement.different_person && !result.reasons.contains(&Code::DifferentPerson) {
+            result.reasons.push(Code::DifferentPerson);
+            result.verdict = Verdict::Rejected;
+            result.message = explain(&result.reasons).replace(
+                DIFFERENT_PERSON_WORDS,
+                &format!(
+                    "this looks like a different person than the other {} photos",
+                    judgement.others
+                ),
+            );
+        }
+    }
+}
+
+const DIFFERENT_PERSON_WORDS: &str = "this looks like a different person than the other photos";
 
 /// Records an accepted photo as known, in place of the one it replaced.
 fn replace_or_push(known: &mut Vec<Known>, replaced: Option<usize>, entry: Known) {
@@ -550,6 +611,7 @@ pub fn explain(reasons: &[Code]) -> String {
             Code::ExtensionMismatch => "the file's name does not match its type",
             Code::Noisy => "the photo is grainy",
             Code::BackgroundFaces => "there are other faces in the background",
+            Code::DifferentPerson => DIFFERENT_PERSON_WORDS,
         })
         .collect();
     words.join("; ")

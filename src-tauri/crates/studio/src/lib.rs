@@ -4,6 +4,7 @@
 mod avatars;
 mod background;
 mod config;
+mod curate;
 mod dataset;
 mod diagnostics;
 mod error;
@@ -28,11 +29,14 @@ pub use avatar_library::{
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
+pub use curate::{CurateProgress, CurateResult, Curation, StoredSameness};
 pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_set_hash};
 pub use diagnostics::{Diagnosis, Finding, Service};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use fal::{Overrides, Preset};
-pub use import::{NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain};
+pub use import::{
+    NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain, judge_portrait_set,
+};
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
 pub use ports::{

@@ -139,7 +139,7 @@ difference_hash: string | null,
  */
 warnings: Array<string>, created_at: string, };
 
-export type PhotoCode = "unsupported_format" | "corrupt" | "file_too_large" | "resolution_too_low" | "dimensions_too_large" | "no_face" | "multiple_faces" | "face_too_small" | "blurry" | "too_dark" | "too_bright" | "low_contrast" | "duplicate" | "near_duplicate" | "limit_reached" | "unreadable" | "extension_mismatch" | "noisy" | "background_faces";
+export type PhotoCode = "unsupported_format" | "corrupt" | "file_too_large" | "resolution_too_low" | "dimensions_too_large" | "no_face" | "multiple_faces" | "face_too_small" | "blurry" | "too_dark" | "too_bright" | "low_contrast" | "duplicate" | "near_duplicate" | "limit_reached" | "unreadable" | "extension_mismatch" | "noisy" | "background_faces" | "different_person";
 
 export type PhotoEntry = { photo: Photo, thumbnail_path: string, };
 

@@ -1,0 +1,207 @@
+//! Curating a portrait avatar's training set from files and folders of any size: every photo is
+//! checked on all cores, the main person found (the avatar's own photos name them when it has
+//! some), and the best, most varied photos of them picked (`photos::curate`).
+
+use std::path::{Path, PathBuf};
+
+use photos::{Code, Framing, Lighting, Pose};
+use serde::Serialize;
+
+use crate::{Error, Result, Studio, TrainingType};
+
+/// The decision on one file: one line of `avatar-cli photos curate --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurateResult {
+    pub path: String,
+    pub picked: bool,
+    /// Why it was not picked: the checks' refusals, `different_person`, `duplicate`,
+    /// `near_duplicate`, or `limit_reached` (better or more varied photos filled the set).
+    pub reasons: Vec<Code>,
+    pub warnings: Vec<Code>,
+    /// Why it was or was not picked, in words.
+    pub why: String,
+    pub quality_score: Option<f32>,
+    /// How far its face is from the main person's.
+    pub distance: Option<f32>,
+    pub pose: Option<Pose>,
+    pub framing: Option<Framing>,
+    pub lighting: Option<Lighting>,
+    /// The better copy of the same picture, which was considered instead.
+    pub copy_of: Option<String>,
+}
+
+/// The reasons curation itself gives; any other comes from the photo checks.
+const CURATION_CODES: [Code; 4] = [
+    Code::DifferentPerson,
+    Code::Duplicate,
+    Code::NearDuplicate,
+    Code::LimitReached,
+];
+
+/// What curation decided, and the time it took by stage.
+#[derive(Debug, Clone)]
+pub struct Curation {
+    pub results: Vec<CurateResult>,
+    /// Time in the checks' stages, summed over the cores.
+    pub stages: photos::StageTimes,
+    /// Wall time of checking every file (all stages on all cores).
+    pub checking: std::time::Duration,
+    /// Wall time of finding the person and picking.
+    pub picking: std::time::Duration,
+}
+
+/// A stored photo judged against the avatar's other photos.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredSameness {
+    pub photo_id: uuid::Uuid,
+    pub name: String,
+    /// How far its face is from the centre of the other photos, and how many they are; `None`
+    /// while fewer than three photos have an identified face.
+    pub sameness: Option<photos::Sameness>,
+    pub different_person: bool,
+}
+
+/// How many of each stage were done, for progress.
+#[derive(Debug, Clone, Copy)]
+pub struct CurateProgress {
+    pub checked: usize,
+    pub total: usize,
+}
+
+impl Studio {
+    /// The avatar's stored photos judged again as one set (is every photo the same person?),
+    /// from their files: the photos the readiness line should name as no longer fitting are
+    /// those with `different_person`. Photos are judged in no particular order, so the first one
+    /// stored has no more weight than the last.
+    pub fn judge_stored_photos(&self, avatar_reference: &str) -> Result<Vec<StoredSameness>> {
+        let avatar = self.avatar(avatar_reference)?;
+        let stored = self.library.photos(avatar.id)?;
+        let checker = self.checker()?.without_thumbnails();
+        let faces: Vec<Vec<photos::Descriptor>> = stored
+            .iter()
+            .map(|photo| {
+                let path = self.library.photo_path(&photo.file_hash, &photo.format);
+                checker
+                    .check_file(&path, photos::Subject::Portrait)
+                    .identities
+                    .iter()
+                    .map(|identity| identity.descriptor)
+                    .collect()
+            })
+            .collect();
+        Ok(stored
+            .iter()
+            .zip(photos::judge_set(&faces))
+            .map(|(photo, judgement)| StoredSameness {
+                photo_id: photo.id,
+                name: photo.original_name.clone(),
+                sameness: judgement.distance.map(|distance| photos::Sameness {
+                    distance,
+                    others: judgement.others,
+                }),
+                different_person: judgement.different_person,
+            })
+            .collect())
+    }
+
+    /// Picks at most `count` photos (default: the room left in the avatar) of the avatar's
+    /// person from everything under `paths`, without storing anything. `on_progress` hears of
+    /// each checked file; returning `false` from `keep_going` stops the work.
+    pub fn curate_photos(
+        &self,
+        avatar_reference: &str,
+        paths: &[PathBuf],
+        count: Option<usize>,
+        mut on_progress: impl FnMut(CurateProgress),
+        keep_going: &dyn Fn() -> bool,
+    ) -> Result<Curation> {
+        let avatar = self.avatar(avatar_reference)?;
+        if avatar.training_type != TrainingType::Portrait {
+            return Err(Error::InvalidInput(format!(
+                "{} is a style avatar: curation picks photos of one person, for portrait avatars",
+                avatar.name
+            )));
+        }
+        let stored = self.library.photos(avatar.id)?;
+        let room = (self.config().max_photos as usize).saturating_sub(stored.len());
+        let count = count.unwrap_or(room);
+        let checker = self
+            .checker()?
+            .without_thumbnails()
+            .identity_only_for_usable_faces()
+            .without_tiled_search();
+
+        // The avatar's own photos say who the person is.
+        let mut reference = Vec::new();
+        for photo in &stored {
+            let path = self.library.photo_path(&photo.file_hash, &photo.format);
+            let report = checker.check_file(&path, photos::Subject::Portrait);
+            if let Some(identity) = report.identities.first() {
+                reference.push(identity.descriptor);
+            }
+        }
+
+        let total = crate::count_inputs(paths);
+        let started = std::time::Instant::now();
+        let mut files: Vec<(String, photos::Candidate, Vec<Code>)> = Vec::new();
+        self.check_files(
+            &checker,
+            paths,
+            TrainingType::Portrait,
+            |path: &Path, report| {
+                if !keep_going() {
+                    return Err(Error::InvalidInput("curation was cancelled".into()));
+                }
+                files.push((
+                    path.display().to_string(),
+                    photos::Candidate::from_report(&report),
+                    report.warnings.clone(),
+                ));
+                on_progress(CurateProgress {
+                    checked: files.len(),
+                    total,
+                });
+                Ok(())
+            },
+        )?;
+
+        let checking = started.elapsed();
+        let started = std::time::Instant::now();
+        let candidates: Vec<photos::Candidate> = files
+            .iter()
+            .map(|(_, candidate, _)| candidate.clone())
+            .collect();
+        let choices = photos::curate(&candidates, count, &reference);
+        let picking = started.elapsed();
+        let results = files
+            .iter()
+            .zip(choices)
+            .map(|((path, candidate, warnings), choice)| CurateResult {
+                path: path.clone(),
+                picked: choice.picked,
+                reasons: choice.reasons.clone(),
+                warnings: warnings.clone(),
+                // The checks' own refusals in the import's words.
+                why: match choice.reasons.first() {
+                    Some(code) if !choice.picked && !CURATION_CODES.contains(code) => {
+                        crate::explain(&choice.reasons)
+                    }
+                    _ => choice.why,
+                },
+                quality_score: (!candidate.faces.is_empty() || candidate.quality > 0.0)
+                    .then_some(candidate.quality),
+                distance: choice.distance,
+                pose: choice.pose,
+                framing: choice.framing,
+                lighting: choice.lighting,
+                copy_of: choice.copy_of.map(|index| files[index].0.clone()),
+            })
+            .collect();
+        Ok(Curation {
+            results,
+            stages: checker.stage_times(),
+            checking,
+            picking,
+        })
+    }
+}
