@@ -7,9 +7,10 @@ use std::path::Path;
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
     DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Gender, JobFailure, JobState,
-    JobStep, MonthSpending, Photo, PhotoCode, PhotoResult, PresetInfo, Readiness, SecretSource,
-    SecretStatus, Service, Setting, SettingsView, Spending, TrainingChoices, TrainingJob,
-    TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem, WatchProblemCode,
+    JobStep, MonthSpending, NotFitting, Photo, PhotoCode, PhotoResult, PresetInfo, Readiness,
+    SecretSource, SecretStatus, Service, Setting, SettingsView, Spending, TrainingChoices,
+    TrainingJob, TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem,
+    WatchProblemCode,
 };
 use ts_rs::TS;
 
@@ -41,6 +42,7 @@ fn typescript() -> String {
         JobFailure::decl(),
         JobState::decl(),
         JobStep::decl(),
+        NotFitting::decl(),
         Photo::decl(),
         PhotoCode::decl(),
         PhotoEntry::decl(),

@@ -53,6 +53,7 @@ fn main() {
             let details = PhotoDetails {
                 faces_json: "[]",
                 quality_json: "{}",
+                identities_json: None,
             };
             library
                 .store_photo(&photo, details, &bytes, Some(&bytes))

@@ -228,6 +228,7 @@ mod tests {
                             let details = PhotoDetails {
                                 faces_json: "[]",
                                 quality_json: "{}",
+                                identities_json: None,
                             };
                             library
                                 .store_photo(&photo, details, &bytes, Some(b"thumbnail"))

@@ -11,6 +11,8 @@ use crate::{Library, LibraryError, Photo, Result};
 pub struct PhotoDetails<'a> {
     pub faces_json: &'a str,
     pub quality_json: &'a str,
+    /// The face identities of a portrait, JSON; none for other photos.
+    pub identities_json: Option<&'a str>,
 }
 
 const SELECT_PHOTO: &str =
@@ -54,8 +56,8 @@ impl Library {
         self.connection().execute(
             "INSERT INTO avatar_photos (id, avatar_id, minio_key, file_hash, file_size, validation_status,
                 has_face, face_count, quality_score, width, height, original_name, format, difference_hash,
-                faces, quality, warnings, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                faces, quality, warnings, created_at, identities)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             params![
                 photo.id.to_string(),
                 photo.avatar_id.to_string(),
@@ -75,9 +77,26 @@ impl Library {
                 details.quality_json,
                 warnings,
                 photo.created_at.to_rfc3339(),
+                details.identities_json,
             ],
         )?;
         Ok(())
+    }
+
+    /// Each of an avatar's photos with its stored face identities (JSON), in the order added.
+    pub fn photo_identities(&self, avatar_id: Uuid) -> Result<Vec<(Uuid, Option<String>)>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, identities FROM avatar_photos WHERE avatar_id = ?1 ORDER BY created_at, rowid",
+        )?;
+        let rows = statement.query_map([avatar_id.to_string()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
+        })?;
+        rows.map(|row| {
+            let (id, identities) = row?;
+            Ok((crate::avatars::parse_id("photo id", &id)?, identities))
+        })
+        .collect()
     }
 
     /// An avatar's photos, in the order they were added.

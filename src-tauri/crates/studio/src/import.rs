@@ -86,12 +86,27 @@ impl PhotoResult {
 }
 
 /// How far an avatar's photo set is from training.
-#[derive(Debug, Clone, Copy, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct Readiness {
     pub photos: u32,
     pub min: u32,
     pub max: u32,
     pub ready: bool,
+    /// Stored portraits that look like a different person than the rest of the set (judged
+    /// again as the set grows, so an early photo of someone else is named once the set can tell).
+    pub different_person: Vec<NotFitting>,
+}
+
+/// A stored photo that does not fit its portrait set.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct NotFitting {
+    #[ts(type = "string")]
+    pub photo_id: Uuid,
+    pub name: String,
+    /// From the median face of the other photos (0.55 and more: someone else).
+    pub distance: f32,
+    /// How many other photos that median was made from.
+    pub others: u32,
 }
 
 /// A photo already accepted (stored or earlier in this import), for duplicate checks.
@@ -188,9 +203,37 @@ impl Studio {
             .collect();
         let max = self.config().max_photos as usize;
         let checker = self.checker()?;
+        // The faces of the set so far, each photo judged against them before it is stored.
+        let mut identities: Vec<Vec<photos::Descriptor>> = match avatar.training_type {
+            TrainingType::Portrait => self
+                .library
+                .photo_identities(avatar.id)?
+                .into_iter()
+                .map(|(_, json)| descriptors(json.as_deref()))
+                .collect(),
+            TrainingType::Style => Vec::new(),
+        };
         self.check_files(&checker, paths, avatar.training_type, |path, report| {
             let room = known.len() < max;
             let (mut result, replaced) = judge(path, report.clone(), &known, Some(room));
+            let faces: Vec<photos::Descriptor> = result
+                .identities
+                .iter()
+                .map(|identity| identity.descriptor)
+                .collect();
+            if result.verdict == Verdict::Accepted
+                && avatar.training_type == TrainingType::Portrait
+                && !faces.is_empty()
+            {
+                identities.push(faces.clone());
+                let judgement = photos::judge_set(&identities)
+                    .pop()
+                    .expect("one judgement per photo");
+                if judgement.different_person {
+                    identities.pop();
+                    refuse_as_someone_else(&mut result, &judgement);
+                }
+            }
             if result.verdict == Verdict::Accepted {
                 // Read again rather than kept from the check: results wait here in path
                 // order, and holding every waiting file's bytes behind one slow file would
@@ -205,9 +248,14 @@ impl Studio {
                         ))
                     })?;
                 let photo = self.stored_photo(avatar.id, path, &report);
+                let identities_json = (!faces.is_empty()).then(|| {
+                    let arrays: Vec<Vec<f32>> = faces.iter().map(|face| face.0.to_vec()).collect();
+                    json(&arrays)
+                });
                 let details = PhotoDetails {
                     faces_json: &json(&report.faces),
                     quality_json: &json(&report.quality),
+                    identities_json: identities_json.as_deref(),
                 };
                 self.library
                     .store_photo(&photo, details, &bytes, report.thumbnail.as_deref())?;
@@ -260,12 +308,48 @@ impl Studio {
 
     pub fn readiness(&self, avatar_reference: &str) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
+        let different_person = match avatar.training_type {
+            TrainingType::Portrait => self.photos_of_someone_else(avatar.id)?,
+            TrainingType::Style => Vec::new(),
+        };
         Ok(Readiness {
             photos: avatar.photo_count,
             min: self.config().min_photos,
             max: self.config().max_photos,
             ready: avatar.photo_count >= self.config().min_photos,
+            different_person,
         })
+    }
+
+    /// The stored portraits that look like someone else than the rest, from their stored
+    /// identities (no photo is decoded again).
+    fn photos_of_someone_else(&self, avatar_id: Uuid) -> Result<Vec<NotFitting>> {
+        let stored = self.library.photo_identities(avatar_id)?;
+        let faces: Vec<Vec<photos::Descriptor>> = stored
+            .iter()
+            .map(|(_, json)| descriptors(json.as_deref()))
+            .collect();
+        let judged = photos::judge_set(&faces);
+        if !judged.iter().any(|judgement| judgement.different_person) {
+            return Ok(Vec::new());
+        }
+        let names: std::collections::HashMap<Uuid, String> = self
+            .library
+            .photos(avatar_id)?
+            .into_iter()
+            .map(|photo| (photo.id, photo.original_name))
+            .collect();
+        Ok(stored
+            .iter()
+            .zip(judged)
+            .filter(|(_, judgement)| judgement.different_person)
+            .map(|((photo_id, _), judgement)| NotFitting {
+                photo_id: *photo_id,
+                name: names.get(photo_id).cloned().unwrap_or_default(),
+                distance: judgement.distance.unwrap_or_default(),
+                others: judgement.others as u32,
+            })
+            .collect())
     }
 
     /// Checks every file under `paths` on all cores and hands each report, with the bytes it
@@ -456,22 +540,44 @@ pub fn judge_portrait_set(results: &mut [PhotoResult]) {
         let Some(distance) = judgement.distance else {
             continue;
         };
-        result.sameness = Some(photos::Sameness {
-            distance,
-            others: judgement.others,
-        });
         if judgement.different_person && !result.reasons.contains(&Code::DifferentPerson) {
-            result.reasons.push(Code::DifferentPerson);
-            result.verdict = Verdict::Rejected;
-            result.message = explain(&result.reasons).replace(
-                DIFFERENT_PERSON_WORDS,
-                &format!(
-                    "this looks like a different person than the other {} photos",
-                    judgement.others
-                ),
-            );
+            refuse_as_someone_else(result, &judgement);
+        } else {
+            result.sameness = Some(photos::Sameness {
+                distance,
+                others: judgement.others,
+            });
         }
     }
+}
+
+/// The descriptors stored with a photo (none for a photo stored before identities were kept).
+fn descriptors(json: Option<&str>) -> Vec<photos::Descriptor> {
+    let arrays: Vec<Vec<f32>> = json
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or_default();
+    arrays
+        .into_iter()
+        .filter_map(|array| <[f32; photos::DESCRIPTOR_LEN]>::try_from(array).ok())
+        .map(photos::Descriptor)
+        .collect()
+}
+
+/// Refuses a photo whose face is someone else than the set's person.
+fn refuse_as_someone_else(result: &mut PhotoResult, judgement: &photos::PhotoJudgement) {
+    result.sameness = judgement.distance.map(|distance| photos::Sameness {
+        distance,
+        others: judgement.others,
+    });
+    result.reasons.push(Code::DifferentPerson);
+    result.verdict = Verdict::Rejected;
+    result.message = explain(&result.reasons).replace(
+        DIFFERENT_PERSON_WORDS,
+        &format!(
+            "this looks like a different person than the other {} photos",
+            judgement.others
+        ),
+    );
 }
 
 const DIFFERENT_PERSON_WORDS: &str = "this looks like a different person than the other photos";

@@ -35,7 +35,8 @@ pub use diagnostics::{Diagnosis, Finding, Service};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use fal::{Overrides, Preset};
 pub use import::{
-    NEAR_DUPLICATE_BITS, PhotoResult, Readiness, Verdict, count_inputs, explain, judge_portrait_set,
+    NEAR_DUPLICATE_BITS, NotFitting, PhotoResult, Readiness, Verdict, count_inputs, explain,
+    judge_portrait_set,
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;

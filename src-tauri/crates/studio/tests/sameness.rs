@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{new_avatar, studio};
-use studio::{TrainingType, Verdict};
+use studio::{PhotoCode, TrainingType, Verdict};
 
 /// An identity fixture enlarged to a size the import accepts.
 fn enlarged(name: &str, folder: &Path) -> PathBuf {
@@ -54,6 +54,15 @@ fn the_stored_photo_of_someone_else_is_named() {
             .expect("add");
         assert!(accepted);
     }
+    // The readiness line names it from the stored identities, without decoding a photo again.
+    let readiness = studio.readiness(&avatar).expect("readiness");
+    let named: Vec<&str> = readiness
+        .different_person
+        .iter()
+        .map(|photo| photo.name.as_str())
+        .collect();
+    assert_eq!(named, ["biden_official.jpg"], "{readiness:?}");
+    assert_eq!(readiness.different_person[0].others, 3);
     let judged = studio.judge_stored_photos(&avatar).expect("judge");
     assert_eq!(judged.len(), 4);
     for photo in &judged {
@@ -67,4 +76,34 @@ fn the_stored_photo_of_someone_else_is_named() {
         let others = if photo.different_person { 3 } else { 2 };
         assert_eq!(photo.sameness.map(|sameness| sameness.others), Some(others));
     }
+}
+
+#[test]
+fn a_photo_of_someone_else_is_refused_once_the_set_can_tell() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let files = tempfile::tempdir().expect("files");
+    let studio = studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let person: Vec<PathBuf> = ["obama_official.jpg", "obama_podium.jpg", "obama_crop.jpg"]
+        .iter()
+        .map(|name| enlarged(name, files.path()))
+        .collect();
+    studio
+        .add_photos(&avatar, &person, |result| {
+            assert_eq!(result.verdict, Verdict::Accepted, "{result:?}");
+        })
+        .expect("add");
+    let stranger = enlarged("biden_official.jpg", files.path());
+    let mut results = Vec::new();
+    let readiness = studio
+        .add_photos(&avatar, &[stranger], |result| results.push(result))
+        .expect("add");
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].verdict, Verdict::Rejected, "{:?}", results[0]);
+    assert!(results[0].reasons.contains(&PhotoCode::DifferentPerson));
+    let sameness = results[0].sameness.expect("measured");
+    assert_eq!(sameness.others, 3);
+    assert!(sameness.distance > 0.55, "{sameness:?}");
+    assert_eq!(readiness.photos, 3, "the stranger was not stored");
+    assert!(readiness.different_person.is_empty());
 }

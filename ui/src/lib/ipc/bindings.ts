@@ -113,6 +113,16 @@ export type JobState = "preparing" | "submitting" | "queued" | "running" | "down
 
 export type JobStep = { "code": "preparing" } | { "code": "packing", photos: number, } | { "code": "uploading", megabytes: number, store: string, } | { "code": "uploaded" } | { "code": "sending" } | { "code": "queued", place: number | null, } | { "code": "training", done: number | null, total: number | null, } | { "code": "downloading", after_cancel: boolean, } | { "code": "retrying", transfer: Transfer, detail: string, } | { "code": "unreachable", detail: string, } | { "code": "not_sent", detail: string, } | { "code": "awaiting_history" } | { "code": "adopted" } | { "code": "completed" } | { "code": "cancelled" } | { "code": "failed" };
 
+export type NotFitting = { photo_id: string, name: string, 
+/**
+ * From the median face of the other photos (0.55 and more: someone else).
+ */
+distance: number, 
+/**
+ * How many other photos that median was made from.
+ */
+others: number, };
+
 export type Photo = { id: string, avatar_id: string, 
 /**
  * The object key once uploaded (the guide's `minio_key`).
@@ -179,7 +189,12 @@ watch_folder: WatchFolder | null, };
 
 export type PresetInfo = { training_type: TrainingType, preset: "fast" | "balanced" | "quality", steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, };
 
-export type Readiness = { photos: number, min: number, max: number, ready: boolean, };
+export type Readiness = { photos: number, min: number, max: number, ready: boolean, 
+/**
+ * Stored portraits that look like a different person than the rest of the set (judged
+ * again as the set grows, so an early photo of someone else is named once the set can tell).
+ */
+different_person: Array<NotFitting>, };
 
 export type SecretSource = "environment" | "keychain";
 
