@@ -8,7 +8,7 @@ packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev
   xvfb xauth webkit2gtk-driver
-  cmake nasm
+  cmake nasm libheif-dev
   dbus dbus-x11 gnome-keyring libsecret-tools python3-dbusmock libglib2.0-bin
 )
 # A Node.js installed another way (nvm, NodeSource, the machine image) is kept; Vite needs 20.19 or later.

@@ -8,12 +8,42 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageReader, RgbImage};
 use turbojpeg::{Decompressor, PixelFormat, ScalingFactor};
 
-use crate::Format;
+use crate::{Code, Format, heif};
 
 /// The working copy's long side is at least this (or the original's, when smaller).
 pub const WORKING_LONG_SIDE: u32 = 480;
 /// No decoder may allocate more than this for one photo.
 const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Why a photo's pixels could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeFailure {
+    /// A valid file this device has no decoder for (a codec or feature libheif lacks).
+    Unsupported(String),
+    /// A damaged or cut-short file.
+    Corrupt(String),
+}
+
+impl DecodeFailure {
+    pub fn code(&self) -> Code {
+        match self {
+            Self::Unsupported(_) => Code::UnsupportedFormat,
+            Self::Corrupt(_) => Code::Corrupt,
+        }
+    }
+
+    pub fn into_detail(self) -> String {
+        match self {
+            Self::Unsupported(detail) | Self::Corrupt(detail) => detail,
+        }
+    }
+}
+
+impl From<String> for DecodeFailure {
+    fn from(detail: String) -> Self {
+        Self::Corrupt(detail)
+    }
+}
 
 /// Width and height as stored, before orientation.
 pub fn stored_dimensions(
@@ -26,13 +56,20 @@ pub fn stored_dimensions(
         let side = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
         return Ok((side(header.width), side(header.height)));
     }
+    if format.is_heif() {
+        return heif::dimensions(bytes).map_err(DecodeFailure::into_detail);
+    }
     let mut reader = reader(bytes, format, max_side)?;
     reader.no_limits(); // the header alone is small; limits apply to the decode below
     reader.into_dimensions().map_err(|error| error.to_string())
 }
 
-/// The EXIF orientation, or `NoTransforms` when there is none or it cannot be read.
-pub fn orientation(bytes: &[u8]) -> Orientation {
+/// The EXIF orientation, or `NoTransforms` when there is none or it cannot be read. HEIF files
+/// are turned upright by their container, so their EXIF orientation is not applied again.
+pub fn orientation(bytes: &[u8], format: Format) -> Orientation {
+    if format.is_heif() {
+        return Orientation::NoTransforms;
+    }
     exif::Reader::new()
         .read_from_container(&mut Cursor::new(bytes))
         .ok()
@@ -88,6 +125,9 @@ pub fn decode_cost_for(
         };
         return Ok(scaled * 3 + coefficients);
     }
+    if format.is_heif() {
+        return Ok(heif::decode_cost((width, height)));
+    }
     let mut reader = reader(bytes, format, u32::MAX)?;
     reader.no_limits();
     let decoder = reader.into_decoder().map_err(|error| error.to_string())?;
@@ -134,18 +174,22 @@ pub fn working_copy(
     max_side: u32,
     orientation: Orientation,
     long_side: u32,
-) -> Result<RgbImage, String> {
+) -> Result<RgbImage, DecodeFailure> {
     let upright = |image: RgbImage| {
         let mut image = DynamicImage::ImageRgb8(image);
         image.apply_orientation(orientation);
         image.into_rgb8()
     };
     if format == Format::Jpeg {
-        return decode_jpeg_scaled(bytes, stored, long_side).map(upright);
+        return Ok(upright(decode_jpeg_scaled(bytes, stored, long_side)?));
     }
-    let image = reader(bytes, format, max_side)?
-        .decode()
-        .map_err(|error| error.to_string())?;
+    let image = if format.is_heif() {
+        DynamicImage::ImageRgb8(heif::decode(bytes)?)
+    } else {
+        reader(bytes, format, max_side)?
+            .decode()
+            .map_err(|error| error.to_string())?
+    };
     let stored_long_side = image.width().max(image.height());
     let image = if stored_long_side > long_side * 2 {
         let scale = long_side as f32 / stored_long_side as f32;

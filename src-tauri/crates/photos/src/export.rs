@@ -1,7 +1,8 @@
 //! The copy of a photo that leaves the device for training: upright, and with no metadata (GPS,
 //! camera serials, the creator's name). An upright JPEG keeps its compressed data byte for byte
 //! and only loses its metadata segments; a turned one is rotated losslessly on its DCT blocks. So
-//! the trainer sees exactly the pixels the creator took. Other formats are re-encoded as PNG.
+//! the trainer sees exactly the pixels the creator took. HEIC and AVIF become JPEG (trainers take
+//! no HEIF); other formats are re-encoded as PNG.
 
 use std::io::Cursor;
 
@@ -9,8 +10,8 @@ use image::ImageFormat;
 use image::metadata::Orientation;
 use turbojpeg::{Transform, TransformOp};
 
-use crate::Format;
 use crate::decode;
+use crate::{Format, heif};
 
 /// An upright, metadata-free copy and the file extension it needs.
 pub struct TrainingCopy {
@@ -22,7 +23,7 @@ pub struct TrainingCopy {
 /// passing the previous copy's buffer back saves allocating one per photo).
 pub fn training_copy(bytes: &[u8], mut buffer: Vec<u8>) -> Result<TrainingCopy, String> {
     let format = Format::sniff(bytes).ok_or("the file is not an image this app reads")?;
-    let orientation = decode::orientation(bytes);
+    let orientation = decode::orientation(bytes, format);
     buffer.clear();
     if format == Format::Jpeg {
         if orientation == Orientation::NoTransforms
@@ -47,6 +48,14 @@ pub fn training_copy(bytes: &[u8], mut buffer: Vec<u8>) -> Result<TrainingCopy, 
             extension: "jpg",
         });
     }
+    if format.is_heif() {
+        let image = heif::decode(bytes).map_err(decode::DecodeFailure::into_detail)?;
+        buffer = encode_jpeg(&image, buffer)?;
+        return Ok(TrainingCopy {
+            bytes: buffer,
+            extension: "jpg",
+        });
+    }
     let image_format = format
         .image_format()
         .ok_or_else(|| format!("{format:?} cannot be decoded on this device"))?;
@@ -60,6 +69,33 @@ pub fn training_copy(bytes: &[u8], mut buffer: Vec<u8>) -> Result<TrainingCopy, 
         bytes: buffer,
         extension: "png",
     })
+}
+
+/// Quality of the JPEG a HEIF photo becomes: high enough that the trainer sees no new artefacts.
+const HEIF_EXPORT_QUALITY: i32 = 95;
+
+/// Encodes decoded pixels as a JPEG with no metadata, into `buffer`.
+fn encode_jpeg(image: &image::RgbImage, mut buffer: Vec<u8>) -> Result<Vec<u8>, String> {
+    let mut compressor = turbojpeg::Compressor::new().map_err(|error| error.to_string())?;
+    compressor
+        .set_quality(HEIF_EXPORT_QUALITY)
+        .map_err(|error| error.to_string())?;
+    compressor
+        .set_subsamp(turbojpeg::Subsamp::Sub2x2)
+        .map_err(|error| error.to_string())?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let pixels = turbojpeg::Image {
+        pixels: image.as_raw().as_slice(),
+        width,
+        pitch: width * 3,
+        height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let encoded = compressor
+        .compress_to_vec(pixels)
+        .map_err(|error| error.to_string())?;
+    buffer.extend_from_slice(&encoded);
+    Ok(buffer)
 }
 
 fn transform_op(orientation: Orientation) -> TransformOp {

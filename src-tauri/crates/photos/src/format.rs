@@ -13,7 +13,7 @@ pub enum Format {
     Gif,
     Bmp,
     Tiff,
-    /// HEIC/HEIF, the iPhone default: recognised so the creator is told to export as JPEG.
+    /// HEIC/HEIF, the iPhone default, read by libheif.
     Heic,
     Avif,
 }
@@ -47,9 +47,9 @@ impl Format {
         }
     }
 
-    /// Whether this app can decode the format on the device.
-    pub fn is_supported(self) -> bool {
-        !matches!(self, Self::Heic | Self::Avif)
+    /// Whether the format is an ISO-BMFF image container, read by libheif.
+    pub fn is_heif(self) -> bool {
+        matches!(self, Self::Heic | Self::Avif)
     }
 
     /// Whether a file name's extension fits this format.
@@ -101,6 +101,6 @@ mod tests {
         assert_eq!(Format::sniff(b""), None);
         assert!(Format::Jpeg.matches_extension("JPEG"));
         assert!(!Format::Png.matches_extension("jpg"));
-        assert!(!Format::Heic.is_supported());
+        assert!(Format::Heic.is_heif() && Format::Avif.is_heif() && !Format::Jpeg.is_heif());
     }
 }

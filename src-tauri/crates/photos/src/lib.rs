@@ -8,6 +8,7 @@ mod decode;
 mod export;
 mod faces;
 mod format;
+mod heif;
 mod identity;
 mod quality;
 mod sameness;
@@ -199,7 +200,8 @@ pub fn decode_working_copy(bytes: &[u8]) -> Result<usize, String> {
         u32::MAX,
         orientation,
         decode::WORKING_LONG_SIDE,
-    )?;
+    )
+    .map_err(decode::DecodeFailure::into_detail)?;
     Ok(image.len())
 }
 
@@ -380,18 +382,17 @@ impl Checker {
         if extension.is_some_and(|extension| !format.matches_extension(extension)) {
             report.warnings.push(Code::ExtensionMismatch);
         }
-        if !format.is_supported() {
-            return report.refuse(
-                Code::UnsupportedFormat,
-                "HEIC and AVIF photos cannot be read yet: export them as JPEG",
-            );
+        if format.is_heif()
+            && let Err(decode::DecodeFailure::Unsupported(detail)) = heif::dimensions(bytes)
+        {
+            return report.refuse(Code::UnsupportedFormat, detail);
         }
 
         let stored = match decode::stored_dimensions(bytes, format, limits.max_side) {
             Ok(dimensions) => dimensions,
             Err(error) => return report.refuse(Code::Corrupt, error),
         };
-        let orientation = decode::orientation(bytes);
+        let orientation = decode::orientation(bytes, format);
         (report.width, report.height) = if decode::swaps_sides(orientation) {
             (stored.1, stored.0)
         } else {
@@ -438,11 +439,11 @@ impl Checker {
             decode::WORKING_LONG_SIDE,
         ) {
             Ok(image) => image,
-            Err(error) => {
+            Err(failure) => {
                 report
                     .reasons
                     .retain(|code| *code != Code::ResolutionTooLow);
-                return report.refuse(Code::Corrupt, error);
+                return report.refuse(failure.code(), failure.into_detail());
             }
         };
         drop(held);

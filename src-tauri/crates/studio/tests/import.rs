@@ -292,3 +292,55 @@ fn removing_a_photo_deletes_its_files_unless_another_avatar_holds_them() {
     assert!(!file.exists(), "no avatar uses it any more");
     assert!(studio.list_photos(&first).expect("list").is_empty());
 }
+
+#[test]
+fn iphone_and_avif_photos_are_stored_as_they_came_and_packed_as_jpeg() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let studio = studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let heif = cases().join("../heif");
+    let results = add(
+        &studio,
+        &avatar,
+        &[
+            heif.join("iphone_portrait.heic"),
+            heif.join("portrait.avif"),
+        ],
+    );
+    for result in &results {
+        assert_eq!(result.verdict, Verdict::Accepted, "{result:?}");
+    }
+    let heic = named(&results, "iphone_portrait.heic");
+    assert_eq!((heic.width, heic.height), (1024, 1365), "upright once");
+    let stored = studio.list_photos(&avatar).expect("list");
+    let mut formats: Vec<_> = stored.iter().map(|photo| photo.format.as_str()).collect();
+    formats.sort_unstable();
+    assert_eq!(
+        formats,
+        ["avif", "heic"],
+        "the originals are kept as they came"
+    );
+
+    let files: Vec<PathBuf> = stored
+        .iter()
+        .map(|photo| {
+            library
+                .path()
+                .join("photos")
+                .join(&photo.file_hash[..2])
+                .join(format!("{}.{}", photo.file_hash, photo.format))
+        })
+        .collect();
+    let zip_path = library.path().join("set.zip");
+    studio::pack(&files, None, &zip_path).expect("pack");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).expect("zip")).expect("zip");
+    assert_eq!(zip.len(), 2);
+    for index in 0..zip.len() {
+        let mut entry = zip.by_index(index).expect("entry");
+        assert!(entry.name().ends_with(".jpg"), "{}", entry.name());
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("read");
+        assert_eq!(photos::Format::sniff(&bytes), Some(photos::Format::Jpeg));
+        assert!(!bytes.windows(4).any(|window| window == b"Exif"));
+    }
+}
