@@ -132,8 +132,10 @@ enum PhotosCommand {
     },
     /// Watch a folder and add the photos that appear in it, until interrupted (Ctrl-C).
     Watch { avatar: String, folder: PathBuf },
-    /// List an avatar's photos.
+    /// List an avatar's photos, each with its pose, framing and light.
     List { avatar: String },
+    /// What a portrait avatar's photos cover (poses, framings, light) and what they lack.
+    Coverage { avatar: String },
     /// Remove a photo from an avatar (photo id or a unique prefix).
     Remove { avatar: String, photo: String },
 }
@@ -323,20 +325,44 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
             }
             PhotosCommand::List { avatar } => {
                 let photos = studio.list_photos(&avatar)?;
+                let looks: std::collections::HashMap<_, _> =
+                    studio.photo_looks(&avatar)?.into_iter().collect();
+                let look_of =
+                    |photo: &studio::Photo| looks.get(&photo.id).copied().unwrap_or_default();
                 if out.json {
-                    out.print_json(&photos);
+                    let listed: Vec<serde_json::Value> = photos
+                        .iter()
+                        .map(|photo| with_look(photo, look_of(photo)))
+                        .collect();
+                    out.print_json(&listed);
                 } else {
-                    for photo in photos {
+                    for photo in &photos {
                         out.line(&format!(
-                            "{}  {}  {}×{}  {} face(s)  quality {:.2}",
+                            "{}  {}  {}×{}  {} face(s)  quality {:.2}  {}",
                             photo.id,
                             photo.original_name,
                             photo.width,
                             photo.height,
                             photo.face_count,
-                            photo.quality_score.unwrap_or_default()
+                            photo.quality_score.unwrap_or_default(),
+                            words::look(&look_of(photo)),
                         ));
                     }
+                }
+            }
+            PhotosCommand::Coverage { avatar } => {
+                let coverage = studio.readiness(&avatar)?.coverage.ok_or_else(|| {
+                    studio::Error::InvalidInput(
+                        "coverage is judged for portrait avatars only".to_string(),
+                    )
+                })?;
+                if out.json {
+                    let advice: Vec<String> = coverage.missing.iter().map(words::gap).collect();
+                    let mut value = serde_json::to_value(&coverage).unwrap_or_default();
+                    value["advice"] = serde_json::json!(advice);
+                    out.print_json(&value);
+                } else {
+                    out.line(&words::coverage(&coverage));
                 }
             }
             PhotosCommand::Remove { avatar, photo } => {
@@ -457,6 +483,17 @@ impl Output {
         // A closed pipe (`avatar-cli ... | head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{text}");
     }
+}
+
+/// A photo as `photos list --json` shows it: the stored row with its pose, framing and light.
+fn with_look(photo: &studio::Photo, look: studio::Look) -> serde_json::Value {
+    let mut value = serde_json::to_value(photo).unwrap_or_default();
+    if let (Some(object), Ok(serde_json::Value::Object(look))) =
+        (value.as_object_mut(), serde_json::to_value(look))
+    {
+        object.extend(look);
+    }
+    value
 }
 
 fn describe(avatar: &Avatar) -> String {

@@ -100,3 +100,102 @@ fn gave_up(transfer: Transfer) -> &'static str {
         Transfer::Download => "The model could not be downloaded",
     }
 }
+
+/// How a photo shows its person, e.g. "frontal, close-up, even light".
+pub fn look(look: &studio::Look) -> String {
+    let mut parts = Vec::new();
+    if let Some(pose) = look.pose {
+        parts.push(pose_word(pose));
+    }
+    if let Some(framing) = look.framing {
+        parts.push(framing_word(framing));
+    }
+    if let Some(lighting) = look.lighting {
+        parts.push(lighting_word(lighting));
+    }
+    parts.join(", ")
+}
+
+fn pose_word(pose: studio::Pose) -> &'static str {
+    match pose {
+        studio::Pose::Frontal => "frontal",
+        studio::Pose::ThreeQuarter => "three-quarter",
+        studio::Pose::Profile => "profile",
+    }
+}
+
+fn framing_word(framing: studio::Framing) -> &'static str {
+    match framing {
+        studio::Framing::CloseUp => "close-up",
+        studio::Framing::Shoulders => "head and shoulders",
+        studio::Framing::HalfBody => "half body",
+    }
+}
+
+fn lighting_word(lighting: studio::Lighting) -> &'static str {
+    match lighting {
+        studio::Lighting::Low => "low light",
+        studio::Lighting::Even => "even light",
+        studio::Lighting::Bright => "bright light",
+    }
+}
+
+/// What a set lacks, as advice.
+pub fn gap(gap: &studio::CoverageGap) -> String {
+    match gap {
+        studio::CoverageGap::NoProfile => {
+            "no profile views: add a photo or two of the head turned to the side".into()
+        }
+        studio::CoverageGap::NoThreeQuarter => {
+            "no three-quarter views: add photos with the head turned part way".into()
+        }
+        studio::CoverageGap::OneFraming { framing } => {
+            let framing = match framing {
+                studio::Framing::CloseUp => "close-ups",
+                studio::Framing::Shoulders => "head and shoulders",
+                studio::Framing::HalfBody => "half-body shots",
+            };
+            format!("all photos are {framing}: add some framed closer or further away")
+        }
+        studio::CoverageGap::OneLight { lighting } => format!(
+            "the same light in every photo ({}): add photos taken in other light",
+            lighting_word(*lighting)
+        ),
+    }
+}
+
+/// A set's coverage in a few lines.
+pub fn coverage(coverage: &studio::Coverage) -> String {
+    let mut lines = vec![
+        format!(
+            "{} photos with a face: {} frontal, {} three-quarter, {} profile",
+            coverage.photos,
+            coverage.poses.frontal,
+            coverage.poses.three_quarter,
+            coverage.poses.profile
+        ),
+        format!(
+            "framing: {} close-up, {} head and shoulders, {} half body",
+            coverage.framings.close_up, coverage.framings.shoulders, coverage.framings.half_body
+        ),
+        format!(
+            "light: {} low, {} even, {} bright",
+            coverage.lightings.low, coverage.lightings.even, coverage.lightings.bright
+        ),
+    ];
+    if coverage.photos < studio::MIN_PHOTOS_FOR_ADVICE {
+        lines.push(format!(
+            "advice comes once {} photos have a face",
+            studio::MIN_PHOTOS_FOR_ADVICE
+        ));
+    } else if coverage.missing.is_empty() {
+        lines.push("nothing obvious is missing".into());
+    }
+    lines.extend(
+        coverage
+            .missing
+            .iter()
+            .map(|missing| format!("- {}", gap(missing))),
+    );
+    lines.join("\n")
+}

@@ -387,6 +387,14 @@ fn photos_add_list_and_remove_round_trip() {
     let listed = json_ok(library.path(), &["photos", "list", id, "--json"]);
     assert_eq!(listed[0]["id"], added[0]["photo_id"]);
     assert_eq!(listed[0]["file_hash"], added[0]["md5"]);
+    assert_eq!(
+        (&listed[0]["pose"], &listed[0]["framing"]),
+        (&Value::Null, &Value::Null),
+        "a photo with no face has no pose or framing"
+    );
+    assert!(listed[0]["lighting"].is_string(), "{}", listed[0]);
+    let refused = cli(library.path(), &["photos", "coverage", id, "--json"]);
+    assert!(!refused.status.success(), "coverage is for portraits");
     let photo_id = listed[0]["id"].as_str().expect("photo id");
     json_ok(
         library.path(),
@@ -778,4 +786,55 @@ fn curation_picks_only_the_main_person_in_varied_poses_and_adds_them() {
     assert!(duplicates[0]["copy_of"].as_str().is_some());
     let listed = json_ok(library.path(), &["photos", "list", id, "--json"]);
     assert_eq!(listed.as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn a_portrait_sets_coverage_counts_its_listed_photos_and_words_each_gap() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let avatar = json_ok(
+        library.path(),
+        &[
+            "avatar", "create", "--name", "A", "--type", "portrait", "--gender", "female", "--json",
+        ],
+    );
+    let id = avatar["id"].as_str().expect("id");
+    let folder = cases();
+    cli(
+        library.path(),
+        &[
+            "photos",
+            "add",
+            id,
+            folder.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    let listed = json_ok(library.path(), &["photos", "list", id, "--json"]);
+    let listed = listed.as_array().expect("an array");
+    let with_face = listed
+        .iter()
+        .filter(|photo| photo["pose"].is_string())
+        .count();
+    assert!(with_face >= 3, "enough faces for advice: {listed:?}");
+    let coverage = json_ok(library.path(), &["photos", "coverage", id, "--json"]);
+    assert_eq!(
+        coverage["photos"].as_u64(),
+        Some(with_face as u64),
+        "{coverage}"
+    );
+    let frontal = listed
+        .iter()
+        .filter(|photo| photo["pose"] == "frontal")
+        .count();
+    assert_eq!(coverage["poses"]["frontal"].as_u64(), Some(frontal as u64));
+    let missing = coverage["missing"].as_array().expect("missing");
+    let advice = coverage["advice"].as_array().expect("advice");
+    assert_eq!(missing.len(), advice.len(), "each gap in words: {coverage}");
+    if coverage["poses"]["profile"] == 0 {
+        let at = missing
+            .iter()
+            .position(|gap| gap["code"] == "no_profile")
+            .expect("a set with no profile is told so");
+        assert!(advice[at].as_str().expect("text").contains("profile"));
+    }
 }

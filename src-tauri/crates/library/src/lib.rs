@@ -24,7 +24,7 @@ pub use model::{
     Avatar, AvatarStatus, Gender, JobFailure, JobState, JobStep, MonthSpending, Photo, TrainingJob,
     TrainingType, Transfer,
 };
-pub use photos::PhotoDetails;
+pub use photos::{PhotoDetails, StoredChecks};
 pub use watch_folders::WatchedFile;
 
 /// The database file inside a library folder.

@@ -7,6 +7,16 @@ use crate::avatars::{parse_id, parse_time};
 use crate::blobs::write_atomically;
 use crate::{Library, LibraryError, Photo, Result};
 
+/// What a stored photo's checks found, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChecks {
+    pub photo_id: Uuid,
+    pub faces_json: String,
+    pub quality_json: String,
+    /// Upright, pixels.
+    pub height: u32,
+}
+
 /// What the checks measured, kept beside the row as JSON for the UI and for cropping.
 pub struct PhotoDetails<'a> {
     pub faces_json: &'a str,
@@ -81,6 +91,34 @@ impl Library {
             ],
         )?;
         Ok(())
+    }
+
+    /// Each of an avatar's photos with what its checks found (faces and quality as JSON) and its
+    /// upright height, in the order added.
+    pub fn photo_checks(&self, avatar_id: Uuid) -> Result<Vec<StoredChecks>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT id, faces, quality, height FROM avatar_photos WHERE avatar_id = ?1
+             ORDER BY created_at, rowid",
+        )?;
+        let rows = statement.query_map([avatar_id.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, u32>(3)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, faces_json, quality_json, height) = row?;
+            Ok(StoredChecks {
+                photo_id: parse_id("photo id", &id)?,
+                faces_json,
+                quality_json,
+                height,
+            })
+        })
+        .collect()
     }
 
     /// Each of an avatar's photos with its stored face identities (JSON), in the order added.

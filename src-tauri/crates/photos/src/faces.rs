@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tract_onnx::prelude::*;
 use ts_rs::TS;
 
@@ -30,7 +30,7 @@ const SAME_FACE_IOU: f32 = 0.3;
 
 /// A point on a face, in pixels of the image it was found in (continuous coordinates: the first
 /// pixel spans 0–1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Keypoint {
     pub x: f32,
     pub y: f32,
@@ -41,7 +41,7 @@ pub struct Keypoint {
 pub type Keypoints = [Keypoint; 6];
 
 /// A face, in pixels of the image it was found in.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct Face {
     pub x: f32,
     pub y: f32,

@@ -3,6 +3,7 @@
 //! duplicates, and a thumbnail. Everything is synchronous and CPU-only; callers parallelise.
 
 mod budget;
+mod coverage;
 mod curate;
 mod decode;
 mod export;
@@ -18,6 +19,9 @@ use md5::{Digest, Md5};
 use serde::Serialize;
 use ts_rs::TS;
 
+pub use coverage::{
+    Coverage, CoverageGap, FramingCounts, LightingCounts, Look, MIN_PHOTOS_FOR_ADVICE, PoseCounts,
+};
 pub use curate::{Candidate, CandidateFace, Choice, Framing, Lighting, curate};
 pub use export::{TrainingCopy, training_copy};
 pub use faces::{DetectorError, Face, FaceDetector, Keypoint, Keypoints};

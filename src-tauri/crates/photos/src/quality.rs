@@ -3,7 +3,7 @@
 //! the README; each metric is kept so a creator can see why a photo was judged.
 
 use image::GrayImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// Below this, Laplacian variance over luma variance means the photo is out of focus.
@@ -11,7 +11,7 @@ pub const BLURRY_BELOW: f32 = 0.02;
 /// Above this estimated noise sigma (grey levels), the photo is grainy.
 pub const NOISY_ABOVE: f32 = 8.0;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, TS)]
 pub struct Quality {
     /// Laplacian variance divided by luma variance (so darkness and noise do not fool it).
     pub sharpness: f32,

@@ -95,6 +95,8 @@ pub struct Readiness {
     /// Stored portraits that look like a different person than the rest of the set (judged
     /// again as the set grows, so an early photo of someone else is named once the set can tell).
     pub different_person: Vec<NotFitting>,
+    /// Portraits: the poses, framings and light the set covers, and what it lacks.
+    pub coverage: Option<photos::Coverage>,
 }
 
 /// A stored photo that does not fit its portrait set.
@@ -308,9 +310,19 @@ impl Studio {
 
     pub fn readiness(&self, avatar_reference: &str) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
-        let different_person = match avatar.training_type {
-            TrainingType::Portrait => self.photos_of_someone_else(avatar.id)?,
-            TrainingType::Style => Vec::new(),
+        let (different_person, coverage) = match avatar.training_type {
+            TrainingType::Portrait => {
+                let looks: Vec<photos::Look> = self
+                    .looks_of(avatar.id)?
+                    .into_iter()
+                    .map(|(_, look)| look)
+                    .collect();
+                (
+                    self.photos_of_someone_else(avatar.id)?,
+                    Some(photos::Coverage::of(&looks)),
+                )
+            }
+            TrainingType::Style => (Vec::new(), None),
         };
         Ok(Readiness {
             photos: avatar.photo_count,
@@ -318,7 +330,31 @@ impl Studio {
             max: self.config().max_photos,
             ready: avatar.photo_count >= self.config().min_photos,
             different_person,
+            coverage,
         })
+    }
+
+    /// How each of an avatar's photos shows its person (pose, framing, light), from what its
+    /// checks stored, in the order added.
+    pub fn photo_looks(&self, avatar_reference: &str) -> Result<Vec<(Uuid, photos::Look)>> {
+        let avatar = self.avatar(avatar_reference)?;
+        self.looks_of(avatar.id)
+    }
+
+    fn looks_of(&self, avatar_id: Uuid) -> Result<Vec<(Uuid, photos::Look)>> {
+        Ok(self
+            .library
+            .photo_checks(avatar_id)?
+            .into_iter()
+            .map(|checks| {
+                let faces: Vec<photos::Face> =
+                    serde_json::from_str(&checks.faces_json).unwrap_or_default();
+                let quality: Option<photos::Quality> =
+                    serde_json::from_str(&checks.quality_json).unwrap_or_default();
+                let look = photos::Look::of(&faces, checks.height, quality.as_ref());
+                (checks.photo_id, look)
+            })
+            .collect())
     }
 
     /// The stored portraits that look like someone else than the rest, from their stored

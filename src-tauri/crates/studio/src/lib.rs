@@ -40,6 +40,10 @@ pub use import::{
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
+pub use photos::{
+    Coverage, CoverageGap, Framing, FramingCounts, Lighting, LightingCounts, Look,
+    MIN_PHOTOS_FOR_ADVICE, Pose, PoseCounts,
+};
 pub use ports::{
     Clock, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier, SecretName,
     SecretSource, Secrets, SilentNotifier, SystemClock,

@@ -109,6 +109,35 @@ fn a_mixed_folder_is_sorted_into_accepted_and_rejected_with_reasons() {
         );
     }
 
+    // The set's coverage counts the stored photos with a face, each by its own look.
+    let looks = studio.photo_looks(&avatar).expect("looks");
+    assert_eq!(looks.len(), stored.len());
+    let with_face = looks.iter().filter(|(_, look)| look.pose.is_some()).count();
+    let coverage = studio
+        .readiness(&avatar)
+        .expect("readiness")
+        .coverage
+        .expect("a portrait set has coverage");
+    assert_eq!(coverage.photos as usize, with_face);
+    let poses = coverage.poses;
+    assert_eq!(
+        (poses.frontal + poses.three_quarter + poses.profile) as usize,
+        with_face
+    );
+    let rotated_look = looks
+        .iter()
+        .find(|(id, _)| Some(*id) == rotated.photo_id)
+        .map(|(_, look)| *look)
+        .expect("the rotated photo is stored");
+    assert_eq!(
+        rotated_look.pose,
+        Some(studio::Pose::Frontal),
+        "the astronaut faces the camera once the photo is upright"
+    );
+    if coverage.poses.profile == 0 {
+        assert!(coverage.missing.contains(&studio::CoverageGap::NoProfile));
+    }
+
     // Adding the same folder again stores nothing new: everything is a duplicate now.
     let again = add(&studio, &avatar, &[cases()]);
     assert!(again.iter().all(|r| r.verdict == Verdict::Rejected));

@@ -59,6 +59,30 @@ export type ConnectionCheck = { step: ConnectionStep, passed: boolean, problem: 
  */
 detail: string, };
 
+export type Coverage = { 
+/**
+ * Photos with a face, the ones counted.
+ */
+photos: number, poses: PoseCounts, framings: FramingCounts, lightings: LightingCounts, 
+/**
+ * Empty until the set has [`MIN_PHOTOS_FOR_ADVICE`] photos with a face.
+ */
+missing: Array<CoverageGap>, };
+
+export type CoverageGap = { "code": "no_profile" } | { "code": "no_three_quarter" } | { "code": "one_framing", framing: Framing, } | { "code": "one_light", lighting: Lighting, };
+
+export type Framing = "close_up" | "shoulders" | "half_body";
+
+export type FramingCounts = { close_up: number, shoulders: number, half_body: number, };
+
+export type Lighting = "low" | "even" | "bright";
+
+export type LightingCounts = { low: number, even: number, bright: number, };
+
+export type Pose = "frontal" | "three_quarter" | "profile";
+
+export type PoseCounts = { frontal: number, three_quarter: number, profile: number, };
+
 export type ConnectionProblem = "not_configured" | "unreachable" | "not_running" | "not_a_relay" | "token_wrong" | "feed_silent" | "webhook_url_missing" | "webhook_url_elsewhere";
 
 export type ConnectionReport = { 
@@ -194,7 +218,11 @@ export type Readiness = { photos: number, min: number, max: number, ready: boole
  * Stored portraits that look like a different person than the rest of the set (judged
  * again as the set grows, so an early photo of someone else is named once the set can tell).
  */
-different_person: Array<NotFitting>, };
+different_person: Array<NotFitting>, 
+/**
+ * Portraits: the poses, framings and light the set covers, and what it lacks.
+ */
+coverage: Coverage | null, };
 
 export type SecretSource = "environment" | "keychain";
 
