@@ -6,12 +6,12 @@ use std::path::Path;
 
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
-    Coverage, CoverageGap, DeletedAvatar, Diagnosis, ErrorCode, ErrorReport, Finding, Framing,
-    FramingCounts, Gender, JobFailure, JobState, JobStep, Lighting, LightingCounts, MonthSpending,
-    NotFitting, Photo, PhotoCode, PhotoResult, Pose, PoseCounts, PresetInfo, Readiness,
-    SecretSource, SecretStatus, Service, Setting, SettingsView, Spending, TrainingChoices,
-    TrainingJob, TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem,
-    WatchProblemCode,
+    Coverage, CoverageGap, CurateProgress, CurateResult, DeletedAvatar, Diagnosis, ErrorCode,
+    ErrorReport, Finding, Framing, FramingCounts, Gender, JobFailure, JobState, JobStep, Lighting,
+    LightingCounts, MonthSpending, NotFitting, Photo, PhotoCode, PhotoResult, Pose, PoseCounts,
+    PresetInfo, Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView, Spending,
+    TrainingChoices, TrainingJob, TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict,
+    WatchProblem, WatchProblemCode,
 };
 use ts_rs::TS;
 
@@ -30,6 +30,8 @@ fn typescript() -> String {
         AvatarCard::decl(),
         AvatarStatus::decl(),
         ConnectionCheck::decl(),
+        CurateProgress::decl(),
+        CurateResult::decl(),
         Coverage::decl(),
         CoverageGap::decl(),
         Framing::decl(),

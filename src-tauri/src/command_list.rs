@@ -14,6 +14,8 @@ pub const COMMANDS: &[&str] = &[
     "remove_photo",
     "set_watch_folder",
     "pick_photos",
+    "curate_photos",
+    "cancel_curation",
     "plan_training",
     "start_training",
     "training_status",

@@ -1,10 +1,12 @@
 //! IPC commands: each one a thin wrapper that runs a core operation off the UI thread.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use studio::{
-    Avatar, ConnectionReport, DeletedAvatar, Diagnosis, ErrorReport, Gender, NewAvatar, Overrides,
-    Preset, SettingsView, Spending, Studio, TrainingJob, TrainingPlan, TrainingType, UpdateChannel,
+    Avatar, ConnectionReport, CurateProgress, CurateResult, DeletedAvatar, Diagnosis, ErrorReport,
+    Gender, NewAvatar, Overrides, Preset, SettingsView, Spending, Studio, TrainingJob,
+    TrainingPlan, TrainingType, UpdateChannel,
 };
 use tauri::{AppHandle, State};
 
@@ -212,6 +214,46 @@ pub async fn remove_photo(
         photo_set(studio, &avatar_id)
     })
     .await
+}
+
+/// How many photos "Pick the best…" shows beside the picked ones, to swap in.
+const CURATION_ALTERNATES: usize = 12;
+
+/// Picks the best photos of the avatar's person from `paths` (files and folders), storing
+/// nothing: the picked ones and some alternates come with a thumbnail, progress goes over
+/// `on_progress`, and `cancel_curation` stops it (the reply is then a `cancelled` error).
+#[tauri::command]
+pub async fn curate_photos(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    paths: Vec<String>,
+    on_progress: tauri::ipc::Channel<CurateProgress>,
+) -> Reply<Vec<CurateResult>> {
+    let cancelled = state.curation_cancelled.clone();
+    cancelled.store(false, Ordering::SeqCst);
+    run(state, move |studio| {
+        let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
+        let keep_going = || !cancelled.load(Ordering::SeqCst);
+        let mut curation = studio.curate_photos(
+            &avatar_id,
+            &paths,
+            None,
+            |progress| {
+                let _ = on_progress.send(progress);
+            },
+            &keep_going,
+        )?;
+        studio.add_previews(&mut curation.results, CURATION_ALTERNATES)?;
+        Ok(curation.results)
+    })
+    .await
+}
+
+/// Stops the running "Pick the best…".
+#[tauri::command]
+pub async fn cancel_curation(state: State<'_, AppState>) -> Reply<()> {
+    state.curation_cancelled.store(true, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Opens the native picker for photos (or one folder); an empty list when cancelled.

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 use studio::{Config, ErrorReport, Ports, Studio};
@@ -13,6 +14,8 @@ use ts_rs::TS;
 pub struct AppState {
     studio: Result<Arc<Studio>, ErrorReport>,
     pub notifier: Arc<DesktopNotifier>,
+    /// Set to stop the running "Pick the best…" (one at a time: it takes every core).
+    pub curation_cancelled: Arc<AtomicBool>,
 }
 
 /// What the UI needs to know about the running app.
@@ -44,7 +47,11 @@ impl AppState {
             .and_then(|config| Studio::open(config, ports))
             .map(Arc::new)
             .map_err(ErrorReport::from);
-        Self { studio, notifier }
+        Self {
+            studio,
+            notifier,
+            curation_cancelled: Arc::default(),
+        }
     }
 
     pub fn thumbnails_dir(&self) -> Option<PathBuf> {

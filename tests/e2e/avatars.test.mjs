@@ -216,3 +216,69 @@ test("a watched folder brings in photos saved into it, skips unfinished ones, is
   const photos = JSON.parse(cli(library, "photos", "list", avatar.id, "--json"));
   assert.deepEqual(photos.map((photo) => photo.original_name).sort(), ["back_again.webp", "portrait.jpg", "saved_meanwhile.png"]);
 });
+
+test("Pick the best… finds the person in a camera roll, says why, lets the creator swap, and adds the chosen photos", async () => {
+  const library = newLibrary();
+  const roll = scratchDir("avatar-studio-roll-");
+  const fixtures = join(repoRoot, "tests", "fixtures");
+  const files = [
+    ["cases", "good_portrait.jpg"],
+    ["cases", "rotated_exif.jpg"],
+    ["heif", "iphone_portrait.heic"],
+    ["cases", "no_face.jpg"],
+    ["cases", "good_style.jpg"],
+    ["cases", "multiple_faces.jpg"],
+    ["cases", "blurry.jpg"],
+    ["cases", "tiny.jpg"],
+  ];
+  for (const [folder, name] of files) copyFileSync(join(fixtures, folder, name), join(roll, name));
+
+  const app = await openApp(driver, library);
+  try {
+    await (await byTestId(app, "menu-create")).click();
+    await (await byTestId(app, "type-portrait")).click();
+    await (await byTestId(app, "gender-female")).click();
+    await (await byTestId(app, "avatar-name")).setValue("Camera roll");
+    await (await byTestId(app, "create-submit")).click();
+    await byTestId(app, "avatar-detail");
+
+    await (await byTestId(app, "curate-open")).click();
+    await byTestId(app, "curate-choose"); // the panel asks for a folder, or a drop
+    await dropFiles(app, [roll]);
+    const summary = await byTestId(app, "curate-summary");
+    const match = /Picked (\d+) of (\d+) photos/.exec(await summary.getText());
+    assert.ok(match, await summary.getText());
+    const [count, total] = [Number(match[1]), Number(match[2])];
+    assert.equal(total, files.length, "every file in the roll was considered");
+    assert.ok(count >= 1, "the astronaut is found");
+    const picked = await app.$$('[data-testid="curate-picked"]');
+    assert.equal(picked.length, count);
+    const previews = await app.execute(() =>
+      [...document.querySelectorAll('[data-testid="curate-picked"] img')].every((img) => img.complete && img.naturalWidth > 0),
+    );
+    assert.ok(previews, "each picked photo is shown");
+    assert.match(await picked[0].getText(), /frontal|three-quarter|profile/, "and why: its pose");
+    const leftOut = await (await byTestId(app, "curate-left-out")).getText();
+    assert.match(leftOut, /No face/i, leftOut);
+    await screenshot(app, "curate-picked");
+
+    // Leaving one out and taking it back again changes what will be added.
+    const add = await byTestId(app, "curate-add");
+    await picked[0].click();
+    assert.equal(await picked[0].getAttribute("aria-pressed"), "false");
+    assert.equal(await add.getText(), `Add ${count - 1} photos`);
+    await picked[0].click();
+    assert.equal(await add.getText(), `Add ${count} photos`);
+
+    await add.click();
+    const importSummary = await byTestId(app, "import-summary");
+    await app.waitUntil(async () => new RegExp(`Last import: ${count} accepted`).test(await importSummary.getText()), {
+      timeout: 30_000,
+      timeoutMsg: `the chosen photos were not added: ${await importSummary.getText()}`,
+    });
+    assert.equal((await app.$$('[data-testid="photo-card"]')).length, count);
+    assert.equal((await app.$$('[data-testid="curate-panel"]')).length, 0, "the panel closes");
+  } finally {
+    await app.deleteSession();
+  }
+});

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use photos::{Code, Framing, Lighting, Pose};
 use serde::Serialize;
+use ts_rs::TS;
 
 use crate::{Error, Result, Studio, TrainingType};
 
-/// The decision on one file: one line of `avatar-cli photos curate --json`.
-#[derive(Debug, Clone, Serialize)]
+/// The decision on one file: one line of `avatar-cli photos curate --json`, and what the app's
+/// "Pick the best…" shows.
+#[derive(Debug, Clone, Serialize, TS)]
 pub struct CurateResult {
     pub path: String,
     pub picked: bool,
@@ -18,7 +20,8 @@ pub struct CurateResult {
     /// `near_duplicate`, or `limit_reached` (better or more varied photos filled the set).
     pub reasons: Vec<Code>,
     pub warnings: Vec<Code>,
-    /// Why it was or was not picked, in words.
+    /// Why it was or was not picked, in English words for the CLI; the app words the codes.
+    #[ts(skip)]
     pub why: String,
     pub quality_score: Option<f32>,
     /// How far its face is from the main person's.
@@ -28,6 +31,10 @@ pub struct CurateResult {
     pub lighting: Option<Lighting>,
     /// The better copy of the same picture, which was considered instead.
     pub copy_of: Option<String>,
+    /// A small JPEG as a data URL, for the photos the app shows (see [`Studio::add_previews`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub preview: Option<String>,
 }
 
 /// The reasons curation itself gives; any other comes from the photo checks.
@@ -61,8 +68,8 @@ pub struct StoredSameness {
     pub different_person: bool,
 }
 
-/// How many of each stage were done, for progress.
-#[derive(Debug, Clone, Copy)]
+/// How many files were checked, for progress.
+#[derive(Debug, Clone, Copy, Serialize, TS)]
 pub struct CurateProgress {
     pub checked: usize,
     pub total: usize,
@@ -150,7 +157,7 @@ impl Studio {
             TrainingType::Portrait,
             |path: &Path, report| {
                 if !keep_going() {
-                    return Err(Error::InvalidInput("curation was cancelled".into()));
+                    return Err(Error::Cancelled("curation was cancelled".into()));
                 }
                 files.push((
                     path.display().to_string(),
@@ -195,6 +202,7 @@ impl Studio {
                 framing: choice.framing,
                 lighting: choice.lighting,
                 copy_of: choice.copy_of.map(|index| files[index].0.clone()),
+                preview: None,
             })
             .collect();
         Ok(Curation {
@@ -203,5 +211,33 @@ impl Studio {
             checking,
             picking,
         })
+    }
+
+    /// Gives a thumbnail to the photos the app shows after curation: the picked ones, and the
+    /// best `alternates` of those left out only because the set was full (the ones a creator
+    /// may swap in). The rest of a camera roll gets none, so memory stays small.
+    pub fn add_previews(&self, results: &mut [CurateResult], alternates: usize) -> Result<()> {
+        let checker = self.checker()?.without_identity();
+        let mut swappable: Vec<usize> = (0..results.len())
+            .filter(|&index| results[index].reasons == [Code::LimitReached])
+            .collect();
+        swappable.sort_by(|&a, &b| {
+            let quality = |index: usize| results[index].quality_score.unwrap_or_default();
+            quality(b).total_cmp(&quality(a))
+        });
+        swappable.truncate(alternates);
+        let shown: Vec<usize> = (0..results.len())
+            .filter(|&index| results[index].picked)
+            .chain(swappable)
+            .collect();
+        for index in shown {
+            let report =
+                checker.check_file(Path::new(&results[index].path), photos::Subject::Portrait);
+            results[index].preview = report
+                .thumbnail
+                .as_deref()
+                .map(crate::import::jpeg_data_url);
+        }
+        Ok(())
     }
 }

@@ -28,6 +28,8 @@ pub enum ErrorCode {
     RemoteUnavailable,
     /// Something failed that the creator cannot fix; the message says what.
     Internal,
+    /// The work was stopped because the creator asked.
+    Cancelled,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,8 @@ pub enum Error {
     Remote(String),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 impl From<fal::FalError> for Error {
@@ -89,6 +93,7 @@ impl Error {
             Self::Rejected(_) => ErrorCode::Rejected,
             Self::Remote(_) => ErrorCode::RemoteUnavailable,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Cancelled(_) => ErrorCode::Cancelled,
         }
     }
 }

@@ -531,7 +531,7 @@ fn judge(
         preview: duplicate_of
             .as_ref()
             .and(report.thumbnail.as_deref())
-            .map(|jpeg| format!("data:image/jpeg;base64,{}", BASE64_STANDARD.encode(jpeg))),
+            .map(jpeg_data_url),
         duplicate_of,
         replaces: replaced.map(|index| known[index].label.clone()),
         photo_id: None,
@@ -757,4 +757,9 @@ pub fn explain(reasons: &[Code]) -> String {
         })
         .collect();
     words.join("; ")
+}
+
+/// A JPEG as a data URL the UI can show without reading a file.
+pub(crate) fn jpeg_data_url(jpeg: &[u8]) -> String {
+    format!("data:image/jpeg;base64,{}", BASE64_STANDARD.encode(jpeg))
 }

@@ -107,3 +107,73 @@ fn a_photo_of_someone_else_is_refused_once_the_set_can_tell() {
     assert_eq!(readiness.photos, 3, "the stranger was not stored");
     assert!(readiness.different_person.is_empty());
 }
+
+#[test]
+fn curation_picks_the_person_shows_previews_of_the_choices_and_stops_when_asked() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let files = tempfile::tempdir().expect("files");
+    let studio = studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    for name in [
+        "obama_official.jpg",
+        "obama_podium.jpg",
+        "obama_crop.jpg",
+        "biden_official.jpg",
+    ] {
+        enlarged(name, files.path());
+    }
+    let folder = vec![files.path().to_path_buf()];
+
+    let mut seen = Vec::new();
+    let mut curation = studio
+        .curate_photos(
+            &avatar,
+            &folder,
+            Some(2),
+            |progress| seen.push(progress.checked),
+            &|| true,
+        )
+        .expect("curate");
+    assert_eq!(seen, [1, 2, 3, 4], "progress after every file");
+    let picked: Vec<&str> = curation
+        .results
+        .iter()
+        .filter(|result| result.picked)
+        .map(|result| result.path.as_str())
+        .collect();
+    assert_eq!(picked.len(), 2, "{:?}", curation.results);
+    assert!(
+        picked.iter().all(|path| path.contains("obama")),
+        "{picked:?}"
+    );
+    let biden = curation
+        .results
+        .iter()
+        .find(|result| result.path.contains("biden"))
+        .expect("biden");
+    assert_eq!(biden.reasons, [PhotoCode::DifferentPerson]);
+
+    studio
+        .add_previews(&mut curation.results, 5)
+        .expect("previews");
+    for result in &curation.results {
+        let swappable = result.reasons == [PhotoCode::LimitReached];
+        assert_eq!(
+            result.preview.is_some(),
+            result.picked || swappable,
+            "the picked and the swappable photos have a thumbnail, the others none: {result:?}"
+        );
+    }
+    assert!(
+        curation
+            .results
+            .iter()
+            .any(|result| result.reasons == [PhotoCode::LimitReached]),
+        "the third photo of the person is an alternate to swap in"
+    );
+
+    let stopped = studio
+        .curate_photos(&avatar, &folder, None, |_| {}, &|| false)
+        .expect_err("stopped");
+    assert_eq!(stopped.code(), studio::ErrorCode::Cancelled);
+}

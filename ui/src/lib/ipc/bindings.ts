@@ -59,6 +59,27 @@ export type ConnectionCheck = { step: ConnectionStep, passed: boolean, problem: 
  */
 detail: string, };
 
+export type CurateProgress = { checked: number, total: number, };
+
+export type CurateResult = { path: string, picked: boolean, 
+/**
+ * Why it was not picked: the checks' refusals, `different_person`, `duplicate`,
+ * `near_duplicate`, or `limit_reached` (better or more varied photos filled the set).
+ */
+reasons: Array<PhotoCode>, warnings: Array<PhotoCode>, quality_score: number | null, 
+/**
+ * How far its face is from the main person's.
+ */
+distance: number | null, pose: Pose | null, framing: Framing | null, lighting: Lighting | null, 
+/**
+ * The better copy of the same picture, which was considered instead.
+ */
+copy_of: string | null, 
+/**
+ * A small JPEG as a data URL, for the photos the app shows (see [`Studio::add_previews`]).
+ */
+preview?: string, };
+
 export type Coverage = { 
 /**
  * Photos with a face, the ones counted.
@@ -121,7 +142,7 @@ export type Diagnosis = { service: Service, finding: Finding, passed: boolean,
  */
 detail: string, };
 
-export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "library_too_new" | "library_unavailable" | "conflict" | "wrong_key" | "rejected" | "remote_unavailable" | "internal";
+export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "library_too_new" | "library_unavailable" | "conflict" | "wrong_key" | "rejected" | "remote_unavailable" | "internal" | "cancelled";
 
 export type ErrorReport = { code: ErrorCode, message: string, };
 
@@ -427,6 +448,6 @@ export type WatchProblem = { code: WatchProblemCode, detail: string, };
 
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
 
-export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model";
+export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model";
 
 export const EVENTS = { training: "training", channel: "update-channel", watchedPhoto: "watched-photo", openAvatar: "open-avatar" } as const;

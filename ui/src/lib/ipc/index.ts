@@ -15,6 +15,8 @@ import type {
   ErrorCode,
   ErrorReport,
   Gender,
+  CurateProgress,
+  CurateResult,
   ImportUpdate,
   PhotoSet,
   SettingsView,
@@ -63,6 +65,7 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   wrong_key: true,
   rejected: true,
   remote_unavailable: true,
+  cancelled: true,
 };
 
 function isErrorCode(code: unknown): code is ErrorCode {
@@ -106,6 +109,14 @@ export const backend = {
   },
   removePhoto: (avatarId: string, photoId: string) => call<PhotoSet>("remove_photo", { avatarId, photoId }),
   pickPhotos: (folder: boolean) => call<string[]>("pick_photos", { folder }),
+  /** Picks the best photos of the avatar's person from files and folders; stores nothing. */
+  curatePhotos: (avatarId: string, paths: string[], onProgress: (progress: CurateProgress) => void) => {
+    const channel = new Channel<CurateProgress>();
+    channel.onmessage = onProgress;
+    return call<CurateResult[]>("curate_photos", { avatarId, paths, onProgress: channel });
+  },
+  /** Stops the running curation; its call then fails with `cancelled`. */
+  cancelCuration: () => call<null>("cancel_curation"),
   /** Makes the avatar watch `folder` for new photos, or, with null, no folder. */
   setWatchFolder: (avatarId: string, folder: string | null) =>
     call<PhotoSet>("set_watch_folder", { avatarId, folder }),
