@@ -7,18 +7,23 @@ use std::path::Path;
 use studio::{
     Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
     Coverage, CoverageGap, CurateProgress, CurateResult, DeletedAvatar, Diagnosis, ErrorCode,
-    ErrorReport, Finding, Framing, FramingCounts, Gender, JobFailure, JobState, JobStep, Lighting,
-    LightingCounts, MonthSpending, NotFitting, Photo, PhotoCode, PhotoResult, Pose, PoseCounts,
-    PresetInfo, Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView, Spending,
-    TrainingChoices, TrainingJob, TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict,
-    WatchProblem, WatchProblemCode,
+    ErrorReport, Finding, Framing, FramingCounts, GalleryImage, Gender, Generation, GenerationPlan,
+    GenerationRequest, GenerationState, GenerationSummary, JobFailure, JobState, JobStep, Lighting,
+    LightingCounts, LikenessBand, MonthSpending, NotFitting, Pack, Photo, PhotoCode, PhotoResult,
+    Pose, PoseCounts, PresetInfo, Readiness, SecretSource, SecretStatus, Service, Setting,
+    SettingsView, Spending, TrainingChoices, TrainingJob, TrainingPlan, TrainingType, Transfer,
+    UpdateChannel, Verdict, WatchProblem, WatchProblemCode,
 };
 use ts_rs::TS;
 
 use crate::command_list::COMMANDS;
-use crate::commands::{AvatarCard, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder};
+use crate::commands::{
+    AvatarCard, GalleryEntry, GalleryView, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder,
+};
 use crate::events::WatchedUpdate;
-use crate::events::{CHANNEL_EVENT, OPEN_AVATAR_EVENT, TRAINING_EVENT, WATCHED_PHOTO_EVENT};
+use crate::events::{
+    CHANNEL_EVENT, GENERATION_EVENT, OPEN_AVATAR_EVENT, TRAINING_EVENT, WATCHED_PHOTO_EVENT,
+};
 use crate::state::AppInfo;
 
 const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
@@ -30,6 +35,16 @@ fn typescript() -> String {
         AvatarCard::decl(),
         AvatarStatus::decl(),
         ConnectionCheck::decl(),
+        GalleryEntry::decl(),
+        GalleryImage::decl(),
+        GalleryView::decl(),
+        Generation::decl(),
+        GenerationPlan::decl(),
+        GenerationRequest::decl(),
+        GenerationState::decl(),
+        GenerationSummary::decl(),
+        LikenessBand::decl(),
+        Pack::decl(),
         CurateProgress::decl(),
         CurateResult::decl(),
         Coverage::decl(),
@@ -95,7 +110,7 @@ fn typescript() -> String {
         commands.join(" | ")
     ));
     text.push_str(&format!(
-        "\nexport const EVENTS = {{ training: \"{TRAINING_EVENT}\", channel: \"{CHANNEL_EVENT}\", watchedPhoto: \"{WATCHED_PHOTO_EVENT}\", openAvatar: \"{OPEN_AVATAR_EVENT}\" }} as const;\n"
+        "\nexport const EVENTS = {{ training: \"{TRAINING_EVENT}\", channel: \"{CHANNEL_EVENT}\", watchedPhoto: \"{WATCHED_PHOTO_EVENT}\", generation: \"{GENERATION_EVENT}\", openAvatar: \"{OPEN_AVATAR_EVENT}\" }} as const;\n"
     ));
     text
 }

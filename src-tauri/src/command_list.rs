@@ -29,4 +29,12 @@ pub const COMMANDS: &[&str] = &[
     "diagnose",
     "spending",
     "show_model",
+    "plan_generation",
+    "start_generation",
+    "cancel_generation",
+    "gallery",
+    "set_favourite",
+    "delete_gallery_image",
+    "show_gallery_image",
+    "export_favourites",
 ];

@@ -432,3 +432,153 @@ pub async fn show_model(
         .reveal_item_in_dir(&model)
         .map_err(|error| ErrorReport::internal(format!("cannot open the file manager: {error}")))
 }
+
+/// A gallery image and where its file is, for the webview to load.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct GalleryEntry {
+    pub image: studio::GalleryImage,
+    pub file_path: String,
+    /// The likeness in plain words, for the UI to say.
+    pub band: Option<studio::LikenessBand>,
+}
+
+/// An avatar's gallery: its images, newest pack first, and its packs with their median likeness.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct GalleryView {
+    pub images: Vec<GalleryEntry>,
+    pub generations: Vec<studio::GenerationSummary>,
+}
+
+fn gallery_view(studio: &Studio, avatar: &str) -> studio::Result<GalleryView> {
+    Ok(GalleryView {
+        images: studio
+            .gallery(avatar)?
+            .into_iter()
+            .map(|image| GalleryEntry {
+                file_path: studio.gallery_file(&image).display().to_string(),
+                band: image.likeness.map(studio::likeness_band),
+                image,
+            })
+            .collect(),
+        generations: studio.generations(avatar)?,
+    })
+}
+
+fn image_id(text: &str) -> Reply<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).map_err(|_| ErrorReport {
+        code: studio::ErrorCode::InvalidInput,
+        message: format!("{text:?} is not an image id"),
+    })
+}
+
+/// The pack `request` gives, with its images and cost; nothing starts.
+#[tauri::command]
+pub async fn plan_generation(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    request: studio::GenerationRequest,
+) -> Reply<studio::GenerationPlan> {
+    run(state, move |studio| {
+        studio.plan_generation(&avatar_id, &request)
+    })
+    .await
+}
+
+/// Starts exactly the pack the creator confirmed; its images arrive as `generation` events.
+#[tauri::command]
+pub async fn start_generation(
+    state: State<'_, AppState>,
+    plan: studio::GenerationPlan,
+) -> Reply<studio::Generation> {
+    run(state, move |studio| studio.start_generation(&plan)).await
+}
+
+#[tauri::command]
+pub async fn cancel_generation(
+    state: State<'_, AppState>,
+    generation_id: String,
+) -> Reply<studio::Generation> {
+    let id = image_id(&generation_id)?;
+    run(state, move |studio| studio.cancel_generation(id)).await
+}
+
+#[tauri::command]
+pub async fn gallery(state: State<'_, AppState>, avatar_id: String) -> Reply<GalleryView> {
+    run(state, move |studio| gallery_view(studio, &avatar_id)).await
+}
+
+#[tauri::command]
+pub async fn set_favourite(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    image_id: String,
+    favourite: bool,
+) -> Reply<GalleryView> {
+    let id = self::image_id(&image_id)?;
+    run(state, move |studio| {
+        studio.set_favourite(id, favourite)?;
+        gallery_view(studio, &avatar_id)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn delete_gallery_image(
+    state: State<'_, AppState>,
+    avatar_id: String,
+    image_id: String,
+) -> Reply<GalleryView> {
+    let id = self::image_id(&image_id)?;
+    run(state, move |studio| {
+        studio.delete_gallery_image(id)?;
+        gallery_view(studio, &avatar_id)
+    })
+    .await
+}
+
+/// Shows a gallery image's file in the system's file manager.
+#[tauri::command]
+pub async fn show_gallery_image(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    image_id: String,
+) -> Reply<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let id = self::image_id(&image_id)?;
+    let file = run(state, move |studio| {
+        let image = studio
+            .gallery_image(id)?
+            .ok_or_else(|| studio::Error::NotFound(format!("there is no image {id}")))?;
+        Ok(studio.gallery_file(&image))
+    })
+    .await?;
+    app.opener()
+        .reveal_item_in_dir(&file)
+        .map_err(|error| ErrorReport::internal(format!("cannot open the file manager: {error}")))
+}
+
+/// Copies the favourites into a folder the creator picks; the files written, none when the
+/// picker was closed.
+#[tauri::command]
+pub async fn export_favourites(
+    window: tauri::Window,
+    state: State<'_, AppState>,
+    avatar_id: String,
+) -> Reply<Vec<String>> {
+    let Some(folder) = rfd::AsyncFileDialog::new()
+        .set_parent(&window)
+        .pick_folder()
+        .await
+    else {
+        return Ok(Vec::new());
+    };
+    let folder = folder.path().to_path_buf();
+    let written = run(state, move |studio| {
+        studio.export_favourites(&avatar_id, &folder)
+    })
+    .await?;
+    Ok(written
+        .into_iter()
+        .map(|path| path.display().to_string())
+        .collect())
+}

@@ -9,6 +9,8 @@ use crate::commands::ImportUpdate;
 
 /// The UI listens for this event; its payload is the changed `TrainingJob`.
 pub const TRAINING_EVENT: &str = "training";
+/// A sample pack moved on (an image made, its end); its payload is the `Generation`.
+pub const GENERATION_EVENT: &str = "generation";
 /// Sent when training news starts or stops arriving through the relay; its payload is the
 /// `UpdateChannel` now live.
 pub const CHANNEL_EVENT: &str = "update-channel";
@@ -31,6 +33,7 @@ pub fn forward_to(app: AppHandle, studio: &Arc<Studio>) -> EventSink {
         let sent = match event {
             CoreEvent::Training(job) => app.emit(TRAINING_EVENT, job),
             CoreEvent::Channel(channel) => app.emit(CHANNEL_EVENT, channel),
+            CoreEvent::Generation(generation) => app.emit(GENERATION_EVENT, generation),
             CoreEvent::WatchedPhoto { avatar_id, result } => {
                 let Some(studio) = studio.upgrade() else {
                     return;

@@ -30,7 +30,7 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let state = state::AppState::open(args.library);
-    let thumbnails = state.thumbnails_dir();
+    let image_dirs = state.image_dirs();
     let studio = state.studio().ok();
     if let Some(studio) = studio.clone() {
         // Off the main thread: the window opens while the face models load.
@@ -42,10 +42,10 @@ fn main() {
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
-            // The webview may load thumbnails, and nothing else, from the disk.
-            if let Some(dir) = thumbnails {
+            // The webview may load thumbnails and gallery images, and nothing else, from the disk.
+            for dir in image_dirs {
                 use tauri::Manager;
-                app.asset_protocol_scope().allow_directory(dir, false)?;
+                app.asset_protocol_scope().allow_directory(dir, true)?;
             }
             rendering::avoid_emulated_opengl(app)?;
             notifier.attach(app.handle().clone());

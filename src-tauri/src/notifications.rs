@@ -1,4 +1,4 @@
-//! The desktop notification at a training's end, worded in the creator's language; a click on it
+//! The desktop notification at a training's or a sample pack's end, worded in the creator's language; a click on it
 //! brings the window back showing the avatar.
 
 use std::sync::OnceLock;
@@ -30,28 +30,43 @@ impl Notifier for DesktopNotifier {
         let studio = app.state::<AppState>().studio().ok();
         let words = Words::of(studio.as_deref());
         let name = [("name", notice.avatar_name.as_str())];
-        let (title, body) = match notice.outcome {
-            JobState::Completed => (
+        let reason = || match &notice.failure {
+            Some(failure) => words.failure(failure),
+            None => words.plain("training.failedUnknown"),
+        };
+        let (title, body) = match (notice.pack_images, notice.outcome) {
+            (Some(images), JobState::Completed) => (
+                words.plain("notify.packReady.title"),
+                words.text(
+                    "notify.packReady.body",
+                    &[
+                        ("name", notice.avatar_name.as_str()),
+                        ("count", &images.to_string()),
+                    ],
+                ),
+            ),
+            (Some(_), _) => (
+                words.plain("notify.packStopped.title"),
+                words.text(
+                    "notify.packStopped.body",
+                    &[("name", notice.avatar_name.as_str()), ("reason", &reason())],
+                ),
+            ),
+            (None, JobState::Completed) => (
                 words.plain("notify.completed.title"),
                 words.text("notify.completed.body", &name),
             ),
-            JobState::Cancelled => (
+            (None, JobState::Cancelled) => (
                 words.plain("notify.cancelled.title"),
                 words.text("notify.cancelled.body", &name),
             ),
-            _ => {
-                let reason = match &notice.failure {
-                    Some(failure) => words.failure(failure),
-                    None => words.plain("training.failedUnknown"),
-                };
-                (
-                    words.plain("notify.failed.title"),
-                    words.text(
-                        "notify.failed.body",
-                        &[("name", notice.avatar_name.as_str()), ("reason", &reason)],
-                    ),
-                )
-            }
+            (None, _) => (
+                words.plain("notify.failed.title"),
+                words.text(
+                    "notify.failed.body",
+                    &[("name", notice.avatar_name.as_str()), ("reason", &reason())],
+                ),
+            ),
         };
         let shown = notify_rust::Notification::new()
             .appname("Avatar Studio")

@@ -34,6 +34,8 @@ pub struct AppInfo {
     pub language: Option<String>,
     /// The presets, their expected times and the accepted ranges, for every screen to show alike.
     pub training: studio::TrainingChoices,
+    /// The built-in sample packs.
+    pub packs: Vec<studio::Pack>,
 }
 
 impl AppState {
@@ -54,9 +56,16 @@ impl AppState {
         }
     }
 
-    pub fn thumbnails_dir(&self) -> Option<PathBuf> {
-        let studio = self.studio.as_ref().ok()?;
-        Some(studio.config().library_dir.join(studio::THUMBNAILS_DIR))
+    /// The folders the webview may load images from: thumbnails and the gallery.
+    pub fn image_dirs(&self) -> Vec<PathBuf> {
+        let Ok(studio) = self.studio.as_ref() else {
+            return Vec::new();
+        };
+        let library = &studio.config().library_dir;
+        vec![
+            library.join(studio::THUMBNAILS_DIR),
+            library.join(studio::GALLERY_DIR),
+        ]
     }
 
     pub fn studio(&self) -> Result<Arc<Studio>, ErrorReport> {
@@ -76,6 +85,7 @@ impl AppInfo {
             default_preset: config.default_preset.as_str().to_string(),
             language: config.language.clone(),
             training: studio.training_choices(),
+            packs: studio.packs().to_vec(),
         }
     }
 }

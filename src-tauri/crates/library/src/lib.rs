@@ -4,6 +4,7 @@
 
 mod avatars;
 mod blobs;
+mod gallery;
 mod jobs;
 mod migrations;
 mod model;
@@ -18,11 +19,12 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use blobs::{DeletedFiles, PARTIAL_SUFFIX};
+pub use gallery::GALLERY_DIR;
 pub use jobs::JobInsert;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
-    Avatar, AvatarStatus, Gender, JobFailure, JobState, JobStep, MonthSpending, Photo, TrainingJob,
-    TrainingType, Transfer,
+    Avatar, AvatarStatus, GalleryImage, Gender, Generation, GenerationState, JobFailure, JobState,
+    JobStep, MonthSpending, Photo, TrainingJob, TrainingType, Transfer,
 };
 pub use photos::{PhotoDetails, StoredChecks};
 pub use watch_folders::WatchedFile;

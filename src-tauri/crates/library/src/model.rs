@@ -377,3 +377,90 @@ pub struct TrainingJob {
     /// How many times the job was written; a write is accepted only over the revision it read.
     pub revision: u32,
 }
+
+text_enum!(
+    /// Where a generation (a sample pack) is. The last three are final.
+    GenerationState {
+        Pending => "pending",
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl GenerationState {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// A sample pack made with an avatar's trained model: written before anything is made or sent.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct Generation {
+    #[ts(type = "string")]
+    pub id: Uuid,
+    #[ts(type = "string")]
+    pub avatar_id: Uuid,
+    /// The training whose model made it.
+    #[ts(type = "string")]
+    pub training_job_id: Uuid,
+    /// A built-in pack's name, or `custom`.
+    pub pack: String,
+    /// The prompts, the trigger phrase in each.
+    pub prompts: Vec<String>,
+    pub images_per_prompt: u32,
+    /// The first image's seed; each next image adds one, so a pack is the same every time.
+    #[ts(type = "number")]
+    pub seed: u64,
+    pub image_size: String,
+    pub endpoint: String,
+    pub test_mode: bool,
+    pub state: GenerationState,
+    pub confirmed_cost_usd: f64,
+    pub price_source: String,
+    pub failure: Option<JobFailure>,
+    pub cancel_requested: bool,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+    #[ts(type = "string")]
+    pub updated_at: DateTime<Utc>,
+    #[ts(type = "string | null")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One image a generation brought, with how much it looks like the avatar's person.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+pub struct GalleryImage {
+    #[ts(type = "string")]
+    pub id: Uuid,
+    #[ts(type = "string")]
+    pub generation_id: Uuid,
+    #[ts(type = "string")]
+    pub avatar_id: Uuid,
+    #[ts(type = "string")]
+    pub training_job_id: Uuid,
+    /// Its place in the pack: prompt by prompt, image by image.
+    pub position: u32,
+    pub prompt: String,
+    #[ts(type = "number")]
+    pub seed: u64,
+    /// MD5 of the file's bytes; the file is `gallery/ab/<hash>.<format>`.
+    pub file_hash: String,
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    /// fal's safety checker replaced it with a black image.
+    pub flagged: bool,
+    /// Made on the device in test mode, not by a model.
+    pub simulated: bool,
+    /// 0–1; `None` for a style avatar, an image with no face, or a flagged one.
+    pub likeness: Option<f32>,
+    pub likeness_distance: Option<f32>,
+    /// The training photo this image nearly copies.
+    #[ts(type = "string | null")]
+    pub copy_of: Option<Uuid>,
+    pub favourite: bool,
+    #[ts(type = "string")]
+    pub created_at: DateTime<Utc>,
+}

@@ -75,7 +75,7 @@ pub fn training_copy(bytes: &[u8], mut buffer: Vec<u8>) -> Result<TrainingCopy, 
 const HEIF_EXPORT_QUALITY: i32 = 95;
 
 /// Encodes decoded pixels as a JPEG with no metadata, into `buffer`.
-fn encode_jpeg(image: &image::RgbImage, mut buffer: Vec<u8>) -> Result<Vec<u8>, String> {
+pub(crate) fn encode_jpeg(image: &image::RgbImage, mut buffer: Vec<u8>) -> Result<Vec<u8>, String> {
     let mut compressor = turbojpeg::Compressor::new().map_err(|error| error.to_string())?;
     compressor
         .set_quality(HEIF_EXPORT_QUALITY)

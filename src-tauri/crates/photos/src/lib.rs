@@ -11,8 +11,10 @@ mod faces;
 mod format;
 mod heif;
 mod identity;
+mod likeness;
 mod quality;
 mod sameness;
+mod sample;
 
 use image::{GrayImage, RgbImage};
 use md5::{Digest, Md5};
@@ -29,11 +31,15 @@ pub use format::Format;
 pub use identity::{
     CHIP_SIDE, DESCRIPTOR_LEN, Descriptor, FaceEmbedder, Pose, align as align_face, pose, yaw,
 };
+pub use likeness::{
+    Likeness, LikenessBand, TrainingPhoto, band as likeness_band, likeness, median_score,
+};
 pub use quality::Quality;
 pub use sameness::{
     DIFFERENT_PERSON_DISTANCE, MIN_SET, PhotoJudgement, SAME_PERSON_PAIR, Sameness, judge_set,
     judge_set_with,
 };
+pub use sample::simulated_sample;
 
 /// Why a photo is refused (`reasons`) or what to know about it (`warnings`). A code keeps its
 /// meaning forever; new situations get new codes.

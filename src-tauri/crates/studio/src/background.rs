@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use avatar_library::TrainingJob;
+use avatar_library::{Generation, TrainingJob};
 use uuid::Uuid;
 
 use crate::{PhotoResult, Studio, UpdateChannel};
@@ -28,6 +28,8 @@ pub enum CoreEvent {
     Training(TrainingJob),
     /// Training news now arrives by another channel.
     Channel(UpdateChannel),
+    /// A sample pack moved on (an image made, its end).
+    Generation(Generation),
     /// A new file in an avatar's watched folder was judged (copies already held are not news).
     WatchedPhoto {
         avatar_id: Uuid,
@@ -42,7 +44,7 @@ pub(crate) struct Background {
     studio: Weak<Studio>,
     sink: EventSink,
     runtime: tokio::runtime::Handle,
-    /// The jobs followed now, so each is followed once.
+    /// The jobs and generations followed now, so each is followed once.
     followed: Mutex<HashSet<Uuid>>,
     /// Each watching avatar's folder, with the switch that stops its watcher.
     watchers: Mutex<HashMap<Uuid, (PathBuf, Arc<AtomicBool>)>>,
@@ -87,6 +89,13 @@ impl Studio {
         }
     }
 
+    /// Has the background make a generation's images (a start; a restart finds it by the sweep).
+    pub(crate) fn generate_in_background(&self, generation_id: Uuid) {
+        if let Some(background) = self.background.get() {
+            background.generate(generation_id);
+        }
+    }
+
     /// Brings the watchers in line with the avatars' folders (a folder set, cleared, an avatar
     /// deleted).
     pub(crate) fn rewatch_in_background(&self) {
@@ -122,7 +131,43 @@ impl Background {
             Ok(Err(error)) => eprintln!("cannot read the training ledger: {error}"),
             Err(error) => eprintln!("cannot read the training ledger: {error}"),
         }
+        let Some(studio) = self.studio.upgrade() else {
+            return false;
+        };
+        match tokio::task::spawn_blocking(move || studio.unfinished_generations()).await {
+            Ok(Ok(generations)) => generations
+                .into_iter()
+                .for_each(|generation| self.generate(generation.id)),
+            Ok(Err(error)) => eprintln!("cannot read the generations: {error}"),
+            Err(error) => eprintln!("cannot read the generations: {error}"),
+        }
         true
+    }
+
+    /// Makes a generation's images on the blocking pool (decoding and the identity model are
+    /// CPU work), telling the sink of each image and of the end.
+    fn generate(self: &Arc<Self>, generation_id: Uuid) {
+        if !lock(&self.followed).insert(generation_id) {
+            return;
+        }
+        let background = self.clone();
+        self.runtime.spawn_blocking(move || {
+            if let Some(studio) = background.studio.upgrade() {
+                let sink = background.sink.clone();
+                let outcome = studio.advance_generation(generation_id, |_| {
+                    if let Ok(generation) = studio.load_generation(generation_id) {
+                        sink(CoreEvent::Generation(generation));
+                    }
+                });
+                match outcome {
+                    Ok(generation) => sink(CoreEvent::Generation(generation)),
+                    Err(error) => eprintln!(
+                        "generation {generation_id} paused: {error}; it is picked up again shortly"
+                    ),
+                }
+            }
+            lock(&background.followed).remove(&generation_id);
+        });
     }
 
     fn follow(self: &Arc<Self>, job_id: Uuid) {

@@ -52,6 +52,8 @@ pub struct Config {
     pub webhook_simulation: bool,
     /// How long a simulated training takes (`FAL_MOCK_TRAINING_DURATION`, seconds).
     pub mock_training_duration: Duration,
+    /// fal's LoRA inference endpoint for sample packs (`FAL_GENERATION_ENDPOINT`).
+    pub generation_endpoint: String,
     /// Where fal should deliver webhooks (`FAL_WEBHOOK_URL`).
     pub fal_webhook_url: Option<String>,
     /// The webhook relay whose feed the app follows (`RELAY_URL`); its token is a secret.
@@ -190,6 +192,8 @@ impl Config {
             test_mode_chosen,
             webhook_simulation,
             mock_training_duration: Duration::from_secs(number("FAL_MOCK_TRAINING_DURATION", 30)?),
+            generation_endpoint: var("FAL_GENERATION_ENDPOINT")
+                .unwrap_or_else(|| crate::generation::DEFAULT_GENERATION_ENDPOINT.to_string()),
             fal_webhook_url: var("FAL_WEBHOOK_URL").map(webhook_url).transpose()?,
             relay_url: var("RELAY_URL").map(relay_url).transpose()?,
             min_photos: to_u32("AVATAR_MIN_PHOTOS", number("AVATAR_MIN_PHOTOS", 10)?)?,

@@ -588,7 +588,7 @@ pub fn judge_portrait_set(results: &mut [PhotoResult]) {
 }
 
 /// The descriptors stored with a photo (none for a photo stored before identities were kept).
-fn descriptors(json: Option<&str>) -> Vec<photos::Descriptor> {
+pub(crate) fn descriptors(json: Option<&str>) -> Vec<photos::Descriptor> {
     let arrays: Vec<Vec<f32>> = json
         .and_then(|json| serde_json::from_str(json).ok())
         .unwrap_or_default();

@@ -9,6 +9,7 @@ mod dataset;
 mod diagnostics;
 mod error;
 mod events;
+mod generation;
 mod import;
 mod keychain;
 mod ports;
@@ -23,8 +24,9 @@ mod watch;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use avatar_library::{
-    Avatar, AvatarStatus, Gender, JobFailure, JobState, JobStep, Library, MonthSpending, Photo,
-    THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
+    Avatar, AvatarStatus, GALLERY_DIR, GalleryImage, Gender, Generation, GenerationState,
+    JobFailure, JobState, JobStep, Library, MonthSpending, Photo, THUMBNAILS_DIR, TrainingJob,
+    TrainingType, Transfer,
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};
@@ -34,6 +36,9 @@ pub use dataset::{DatasetStore, FalDatasetStore, S3DatasetStore, pack, training_
 pub use diagnostics::{Diagnosis, Finding, Service};
 pub use error::{Error, ErrorCode, ErrorReport, Result};
 pub use fal::{Overrides, Preset};
+pub use generation::{
+    DEFAULT_GENERATION_ENDPOINT, GenerationPlan, GenerationRequest, GenerationSummary, PACKS, Pack,
+};
 pub use import::{
     NEAR_DUPLICATE_BITS, NotFitting, PhotoResult, Readiness, Verdict, count_inputs, explain,
     judge_portrait_set,
@@ -41,8 +46,8 @@ pub use import::{
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
 pub use photos::{
-    Coverage, CoverageGap, Framing, FramingCounts, Lighting, LightingCounts, Look,
-    MIN_PHOTOS_FOR_ADVICE, Pose, PoseCounts,
+    Coverage, CoverageGap, Framing, FramingCounts, Lighting, LightingCounts, LikenessBand, Look,
+    MIN_PHOTOS_FOR_ADVICE, Pose, PoseCounts, likeness_band,
 };
 pub use ports::{
     Clock, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier, SecretName,

@@ -149,7 +149,7 @@ impl Secrets for MemorySecrets {
     }
 }
 
-/// A training's end, told to the creator.
+/// A training's or a sample pack's end, told to the creator.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct Notice {
     #[ts(type = "string")]
@@ -158,6 +158,8 @@ pub struct Notice {
     pub outcome: JobState,
     /// Why it failed, when it did.
     pub failure: Option<avatar_library::JobFailure>,
+    /// For a sample pack, how many images it brought; `None` for a training.
+    pub pack_images: Option<u32>,
 }
 
 /// Raises desktop notifications.

@@ -5,28 +5,10 @@
 #[allow(dead_code)]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::{new_avatar, studio};
+use common::{enlarged, new_avatar, studio};
 use studio::{PhotoCode, TrainingType, Verdict};
-
-/// An identity fixture enlarged to a size the import accepts.
-fn enlarged(name: &str, folder: &Path) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../tests/fixtures/identity")
-        .join(name);
-    let image = image::open(fixture).expect("fixture").into_rgb8();
-    let scale = 900.0 / image.width().min(image.height()) as f32;
-    let large = image::imageops::resize(
-        &image,
-        (image.width() as f32 * scale).round() as u32,
-        (image.height() as f32 * scale).round() as u32,
-        image::imageops::FilterType::Lanczos3,
-    );
-    let path = folder.join(name);
-    large.save(&path).expect("write");
-    path
-}
 
 #[test]
 fn the_stored_photo_of_someone_else_is_named() {

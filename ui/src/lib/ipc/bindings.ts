@@ -17,7 +17,11 @@ language: string | null,
 /**
  * The presets, their expected times and the accepted ranges, for every screen to show alike.
  */
-training: TrainingChoices, };
+training: TrainingChoices, 
+/**
+ * The built-in sample packs.
+ */
+packs: Array<Pack>, };
 
 export type Avatar = { id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
@@ -58,6 +62,94 @@ export type ConnectionCheck = { step: ConnectionStep, passed: boolean, problem: 
  * Facts in plain words: the relay's version, an HTTP status, the network error.
  */
 detail: string, };
+
+export type GalleryEntry = { image: GalleryImage, file_path: string, 
+/**
+ * The likeness in plain words, for the UI to say.
+ */
+band: LikenessBand | null, };
+
+export type GalleryImage = { id: string, generation_id: string, avatar_id: string, training_job_id: string, 
+/**
+ * Its place in the pack: prompt by prompt, image by image.
+ */
+position: number, prompt: string, seed: number, 
+/**
+ * MD5 of the file's bytes; the file is `gallery/ab/<hash>.<format>`.
+ */
+file_hash: string, format: string, width: number, height: number, 
+/**
+ * fal's safety checker replaced it with a black image.
+ */
+flagged: boolean, 
+/**
+ * Made on the device in test mode, not by a model.
+ */
+simulated: boolean, 
+/**
+ * 0–1; `None` for a style avatar, an image with no face, or a flagged one.
+ */
+likeness: number | null, likeness_distance: number | null, 
+/**
+ * The training photo this image nearly copies.
+ */
+copy_of: string | null, favourite: boolean, created_at: string, };
+
+export type GalleryView = { images: Array<GalleryEntry>, generations: Array<GenerationSummary>, };
+
+export type Generation = { id: string, avatar_id: string, 
+/**
+ * The training whose model made it.
+ */
+training_job_id: string, 
+/**
+ * A built-in pack's name, or `custom`.
+ */
+pack: string, 
+/**
+ * The prompts, the trigger phrase in each.
+ */
+prompts: Array<string>, images_per_prompt: number, 
+/**
+ * The first image's seed; each next image adds one, so a pack is the same every time.
+ */
+seed: number, image_size: string, endpoint: string, test_mode: boolean, state: GenerationState, confirmed_cost_usd: number, price_source: string, failure: JobFailure | null, cancel_requested: boolean, created_at: string, updated_at: string, finished_at: string | null, };
+
+export type GenerationPlan = { avatar_id: string, avatar_name: string, 
+/**
+ * The training whose model makes the images.
+ */
+training_job_id: string, pack: string, prompts: Array<string>, images_per_prompt: number, seed: number, image_size: string, endpoint: string, images: number, 
+/**
+ * Zero in test mode.
+ */
+cost_usd: number, 
+/**
+ * `none` in test mode.
+ */
+price_source: string, test_mode: boolean, };
+
+export type GenerationRequest = { pack: string | null, prompts: Array<string>, 
+/**
+ * Images per prompt (1–4); 1 by default.
+ */
+count: number | null, seed: number | null, };
+
+export type GenerationState = "pending" | "running" | "completed" | "failed" | "cancelled";
+
+export type GenerationSummary = { generation: Generation, images: number, 
+/**
+ * The median of the images' likeness; `None` when no image has one.
+ */
+median_likeness: number | null, median_band: LikenessBand | null, };
+
+export type LikenessBand = "looks_like_them" | "somewhat" | "does_not";
+
+export type Pack = { name: string, training_type: TrainingType, 
+/**
+ * Fixed, so two trainings of one avatar are compared on the same images.
+ */
+seed: number, prompts: Array<string>, };
 
 export type CurateProgress = { checked: number, total: number, };
 
@@ -448,6 +540,6 @@ export type WatchProblem = { code: WatchProblemCode, detail: string, };
 
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
 
-export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model";
+export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model" | "plan_generation" | "start_generation" | "cancel_generation" | "gallery" | "set_favourite" | "delete_gallery_image" | "show_gallery_image" | "export_favourites";
 
-export const EVENTS = { training: "training", channel: "update-channel", watchedPhoto: "watched-photo", openAvatar: "open-avatar" } as const;
+export const EVENTS = { training: "training", channel: "update-channel", watchedPhoto: "watched-photo", generation: "generation", openAvatar: "open-avatar" } as const;

@@ -62,6 +62,7 @@ impl Studio {
                 avatar_name,
                 outcome: state,
                 failure: job.failure.clone(),
+                pack_images: None,
             });
             return Ok(job);
         }

@@ -42,3 +42,22 @@ pub fn new_avatar(studio: &Studio, training_type: TrainingType) -> String {
         .id
         .to_string()
 }
+
+/// An identity fixture enlarged to a size the import accepts.
+#[allow(dead_code)] // for the identity tests; other test binaries share this module
+pub fn enlarged(name: &str, folder: &Path) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../tests/fixtures/identity")
+        .join(name);
+    let image = image::open(fixture).expect("fixture").into_rgb8();
+    let scale = 900.0 / image.width().min(image.height()) as f32;
+    let large = image::imageops::resize(
+        &image,
+        (image.width() as f32 * scale).round() as u32,
+        (image.height() as f32 * scale).round() as u32,
+        image::imageops::FilterType::Lanczos3,
+    );
+    let path = folder.join(name);
+    large.save(&path).expect("write");
+    path
+}

@@ -1,0 +1,339 @@
+//! Generations (sample packs made with a trained model) and the gallery of images they brought.
+//! A generation is written before anything is made; an image's file is complete before its row
+//! points at it, and each place in a pack holds one image, so a pack carried on after a crash
+//! never stores an image twice.
+
+use std::path::PathBuf;
+
+use rusqlite::{OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use crate::avatars::{parse_id, parse_time};
+use crate::blobs::write_atomically;
+use crate::jobs::timestamp;
+use crate::{GalleryImage, Generation, GenerationState, JobFailure, Library, LibraryError, Result};
+
+/// The folder, inside a library folder, holding gallery images named by their content hash.
+pub const GALLERY_DIR: &str = "gallery";
+
+const SELECT_GENERATION: &str = "SELECT id, avatar_id, training_job_id, pack, prompts,
+    images_per_prompt, seed, image_size, endpoint, test_mode, state, confirmed_cost_usd,
+    price_source, failure, cancel_requested, created_at, updated_at, finished_at FROM generations";
+
+const SELECT_IMAGE: &str = "SELECT id, generation_id, avatar_id, training_job_id, position, prompt,
+    seed, file_hash, format, width, height, flagged, simulated, likeness, likeness_distance,
+    copy_of, favourite, created_at FROM gallery_images";
+
+impl Library {
+    /// Where a gallery image's bytes live: `gallery/ab/abcdef….jpeg`.
+    pub fn gallery_path(&self, file_hash: &str, format: &str) -> PathBuf {
+        let shard = file_hash.get(..2).unwrap_or("00");
+        self.root
+            .join(GALLERY_DIR)
+            .join(shard)
+            .join(format!("{file_hash}.{format}"))
+    }
+
+    pub fn insert_generation(&self, generation: &Generation) -> Result<()> {
+        self.connection().execute(
+            "INSERT INTO generations (id, avatar_id, training_job_id, pack, prompts,
+                images_per_prompt, seed, image_size, endpoint, test_mode, state,
+                confirmed_cost_usd, price_source, failure, cancel_requested, created_at,
+                updated_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                generation.id.to_string(),
+                generation.avatar_id.to_string(),
+                generation.training_job_id.to_string(),
+                generation.pack,
+                json(&generation.prompts)?,
+                generation.images_per_prompt,
+                generation.seed as i64,
+                generation.image_size,
+                generation.endpoint,
+                generation.test_mode,
+                generation.state.as_str(),
+                generation.confirmed_cost_usd,
+                generation.price_source,
+                generation.failure.as_ref().map(json).transpose()?,
+                generation.cancel_requested,
+                timestamp(generation.created_at),
+                timestamp(generation.updated_at),
+                generation.finished_at.map(timestamp),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes a generation's state, failure and times. A cancel asked for meanwhile by another
+    /// process is kept.
+    pub fn update_generation(&self, generation: &Generation) -> Result<()> {
+        self.connection().execute(
+            "UPDATE generations SET state = ?2, failure = ?3, updated_at = ?4, finished_at = ?5
+             WHERE id = ?1",
+            params![
+                generation.id.to_string(),
+                generation.state.as_str(),
+                generation.failure.as_ref().map(json).transpose()?,
+                timestamp(generation.updated_at),
+                generation.finished_at.map(timestamp),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Asks an unfinished generation to stop; `false` when it had already ended.
+    pub fn request_generation_cancel(&self, id: Uuid) -> Result<bool> {
+        let changed = self.connection().execute(
+            "UPDATE generations SET cancel_requested = 1
+             WHERE id = ?1 AND state NOT IN ('completed', 'failed', 'cancelled')",
+            [id.to_string()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    pub fn generation(&self, id: Uuid) -> Result<Option<Generation>> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare_cached(&format!("{SELECT_GENERATION} WHERE id = ?1"))?;
+        statement
+            .query_row([id.to_string()], read_generation)
+            .optional()?
+            .transpose()
+    }
+
+    /// An avatar's generations, newest first.
+    pub fn generations(&self, avatar_id: Uuid) -> Result<Vec<Generation>> {
+        self.query_generations(
+            &format!(
+                "{SELECT_GENERATION} WHERE avatar_id = ?1 ORDER BY created_at DESC, rowid DESC"
+            ),
+            &[&avatar_id.to_string()],
+        )
+    }
+
+    /// Every generation not yet at its end, oldest first: what a start carries on.
+    pub fn unfinished_generations(&self) -> Result<Vec<Generation>> {
+        self.query_generations(
+            &format!(
+                "{SELECT_GENERATION} WHERE state NOT IN ('completed', 'failed', 'cancelled')
+                 ORDER BY created_at, rowid"
+            ),
+            &[],
+        )
+    }
+
+    fn query_generations(
+        &self,
+        sql: &str,
+        parameters: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Generation>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql)?;
+        let rows = statement.query_map(parameters, read_generation)?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// Stores an image at its place in a pack: the file first, then the row. An image already
+    /// at that place (stored before a crash) is kept and `false` returned.
+    pub fn store_gallery_image(&self, image: &GalleryImage, bytes: &[u8]) -> Result<bool> {
+        let path = self.gallery_path(&image.file_hash, &image.format);
+        if !path.exists() {
+            write_atomically(&path, bytes).map_err(|source| LibraryError::Folder {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let inserted = self.connection().execute(
+            "INSERT OR IGNORE INTO gallery_images (id, generation_id, avatar_id, training_job_id,
+                position, prompt, seed, file_hash, format, width, height, flagged, simulated,
+                likeness, likeness_distance, copy_of, favourite, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            params![
+                image.id.to_string(),
+                image.generation_id.to_string(),
+                image.avatar_id.to_string(),
+                image.training_job_id.to_string(),
+                image.position,
+                image.prompt,
+                image.seed as i64,
+                image.file_hash,
+                image.format,
+                image.width,
+                image.height,
+                image.flagged,
+                image.simulated,
+                image.likeness,
+                image.likeness_distance,
+                image.copy_of.map(|id| id.to_string()),
+                image.favourite,
+                timestamp(image.created_at),
+            ],
+        )?;
+        Ok(inserted == 1)
+    }
+
+    /// An avatar's gallery, newest pack first, each pack in its own order.
+    pub fn gallery(&self, avatar_id: Uuid) -> Result<Vec<GalleryImage>> {
+        self.query_images(
+            &format!(
+                "{SELECT_IMAGE} WHERE avatar_id = ?1
+                 ORDER BY (SELECT created_at FROM generations WHERE id = generation_id) DESC,
+                    generation_id, position"
+            ),
+            &[&avatar_id.to_string()],
+        )
+    }
+
+    /// A generation's images, in pack order.
+    pub fn generation_images(&self, generation_id: Uuid) -> Result<Vec<GalleryImage>> {
+        self.query_images(
+            &format!("{SELECT_IMAGE} WHERE generation_id = ?1 ORDER BY position"),
+            &[&generation_id.to_string()],
+        )
+    }
+
+    pub fn gallery_image(&self, id: Uuid) -> Result<Option<GalleryImage>> {
+        Ok(self
+            .query_images(&format!("{SELECT_IMAGE} WHERE id = ?1"), &[&id.to_string()])?
+            .pop())
+    }
+
+    fn query_images(
+        &self,
+        sql: &str,
+        parameters: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<GalleryImage>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(sql)?;
+        let rows = statement.query_map(parameters, read_image)?;
+        rows.map(|row| row?).collect()
+    }
+
+    /// Marks or unmarks an image as a favourite; `false` when there is no such image.
+    pub fn set_favourite(&self, id: Uuid, favourite: bool) -> Result<bool> {
+        let changed = self.connection().execute(
+            "UPDATE gallery_images SET favourite = ?2 WHERE id = ?1",
+            params![id.to_string(), favourite],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Deletes an image's row, then its file unless another image holds the same bytes.
+    pub fn delete_gallery_image(&self, id: Uuid) -> Result<Option<GalleryImage>> {
+        let Some(image) = self.gallery_image(id)? else {
+            return Ok(None);
+        };
+        let still_held: bool = {
+            let connection = self.connection();
+            connection.execute("DELETE FROM gallery_images WHERE id = ?1", [id.to_string()])?;
+            connection.query_row(
+                "SELECT EXISTS (SELECT 1 FROM gallery_images WHERE file_hash = ?1)",
+                [&image.file_hash],
+                |row| row.get(0),
+            )?
+        };
+        if !still_held {
+            let path = self.gallery_path(&image.file_hash, &image.format);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(LibraryError::Folder { path, source }),
+            }
+        }
+        Ok(Some(image))
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|error| LibraryError::Corrupt(error.to_string()))
+}
+
+fn read_generation(row: &Row<'_>) -> rusqlite::Result<Result<Generation>> {
+    let text = |index: usize| row.get::<_, String>(index);
+    let optional = |index: usize| row.get::<_, Option<String>>(index);
+    let (id, avatar_id, training_job_id, prompts) = (text(0)?, text(1)?, text(2)?, text(4)?);
+    let (state, failure) = (text(10)?, optional(13)?);
+    let (created_at, updated_at, finished_at) = (text(15)?, text(16)?, optional(17)?);
+    let seed: i64 = row.get(6)?;
+    let generation = Generation {
+        id: Uuid::nil(),
+        avatar_id: Uuid::nil(),
+        training_job_id: Uuid::nil(),
+        pack: text(3)?,
+        prompts: Vec::new(),
+        images_per_prompt: row.get(5)?,
+        seed: seed as u64,
+        image_size: text(7)?,
+        endpoint: text(8)?,
+        test_mode: row.get(9)?,
+        state: GenerationState::Pending,
+        confirmed_cost_usd: row.get(11)?,
+        price_source: text(12)?,
+        failure: None,
+        cancel_requested: row.get(14)?,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        updated_at: chrono::DateTime::UNIX_EPOCH,
+        finished_at: None,
+    };
+    Ok((|| {
+        let corrupt = |what: &str| LibraryError::Corrupt(format!("generation {id}: {what}"));
+        Ok(Generation {
+            id: parse_id("generation id", &id)?,
+            avatar_id: parse_id("avatar id", &avatar_id)?,
+            training_job_id: parse_id("training id", &training_job_id)?,
+            prompts: serde_json::from_str(&prompts).map_err(|_| corrupt("prompts"))?,
+            state: GenerationState::parse(&state).ok_or_else(|| corrupt("state"))?,
+            failure: failure
+                .map(|failure| serde_json::from_str::<JobFailure>(&failure))
+                .transpose()
+                .map_err(|_| corrupt("failure"))?,
+            created_at: parse_time(&created_at)?,
+            updated_at: parse_time(&updated_at)?,
+            finished_at: finished_at.as_deref().map(parse_time).transpose()?,
+            ..generation
+        })
+    })())
+}
+
+fn read_image(row: &Row<'_>) -> rusqlite::Result<Result<GalleryImage>> {
+    let text = |index: usize| row.get::<_, String>(index);
+    let (id, generation_id, avatar_id, training_job_id) = (text(0)?, text(1)?, text(2)?, text(3)?);
+    let copy_of = row.get::<_, Option<String>>(15)?;
+    let created_at = text(17)?;
+    let seed: i64 = row.get(6)?;
+    let image = GalleryImage {
+        id: Uuid::nil(),
+        generation_id: Uuid::nil(),
+        avatar_id: Uuid::nil(),
+        training_job_id: Uuid::nil(),
+        position: row.get(4)?,
+        prompt: text(5)?,
+        seed: seed as u64,
+        file_hash: text(7)?,
+        format: text(8)?,
+        width: row.get(9)?,
+        height: row.get(10)?,
+        flagged: row.get(11)?,
+        simulated: row.get(12)?,
+        likeness: row.get(13)?,
+        likeness_distance: row.get(14)?,
+        copy_of: None,
+        favourite: row.get(16)?,
+        created_at: chrono::DateTime::UNIX_EPOCH,
+    };
+    Ok((|| {
+        Ok(GalleryImage {
+            id: parse_id("image id", &id)?,
+            generation_id: parse_id("generation id", &generation_id)?,
+            avatar_id: parse_id("avatar id", &avatar_id)?,
+            training_job_id: parse_id("training id", &training_job_id)?,
+            copy_of: copy_of
+                .as_deref()
+                .map(|id| parse_id("photo id", id))
+                .transpose()?,
+            created_at: parse_time(&created_at)?,
+            ..image
+        })
+    })())
+}

@@ -1,0 +1,212 @@
+//! Trying the avatar in test mode: a sample pack made on the device from the avatar's photos,
+//! through the generations ledger, into the gallery, each image scored for likeness; carried on
+//! after a crash without making an image twice; stopped when asked.
+
+// Only some of the shared helpers are used here.
+#[allow(dead_code)]
+mod common;
+
+use std::sync::Arc;
+
+use common::enlarged;
+use studio::{
+    Config, GenerationRequest, GenerationState, MemorySecrets, Overrides, Ports, Preset,
+    RecordingNotifier, Studio, SystemClock, TrainingType,
+};
+
+const PERSON: [&str; 4] = [
+    "obama_official.jpg",
+    "obama_podium.jpg",
+    "obama_crop.jpg",
+    "obama_dim_mirror.jpg",
+];
+
+fn open(library: &std::path::Path) -> (Studio, Arc<RecordingNotifier>) {
+    let vars = [
+        ("AVATAR_MIN_PHOTOS", "3"),
+        ("FAL_MOCK_TRAINING_DURATION", "0"),
+    ];
+    let config = Config::from_lookup(Some(library.to_path_buf()), |name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    })
+    .expect("config");
+    let notifier = Arc::new(RecordingNotifier::default());
+    let ports = Ports {
+        clock: Arc::new(SystemClock),
+        secrets: Arc::new(MemorySecrets::default()),
+        notifier: notifier.clone(),
+    };
+    (Studio::open(config, ports).expect("studio"), notifier)
+}
+
+/// A portrait avatar with a trained (test-mode) model.
+async fn trained_avatar(studio: &Studio, files: &std::path::Path) -> String {
+    let avatar = common::new_avatar(studio, TrainingType::Portrait);
+    let paths: Vec<_> = PERSON.iter().map(|name| enlarged(name, files)).collect();
+    studio.add_photos(&avatar, &paths, |_| {}).expect("add");
+    let plan = studio
+        .plan_training(&avatar, Preset::Fast, Overrides::default())
+        .await
+        .expect("plan");
+    let job = studio.start_training(&plan).await.expect("start");
+    let job = studio.drive(job.id).await.expect("train");
+    assert_eq!(job.state, studio::JobState::Completed, "{job:?}");
+    avatar
+}
+
+#[tokio::test]
+async fn a_test_mode_pack_fills_the_gallery_with_scored_simulated_images_and_notifies() {
+    let library = tempfile::tempdir().expect("library");
+    let files = tempfile::tempdir().expect("files");
+    let (studio, notifier) = open(library.path());
+    let avatar = trained_avatar(&studio, files.path()).await;
+
+    let plan = studio
+        .plan_generation(&avatar, &GenerationRequest::default())
+        .expect("plan");
+    assert_eq!(
+        plan.pack, "portrait_starter",
+        "a portrait gets the portrait pack"
+    );
+    assert_eq!((plan.images, plan.cost_usd, plan.test_mode), (8, 0.0, true));
+    assert!(plan.prompts.iter().all(|prompt| prompt.contains("TOK")));
+    let generation = studio.start_generation(&plan).expect("start");
+    assert_eq!(
+        generation.state,
+        GenerationState::Pending,
+        "written before anything is made"
+    );
+
+    let mut told = 0;
+    let done = studio
+        .advance_generation(generation.id, |_| told += 1)
+        .expect("generate");
+    assert_eq!(done.state, GenerationState::Completed);
+    assert_eq!(told, 8, "each image is told as it is stored");
+    let gallery = studio.gallery(&avatar).expect("gallery");
+    assert_eq!(gallery.len(), 8);
+    for (position, image) in gallery.iter().enumerate() {
+        assert_eq!(image.position as usize, position);
+        assert!(image.simulated);
+        assert_eq!(
+            image.seed,
+            plan.seed + position as u64,
+            "a fixed seed per place"
+        );
+        assert!(studio.gallery_file(image).exists());
+        let score = image.likeness.expect("a face of the person");
+        assert!((0.0..=1.0).contains(&score));
+    }
+    let summary = &studio.generations(&avatar).expect("generations")[0];
+    let median = summary.median_likeness.expect("a median");
+    assert!(
+        median >= 0.6,
+        "crops of the person's own photos look like them: {median}"
+    );
+    let notice = notifier.notices().pop().expect("a notice");
+    assert_eq!(notice.pack_images, Some(8));
+    assert_eq!(notice.outcome, studio::JobState::Completed);
+
+    // Favourites leave for a folder; a deleted image's file goes with it.
+    studio
+        .set_favourite(gallery[0].id, true)
+        .expect("favourite");
+    let exported = studio
+        .export_favourites(&avatar, &files.path().join("favourites"))
+        .expect("export");
+    assert_eq!(exported.len(), 1);
+    let deleted = studio.delete_gallery_image(gallery[1].id).expect("delete");
+    assert!(!studio.gallery_file(&deleted).exists(), "its file is gone");
+    assert_eq!(studio.gallery(&avatar).expect("gallery").len(), 7);
+}
+
+#[tokio::test]
+async fn a_pack_cut_off_by_a_crash_is_finished_by_the_next_start_without_an_image_twice() {
+    let library = tempfile::tempdir().expect("library");
+    let files = tempfile::tempdir().expect("files");
+    let (studio, _) = open(library.path());
+    let avatar = trained_avatar(&studio, files.path()).await;
+    let plan = studio
+        .plan_generation(&avatar, &GenerationRequest::default())
+        .expect("plan");
+    let generation = studio.start_generation(&plan).expect("start");
+
+    // The process dies after the third image is stored.
+    let mut stored = 0;
+    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        studio.advance_generation(generation.id, |_| {
+            stored += 1;
+            assert!(stored < 3, "the process dies here");
+        })
+    }));
+    assert!(crashed.is_err());
+    drop(studio);
+
+    let (studio, _) = open(library.path());
+    let unfinished = studio.unfinished_generations().expect("unfinished");
+    assert_eq!(unfinished.len(), 1, "the next start finds the pack");
+    let mut made = 0;
+    let done = studio
+        .advance_generation(generation.id, |_| made += 1)
+        .expect("carry on");
+    assert_eq!(done.state, GenerationState::Completed);
+    assert_eq!(made, 5, "only the missing places are made");
+    let positions: Vec<u32> = studio
+        .gallery(&avatar)
+        .expect("gallery")
+        .iter()
+        .map(|image| image.position)
+        .collect();
+    assert_eq!(positions, (0..8).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_cancelled_pack_stops_after_the_image_being_made() {
+    let library = tempfile::tempdir().expect("library");
+    let files = tempfile::tempdir().expect("files");
+    let (studio, _) = open(library.path());
+    let avatar = trained_avatar(&studio, files.path()).await;
+    let plan = studio
+        .plan_generation(
+            &avatar,
+            &GenerationRequest {
+                prompts: vec!["on a boat at sea".into()],
+                count: Some(3),
+                ..GenerationRequest::default()
+            },
+        )
+        .expect("plan");
+    assert_eq!(plan.pack, "custom");
+    assert_eq!(
+        plan.prompts,
+        ["TOK, on a boat at sea"],
+        "the trigger phrase is added"
+    );
+    let generation = studio.start_generation(&plan).expect("start");
+    let done = studio
+        .advance_generation(generation.id, |_| {
+            studio.cancel_generation(generation.id).expect("cancel");
+        })
+        .expect("generate");
+    assert_eq!(done.state, GenerationState::Cancelled);
+    assert_eq!(studio.gallery(&avatar).expect("gallery").len(), 1);
+    let again = studio.cancel_generation(generation.id).expect("again");
+    assert_eq!(
+        again.state,
+        GenerationState::Cancelled,
+        "an ended pack stays as it ended"
+    );
+}
+
+#[test]
+fn a_pack_needs_a_trained_model() {
+    let library = tempfile::tempdir().expect("library");
+    let (studio, _) = open(library.path());
+    let avatar = common::new_avatar(&studio, TrainingType::Portrait);
+    let error = studio
+        .plan_generation(&avatar, &GenerationRequest::default())
+        .expect_err("no model");
+    assert_eq!(error.code(), studio::ErrorCode::InvalidInput);
+}
