@@ -58,6 +58,31 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Make a sample pack with the avatar's trained model: a built-in pack, your own prompts, or
+    /// both. In test mode the images are made on this device before the command returns.
+    Generate {
+        avatar: String,
+        /// A built-in pack (portrait_starter, style_starter); the avatar type's own by default.
+        #[arg(long)]
+        pack: Option<String>,
+        /// A prompt of your own (repeat for more); the trigger phrase is added when missing.
+        #[arg(long = "prompt")]
+        prompts: Vec<String>,
+        /// Images per prompt (1–4).
+        #[arg(long)]
+        count: Option<u32>,
+        /// The first image's seed (each next image adds one).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Start a paid pack without asking.
+        #[arg(long)]
+        yes: bool,
+        /// Follow the pack to its end.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// An avatar's generated images, newest pack first.
+    Gallery { avatar: String },
     /// Show an avatar's latest training.
     Status {
         avatar: String,
@@ -213,6 +238,24 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
             };
             runtime.block_on(training::train(&studio, &out, options))?;
         }
+        Command::Generate {
+            avatar,
+            pack,
+            prompts,
+            count,
+            seed,
+            yes,
+            wait: _,
+        } => {
+            let request = studio::GenerationRequest {
+                pack,
+                prompts,
+                count,
+                seed,
+            };
+            generate(&studio, &out, &avatar, &request, yes)?;
+        }
+        Command::Gallery { avatar } => gallery(&studio, &out, &avatar)?,
         Command::Status { avatar, wait } => {
             runtime.block_on(training::status(&studio, &out, &avatar, wait))?;
         }
@@ -483,6 +526,115 @@ impl Output {
         // A closed pipe (`avatar-cli ... | head`) is not an error worth a panic.
         let _ = writeln!(std::io::stdout(), "{text}");
     }
+}
+
+/// `generate`: plans, asks before a paid pack, starts it and makes its images.
+fn generate(
+    studio: &Studio,
+    out: &Output,
+    avatar: &str,
+    request: &studio::GenerationRequest,
+    yes: bool,
+) -> Result<(), ErrorReport> {
+    let plan = studio.plan_generation(avatar, request)?;
+    if !out.json {
+        out.line(&format!(
+            "{}: {} images ({} prompts × {}), {}",
+            plan.avatar_name,
+            plan.images,
+            plan.prompts.len(),
+            plan.images_per_prompt,
+            if plan.test_mode {
+                "test mode: simulated on this device, no cost".to_string()
+            } else {
+                format!("about ${:.2}", plan.cost_usd)
+            }
+        ));
+    }
+    if !plan.test_mode && !yes && !training::confirm(out, "sample pack")? {
+        return Err(ErrorReport {
+            code: studio::ErrorCode::InvalidInput,
+            message: "not started".to_string(),
+        });
+    }
+    let generation = studio.start_generation(&plan)?;
+    let total = plan.images;
+    let mut made = 0;
+    let generation = studio.advance_generation(generation.id, |image| {
+        made += 1;
+        if !out.json {
+            let likeness = image
+                .likeness
+                .map(|score| format!("likeness {score:.2}"))
+                .unwrap_or_else(|| "no face".to_string());
+            out.line(&format!("[{made}/{total}] {}  {likeness}", image.prompt));
+        }
+    })?;
+    let summary = studio
+        .generations(avatar)?
+        .into_iter()
+        .find(|summary| summary.generation.id == generation.id);
+    if out.json {
+        let images: Vec<serde_json::Value> = studio
+            .gallery(avatar)?
+            .iter()
+            .filter(|image| image.generation_id == generation.id)
+            .map(|image| gallery_entry(studio, image))
+            .collect();
+        out.print_json(&serde_json::json!({
+            "generation": generation,
+            "median_likeness": summary.as_ref().and_then(|summary| summary.median_likeness),
+            "images": images,
+        }));
+    } else {
+        out.line(&format!(
+            "{}: {} images in the gallery{}",
+            generation.state,
+            summary.as_ref().map_or(0, |summary| summary.images),
+            summary
+                .and_then(|summary| summary.median_likeness)
+                .map(|median| format!(", median likeness {median:.2}"))
+                .unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+/// `gallery`: every image with its file, prompt, seed, likeness and training.
+fn gallery(studio: &Studio, out: &Output, avatar: &str) -> Result<(), ErrorReport> {
+    let images = studio.gallery(avatar)?;
+    if out.json {
+        let listed: Vec<serde_json::Value> = images
+            .iter()
+            .map(|image| gallery_entry(studio, image))
+            .collect();
+        out.print_json(&listed);
+    } else {
+        for image in &images {
+            out.line(&format!(
+                "{}  {}  seed {}  {}{}  {}",
+                image.id,
+                studio.gallery_file(image).display(),
+                image.seed,
+                image
+                    .likeness
+                    .map(|score| format!("likeness {score:.2}"))
+                    .unwrap_or_else(|| "no likeness".to_string()),
+                if image.favourite { "  ★" } else { "" },
+                image.prompt
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One image as `gallery --json` shows it: the stored row, its file and the likeness in words.
+fn gallery_entry(studio: &Studio, image: &studio::GalleryImage) -> serde_json::Value {
+    let mut value = serde_json::to_value(image).unwrap_or_default();
+    value["path"] = serde_json::json!(studio.gallery_file(image));
+    value["training"] = serde_json::json!(image.training_job_id);
+    value["band"] = serde_json::json!(image.likeness.map(studio::likeness_band));
+    value
 }
 
 /// A photo as `photos list --json` shows it: the stored row with its pose, framing and light.

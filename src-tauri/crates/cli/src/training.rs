@@ -88,7 +88,7 @@ pub async fn train(
     if !out.json {
         out.line(&describe_plan(&plan));
     }
-    if !plan.test_mode && !options.yes && !confirm(out)? {
+    if !plan.test_mode && !options.yes && !confirm(out, "training")? {
         return Err(ErrorReport {
             code: studio::ErrorCode::InvalidInput,
             message: "not started".to_string(),
@@ -108,14 +108,16 @@ pub async fn train(
     Ok(())
 }
 
-fn confirm(out: &Output) -> Result<bool, ErrorReport> {
+/// Asks on the terminal before a paid `what` starts; refused outright without one (or with
+/// `--json`), where `--yes` is the only way to say yes.
+pub fn confirm(out: &Output, what: &str) -> Result<bool, ErrorReport> {
     if out.json || !std::io::stdin().is_terminal() {
         return Err(ErrorReport {
             code: studio::ErrorCode::InvalidInput,
-            message: "this training is paid: add --yes to start it without a question".to_string(),
+            message: format!("this {what} is paid: add --yes to start it without a question"),
         });
     }
-    eprint!("Start this paid training? [y/N] ");
+    eprint!("Start this paid {what}? [y/N] ");
     let mut answer = String::new();
     std::io::stdin()
         .lock()

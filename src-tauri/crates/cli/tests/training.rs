@@ -391,3 +391,70 @@ fn commands_that_read_never_upload_submit_or_download_and_advance_reports_its_er
     let moved = json_ok(library.path(), &reachable, &["jobs", "--advance", "--json"]);
     assert_eq!(fake.submissions().len(), 1, "--advance sends it: {moved}");
 }
+
+#[test]
+fn a_test_mode_pack_fills_the_gallery_and_gallery_json_keeps_its_contract() {
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+    let refused = run(library.path(), &[], &["generate", &avatar, "--json"]);
+    assert!(!refused.status.success(), "no model yet");
+    json_ok(
+        library.path(),
+        &[],
+        &["train", &avatar, "--preset", "fast", "--wait", "--json"],
+    );
+
+    let pack = json_ok(library.path(), &[], &["generate", &avatar, "--json"]);
+    assert_eq!(pack["generation"]["state"], "completed", "{pack}");
+    assert_eq!(pack["images"].as_array().expect("images").len(), 8);
+    let custom = json_ok(
+        library.path(),
+        &[],
+        &[
+            "generate",
+            &avatar,
+            "--prompt",
+            "on a boat",
+            "--prompt",
+            "TOK in the snow",
+            "--count",
+            "2",
+            "--seed",
+            "7",
+            "--json",
+        ],
+    );
+    let images = custom["images"].as_array().expect("images");
+    assert_eq!(images.len(), 4, "two prompts, two images each");
+    assert_eq!(images[0]["prompt"], "TOK, on a boat");
+    assert_eq!(images[2]["prompt"], "TOK in the snow");
+    assert_eq!(images[3]["seed"], 10);
+
+    let gallery = json_ok(library.path(), &[], &["gallery", &avatar, "--json"]);
+    let gallery = gallery.as_array().expect("an array");
+    assert_eq!(gallery.len(), 12);
+    for image in gallery {
+        for field in [
+            "id",
+            "path",
+            "prompt",
+            "seed",
+            "likeness",
+            "copy_of",
+            "favourite",
+            "training",
+        ] {
+            assert!(image.get(field).is_some(), "{field} in {image}");
+        }
+        assert!(Path::new(image["path"].as_str().expect("path")).is_file());
+        let likeness = image["likeness"].as_f64();
+        assert!(
+            likeness.is_none_or(|score| (0.0..=1.0).contains(&score)),
+            "{image}"
+        );
+    }
+    assert_eq!(
+        gallery[0]["prompt"], "TOK, on a boat",
+        "the newest pack first"
+    );
+}
