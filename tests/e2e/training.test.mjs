@@ -146,3 +146,52 @@ test("a Russian-speaking creator trains in test mode and reads Russian on screen
     russian.stop();
   }
 });
+
+test("a test-mode sample pack is made in the app: the gallery shows each image's likeness in words, keeps a favourite, and the end is notified", async () => {
+  const library = newLibrary();
+  const cases = join(repoRoot, "tests", "fixtures", "cases");
+  const avatar = JSON.parse(cli(library, "--json", "avatar", "create", "--name", "Sampler", "--type", "portrait", "--gender", "female"));
+  cli(library, "photos", "add", avatar.id, join(cases, "good_portrait.jpg"), join(cases, "rotated_exif.jpg"));
+  cli(library, "--json", "train", avatar.id, "--preset", "fast", "--wait");
+  const before = notifications.notifications().length;
+
+  const app = await openApp(driver, library);
+  try {
+    await openAvatar(app);
+    const generate = await byTestId(app, "generate-pack");
+    await generate.scrollIntoView({ block: "center" });
+    await generate.click();
+    const history = await byTestId(app, "pack-history", 30_000);
+    await app.waitUntil(async () => /Portrait starter: 8 images, median likeness \d\.\d\d/.test(await history.getText()), {
+      timeout: 30_000,
+      timeoutMsg: `the pack did not finish: ${await history.getText()}`,
+    });
+    const cards = await app.$$('[data-testid="gallery-card"]');
+    assert.ok(cards.length >= 4, "the gallery shows the pack's images (virtualised: the visible rows)");
+    const likeness = await (await byTestId(app, "gallery-likeness")).getText();
+    assert.match(likeness, /^(Likeness \d\.\d\d: (looks like them|somewhat|does not look like them)|No face in this image)$/);
+    assert.match(await cards[0].getText(), /Simulated/);
+    const shown = await app.execute(() =>
+      [...document.querySelectorAll('[data-testid="gallery-card"] img')].every((img) => img.complete && img.naturalWidth > 0),
+    );
+    assert.ok(shown, "the images load from the library's gallery through the asset protocol");
+    const star = await byTestId(app, "gallery-favourite");
+    await star.scrollIntoView({ block: "center" });
+    await star.click();
+    await app.waitUntil(async () => (await (await byTestId(app, "gallery-favourite")).getAttribute("aria-pressed")) === "true", {
+      timeout: 5_000,
+      timeoutMsg: "the favourite was not kept",
+    });
+    await screenshot(app, "gallery");
+    await app.waitUntil(async () => notifications.notifications().slice(before).some((line) => line.includes("Sample pack ready")), {
+      timeout: 10_000,
+      timeoutMsg: `no pack notification: ${notifications.notifications().slice(before).join(" | ")}`,
+    });
+    assert.ok(notifications.notifications().slice(before).some((line) => line.includes("8 images of Sampler")));
+  } finally {
+    await app.deleteSession();
+  }
+  const gallery = JSON.parse(cli(library, "--json", "gallery", avatar.id));
+  assert.equal(gallery.length, 8);
+  assert.equal(gallery.filter((image) => image.favourite).length, 1);
+});

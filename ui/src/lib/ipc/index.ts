@@ -17,6 +17,10 @@ import type {
   Gender,
   CurateProgress,
   CurateResult,
+  GalleryView,
+  Generation,
+  GenerationPlan,
+  GenerationRequest,
   ImportUpdate,
   PhotoSet,
   SettingsView,
@@ -149,7 +153,26 @@ export const backend = {
   spending: () => call<Spending>("spending"),
   /** Shows the avatar's trained model file in the file manager. */
   showModel: (avatarId: string) => call<void>("show_model", { avatarId }),
+  /** The sample pack a request gives, with its images and cost; nothing starts. */
+  planGeneration: (avatarId: string, request: GenerationRequest) =>
+    call<GenerationPlan>("plan_generation", { avatarId, request }),
+  /** Starts exactly the pack the creator confirmed; its images arrive through `onGenerationChange`. */
+  startGeneration: (plan: GenerationPlan) => call<Generation>("start_generation", { plan }),
+  cancelGeneration: (generationId: string) => call<Generation>("cancel_generation", { generationId }),
+  gallery: (avatarId: string) => call<GalleryView>("gallery", { avatarId }),
+  setFavourite: (avatarId: string, imageId: string, favourite: boolean) =>
+    call<GalleryView>("set_favourite", { avatarId, imageId, favourite }),
+  deleteGalleryImage: (avatarId: string, imageId: string) =>
+    call<GalleryView>("delete_gallery_image", { avatarId, imageId }),
+  showGalleryImage: (imageId: string) => call<void>("show_gallery_image", { imageId }),
+  /** Copies the favourites into a folder the creator picks; the files written. */
+  exportFavourites: (avatarId: string) => call<string[]>("export_favourites", { avatarId }),
 };
+
+/** Every change of any sample pack (an image made, its end). */
+export function onGenerationChange(handler: (generation: Generation) => void): Promise<() => void> {
+  return listen<Generation>(EVENTS.generation, (event) => handler(event.payload));
+}
 
 /** Every photo a watched folder brings, for any avatar; resolves to a function that stops listening. */
 export function onWatchedPhoto(handler: (update: WatchedUpdate) => void): Promise<() => void> {
@@ -171,7 +194,7 @@ export function onOpenAvatarRequest(handler: (avatarId: string) => void): Promis
   return listen<string>(EVENTS.openAvatar, (event) => handler(event.payload));
 }
 
-/** A URL the webview can load a thumbnail from (the asset protocol, scoped to thumbnails). */
+/** A URL the webview can load a thumbnail or a gallery image from (the asset protocol, scoped to those folders). */
 export const thumbnailUrl = (path: string): string => convertFileSrc(path);
 
 export interface FileDropHandlers {
