@@ -121,6 +121,15 @@ impl Library {
         .collect()
     }
 
+    /// Records the face identities (JSON) of a photo stored before they were kept.
+    pub fn set_photo_identities(&self, photo_id: Uuid, identities_json: &str) -> Result<()> {
+        self.connection().execute(
+            "UPDATE avatar_photos SET identities = ?2 WHERE id = ?1",
+            params![photo_id.to_string(), identities_json],
+        )?;
+        Ok(())
+    }
+
     /// Each of an avatar's photos with its stored face identities (JSON), in the order added.
     pub fn photo_identities(&self, avatar_id: Uuid) -> Result<Vec<(Uuid, Option<String>)>> {
         let connection = self.connection();

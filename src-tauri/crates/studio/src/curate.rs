@@ -138,15 +138,14 @@ impl Studio {
             .identity_only_for_usable_faces()
             .without_tiled_search();
 
-        // The avatar's own photos say who the person is.
-        let mut reference = Vec::new();
-        for photo in &stored {
-            let path = self.library.photo_path(&photo.file_hash, &photo.format);
-            let report = checker.check_file(&path, photos::Subject::Portrait);
-            if let Some(identity) = report.identities.first() {
-                reference.push(identity.descriptor);
-            }
-        }
+        // The avatar's own photos say who the person is, from their stored identities.
+        self.backfill_identities(&avatar)?;
+        let reference: Vec<photos::Descriptor> = self
+            .library
+            .photo_identities(avatar.id)?
+            .into_iter()
+            .filter_map(|(_, json)| crate::import::descriptors(json.as_deref()).first().copied())
+            .collect();
 
         let total = crate::count_inputs(paths);
         let started = std::time::Instant::now();

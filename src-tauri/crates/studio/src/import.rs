@@ -205,6 +205,7 @@ impl Studio {
             .collect();
         let max = self.config().max_photos as usize;
         let checker = self.checker()?;
+        self.backfill_identities(&avatar)?;
         // The faces of the set so far, each photo judged against them before it is stored.
         let mut identities: Vec<Vec<photos::Descriptor>> = match avatar.training_type {
             TrainingType::Portrait => self
@@ -250,10 +251,10 @@ impl Studio {
                         ))
                     })?;
                 let photo = self.stored_photo(avatar.id, path, &report);
-                let identities_json = (!faces.is_empty()).then(|| {
-                    let arrays: Vec<Vec<f32>> = faces.iter().map(|face| face.0.to_vec()).collect();
-                    json(&arrays)
-                });
+                // A portrait's identities are kept even when it has none: `[]` says they were
+                // looked for, which a photo stored before identities were kept cannot say.
+                let identities_json = (avatar.training_type == TrainingType::Portrait)
+                    .then(|| identities_json(&faces));
                 let details = PhotoDetails {
                     faces_json: &json(&report.faces),
                     quality_json: &json(&report.quality),
@@ -310,6 +311,7 @@ impl Studio {
 
     pub fn readiness(&self, avatar_reference: &str) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
+        self.backfill_identities(&avatar)?;
         let (different_person, coverage) = match avatar.training_type {
             TrainingType::Portrait => {
                 let looks: Vec<photos::Look> = self
@@ -585,6 +587,48 @@ pub fn judge_portrait_set(results: &mut [PhotoResult]) {
             });
         }
     }
+}
+
+impl Studio {
+    /// Gives the identities to a portrait avatar's photos stored before they were kept, from
+    /// their files, once: the set's judgement then counts them too.
+    pub(crate) fn backfill_identities(&self, avatar: &avatar_library::Avatar) -> Result<()> {
+        if avatar.training_type != TrainingType::Portrait {
+            return Ok(());
+        }
+        let missing: Vec<Uuid> = self
+            .library
+            .photo_identities(avatar.id)?
+            .into_iter()
+            .filter(|(_, json)| json.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let checker = self.checker()?.without_thumbnails();
+        for photo in self.library.photos(avatar.id)? {
+            if !missing.contains(&photo.id) {
+                continue;
+            }
+            let path = self.library.photo_path(&photo.file_hash, &photo.format);
+            let report = checker.check_file(&path, photos::Subject::Portrait);
+            let faces: Vec<photos::Descriptor> = report
+                .identities
+                .iter()
+                .map(|identity| identity.descriptor)
+                .collect();
+            self.library
+                .set_photo_identities(photo.id, &identities_json(&faces))?;
+        }
+        Ok(())
+    }
+}
+
+/// Face identities as the library keeps them: a JSON array of descriptors.
+fn identities_json(faces: &[photos::Descriptor]) -> String {
+    let arrays: Vec<Vec<f32>> = faces.iter().map(|face| face.0.to_vec()).collect();
+    json(&arrays)
 }
 
 /// The descriptors stored with a photo (none for a photo stored before identities were kept).

@@ -24,9 +24,9 @@ mod watch;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use avatar_library::{
-    Avatar, AvatarStatus, GALLERY_DIR, GalleryImage, Gender, Generation, GenerationState,
-    JobFailure, JobState, JobStep, Library, MonthSpending, Photo, THUMBNAILS_DIR, TrainingJob,
-    TrainingType, Transfer,
+    Avatar, AvatarStatus, DATABASE_FILE, GALLERY_DIR, GalleryImage, Gender, Generation,
+    GenerationState, JobFailure, JobState, JobStep, Library, MonthSpending, Photo, THUMBNAILS_DIR,
+    TrainingJob, TrainingType, Transfer,
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};

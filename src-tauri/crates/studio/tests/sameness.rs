@@ -159,3 +159,42 @@ fn curation_picks_the_person_shows_previews_of_the_choices_and_stops_when_asked(
         .expect_err("stopped");
     assert_eq!(stopped.code(), studio::ErrorCode::Cancelled);
 }
+
+#[test]
+fn photos_stored_before_identities_were_kept_are_judged_once_their_identities_are_read() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let files = tempfile::tempdir().expect("files");
+    let studio = studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    for name in [
+        "biden_official.jpg",
+        "obama_official.jpg",
+        "obama_podium.jpg",
+        "obama_crop.jpg",
+    ] {
+        let path = enlarged(name, files.path());
+        studio.add_photos(&avatar, &[path], |_| {}).expect("add");
+    }
+    drop(studio);
+    // As a library written before identities were kept: none on any photo.
+    let database =
+        rusqlite::Connection::open(library.path().join(studio::DATABASE_FILE)).expect("database");
+    database
+        .execute("UPDATE avatar_photos SET identities = NULL", [])
+        .expect("forget");
+    drop(database);
+
+    let studio = common::studio(library.path(), &[]);
+    let named: Vec<String> = studio
+        .readiness(&avatar)
+        .expect("readiness")
+        .different_person
+        .into_iter()
+        .map(|photo| photo.name)
+        .collect();
+    assert_eq!(
+        named,
+        ["biden_official.jpg"],
+        "read from the files, then judged"
+    );
+}
