@@ -1,16 +1,21 @@
-//! A job's life: queued, running with training logs, completed with a LoRA or an error; and the
-//! JSON its status, result and webhook show at each point.
+//! A job's life: queued, running (a training with step logs, or an inference), completed with
+//! its output (a LoRA, or images) or an error; and the JSON its status, result and webhook show
+//! at each point.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::http::StatusCode;
+use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep};
 
-use crate::dataset::{self, DatasetError};
+use crate::download::{self, DownloadError};
+use crate::inference::{self, Generation};
+use crate::lora::lora_file;
 use crate::state::Shared;
 use crate::{Outcome, Refusal, Script, Submission, lifecycle, webhooks};
 
@@ -27,9 +32,19 @@ const STEP_LOG_LINES: u32 = 20;
 const LOG_WINDOW: Duration = Duration::from_secs(5);
 const LOG_WINDOW_ENTRIES: usize = 8;
 
+/// What a job's endpoint does when the job runs.
+#[derive(Clone, Copy)]
+pub(crate) enum JobKind {
+    /// A LoRA trainer: takes `images_data_url`, yields `diffusers_lora_file` and `config_file`.
+    Training,
+    /// A LoRA inference endpoint such as `fal-ai/flux-lora`: yields images.
+    Inference,
+}
+
 pub(crate) struct Job {
     pub request_id: String,
     pub endpoint_id: String,
+    kind: JobKind,
     /// The `owner/app` part of the endpoint id, the only part status, result and cancel URLs use.
     pub owner_app: String,
     input: Value,
@@ -59,6 +74,8 @@ pub(crate) struct Job {
     outputs_expire_at: Option<Instant>,
     /// The platform API deleted the output files.
     outputs_deleted: bool,
+    /// The training zip the job downloaded, whose photos an inference with its LoRA shows.
+    dataset: Option<Bytes>,
 }
 
 enum Phase {
@@ -74,8 +91,28 @@ enum Phase {
 }
 
 pub(crate) enum JobResult {
-    Lora { lora_bytes: u64 },
+    Output(Output),
     Error(JobError),
+}
+
+/// What a successful job yields.
+pub(crate) enum Output {
+    Lora { lora_bytes: u64 },
+    Images(Generation),
+}
+
+impl Output {
+    /// The names of the files the output publishes under the job's files URL.
+    fn file_names(&self) -> Vec<String> {
+        match self {
+            Output::Lora { .. } => vec![LORA_FILE_NAME.to_owned(), CONFIG_FILE_NAME.to_owned()],
+            Output::Images(generation) => generation
+                .images
+                .iter()
+                .map(|image| image.file_name.clone())
+                .collect(),
+        }
+    }
 }
 
 /// A failed job: what its status says, and the answer its result route gives.
@@ -88,7 +125,8 @@ pub(crate) struct JobError {
 }
 
 impl JobError {
-    fn from_outcome(status: u16, error: &str, error_type: &str, detail: &Value) -> Self {
+    /// The failure an [`Outcome::Failure`] scripts.
+    pub(crate) fn from_outcome(status: u16, error: &str, error_type: &str, detail: &Value) -> Self {
         Self {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             error: error.to_owned(),
@@ -112,7 +150,7 @@ impl JobError {
 
     /// UNCONFIRMED: what a cancelled request shows. 499 `client_cancelled` is the documented
     /// error type for it.
-    fn cancelled() -> Self {
+    pub(crate) fn cancelled() -> Self {
         Self::infrastructure(
             StatusCode::from_u16(499).expect("499 is a valid status code"),
             "client_cancelled",
@@ -132,14 +170,49 @@ impl JobError {
         error
     }
 
-    /// The app's input validation failed (FastAPI's 422 shape). UNCONFIRMED: the `error` and
-    /// `error_type` a status shows for it.
+    /// The runner failed on its own (`runner_server_error`, fal-protocol.md §1.8).
+    pub(crate) fn runner_failed(detail: &str) -> Self {
+        Self::infrastructure(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "runner_server_error",
+            detail,
+        )
+    }
+
     fn invalid_input(field: &str, message: &str, kind: &str) -> Self {
+        Self::validation(vec![validation_item(&["body", field], message, kind)])
+    }
+
+    /// The app's input validation failed (FastAPI's 422 shape), one `detail` item per fault;
+    /// `error` names each field as `loras.0.path: field required`. UNCONFIRMED: the `error` and
+    /// `error_type` a status shows for it.
+    pub(crate) fn validation(items: Vec<Value>) -> Self {
+        let error = items
+            .iter()
+            .map(|item| {
+                let field: Vec<String> = item["loc"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .skip(1)
+                    .map(|part| match part {
+                        Value::String(name) => name.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                format!(
+                    "{}: {}",
+                    field.join("."),
+                    item["msg"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            error: format!("{field}: {message}"),
+            error,
             error_type: "validation_error".to_owned(),
-            body: json!({ "detail": [validation_item(&["body", field], message, kind)] }),
+            body: json!({ "detail": items }),
             headers: Vec::new(),
         }
     }
@@ -176,6 +249,11 @@ impl JobError {
 
 /// One item of a FastAPI validation error's `detail` list.
 pub(crate) fn validation_item(location: &[&str], message: &str, kind: &str) -> Value {
+    validation_item_at(json!(location), message, kind)
+}
+
+/// [`validation_item`] with a location that holds list indexes too: `["body", "loras", 0, "path"]`.
+pub(crate) fn validation_item_at(location: Value, message: &str, kind: &str) -> Value {
     json!({ "loc": location, "msg": message, "type": kind })
 }
 
@@ -185,7 +263,7 @@ struct LogEntry {
 }
 
 impl Job {
-    pub fn new(submission: &Submission, script: Script) -> Self {
+    pub fn new(submission: &Submission, script: Script, kind: JobKind) -> Self {
         let owner_app = submission
             .endpoint_id
             .splitn(3, '/')
@@ -195,6 +273,7 @@ impl Job {
         Self {
             request_id: submission.request_id.clone(),
             endpoint_id: submission.endpoint_id.clone(),
+            kind,
             owner_app,
             input: submission.input.clone(),
             script,
@@ -213,6 +292,7 @@ impl Job {
             output_lifetime: lifecycle::lifetime(submission.lifecycle_preference.as_ref()),
             outputs_expire_at: None,
             outputs_deleted: false,
+            dataset: None,
         }
     }
 
@@ -287,14 +367,27 @@ impl Job {
     /// The HTTP status of the result once completed: 200 or the error's.
     fn status_code(&self) -> Option<StatusCode> {
         self.result().map(|result| match result {
-            JobResult::Lora { .. } => StatusCode::OK,
+            JobResult::Output(_) => StatusCode::OK,
             JobResult::Error(error) => error.status,
         })
     }
 
-    /// Whether the job completed with a LoRA.
+    /// Whether the job completed with its output.
     pub fn succeeded(&self) -> bool {
-        matches!(self.result(), Some(JobResult::Lora { .. }))
+        matches!(self.result(), Some(JobResult::Output(_)))
+    }
+
+    /// The megapixels an inference's images bill; 0 for anything else.
+    pub fn billed_megapixels(&self) -> f64 {
+        match self.result() {
+            Some(JobResult::Output(Output::Images(generation))) => generation.billed_megapixels(),
+            _ => 0.0,
+        }
+    }
+
+    /// The training zip a training job downloaded.
+    pub fn dataset(&self) -> Option<Bytes> {
+        self.dataset.clone()
     }
 
     /// The training steps asked for: the trainers' `steps` input, or 1000 when absent.
@@ -318,18 +411,51 @@ impl Job {
     /// stay) and returns the URLs of the files deleted now.
     pub fn delete_payloads(&mut self, base_url: &str) -> Vec<String> {
         self.payloads_stored = false;
-        let Some(JobResult::Lora { lora_bytes }) = self.result() else {
+        let Some(JobResult::Output(output)) = self.result() else {
             return Vec::new();
         };
         if self.outputs_deleted {
             return Vec::new();
         }
-        let output = self.output(base_url, *lora_bytes);
+        let files = self.files_url(base_url);
+        let urls = output
+            .file_names()
+            .into_iter()
+            .map(|file_name| format!("{files}/{file_name}"))
+            .collect();
         self.outputs_deleted = true;
-        ["diffusers_lora_file", "config_file"]
-            .iter()
-            .filter_map(|file| output[file]["url"].as_str().map(str::to_owned))
-            .collect()
+        urls
+    }
+
+    /// One of a completed job's output files as `(content type, size, body)`, whether or not it
+    /// is still available.
+    pub fn output_file(&self, file_name: &str) -> Option<(&'static str, u64, Body)> {
+        let Some(JobResult::Output(output)) = self.result() else {
+            return None;
+        };
+        match output {
+            Output::Lora { lora_bytes } if file_name == LORA_FILE_NAME => Some((
+                "application/octet-stream",
+                *lora_bytes,
+                Body::from_stream(lora_file(*lora_bytes, &self.request_id)),
+            )),
+            Output::Lora { .. } if file_name == CONFIG_FILE_NAME => {
+                let config = self.config_file();
+                Some((
+                    "application/octet-stream",
+                    config.len() as u64,
+                    Body::from(config),
+                ))
+            }
+            Output::Lora { .. } => None,
+            Output::Images(generation) => generation.image(file_name).map(|image| {
+                (
+                    image.content_type(),
+                    image.bytes.len() as u64,
+                    Body::from(image.bytes.clone()),
+                )
+            }),
+        }
     }
 
     /// The class `?status=` filters the request history on; `None` while unfinished.
@@ -366,8 +492,8 @@ impl Job {
         if with_payloads && self.payloads_stored {
             item["json_input"] = self.input.clone();
             match self.result() {
-                Some(JobResult::Lora { lora_bytes }) => {
-                    item["json_output"] = self.output(base_url, *lora_bytes);
+                Some(JobResult::Output(output)) => {
+                    item["json_output"] = self.output(base_url, output);
                 }
                 Some(JobResult::Error(error)) => item["json_output"] = error.body.clone(),
                 None => {}
@@ -403,9 +529,21 @@ impl Job {
         json!(recent[recent.len().saturating_sub(LOG_WINDOW_ENTRIES)..])
     }
 
+    /// Where the job's output files are served.
+    fn files_url(&self, base_url: &str) -> String {
+        format!("{base_url}/files/{}", self.request_id)
+    }
+
     /// The model output: what the result route answers and a webhook carries.
-    pub fn output(&self, base_url: &str, lora_bytes: u64) -> Value {
-        let files = format!("{base_url}/files/{}", self.request_id);
+    pub fn output(&self, base_url: &str, output: &Output) -> Value {
+        match output {
+            Output::Lora { lora_bytes } => self.lora_output(base_url, *lora_bytes),
+            Output::Images(generation) => generation.output(&self.files_url(base_url)),
+        }
+    }
+
+    fn lora_output(&self, base_url: &str, lora_bytes: u64) -> Value {
+        let files = self.files_url(base_url);
         json!({
             "diffusers_lora_file": {
                 "url": format!("{files}/{LORA_FILE_NAME}"),
@@ -439,9 +577,9 @@ impl Job {
             "gateway_request_id": self.request_id,
         });
         match result {
-            JobResult::Lora { lora_bytes } => {
+            JobResult::Output(output) => {
                 body["status"] = json!("OK");
-                body["payload"] = self.output(base_url, *lora_bytes);
+                body["payload"] = self.output(base_url, output);
             }
             JobResult::Error(error) => {
                 body["status"] = json!("ERROR");
@@ -467,14 +605,17 @@ impl Job {
 
 /// Drives job `request_id` from the queue to completion, then sends its webhook.
 pub(crate) async fn run(shared: Arc<Shared>, request_id: String) {
-    let Some((script, input, cancel, request_timeout)) = with_job(&shared, &request_id, |job| {
-        (
-            job.script.clone(),
-            job.input.clone(),
-            job.cancel.clone(),
-            job.request_timeout,
-        )
-    }) else {
+    let Some((script, input, cancel, request_timeout, kind)) =
+        with_job(&shared, &request_id, |job| {
+            (
+                job.script.clone(),
+                job.input.clone(),
+                job.cancel.clone(),
+                job.request_timeout,
+                job.kind,
+            )
+        })
+    else {
         return;
     };
 
@@ -496,45 +637,72 @@ pub(crate) async fn run(shared: Arc<Shared>, request_id: String) {
         job.started_at = Some(Utc::now());
     });
 
-    if let Err(error) = start_training(&shared, &request_id, &script, &input).await {
-        return complete(&shared, &request_id, JobResult::Error(error)).await;
-    }
+    let output = match kind {
+        JobKind::Training => train(&shared, &request_id, &script, &input, &cancel).await,
+        JobKind::Inference => inference::run(&shared, &request_id, &script, &input, &cancel).await,
+    };
+    let result = match output {
+        Ok(output) => JobResult::Output(output),
+        Err(error) => JobResult::Error(error),
+    };
+    complete(&shared, &request_id, result).await;
+}
+
+/// A trainer's run: validate, fetch the training data, log steps over the run time.
+async fn train(
+    shared: &Shared,
+    request_id: &str,
+    script: &Script,
+    input: &Value,
+    cancel: &Notify,
+) -> Result<Output, JobError> {
+    start_training(shared, request_id, script, input).await?;
     let step_time = script.run_time / STEP_LOG_LINES;
     for line in 1..=STEP_LOG_LINES {
-        if script.honour_cancel_while_running {
-            tokio::select! {
-                () = sleep(step_time) => {}
-                () = cancel.notified() => return complete(&shared, &request_id, JobResult::Error(JobError::cancelled())).await,
-            }
-        } else {
-            sleep(step_time).await;
-        }
+        work_for(script, cancel, step_time).await?;
         let step = u64::from(script.total_steps) * u64::from(line) / u64::from(STEP_LOG_LINES);
         let loss = 0.02 + 0.1 / (1.0 + step as f64 / 100.0);
         log(
-            &shared,
-            &request_id,
+            shared,
+            request_id,
             format!(
                 "Training step {step}/{}, loss {loss:.4}",
                 script.total_steps
             ),
         );
     }
-    log(&shared, &request_id, "Uploading LoRA weights".to_owned());
-
-    let result = match script.outcome {
-        Outcome::Success { lora_bytes } => JobResult::Lora { lora_bytes },
+    log(shared, request_id, "Uploading LoRA weights".to_owned());
+    match &script.outcome {
+        Outcome::Success { lora_bytes } => Ok(Output::Lora {
+            lora_bytes: *lora_bytes,
+        }),
         Outcome::Failure {
             status,
             error,
             error_type,
             detail,
-        } => JobResult::Error(JobError::from_outcome(status, &error, &error_type, &detail)),
-    };
-    complete(&shared, &request_id, result).await;
+        } => Err(JobError::from_outcome(*status, error, error_type, detail)),
+    }
 }
 
-/// What a runner does first: validate the input, then fetch the training data.
+/// Works for `duration`; a cancel stops the work first when the script honours it while running.
+pub(crate) async fn work_for(
+    script: &Script,
+    cancel: &Notify,
+    duration: Duration,
+) -> Result<(), JobError> {
+    if script.honour_cancel_while_running {
+        tokio::select! {
+            () = sleep(duration) => Ok(()),
+            () = cancel.notified() => Err(JobError::cancelled()),
+        }
+    } else {
+        sleep(duration).await;
+        Ok(())
+    }
+}
+
+/// What a runner does first: validate the input, then fetch the training data and keep it.
 async fn start_training(
     shared: &Shared,
     request_id: &str,
@@ -560,19 +728,20 @@ async fn start_training(
     };
     if script.download_dataset {
         log(shared, request_id, "Downloading training data".to_owned());
-        let bytes = dataset::fetch(shared, dataset_url)
+        let zip = download::fetch_zip(shared, dataset_url)
             .await
             .map_err(|error| match error {
-                DatasetError::Refused(reason) => {
+                DownloadError::Refused(reason) => {
                     JobError::dataset_refused(&script.dataset_refusal, &reason)
                 }
-                DatasetError::Unavailable(reason) => JobError::dataset_unavailable(&reason),
+                DownloadError::Unavailable(reason) => JobError::dataset_unavailable(&reason),
             })?;
         log(
             shared,
             request_id,
-            format!("Downloaded {bytes} bytes of training data"),
+            format!("Downloaded {} bytes of training data", zip.len()),
         );
+        with_job(shared, request_id, |job| job.dataset = Some(zip));
     }
     log(shared, request_id, "Preprocessing images".to_owned());
     Ok(())
@@ -601,7 +770,7 @@ async fn complete(shared: &Shared, request_id: &str, result: JobResult) {
     }
 }
 
-fn log(shared: &Shared, request_id: &str, message: String) {
+pub(crate) fn log(shared: &Shared, request_id: &str, message: String) {
     with_job(shared, request_id, |job| job.log(message));
 }
 

@@ -1,14 +1,26 @@
 //! A faithful fake of fal.ai on loopback, for tests and benchmarks that drive the real client.
-//! It follows `docs/fal-protocol.md` §1–§3, §7.1–§7.4 and the §6 checklist on two origins:
+//! It follows `docs/fal-protocol.md` §1–§3, §4.4, §7.1–§7.4 and the §6 checklist on two origins:
 //! [`FakeFal::base_url`] serves the queue routes, the REST storage upload (single PUT and
 //! multipart), file downloads and the webhook key set, and sends signed webhooks;
 //! [`FakeFal::platform_url`] stands in for `https://api.fal.ai/v1` (pricing, request history,
 //! payload deletion, billing events).
 //!
-//! The fake plays one LoRA trainer: every endpoint takes the portrait trainer's input
-//! (`images_data_url`) and yields `diffusers_lora_file` and `config_file`. A [`Script`] decides
-//! how the next jobs behave, [`Fault`]s inject one-shot failures, and the recorders
-//! ([`FakeFal::submissions`], [`FakeFal::uploads`], …) show what the client did.
+//! The fake plays one LoRA trainer and one LoRA inference endpoint. `fal-ai/flux-lora` (and any
+//! endpoint [`FakeFal::serve_inference_endpoint`] adds) takes `fal-ai/flux-lora`'s input and
+//! yields images; every other endpoint takes the portrait trainer's input (`images_data_url`)
+//! and yields `diffusers_lora_file` and `config_file`. Both go through the same queue, webhooks,
+//! request history and output-file expiry. A [`Script`] decides how the next jobs behave,
+//! [`Fault`]s inject one-shot failures, and the recorders ([`FakeFal::submissions`],
+//! [`FakeFal::uploads`], …) show what the client did.
+//!
+//! There is no model: an inference's images are cut from the photos its LoRA was trained on, so
+//! a face-likeness check can be tested end to end. A training keeps the dataset zip it
+//! downloaded; the LoRA it serves names the training in its safetensors `__metadata__`
+//! (`{"fake_training_request": "<request_id>"}`), so an inference that fetches the LoRA, from the
+//! training's output URL or from a copy uploaded to the fake's storage, finds the photos (the
+//! zip's JPEG and PNG files, in archive order). Image `i` comes from photo `(seed + i) % count`:
+//! an 85% crop at a seed-dependent offset, scaled to cover the size and centre-cropped to it. A
+//! request without LoRAs, or whose LoRAs lead to no photos, gets plain grey images.
 //!
 //! What it enforces, as fal does:
 //! - A job fetches its dataset when it starts running, the way fal's download helper does
@@ -19,6 +31,17 @@
 //! - A single upload PUT over [`FakeFal::set_single_upload_limit`] (100 MiB by default, the
 //!   largest single PUT an official client sends, §7.2) is refused with 413 and stores nothing.
 //! - Lifecycle expiries (§7.3), on uploads and on a job's output files, run on tokio's clock.
+//! - An inference fetches each `loras[].path` when it starts running, by the same download rules
+//!   as a dataset (§4.4), from the fake's own output files or storage like any other URL: an
+//!   expired or deleted LoRA is not there to fetch.
+//! - `fal-ai/flux-lora`'s input (§4.4): `prompt` required; `loras` of `{path, scale?}`;
+//!   `image_size` a preset or `{width, height}` (512 each by default), `landscape_4_3` by
+//!   default; `num_images` 1–4; `seed` an integer (a random one reported when absent);
+//!   `enable_safety_checker` (or `enable_safety_checks`) a boolean, on by default;
+//!   `output_format` `jpeg` (default) or `png`; `num_inference_steps` 1–50; `guidance_scale`
+//!   0–35. The safety checker flags the images [`Script::flag_images`] lists: each becomes a
+//!   black image of its size, marked in `has_nsfw_concepts`.
+//! - The pricing API knows `fal-ai/flux-lora` from the start: 0.035 USD per megapixel.
 //!
 //! Choices the protocol document leaves open (each marked UNCONFIRMED where it is made):
 //! - Input validation happens when a job starts running, as in a fal app: the submit is accepted
@@ -37,9 +60,18 @@
 //!   `ended_at`, newest first; `duration` is `ended_at - started_at`; forgotten requests
 //!   ([`FakeFal::forget_request`]) stay in the history. Billing events exist for successful jobs
 //!   only.
+//! - Inference input faults are all reported at once, in pydantic v1's messages and types; a
+//!   custom `image_size` side is at most 4096. A LoRA that cannot be fetched (refused, not 2xx,
+//!   cut short) fails the job with 422 `file_download_error`, and one that is not a safetensors
+//!   file with 422 `lora_load_error`, each with a `detail` item at `["body", "loras", i, "path"]`.
+//!   A LoRA the fake did not make contributes no photos. An inference follows
+//!   [`Script::outcome`]'s failure like a training, after its run time. The price unit is named
+//!   `megapixels`; each image bills its pixels rounded up to whole millions, flagged ones
+//!   included.
 
 mod connections;
-mod dataset;
+mod download;
+mod inference;
 mod jobs;
 mod lifecycle;
 mod lora;
@@ -97,8 +129,9 @@ pub enum Route {
     StoragePart,
     /// `POST {upload_url path}/complete{upload_url query}`
     StorageComplete,
-    /// `GET /files/…`: uploaded files and job outputs. The fake's own dataset downloads (see
-    /// [`Script::download_dataset`]) count here too when they point at the fake.
+    /// `GET /files/…`: uploaded files and job outputs. The fake's own downloads, of datasets
+    /// (see [`Script::download_dataset`]) and of an inference's LoRAs, count here too when they
+    /// point at the fake.
     FileDownload,
     /// `GET /.well-known/jwks.json`
     Jwks,
@@ -120,10 +153,13 @@ pub enum Route {
 pub struct Script {
     /// Time spent `IN_QUEUE`; `queue_position` counts down evenly over it.
     pub queue_time: Duration,
-    /// Time spent `IN_PROGRESS`, during which the logs report training steps.
+    /// Time spent `IN_PROGRESS`, during which the logs report training steps (or, for an
+    /// inference, before the images are made).
     pub run_time: Duration,
     /// The step count the logs report, as in "Training step 120/1000, loss 0.0412".
     pub total_steps: u32,
+    /// A training's outcome; an inference yields its images on [`Outcome::Success`] and fails
+    /// as a training would on [`Outcome::Failure`].
     pub outcome: Outcome,
     /// Whether a running job stops soon after a cancel. Queued jobs always stop; running ones
     /// depend on the app ("the model app decides how to stop the work"), and trainers may not.
@@ -134,6 +170,10 @@ pub struct Script {
     /// How a job fails when fal's download rules refuse its `images_data_url` (fal-protocol.md
     /// §7.1, §6 "Dataset download").
     pub dataset_refusal: Refusal,
+    /// The indexes of an inference's images the safety checker flags: with
+    /// `enable_safety_checker` on, each is replaced by a black image of its size and its
+    /// `has_nsfw_concepts` entry is `true` (fal-protocol.md §4.4).
+    pub flag_images: Vec<u32>,
 }
 
 impl Default for Script {
@@ -146,6 +186,7 @@ impl Default for Script {
             honour_cancel_while_running: true,
             download_dataset: true,
             dataset_refusal: Refusal::default(),
+            flag_images: Vec::new(),
         }
     }
 }
@@ -441,6 +482,15 @@ impl FakeFal {
             .origin()
             .ascii_serialization();
         self.shared.state().dataset_origins.push(origin);
+    }
+
+    /// Makes `endpoint_id` (the full id submits use) an inference endpoint played like
+    /// `fal-ai/flux-lora`, which is one from the start.
+    pub fn serve_inference_endpoint(&self, endpoint_id: &str) {
+        self.shared
+            .state()
+            .inference_endpoints
+            .insert(endpoint_id.to_owned());
     }
 
     /// How many requests of `route` have arrived so far, answered or not.

@@ -3,16 +3,22 @@
 //!
 //! Layout (safetensors): an 8-byte little-endian header length, a JSON header padded with spaces
 //! (the format allows trailing whitespace), then the tensor data. The header describes one F32
-//! tensor, "lora.weight", whose data fills the rest of the file.
+//! tensor, "lora.weight", whose data fills the rest of the file, and its `__metadata__` (string
+//! values only, as the format requires) names the training request that made it, so a copy the
+//! client uploads elsewhere still leads an inference back to that training's photos.
 
 use std::convert::Infallible;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
-use serde_json::json;
+use serde_json::{Value, json};
 
-/// Room kept for the JSON header; the longest header (20-digit numbers) needs about 130 bytes.
-const HEADER_ROOM: u64 = 160;
+/// Room kept for the JSON header; the longest header (20-digit numbers, a 36-character request
+/// id) needs about 200 bytes.
+const HEADER_ROOM: u64 = 256;
+
+/// The `__metadata__` key naming the training request a LoRA came from.
+pub(crate) const TRAINING_REQUEST_KEY: &str = "fake_training_request";
 
 /// The smallest LoRA the fake can produce: a header and no weights.
 pub const MIN_LORA_BYTES: u64 = 8 + HEADER_ROOM;
@@ -20,12 +26,12 @@ pub const MIN_LORA_BYTES: u64 = 8 + HEADER_ROOM;
 const CHUNK_BYTES: u64 = 64 * 1024;
 
 /// The header bytes (length prefix included) and the data length of a `total`-byte file.
-fn layout(total: u64) -> (Bytes, u64) {
+fn layout(total: u64, training_request: &str) -> (Bytes, u64) {
     let elements = (total - MIN_LORA_BYTES) / 4;
     let data_len = elements * 4;
     let header_len = total - 8 - data_len;
     let header = json!({
-        "__metadata__": { "format": "pt" },
+        "__metadata__": { "format": "pt", TRAINING_REQUEST_KEY: training_request },
         "lora.weight": { "dtype": "F32", "shape": [elements], "data_offsets": [0, data_len] },
     })
     .to_string();
@@ -44,9 +50,13 @@ fn weight_chunk() -> Bytes {
         .into()
 }
 
-/// The bytes of a `total`-byte LoRA; `total` is at least [`MIN_LORA_BYTES`].
-pub(crate) fn lora_file(total: u64) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
-    let (header, data_len) = layout(total);
+/// The bytes of a `total`-byte LoRA made by `training_request`; `total` is at least
+/// [`MIN_LORA_BYTES`].
+pub(crate) fn lora_file(
+    total: u64,
+    training_request: &str,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + use<> {
+    let (header, data_len) = layout(total, training_request);
     let chunk = weight_chunk();
     let data = stream::unfold(data_len, move |remaining| {
         let next = chunk.slice(..remaining.min(CHUNK_BYTES) as usize);
@@ -56,12 +66,19 @@ pub(crate) fn lora_file(total: u64) -> impl Stream<Item = Result<Bytes, Infallib
     stream::once(async { Ok(header) }).chain(data)
 }
 
+/// The training request named in a safetensors header, when the fake made that LoRA.
+pub(crate) fn training_request(header: &Value) -> Option<&str> {
+    header["__metadata__"][TRAINING_REQUEST_KEY].as_str()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const REQUEST_ID: &str = "0b3c5a3e-8f1d-4c61-9a57-2f1e4d6c7b80";
+
     async fn bytes_of(total: u64) -> Vec<u8> {
-        let chunks: Vec<_> = lora_file(total).collect().await;
+        let chunks: Vec<_> = lora_file(total, REQUEST_ID).collect().await;
         chunks
             .into_iter()
             .flat_map(|chunk| chunk.unwrap())
@@ -93,6 +110,15 @@ mod tests {
                 8 + header_len as u64 + end,
                 total,
                 "the data runs to the end of the file"
+            );
+            assert_eq!(training_request(&header), Some(REQUEST_ID));
+            assert!(
+                header["__metadata__"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .all(Value::is_string),
+                "safetensors metadata values are strings"
             );
         }
     }

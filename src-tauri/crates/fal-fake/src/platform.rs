@@ -38,6 +38,17 @@ pub(crate) struct Price {
     pub unit: String,
 }
 
+impl Price {
+    /// `fal-ai/flux-lora`'s published price, "$0.035 per megapixel" (fal-protocol.md §4.4); the
+    /// unit's name is UNCONFIRMED.
+    pub fn flux_lora() -> Self {
+        Self {
+            unit_price: 0.035,
+            unit: "megapixels".to_owned(),
+        }
+    }
+}
+
 /// A payload deletion's answer, replayed for the same `Idempotency-Key` within
 /// [`IDEMPOTENCY_WINDOW`].
 pub(crate) struct ReplayedDeletion {
@@ -425,8 +436,9 @@ pub(crate) fn delete_payloads(
 /// `GET /v1/models/billing-events[?request_id=…][&start][&end]` (admin keys only): one event per
 /// successful request that ended in the window (24 h back by default), the latest first. Failed
 /// and cancelled requests bill nothing here (UNCONFIRMED). `output_units` is the job's `steps`
-/// input (1000 when absent) when the endpoint's price unit counts steps, else 1; `unit_price`
-/// is the price set (0 without one).
+/// input (1000 when absent) when the endpoint's price unit counts steps, the images' megapixels
+/// (each rounded up) when it counts megapixels, else 1; `unit_price` is the price set (0
+/// without one).
 pub(crate) fn billing_events(shared: &Shared, request: &Request) -> Result<Response, Rejection> {
     authorise(shared, request.headers(), Scope::Admin)?;
     let query = query_pairs(request.uri());
@@ -453,6 +465,8 @@ pub(crate) fn billing_events(shared: &Shared, request: &Request) -> Result<Respo
                 .map_or((0.0, ""), |price| (price.unit_price, price.unit.as_str()));
             let output_units = if unit.contains("step") {
                 job.steps() as f64
+            } else if unit.contains("megapixel") {
+                job.billed_megapixels()
             } else {
                 1.0
             };

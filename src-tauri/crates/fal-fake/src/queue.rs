@@ -15,9 +15,8 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::jobs::{self, CONFIG_FILE_NAME, Job, JobError, JobResult, LORA_FILE_NAME};
+use crate::jobs::{self, Job, JobError, JobKind, JobResult};
 use crate::lifecycle::{self, LIFECYCLE_PREFERENCE};
-use crate::lora::lora_file;
 use crate::server::{json_response, not_found, request_not_found};
 use crate::state::{Faults, Shared};
 use crate::{Fault, Submission};
@@ -94,7 +93,12 @@ pub(crate) async fn submit(
 
     let answer = {
         let mut state = shared.state();
-        let job = Job::new(&submission, state.script.clone());
+        let kind = if state.inference_endpoints.contains(&submission.endpoint_id) {
+            JobKind::Inference
+        } else {
+            JobKind::Training
+        };
+        let job = Job::new(&submission, state.script.clone(), kind);
         let answer = job.submitted(&shared.base_url);
         state.jobs.insert(request_id.clone(), job);
         state.submissions.push(submission);
@@ -248,8 +252,8 @@ pub(crate) fn result(shared: &Shared, owner_app: &str, request_id: &str) -> Resp
                 job.still_in_progress(&shared.base_url),
             );
         }
-        Some(JobResult::Lora { lora_bytes }) => {
-            json_response(StatusCode::OK, job.output(&shared.base_url, *lora_bytes))
+        Some(JobResult::Output(output)) => {
+            json_response(StatusCode::OK, job.output(&shared.base_url, output))
         }
         Some(JobResult::Error(error)) => error_response(error),
     };
@@ -307,34 +311,24 @@ pub(crate) fn cancel(shared: &Shared, owner_app: &str, request_id: &str) -> Resp
     )
 }
 
-/// `GET /files/{request_id}/{file}`: a completed job's LoRA or config, public like fal's CDN,
-/// until its lifecycle expires or its payloads are deleted (fal-protocol.md §7.3, §7.4). A
-/// forgotten request's files stay: CDN files outlive the queue's record.
+/// `GET /files/{request_id}/{file}`: a completed job's output file (a LoRA and its config, or
+/// an inference's images), public like fal's CDN, until its lifecycle expires or its payloads
+/// are deleted (fal-protocol.md §7.3, §7.4). A forgotten request's files stay: CDN files outlive
+/// the queue's record.
 pub(crate) fn output_file(shared: &Shared, request_id: &str, file_name: &str) -> Response {
     let state = &mut *shared.state();
     let Some(job) = state.jobs.get_mut(request_id) else {
         return not_found();
     };
-    let lora_bytes = match job.result() {
-        Some(JobResult::Lora { lora_bytes }) => *lora_bytes,
-        _ => return not_found(),
+    let Some((content_type, size, body)) = job.output_file(file_name) else {
+        return not_found();
     };
-    if ![LORA_FILE_NAME, CONFIG_FILE_NAME].contains(&file_name)
-        || !job.outputs_available(Instant::now())
-        || past_retention(job, &mut state.faults)
-    {
+    if !job.outputs_available(Instant::now()) || past_retention(job, &mut state.faults) {
         return not_found();
     }
-    let (body, size) = if file_name == LORA_FILE_NAME {
-        (Body::from_stream(lora_file(lora_bytes)), lora_bytes)
-    } else {
-        let config = job.config_file();
-        let size = config.len() as u64;
-        (Body::from(config), size)
-    };
     (
         [
-            (CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (CONTENT_TYPE, content_type.to_owned()),
             (CONTENT_LENGTH, size.to_string()),
         ],
         body,

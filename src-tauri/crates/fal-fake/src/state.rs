@@ -1,7 +1,7 @@
 //! What the fake holds while it runs: its jobs, uploads, faults and recorders, behind one mutex
 //! that is never held across an await.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::connections::OpenConnections;
+use crate::inference::FLUX_LORA;
 use crate::jobs::Job;
 use crate::platform::{Price, ReplayedDeletion};
 use crate::storage::StoredObject;
@@ -37,6 +38,8 @@ pub(crate) struct State {
     pub script: Script,
     pub faults: Faults,
     pub jobs: HashMap<String, Job>,
+    /// Endpoint ids whose jobs are inferences with a LoRA; every other endpoint trains.
+    pub inference_endpoints: HashSet<String>,
     pub stored_objects: HashMap<String, StoredObject>,
     pub submissions: Vec<Submission>,
     pub deliveries: Vec<Delivery>,
@@ -59,6 +62,7 @@ impl Shared {
             script: Script::default(),
             faults: Faults::default(),
             jobs: HashMap::new(),
+            inference_endpoints: HashSet::from([FLUX_LORA.to_owned()]),
             stored_objects: HashMap::new(),
             submissions: Vec::new(),
             deliveries: Vec::new(),
@@ -69,7 +73,7 @@ impl Shared {
             // The fake's storage serves uploads from its own origin, on loopback.
             dataset_origins: vec![base_url.clone()],
             admin_key: false,
-            prices: HashMap::new(),
+            prices: HashMap::from([(FLUX_LORA.to_owned(), Price::flux_lora())]),
             deleted_payloads: Vec::new(),
             deletions_by_key: HashMap::new(),
         };

@@ -1,5 +1,6 @@
-//! The runner's download of `images_data_url`, by fal's download rules (fal-protocol.md §7.1,
-//! §6 "Dataset download"; `ssrf.py`): http and https only; the host resolved and refused if any
+//! The runner's downloads of input URLs (a trainer's `images_data_url`, an inference's
+//! `loras[].path`), by fal's download rules (fal-protocol.md §7.1, §6 "Dataset download",
+//! §4.4; `ssrf.py`): http and https only; the host resolved and refused if any
 //! address it resolves to is not globally routable; the connection pinned to the checked
 //! address; redirects followed by hand up to 5 hops, each hop checked again; a non-2xx answer or
 //! a body shorter than its `Content-Length` fails. Proxies from the environment are ignored.
@@ -12,6 +13,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::header::LOCATION;
+use bytes::Bytes;
 use reqwest::Url;
 
 use crate::public_address::is_globally_routable;
@@ -22,7 +24,7 @@ const MAX_REDIRECT_HOPS: usize = 5;
 /// `ssrf.py`'s socket timeout, per blocking operation.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) enum DatasetError {
+pub(crate) enum DownloadError {
     /// fal's download rules refuse the URL, or a redirect's (`SSRFError`); the message is
     /// `ssrf.py`'s.
     Refused(String),
@@ -30,28 +32,40 @@ pub(crate) enum DatasetError {
     Unavailable(String),
 }
 
-/// Downloads the training zip as a runner would and returns its size. Only the zip signature is
-/// checked; the contents do not matter to the fake.
-pub(crate) async fn fetch(shared: &Shared, url: &str) -> Result<u64, DatasetError> {
+/// Downloads the training zip as a runner would and returns its bytes. Only the zip signature is
+/// checked here; what is inside matters only to a later inference with the LoRA.
+pub(crate) async fn fetch_zip(shared: &Shared, url: &str) -> Result<Bytes, DownloadError> {
+    let (response, url) = open(shared, url, "the training data").await?;
+    read_zip(response, &url).await
+}
+
+/// GETs `url` as a runner would, following redirects by hand, and returns the first answer that
+/// is not a redirect, whatever its status, with the URL that gave it. `what` names the file in
+/// errors.
+pub(crate) async fn open(
+    shared: &Shared,
+    url: &str,
+    what: &str,
+) -> Result<(reqwest::Response, Url), DownloadError> {
     let mut current =
-        Url::parse(url).map_err(|error| DatasetError::Refused(format!("Invalid URL: {error}")))?;
+        Url::parse(url).map_err(|error| DownloadError::Refused(format!("Invalid URL: {error}")))?;
     for _ in 0..=MAX_REDIRECT_HOPS {
-        let response = get_one_hop(shared, &current).await?;
+        let response = get_one_hop(shared, &current, what).await?;
         if !is_redirect(response.status()) {
-            return read_zip(response, &current).await;
+            return Ok((response, current));
         }
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|location| location.to_str().ok())
             .ok_or_else(|| {
-                DatasetError::Refused("Redirect response missing Location header".into())
+                DownloadError::Refused("Redirect response missing Location header".into())
             })?;
         current = current
             .join(location)
-            .map_err(|error| DatasetError::Refused(format!("Invalid URL: {error}")))?;
+            .map_err(|error| DownloadError::Refused(format!("Invalid URL: {error}")))?;
     }
-    Err(DatasetError::Refused("Too many redirects".into()))
+    Err(DownloadError::Refused("Too many redirects".into()))
 }
 
 fn is_redirect(status: reqwest::StatusCode) -> bool {
@@ -59,9 +73,13 @@ fn is_redirect(status: reqwest::StatusCode) -> bool {
 }
 
 /// One GET, without following a redirect, after checking where it goes.
-async fn get_one_hop(shared: &Shared, url: &Url) -> Result<reqwest::Response, DatasetError> {
+async fn get_one_hop(
+    shared: &Shared,
+    url: &Url,
+    what: &str,
+) -> Result<reqwest::Response, DownloadError> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(DatasetError::Refused(format!(
+        return Err(DownloadError::Refused(format!(
             "URL scheme '{}' is not allowed",
             url.scheme()
         )));
@@ -74,41 +92,39 @@ async fn get_one_hop(shared: &Shared, url: &Url) -> Result<reqwest::Response, Da
         pinned_client(url, public_address(url).await?)?
     };
     client.get(url.clone()).send().await.map_err(|error| {
-        DatasetError::Unavailable(format!(
-            "Could not download the training data from {url}: {error}"
-        ))
+        DownloadError::Unavailable(format!("Could not download {what} from {url}: {error}"))
     })
 }
 
 /// The first address `url`'s host resolves to, when every one of them is globally routable.
-async fn public_address(url: &Url) -> Result<SocketAddr, DatasetError> {
+async fn public_address(url: &Url) -> Result<SocketAddr, DownloadError> {
     let host = url
         .host_str()
-        .ok_or_else(|| DatasetError::Refused("URL has no hostname".into()))?;
+        .ok_or_else(|| DownloadError::Refused("URL has no hostname".into()))?;
     // An IPv6 literal comes in brackets; the resolver takes it bare.
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(80);
     let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|_| DatasetError::Refused("DNS resolution failed".into()))?
+        .map_err(|_| DownloadError::Refused("DNS resolution failed".into()))?
         .collect();
     if addresses
         .iter()
         .any(|address| !is_globally_routable(address.ip()))
     {
-        return Err(DatasetError::Refused(
+        return Err(DownloadError::Refused(
             "Hostname resolves to a non-routable address".into(),
         ));
     }
     addresses
         .first()
         .copied()
-        .ok_or_else(|| DatasetError::Refused("Hostname did not resolve".into()))
+        .ok_or_else(|| DownloadError::Refused("Hostname did not resolve".into()))
 }
 
 /// A client that connects to `address` whatever the name resolves to by then, so a DNS answer
 /// cannot change between the check and the fetch; TLS still verifies the name.
-fn pinned_client(url: &Url, address: SocketAddr) -> Result<reqwest::Client, DatasetError> {
+fn pinned_client(url: &Url, address: SocketAddr) -> Result<reqwest::Client, DownloadError> {
     let host = url.host_str().unwrap_or_default();
     reqwest::Client::builder()
         .no_proxy()
@@ -117,39 +133,36 @@ fn pinned_client(url: &Url, address: SocketAddr) -> Result<reqwest::Client, Data
         .read_timeout(SOCKET_TIMEOUT)
         .resolve(host, address)
         .build()
-        .map_err(|error| DatasetError::Unavailable(format!("No HTTP client: {error}")))
+        .map_err(|error| DownloadError::Unavailable(format!("No HTTP client: {error}")))
 }
 
-async fn read_zip(mut response: reqwest::Response, url: &Url) -> Result<u64, DatasetError> {
+async fn read_zip(mut response: reqwest::Response, url: &Url) -> Result<Bytes, DownloadError> {
     let status = response.status();
     if !status.is_success() {
-        return Err(DatasetError::Unavailable(format!(
+        return Err(DownloadError::Unavailable(format!(
             "Could not download the training data from {url}: the server answered HTTP {}",
             status.as_u16()
         )));
     }
     let announced = response.content_length();
-    let mut start: Vec<u8> = Vec::new();
-    let mut bytes = 0u64;
+    let mut zip = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|error| {
-        DatasetError::Unavailable(format!(
+        DownloadError::Unavailable(format!(
             "The download of the training data from {url} broke off: {error}"
         ))
     })? {
-        if start.len() < 2 {
-            start.extend(chunk.iter().take(2 - start.len()));
-        }
-        bytes += chunk.len() as u64;
+        zip.extend_from_slice(&chunk);
     }
-    if announced.is_some_and(|announced| bytes < announced) {
-        return Err(DatasetError::Unavailable(format!(
-            "The download of the training data from {url} broke off after {bytes} bytes"
+    if announced.is_some_and(|announced| (zip.len() as u64) < announced) {
+        return Err(DownloadError::Unavailable(format!(
+            "The download of the training data from {url} broke off after {} bytes",
+            zip.len()
         )));
     }
-    if start != b"PK" {
-        return Err(DatasetError::Unavailable(format!(
+    if !zip.starts_with(b"PK") {
+        return Err(DownloadError::Unavailable(format!(
             "The training data at {url} is not a zip archive"
         )));
     }
-    Ok(bytes)
+    Ok(zip.into())
 }
