@@ -478,10 +478,11 @@ pub async fn plan_generation(
     avatar_id: String,
     request: studio::GenerationRequest,
 ) -> Reply<studio::GenerationPlan> {
-    run(state, move |studio| {
-        studio.plan_generation(&avatar_id, &request)
-    })
-    .await
+    let studio = state.studio()?;
+    studio
+        .plan_generation(&avatar_id, &request)
+        .await
+        .map_err(ErrorReport::from)
 }
 
 /// Starts exactly the pack the creator confirmed; its images arrive as `generation` events.
@@ -490,7 +491,11 @@ pub async fn start_generation(
     state: State<'_, AppState>,
     plan: studio::GenerationPlan,
 ) -> Reply<studio::Generation> {
-    run(state, move |studio| studio.start_generation(&plan)).await
+    let studio = state.studio()?;
+    studio
+        .start_generation(&plan)
+        .await
+        .map_err(ErrorReport::from)
 }
 
 #[tauri::command]

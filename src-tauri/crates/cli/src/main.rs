@@ -253,7 +253,7 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
                 count,
                 seed,
             };
-            generate(&studio, &out, &avatar, &request, yes)?;
+            runtime.block_on(generate(&studio, &out, &avatar, &request, yes))?;
         }
         Command::Gallery { avatar } => gallery(&studio, &out, &avatar)?,
         Command::Status { avatar, wait } => {
@@ -528,15 +528,15 @@ impl Output {
     }
 }
 
-/// `generate`: plans, asks before a paid pack, starts it and makes its images.
-fn generate(
+/// `generate`: plans, asks before a paid pack, starts it and follows it to its end.
+async fn generate(
     studio: &Studio,
     out: &Output,
     avatar: &str,
     request: &studio::GenerationRequest,
     yes: bool,
 ) -> Result<(), ErrorReport> {
-    let plan = studio.plan_generation(avatar, request)?;
+    let plan = studio.plan_generation(avatar, request).await?;
     if !out.json {
         out.line(&format!(
             "{}: {} images ({} prompts × {}), {}",
@@ -557,19 +557,21 @@ fn generate(
             message: "not started".to_string(),
         });
     }
-    let generation = studio.start_generation(&plan)?;
+    let generation = studio.start_generation(&plan).await?;
     let total = plan.images;
     let mut made = 0;
-    let generation = studio.advance_generation(generation.id, |image| {
-        made += 1;
-        if !out.json {
-            let likeness = image
-                .likeness
-                .map(|score| format!("likeness {score:.2}"))
-                .unwrap_or_else(|| "no face".to_string());
-            out.line(&format!("[{made}/{total}] {}  {likeness}", image.prompt));
-        }
-    })?;
+    let generation = studio
+        .advance_generation(generation.id, |image| {
+            made += 1;
+            if !out.json {
+                let likeness = image
+                    .likeness
+                    .map(|score| format!("likeness {score:.2}"))
+                    .unwrap_or_else(|| "no face".to_string());
+                out.line(&format!("[{made}/{total}] {}  {likeness}", image.prompt));
+            }
+        })
+        .await?;
     let summary = studio
         .generations(avatar)?
         .into_iter()

@@ -277,6 +277,22 @@ impl FalClient {
         }
     }
 
+    /// Whether fal's file server still serves `url` (a LoRA a pack will name): a 404, 403 or
+    /// 410 says it expired or is no longer public. A GET whose body is never read: whether fal's
+    /// CDN answers HEAD is not documented.
+    pub async fn still_served(&self, url: &str) -> Result<bool, FalError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| FalError::network(&error))?;
+        match response.status().as_u16() {
+            403 | 404 | 410 => Ok(false),
+            _ => check(response, true).await.map(|_| true),
+        }
+    }
+
     async fn download_once(
         &self,
         url: &str,

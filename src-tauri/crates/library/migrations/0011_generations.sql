@@ -13,6 +13,8 @@ CREATE TABLE generations (
     seed               INTEGER NOT NULL,
     image_size         TEXT NOT NULL,
     endpoint           TEXT NOT NULL,
+    -- The LoRA the requests name: the training's URL on fal, or a copy uploaded when it expired.
+    lora_url           TEXT,
     test_mode          INTEGER NOT NULL,
     state              TEXT NOT NULL,
     confirmed_cost_usd REAL NOT NULL DEFAULT 0,
@@ -25,6 +27,24 @@ CREATE TABLE generations (
     finished_at        TEXT
 );
 CREATE INDEX generations_by_avatar ON generations (avatar_id, created_at);
+
+-- One fal request per prompt, written before it is sent: a request marked as sending whose answer
+-- was lost is looked up in fal's request history, never sent again.
+CREATE TABLE generation_requests (
+    generation_id TEXT NOT NULL REFERENCES generations (id) ON DELETE CASCADE,
+    prompt_index  INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    request_id    TEXT,
+    status_url    TEXT,
+    response_url  TEXT,
+    cancel_url    TEXT,
+    sent_at       TEXT,
+    -- Counts as spent: sent and not proven refused.
+    paid          INTEGER NOT NULL DEFAULT 0,
+    cancel_sent   INTEGER NOT NULL DEFAULT 0,
+    failure       TEXT,
+    PRIMARY KEY (generation_id, prompt_index)
+);
 
 CREATE TABLE gallery_images (
     id              TEXT PRIMARY KEY,

@@ -46,6 +46,14 @@ impl Library {
             .join(format!("{job_id}.safetensors"))
     }
 
+    /// A file in the work folder (created if missing), for downloads on their way in.
+    pub fn work_file(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(WORK_DIR);
+        // A missing folder shows when the file is written, with its path.
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(name)
+    }
+
     /// Where a job's training-set zip is packed before upload: `work/<job>.zip`.
     pub fn dataset_path(&self, job_id: Uuid) -> PathBuf {
         self.root.join(WORK_DIR).join(format!("{job_id}.zip"))

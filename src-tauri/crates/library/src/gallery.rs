@@ -10,15 +10,29 @@ use uuid::Uuid;
 
 use crate::avatars::{parse_id, parse_time};
 use crate::blobs::write_atomically;
-use crate::jobs::timestamp;
-use crate::{GalleryImage, Generation, GenerationState, JobFailure, Library, LibraryError, Result};
+use crate::jobs::{COMMITTED_IN_MONTH, timestamp};
+use crate::{
+    GalleryImage, Generation, GenerationRequest, GenerationState, JobFailure, Library,
+    LibraryError, RequestState, Result,
+};
 
 /// The folder, inside a library folder, holding gallery images named by their content hash.
 pub const GALLERY_DIR: &str = "gallery";
 
 const SELECT_GENERATION: &str = "SELECT id, avatar_id, training_job_id, pack, prompts,
     images_per_prompt, seed, image_size, endpoint, test_mode, state, confirmed_cost_usd,
-    price_source, failure, cancel_requested, created_at, updated_at, finished_at FROM generations";
+    price_source, failure, cancel_requested, created_at, updated_at, finished_at, lora_url
+    FROM generations";
+
+/// What recording a new generation did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GenerationInsert {
+    Inserted,
+    /// The month's paid and committed requests (`committed_usd`) and this pack would pass the budget.
+    OverBudget {
+        committed_usd: f64,
+    },
+}
 
 const SELECT_IMAGE: &str = "SELECT id, generation_id, avatar_id, training_job_id, position, prompt,
     seed, file_hash, format, width, height, flagged, simulated, likeness, likeness_distance,
@@ -34,13 +48,30 @@ impl Library {
             .join(format!("{file_hash}.{format}"))
     }
 
-    pub fn insert_generation(&self, generation: &Generation) -> Result<()> {
-        self.connection().execute(
+    /// Records a new generation and one pending request per prompt, unless a monthly budget
+    /// would be passed (checked and written in one transaction, as for trainings).
+    pub fn insert_generation(
+        &self,
+        generation: &Generation,
+        monthly_budget_usd: Option<f64>,
+    ) -> Result<GenerationInsert> {
+        let mut connection = self.connection();
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(budget) = monthly_budget_usd {
+            let month = generation.created_at.format("%Y-%m").to_string();
+            let committed_usd: f64 =
+                transaction.query_row(COMMITTED_IN_MONTH, [&month], |row| row.get(0))?;
+            if committed_usd + generation.confirmed_cost_usd > budget + 0.005 {
+                return Ok(GenerationInsert::OverBudget { committed_usd });
+            }
+        }
+        transaction.execute(
             "INSERT INTO generations (id, avatar_id, training_job_id, pack, prompts,
                 images_per_prompt, seed, image_size, endpoint, test_mode, state,
                 confirmed_cost_usd, price_source, failure, cancel_requested, created_at,
-                updated_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                updated_at, finished_at, lora_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             params![
                 generation.id.to_string(),
                 generation.avatar_id.to_string(),
@@ -60,7 +91,107 @@ impl Library {
                 timestamp(generation.created_at),
                 timestamp(generation.updated_at),
                 generation.finished_at.map(timestamp),
+                generation.lora_url,
             ],
+        )?;
+        for prompt_index in 0..generation.prompts.len() as u32 {
+            transaction.execute(
+                "INSERT INTO generation_requests (generation_id, prompt_index, state)
+                 VALUES (?1, ?2, 'pending')",
+                params![generation.id.to_string(), prompt_index],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(GenerationInsert::Inserted)
+    }
+
+    /// A generation's requests, one per prompt, in prompt order.
+    pub fn generation_requests(&self, generation_id: Uuid) -> Result<Vec<GenerationRequest>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT prompt_index, state, request_id, status_url, response_url, cancel_url, sent_at,
+                paid, cancel_sent, failure
+             FROM generation_requests WHERE generation_id = ?1 ORDER BY prompt_index",
+        )?;
+        let rows = statement.query_map([generation_id.to_string()], |row| {
+            Ok((
+                row.get::<_, u32>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<String>>(5)?,
+                row.get::<_, Option<String>>(6)?,
+                row.get::<_, bool>(7)?,
+                row.get::<_, bool>(8)?,
+                row.get::<_, Option<String>>(9)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (
+                prompt_index,
+                state,
+                request_id,
+                status_url,
+                response_url,
+                cancel_url,
+                sent_at,
+                paid,
+                cancel_sent,
+                failure,
+            ) = row?;
+            let corrupt = |what: &str| {
+                LibraryError::Corrupt(format!("request {prompt_index} of {generation_id}: {what}"))
+            };
+            Ok(GenerationRequest {
+                generation_id,
+                prompt_index,
+                state: RequestState::parse(&state).ok_or_else(|| corrupt("state"))?,
+                request_id,
+                status_url,
+                response_url,
+                cancel_url,
+                sent_at: sent_at.as_deref().map(parse_time).transpose()?,
+                paid,
+                cancel_sent,
+                failure: failure
+                    .map(|failure| serde_json::from_str::<JobFailure>(&failure))
+                    .transpose()
+                    .map_err(|_| corrupt("failure"))?,
+            })
+        })
+        .collect()
+    }
+
+    /// Writes one request of a generation as it is now.
+    pub fn save_generation_request(&self, request: &GenerationRequest) -> Result<()> {
+        self.connection().execute(
+            "UPDATE generation_requests SET state = ?3, request_id = ?4, status_url = ?5,
+                response_url = ?6, cancel_url = ?7, sent_at = ?8, paid = ?9, cancel_sent = ?10,
+                failure = ?11
+             WHERE generation_id = ?1 AND prompt_index = ?2",
+            params![
+                request.generation_id.to_string(),
+                request.prompt_index,
+                request.state.as_str(),
+                request.request_id,
+                request.status_url,
+                request.response_url,
+                request.cancel_url,
+                request.sent_at.map(timestamp),
+                request.paid,
+                request.cancel_sent,
+                request.failure.as_ref().map(json).transpose()?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The LoRA URL a generation's requests name (a fresh copy once fal's had expired).
+    pub fn set_generation_lora_url(&self, generation_id: Uuid, url: &str) -> Result<()> {
+        self.connection().execute(
+            "UPDATE generations SET lora_url = ?2 WHERE id = ?1",
+            params![generation_id.to_string(), url],
         )?;
         Ok(())
     }
@@ -275,6 +406,7 @@ fn read_generation(row: &Row<'_>) -> rusqlite::Result<Result<Generation>> {
         created_at: chrono::DateTime::UNIX_EPOCH,
         updated_at: chrono::DateTime::UNIX_EPOCH,
         finished_at: None,
+        lora_url: optional(18)?,
     };
     Ok((|| {
         let corrupt = |what: &str| LibraryError::Corrupt(format!("generation {id}: {what}"));

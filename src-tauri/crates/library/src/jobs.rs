@@ -36,10 +36,18 @@ pub enum JobInsert {
     },
 }
 
-/// What the month of `created_at` (`YYYY-MM`) has spent or is about to.
-const COMMITTED_IN_MONTH: &str = "SELECT COALESCE(SUM(confirmed_cost_usd), 0) FROM training_jobs
+/// What the month of `created_at` (`YYYY-MM`) has spent or is about to: its paid and committed
+/// trainings and sample packs. A pack counts while it may still send requests, and once one of
+/// them may have been billed.
+pub(crate) const COMMITTED_IN_MONTH: &str = "SELECT COALESCE(SUM(cost), 0) FROM (
+    SELECT confirmed_cost_usd AS cost FROM training_jobs
     WHERE test_mode = 0 AND substr(created_at, 1, 7) = ?1
-        AND (paid_request = 1 OR state IN ('preparing', 'submitting'))";
+        AND (paid_request = 1 OR state IN ('preparing', 'submitting'))
+    UNION ALL
+    SELECT confirmed_cost_usd FROM generations
+    WHERE test_mode = 0 AND substr(created_at, 1, 7) = ?1
+        AND (state IN ('pending', 'running') OR EXISTS (
+            SELECT 1 FROM generation_requests WHERE generation_id = generations.id AND paid = 1)))";
 
 impl Library {
     /// Records a new job, unless the avatar already has an unfinished one or, with a monthly

@@ -19,12 +19,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 pub use blobs::{DeletedFiles, PARTIAL_SUFFIX};
-pub use gallery::GALLERY_DIR;
+pub use gallery::{GALLERY_DIR, GenerationInsert};
 pub use jobs::JobInsert;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{
-    Avatar, AvatarStatus, GalleryImage, Gender, Generation, GenerationState, JobFailure, JobState,
-    JobStep, MonthSpending, Photo, TrainingJob, TrainingType, Transfer,
+    Avatar, AvatarStatus, GalleryImage, Gender, Generation, GenerationRequest, GenerationState,
+    JobFailure, JobState, JobStep, MonthSpending, Photo, RequestState, TrainingJob, TrainingType,
+    Transfer,
 };
 pub use photos::{PhotoDetails, StoredChecks};
 pub use watch_folders::WatchedFile;

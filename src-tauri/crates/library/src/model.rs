@@ -415,6 +415,8 @@ pub struct Generation {
     pub seed: u64,
     pub image_size: String,
     pub endpoint: String,
+    /// The LoRA the requests name, once chosen.
+    pub lora_url: Option<String>,
     pub test_mode: bool,
     pub state: GenerationState,
     pub confirmed_cost_usd: f64,
@@ -463,4 +465,38 @@ pub struct GalleryImage {
     pub favourite: bool,
     #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
+}
+
+text_enum!(
+    /// Where one fal request of a sample pack is.
+    RequestState {
+        Pending => "pending",
+        Sending => "sending",
+        Queued => "queued",
+        Done => "done",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl RequestState {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Done | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// One fal request of a sample pack (one prompt), written before it is sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationRequest {
+    pub generation_id: Uuid,
+    pub prompt_index: u32,
+    pub state: RequestState,
+    pub request_id: Option<String>,
+    pub status_url: Option<String>,
+    pub response_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub paid: bool,
+    pub cancel_sent: bool,
+    pub failure: Option<JobFailure>,
 }

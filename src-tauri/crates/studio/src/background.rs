@@ -151,14 +151,17 @@ impl Background {
             return;
         }
         let background = self.clone();
+        let runtime = self.runtime.clone();
+        // On the blocking pool: decoding and the identity model are CPU work; the requests to
+        // fal are driven from the same thread.
         self.runtime.spawn_blocking(move || {
             if let Some(studio) = background.studio.upgrade() {
                 let sink = background.sink.clone();
-                let outcome = studio.advance_generation(generation_id, |_| {
+                let outcome = runtime.block_on(studio.advance_generation(generation_id, |_| {
                     if let Ok(generation) = studio.load_generation(generation_id) {
                         sink(CoreEvent::Generation(generation));
                     }
-                });
+                }));
                 match outcome {
                     Ok(generation) => sink(CoreEvent::Generation(generation)),
                     Err(error) => eprintln!(

@@ -3,12 +3,14 @@
 //! training set). A generation is written before anything is made and carried to its end by any
 //! later start; each place in the pack holds one image, so nothing is made twice.
 //!
-//! Test mode makes the images on the device from the avatar's own photos (marked as simulated).
-//! Generating on fal is not built yet: a paid pack is refused before anything is written.
+//! Test mode makes the images on the device from the avatar's own photos (marked as simulated);
+//! otherwise each prompt is one request to fal's LoRA inference endpoint (`fal_pack.rs`).
 
 use std::path::PathBuf;
 
-use avatar_library::{GalleryImage, Generation, GenerationState, JobFailure, JobState};
+use avatar_library::{
+    GalleryImage, Generation, GenerationInsert, GenerationState, JobFailure, JobState,
+};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
@@ -25,6 +27,25 @@ const IMAGE_SIZE: &str = "portrait_4_3";
 const MAX_IMAGES_PER_PROMPT: u32 = 4;
 /// Prompts in one pack.
 const MAX_PROMPTS: usize = 16;
+/// `portrait_4_3` is 768 × 1024 pixels.
+const IMAGE_MEGAPIXELS: f64 = 768.0 * 1024.0 / 1e6;
+
+/// What judging a pack's images needs.
+pub(crate) struct PackContext {
+    portrait: bool,
+    photos: Vec<avatar_library::Photo>,
+    training: Vec<photos::TrainingPhoto>,
+    checker: photos::Checker,
+}
+
+/// One image's place and what made it.
+pub(crate) struct Sample<'a> {
+    pub position: u32,
+    pub prompt: &'a str,
+    pub seed: u64,
+    pub flagged: bool,
+    pub simulated: bool,
+}
 
 /// A built-in prompt pack. The UI names it (`pack.<name>`); the prompts go to the model as they
 /// are, with the trigger phrase standing for the avatar.
@@ -120,8 +141,23 @@ impl Studio {
         PACKS
     }
 
-    /// The generation `request` gives for the avatar's newest trained model; nothing starts.
-    pub fn plan_generation(
+    /// The generation `request` gives for the avatar's newest trained model, with its cost;
+    /// nothing starts.
+    pub async fn plan_generation(
+        &self,
+        avatar_reference: &str,
+        request: &GenerationRequest,
+    ) -> Result<GenerationPlan> {
+        let mut plan = self.plan_generation_offline(avatar_reference, request)?;
+        let (cost_usd, source) = self
+            .generation_cost(&plan.endpoint, plan.images, IMAGE_MEGAPIXELS)
+            .await;
+        plan.cost_usd = cost_usd;
+        plan.price_source = source.as_str().to_string();
+        Ok(plan)
+    }
+
+    fn plan_generation_offline(
         &self,
         avatar_reference: &str,
         request: &GenerationRequest,
@@ -187,7 +223,6 @@ impl Studio {
                 "{images_per_prompt} images per prompt is outside 1–{MAX_IMAGES_PER_PROMPT}"
             )));
         }
-        let test_mode = self.config().test_mode;
         let images = prompts.len() as u32 * images_per_prompt;
         Ok(GenerationPlan {
             avatar_id: avatar.id,
@@ -205,19 +240,13 @@ impl Studio {
             images,
             cost_usd: 0.0,
             price_source: "none".to_string(),
-            test_mode,
+            test_mode: self.config().test_mode,
         })
     }
 
-    /// Starts exactly the plan the creator confirmed: written first, then made in the
-    /// background (or by [`Studio::advance_generation`] for the CLI's `--wait`).
-    pub fn start_generation(&self, confirmed: &GenerationPlan) -> Result<Generation> {
-        if !confirmed.test_mode {
-            return Err(Error::InvalidInput(
-                "generating with fal is not available in this version; in test mode the app makes simulated samples on this device"
-                    .into(),
-            ));
-        }
+    /// Starts exactly the plan the creator confirmed: written first (with its requests, inside
+    /// the monthly budget), then made in the background, or by [`Studio::advance_generation`].
+    pub async fn start_generation(&self, confirmed: &GenerationPlan) -> Result<Generation> {
         // The plan again from the same choices: a pack, then the creator's own prompts.
         let pack = PACKS.iter().find(|pack| pack.name == confirmed.pack);
         let request = GenerationRequest {
@@ -231,12 +260,18 @@ impl Studio {
             count: Some(confirmed.images_per_prompt),
             seed: Some(confirmed.seed),
         };
-        let current = self.plan_generation(&confirmed.avatar_id.to_string(), &request)?;
+        let current = self
+            .plan_generation(&confirmed.avatar_id.to_string(), &request)
+            .await?;
         if current != *confirmed {
             return Err(Error::Conflict(format!(
                 "the generation plan for {} changed since it was confirmed; review it and confirm it again",
                 confirmed.avatar_name
             )));
+        }
+        if !confirmed.test_mode {
+            // Fail before writing a pack that could never be sent.
+            self.fal_client()?;
         }
         let now = self.clock.now();
         let generation = Generation {
@@ -249,6 +284,7 @@ impl Studio {
             seed: confirmed.seed,
             image_size: confirmed.image_size.clone(),
             endpoint: confirmed.endpoint.clone(),
+            lora_url: None,
             test_mode: confirmed.test_mode,
             state: GenerationState::Pending,
             confirmed_cost_usd: confirmed.cost_usd,
@@ -259,18 +295,32 @@ impl Studio {
             updated_at: now,
             finished_at: None,
         };
-        self.library.insert_generation(&generation)?;
+        let budget = self
+            .config()
+            .monthly_budget_usd
+            .filter(|_| !confirmed.test_mode);
+        match self.library.insert_generation(&generation, budget)? {
+            GenerationInsert::Inserted => {}
+            GenerationInsert::OverBudget { committed_usd } => {
+                return Err(self.over_budget(
+                    generation.confirmed_cost_usd,
+                    committed_usd,
+                    budget.unwrap_or_default(),
+                ));
+            }
+        }
         self.generate_in_background(generation.id);
         Ok(generation)
     }
 
-    /// Makes what is missing of a generation, image by image, until it ends or is cancelled;
-    /// `on_image` hears of each image stored. Safe to call again after a crash: places already
-    /// filled are skipped.
-    pub fn advance_generation(
+    /// Carries a generation to its end: what is missing is made (test mode) or asked of fal,
+    /// request by request, and each image stored with its likeness; `on_image` hears of each.
+    /// Safe to call again after a crash: places filled are skipped, a request sent is never
+    /// sent again.
+    pub async fn advance_generation(
         &self,
         generation_id: Uuid,
-        mut on_image: impl FnMut(&GalleryImage),
+        mut on_image: impl FnMut(&GalleryImage) + Send,
     ) -> Result<Generation> {
         let mut generation = self.load_generation(generation_id)?;
         if generation.state.is_final() {
@@ -278,39 +328,61 @@ impl Studio {
         }
         generation.state = GenerationState::Running;
         generation = self.save_generation(generation)?;
+        let Some(pack) = self.pack_context(&generation)? else {
+            let failure = JobFailure::Other {
+                detail: "the avatar has no photos to judge the images against".into(),
+            };
+            return self.end_generation(generation, GenerationState::Failed, Some(failure));
+        };
+        if generation.test_mode {
+            self.simulate_pack(generation, &pack, &mut on_image)
+        } else {
+            self.generate_on_fal(generation, &pack, &mut on_image).await
+        }
+    }
+
+    /// What judging a pack's images needs: the avatar, its photos and their identities.
+    fn pack_context(&self, generation: &Generation) -> Result<Option<PackContext>> {
         let avatar = self.library.avatar(generation.avatar_id)?.ok_or_else(|| {
-            Error::NotFound(format!("the avatar of generation {generation_id} is gone"))
+            Error::NotFound(format!(
+                "the avatar of generation {} is gone",
+                generation.id
+            ))
         })?;
         let photos = self.library.photos(generation.avatar_id)?;
         if photos.is_empty() {
-            return self.end_generation(
-                generation,
-                GenerationState::Failed,
-                Some(JobFailure::Other {
-                    detail: "the avatar has no photos to make simulated samples from".into(),
-                }),
-            );
+            return Ok(None);
         }
+        self.backfill_identities(&avatar)?;
         let identities: std::collections::HashMap<Uuid, Vec<photos::Descriptor>> = self
             .library
             .photo_identities(generation.avatar_id)?
             .into_iter()
             .map(|(id, json)| (id, crate::import::descriptors(json.as_deref())))
             .collect();
-        let training: Vec<photos::TrainingPhoto> = photos
+        let training = photos
             .iter()
             .map(|photo| photos::TrainingPhoto {
                 faces: identities.get(&photo.id).cloned().unwrap_or_default(),
                 difference_hash: photo.difference_hash,
             })
             .collect();
-        let checker = self.checker()?.without_thumbnails();
-        let done: std::collections::HashSet<u32> = self
-            .library
-            .generation_images(generation.id)?
-            .iter()
-            .map(|image| image.position)
-            .collect();
+        Ok(Some(PackContext {
+            portrait: avatar.training_type == TrainingType::Portrait,
+            photos,
+            training,
+            checker: self.checker()?.without_thumbnails(),
+        }))
+    }
+
+    /// Test mode: each missing place made on the device from the avatar's own photos.
+    fn simulate_pack(
+        &self,
+        generation: Generation,
+        pack: &PackContext,
+        on_image: &mut (dyn FnMut(&GalleryImage) + Send),
+    ) -> Result<Generation> {
+        let done = self.filled_places(&generation)?;
         let places = generation.prompts.len() as u32 * generation.images_per_prompt;
         for position in (0..places).filter(|position| !done.contains(position)) {
             if self.load_generation(generation.id)?.cancel_requested {
@@ -318,7 +390,7 @@ impl Studio {
             }
             let prompt = &generation.prompts[(position / generation.images_per_prompt) as usize];
             let seed = generation.seed + u64::from(position);
-            let source = &photos[position as usize % photos.len()];
+            let source = &pack.photos[position as usize % pack.photos.len()];
             let path = self.library.photo_path(&source.file_hash, &source.format);
             let made = std::fs::read(&path)
                 .map_err(|error| error.to_string())
@@ -330,42 +402,82 @@ impl Studio {
                     return self.end_generation(generation, GenerationState::Failed, Some(failure));
                 }
             };
-            let report = checker.check(&bytes, Some("jpg"), photos::Subject::Portrait);
-            let likeness = (avatar.training_type == TrainingType::Portrait).then(|| {
-                let faces: Vec<photos::Descriptor> = report
-                    .identities
-                    .iter()
-                    .map(|identity| identity.descriptor)
-                    .collect();
-                photos::likeness(&faces, report.difference_hash, &training)
-            });
-            let image = GalleryImage {
-                id: Uuid::new_v4(),
-                generation_id: generation.id,
-                avatar_id: generation.avatar_id,
-                training_job_id: generation.training_job_id,
+            let sample = Sample {
                 position,
-                prompt: prompt.clone(),
+                prompt,
                 seed,
-                file_hash: report.md5.clone(),
-                format: "jpeg".into(),
-                width: report.width,
-                height: report.height,
                 flagged: false,
                 simulated: true,
-                likeness: likeness.and_then(|likeness| likeness.score),
-                likeness_distance: likeness.and_then(|likeness| likeness.distance),
-                copy_of: likeness
-                    .and_then(|likeness| likeness.copy_of)
-                    .map(|index| photos[index].id),
-                favourite: false,
-                created_at: self.clock.now(),
             };
-            if self.library.store_gallery_image(&image, &bytes)? {
+            if let Some(image) = self.keep_image(&generation, pack, &sample, &bytes)? {
                 on_image(&image);
             }
         }
         self.end_generation(generation, GenerationState::Completed, None)
+    }
+
+    pub(crate) fn filled_places(
+        &self,
+        generation: &Generation,
+    ) -> Result<std::collections::HashSet<u32>> {
+        Ok(self
+            .library
+            .generation_images(generation.id)?
+            .iter()
+            .map(|image| image.position)
+            .collect())
+    }
+
+    /// Judges an image against the avatar's photos and stores it at its place; `None` when the
+    /// place was already filled (before a crash).
+    pub(crate) fn keep_image(
+        &self,
+        generation: &Generation,
+        pack: &PackContext,
+        sample: &Sample<'_>,
+        bytes: &[u8],
+    ) -> Result<Option<GalleryImage>> {
+        let report = pack.checker.check(bytes, None, photos::Subject::Portrait);
+        // A flagged image is fal's black square: there is nothing to judge.
+        let likeness = (pack.portrait && !sample.flagged).then(|| {
+            let faces: Vec<photos::Descriptor> = report
+                .identities
+                .iter()
+                .map(|identity| identity.descriptor)
+                .collect();
+            photos::likeness(&faces, report.difference_hash, &pack.training)
+        });
+        let format = report.format.map_or("jpeg", |format| match format {
+            photos::Format::Png => "png",
+            photos::Format::Webp => "webp",
+            _ => "jpeg",
+        });
+        let image = GalleryImage {
+            id: Uuid::new_v4(),
+            generation_id: generation.id,
+            avatar_id: generation.avatar_id,
+            training_job_id: generation.training_job_id,
+            position: sample.position,
+            prompt: sample.prompt.to_string(),
+            seed: sample.seed,
+            file_hash: report.md5.clone(),
+            format: format.into(),
+            width: report.width,
+            height: report.height,
+            flagged: sample.flagged,
+            simulated: sample.simulated,
+            likeness: likeness.and_then(|likeness| likeness.score),
+            likeness_distance: likeness.and_then(|likeness| likeness.distance),
+            copy_of: likeness
+                .and_then(|likeness| likeness.copy_of)
+                .map(|index| pack.photos[index].id),
+            favourite: false,
+            created_at: self.clock.now(),
+        };
+        Ok(self
+            .library
+            .store_gallery_image(&image, bytes)?
+            .then_some(image))
     }
 
     /// Asks a generation to stop after the image being made.
@@ -470,7 +582,7 @@ impl Studio {
         Ok(generation)
     }
 
-    fn end_generation(
+    pub(crate) fn end_generation(
         &self,
         mut generation: Generation,
         state: GenerationState,

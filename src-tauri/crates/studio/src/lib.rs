@@ -9,6 +9,7 @@ mod dataset;
 mod diagnostics;
 mod error;
 mod events;
+mod fal_pack;
 mod generation;
 mod import;
 mod keychain;

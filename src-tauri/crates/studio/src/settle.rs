@@ -17,12 +17,23 @@ const CLOCK_SKEW: Duration = Duration::seconds(30);
 const LONGEST_SEND: Duration = Duration::seconds(150);
 
 /// What fal's history says about a submit.
-enum Finding {
+pub(crate) enum Finding {
     Arrived(fal::RequestRecord),
     NotArrived,
     NotYetKnown,
     /// Why the request cannot be told apart.
     Ambiguous(String),
+}
+
+/// A submit whose answer was lost, as the history is searched for it.
+pub(crate) struct LostSubmit<'a> {
+    pub sending_began: chrono::DateTime<chrono::Utc>,
+    /// The request ids this library already holds.
+    pub known: &'a HashSet<String>,
+    /// Whether another request of this library was being sent to the same endpoint.
+    pub others_sending: bool,
+    /// What was sent, for the reason given when it cannot be told apart.
+    pub what: &'static str,
 }
 
 impl Studio {
@@ -104,50 +115,75 @@ impl Studio {
         known: &HashSet<String>,
         others_sending: bool,
     ) -> Finding {
-        let sent_from = sending_began(job) - CLOCK_SKEW;
+        let dataset_url = job.dataset_url.as_deref();
+        let names_the_set = |input: &serde_json::Value| {
+            dataset_url.is_some()
+                && input["images_data_url"]
+                    .as_str()
+                    .or_else(|| input["data_url"].as_str())
+                    == dataset_url
+        };
+        self.find_lost_request(
+            records,
+            LostSubmit {
+                sending_began: sending_began(job),
+                known,
+                others_sending,
+                what: "training",
+            },
+            names_the_set,
+        )
+    }
+
+    /// Which of an endpoint's requests is a lost submit: one whose input `is_ours`, or the only
+    /// request in its time window no request of this library holds (fal keeps no inputs of
+    /// requests sent with `X-Fal-Store-IO: 0`).
+    pub(crate) fn find_lost_request(
+        &self,
+        records: Vec<fal::RequestRecord>,
+        lost: LostSubmit<'_>,
+        is_ours: impl Fn(&serde_json::Value) -> bool,
+    ) -> Finding {
+        let sent_from = lost.sending_began - CLOCK_SKEW;
         let candidates: Vec<fal::RequestRecord> = records
             .into_iter()
             .filter(|record| {
                 record.sent_at >= sent_from
-                    && record.sent_at <= sending_began(job) + LONGEST_SEND
-                    && !known.contains(&record.request_id)
+                    && record.sent_at <= lost.sending_began + LONGEST_SEND
+                    && !lost.known.contains(&record.request_id)
             })
             .collect();
-        let dataset_url = job.dataset_url.as_deref();
-        if let Some(record) = candidates.iter().find(|record| {
-            record.json_input.as_ref().and_then(|input| {
-                input["images_data_url"]
-                    .as_str()
-                    .or_else(|| input["data_url"].as_str())
-            }) == dataset_url
-                && dataset_url.is_some()
-        }) {
+        if let Some(record) = candidates
+            .iter()
+            .find(|record| record.json_input.as_ref().is_some_and(&is_ours))
+        {
             return Finding::Arrived(record.clone());
         }
-        // Requests whose input shows another training set are not this one.
+        // Requests whose input shows something else are not this one.
         let unmarked: Vec<fal::RequestRecord> = candidates
             .into_iter()
             .filter(|record| record.json_input.is_none())
             .collect();
         match unmarked.len() {
-            1 if others_sending => Finding::Ambiguous(
-                "another training of this library was being sent to the same trainer at that time"
-                    .into(),
-            ),
+            1 if lost.others_sending => Finding::Ambiguous(format!(
+                "another {} of this library was being sent to the same endpoint at that time",
+                lost.what
+            )),
             1 => Finding::Arrived(unmarked.into_iter().next().expect("one request")),
-            0 if self.clock.now() - sending_began(job) < self.history_delay() => {
+            0 if self.clock.now() - lost.sending_began < self.history_delay() => {
                 Finding::NotYetKnown
             }
             0 => Finding::NotArrived,
             count => Finding::Ambiguous(format!(
-                "{count} requests to this trainer arrived at that time, and none can be told apart as this one"
+                "{count} requests to this endpoint arrived at that time, and none can be told apart as this {}",
+                lost.what
             )),
         }
     }
 
     /// How long fal's history may take to list a request it took; before that, "not listed" is
     /// not yet an answer.
-    fn history_delay(&self) -> Duration {
+    pub(crate) fn history_delay(&self) -> Duration {
         Duration::from_std(self.config().history_delay).unwrap_or(Duration::MAX)
     }
 

@@ -65,6 +65,7 @@ async fn a_test_mode_pack_fills_the_gallery_with_scored_simulated_images_and_not
 
     let plan = studio
         .plan_generation(&avatar, &GenerationRequest::default())
+        .await
         .expect("plan");
     assert_eq!(
         plan.pack, "portrait_starter",
@@ -72,7 +73,7 @@ async fn a_test_mode_pack_fills_the_gallery_with_scored_simulated_images_and_not
     );
     assert_eq!((plan.images, plan.cost_usd, plan.test_mode), (8, 0.0, true));
     assert!(plan.prompts.iter().all(|prompt| prompt.contains("TOK")));
-    let generation = studio.start_generation(&plan).expect("start");
+    let generation = studio.start_generation(&plan).await.expect("start");
     assert_eq!(
         generation.state,
         GenerationState::Pending,
@@ -82,6 +83,7 @@ async fn a_test_mode_pack_fills_the_gallery_with_scored_simulated_images_and_not
     let mut told = 0;
     let done = studio
         .advance_generation(generation.id, |_| told += 1)
+        .await
         .expect("generate");
     assert_eq!(done.state, GenerationState::Completed);
     assert_eq!(told, 8, "each image is told as it is stored");
@@ -130,18 +132,26 @@ async fn a_pack_cut_off_by_a_crash_is_finished_by_the_next_start_without_an_imag
     let avatar = trained_avatar(&studio, files.path()).await;
     let plan = studio
         .plan_generation(&avatar, &GenerationRequest::default())
+        .await
         .expect("plan");
-    let generation = studio.start_generation(&plan).expect("start");
+    let generation = studio.start_generation(&plan).await.expect("start");
 
     // The process dies after the third image is stored.
-    let mut stored = 0;
-    let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        studio.advance_generation(generation.id, |_| {
-            stored += 1;
-            assert!(stored < 3, "the process dies here");
-        })
-    }));
-    assert!(crashed.is_err());
+    let studio = Arc::new(studio);
+    let crashed = tokio::spawn({
+        let studio = studio.clone();
+        async move {
+            let mut stored = 0;
+            studio
+                .advance_generation(generation.id, |_| {
+                    stored += 1;
+                    assert!(stored < 3, "the process dies here");
+                })
+                .await
+        }
+    })
+    .await;
+    assert!(crashed.expect_err("it died").is_panic());
     drop(studio);
 
     let (studio, _) = open(library.path());
@@ -150,6 +160,7 @@ async fn a_pack_cut_off_by_a_crash_is_finished_by_the_next_start_without_an_imag
     let mut made = 0;
     let done = studio
         .advance_generation(generation.id, |_| made += 1)
+        .await
         .expect("carry on");
     assert_eq!(done.state, GenerationState::Completed);
     assert_eq!(made, 5, "only the missing places are made");
@@ -177,6 +188,7 @@ async fn a_cancelled_pack_stops_after_the_image_being_made() {
                 ..GenerationRequest::default()
             },
         )
+        .await
         .expect("plan");
     assert_eq!(plan.pack, "custom");
     assert_eq!(
@@ -184,11 +196,12 @@ async fn a_cancelled_pack_stops_after_the_image_being_made() {
         ["TOK, on a boat at sea"],
         "the trigger phrase is added"
     );
-    let generation = studio.start_generation(&plan).expect("start");
+    let generation = studio.start_generation(&plan).await.expect("start");
     let done = studio
         .advance_generation(generation.id, |_| {
             studio.cancel_generation(generation.id).expect("cancel");
         })
+        .await
         .expect("generate");
     assert_eq!(done.state, GenerationState::Cancelled);
     assert_eq!(studio.gallery(&avatar).expect("gallery").len(), 1);
@@ -200,13 +213,14 @@ async fn a_cancelled_pack_stops_after_the_image_being_made() {
     );
 }
 
-#[test]
-fn a_pack_needs_a_trained_model() {
+#[tokio::test]
+async fn a_pack_needs_a_trained_model() {
     let library = tempfile::tempdir().expect("library");
     let (studio, _) = open(library.path());
     let avatar = common::new_avatar(&studio, TrainingType::Portrait);
     let error = studio
         .plan_generation(&avatar, &GenerationRequest::default())
+        .await
         .expect_err("no model");
     assert_eq!(error.code(), studio::ErrorCode::InvalidInput);
 }

@@ -1759,3 +1759,261 @@ async fn the_fal_key_is_read_once_per_config_not_per_poll() {
         "no poll, upload or download read the key again"
     );
 }
+
+/// A portrait trained on the fake, ready for sample packs.
+async fn trained_on_fal(fake: &FakeFal, library: &Path) -> (Setup, String, TrainingJob) {
+    let setup = open(library, Some(fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    (setup, avatar, job)
+}
+
+async fn start_pack(
+    studio: &Studio,
+    avatar: &str,
+    prompts: &[&str],
+    count: u32,
+) -> studio::Generation {
+    let request = studio::GenerationRequest {
+        pack: None,
+        prompts: prompts.iter().map(|prompt| prompt.to_string()).collect(),
+        count: Some(count),
+        seed: Some(11),
+    };
+    let plan = studio
+        .plan_generation(avatar, &request)
+        .await
+        .expect("plan");
+    studio.start_generation(&plan).await.expect("start")
+}
+
+fn inference_submissions(fake: &FakeFal) -> Vec<fal_fake::Submission> {
+    fake.submissions()
+        .into_iter()
+        .filter(|submission| submission.endpoint_id == studio::DEFAULT_GENERATION_ENDPOINT)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_on_fal_sends_each_prompt_once_and_brings_its_images_with_likeness_and_flags() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, training) = trained_on_fal(&fake, library.path()).await;
+    fake.set_script(Script {
+        flag_images: vec![1],
+        ..quick_script(Outcome::Success { lora_bytes: 4096 })
+    });
+
+    let request = studio::GenerationRequest {
+        prompts: vec!["on a boat".into(), "TOK in the snow".into()],
+        count: Some(2),
+        ..studio::GenerationRequest::default()
+    };
+    let plan = setup
+        .studio
+        .plan_generation(&avatar, &request)
+        .await
+        .expect("plan");
+    assert_eq!((plan.images, plan.test_mode), (4, false));
+    assert_eq!(
+        plan.price_source, "fal",
+        "fal's pricing API names the price"
+    );
+    assert!(
+        (plan.cost_usd - 0.14).abs() < 1e-9,
+        "4 images of one megapixel at $0.035: {}",
+        plan.cost_usd
+    );
+    let generation = setup.studio.start_generation(&plan).await.expect("start");
+    let done = setup
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(done.state, studio::GenerationState::Completed, "{done:?}");
+
+    let sent = inference_submissions(&fake);
+    assert_eq!(sent.len(), 2, "one request per prompt");
+    for (index, submission) in sent.iter().enumerate() {
+        assert_eq!(submission.input["prompt"], plan.prompts[index]);
+        assert_eq!(submission.input["num_images"], 2);
+        assert_eq!(
+            submission.input["loras"][0]["path"],
+            training.model_url.clone().expect("url").as_str()
+        );
+        assert!(submission.webhook_url.is_none());
+    }
+    let gallery = setup.studio.gallery(&avatar).expect("gallery");
+    assert_eq!(gallery.len(), 4);
+    let flagged: Vec<_> = gallery.iter().filter(|image| image.flagged).collect();
+    assert_eq!(
+        flagged.len(),
+        2,
+        "image 1 of each request is flagged by the safety checker"
+    );
+    assert!(
+        flagged.iter().all(|image| image.likeness.is_none()),
+        "a black square is not scored"
+    );
+    for image in gallery.iter().filter(|image| !image.flagged) {
+        assert!(!image.simulated);
+        let likeness = image.likeness.expect("the person's face");
+        assert!(
+            likeness >= 0.6,
+            "made from the training photos, it looks like them: {likeness}"
+        );
+        assert!(setup.studio.gallery_file(image).is_file());
+    }
+    let again = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    again
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("again");
+    assert_eq!(
+        inference_submissions(&fake).len(),
+        2,
+        "a finished pack sends nothing more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_request_whose_answer_was_lost_is_adopted_from_fals_history_not_sent_again() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    fake.push_fault(Fault::AcceptThenAnswer {
+        route: Route::Submit,
+        status: 504,
+        body: r#"{"detail": "upstream failed"}"#.into(),
+        headers: Vec::new(),
+    });
+    let generation = start_pack(&setup.studio, &avatar, &["on a boat"], 1).await;
+    let done = setup
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(done.state, studio::GenerationState::Completed, "{done:?}");
+    assert_eq!(
+        inference_submissions(&fake).len(),
+        1,
+        "taken once, sent once"
+    );
+    assert_eq!(setup.studio.gallery(&avatar).expect("gallery").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_cut_off_while_fal_works_is_finished_by_the_next_start() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let generation = start_pack(&setup.studio, &avatar, &["on a boat", "at the beach"], 1).await;
+    // The first process stops the moment its first request reaches fal: whether it had
+    // written down fal's answer or not, the next start must not send that request again.
+    let arrived = async {
+        while inference_submissions(&fake).is_empty() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::select! {
+        outcome = setup.studio.advance_generation(generation.id, |_| {}) => {
+            panic!("the pack should still be running: {outcome:?}")
+        }
+        () = arrived => {}
+    }
+    drop(setup);
+    let next = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let done = next
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("finish");
+    assert_eq!(done.state, studio::GenerationState::Completed);
+    assert_eq!(
+        inference_submissions(&fake).len(),
+        2,
+        "each request sent once across both starts"
+    );
+    assert_eq!(next.studio.gallery(&avatar).expect("gallery").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_pack_cancels_its_requests_on_fal_and_one_cancelled_before_sending_sends_nothing()
+ {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    fake.set_script(Script {
+        queue_time: Duration::from_secs(30),
+        ..quick_script(Outcome::Success { lora_bytes: 4096 })
+    });
+    let studio = &setup.studio;
+
+    let unsent = start_pack(studio, &avatar, &["on a boat"], 1).await;
+    studio.cancel_generation(unsent.id).expect("cancel");
+    let ended = studio
+        .advance_generation(unsent.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(ended.state, studio::GenerationState::Cancelled);
+    assert!(inference_submissions(&fake).is_empty(), "nothing was sent");
+
+    let generation = start_pack(studio, &avatar, &["on a boat", "at the beach"], 1).await;
+    let cancelling = async {
+        while inference_submissions(&fake).len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        studio.cancel_generation(generation.id).expect("cancel");
+    };
+    let (done, ()) = tokio::join!(studio.advance_generation(generation.id, |_| {}), cancelling);
+    let done = done.expect("pack");
+    assert_eq!(done.state, studio::GenerationState::Cancelled, "{done:?}");
+    assert_eq!(
+        fake.cancel_requests().len(),
+        2,
+        "fal was asked to cancel each queued request"
+    );
+    assert_eq!(
+        inference_submissions(&fake).len(),
+        2,
+        "and nothing more was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lora_is_uploaded_again_from_the_library_before_the_pack_is_sent() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, training) = trained_on_fal(&fake, library.path()).await;
+    fake.push_fault(Fault::ResultExpired);
+    let uploads_before = fake.uploads().len();
+    let generation = start_pack(&setup.studio, &avatar, &["on a boat"], 1).await;
+    let done = setup
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(done.state, studio::GenerationState::Completed, "{done:?}");
+    assert_eq!(
+        fake.uploads().len(),
+        uploads_before + 1,
+        "the library's copy went to fal storage"
+    );
+    let path = inference_submissions(&fake)[0].input["loras"][0]["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert_ne!(
+        Some(path.as_str()),
+        training.model_url.as_deref(),
+        "the fresh copy is named"
+    );
+    assert_eq!(setup.studio.gallery(&avatar).expect("gallery").len(), 1);
+}

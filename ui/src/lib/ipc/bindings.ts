@@ -113,7 +113,11 @@ prompts: Array<string>, images_per_prompt: number,
 /**
  * The first image's seed; each next image adds one, so a pack is the same every time.
  */
-seed: number, image_size: string, endpoint: string, test_mode: boolean, state: GenerationState, confirmed_cost_usd: number, price_source: string, failure: JobFailure | null, cancel_requested: boolean, created_at: string, updated_at: string, finished_at: string | null, };
+seed: number, image_size: string, endpoint: string, 
+/**
+ * The LoRA the requests name, once chosen.
+ */
+lora_url: string | null, test_mode: boolean, state: GenerationState, confirmed_cost_usd: number, price_source: string, failure: JobFailure | null, cancel_requested: boolean, created_at: string, updated_at: string, finished_at: string | null, };
 
 export type GenerationPlan = { avatar_id: string, avatar_name: string, 
 /**

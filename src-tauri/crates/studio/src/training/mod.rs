@@ -490,7 +490,7 @@ fn plan_changes(confirmed: &TrainingPlan, current: &TrainingPlan) -> String {
 
 /// Whether a failed submit certainly did not reach fal's queue: the connection was never made,
 /// or fal answered in a way only a request it did not take gets (see `FalClient::submit`).
-fn submit_not_taken(error: &FalError) -> bool {
+pub(crate) fn submit_not_taken(error: &FalError) -> bool {
     match error {
         FalError::Network { not_sent, .. } => *not_sent,
         FalError::Unavailable { retryable, .. } => *retryable,

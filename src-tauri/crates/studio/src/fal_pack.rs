@@ -1,0 +1,419 @@
+//! A sample pack on fal: one request per prompt to the LoRA inference endpoint (fal-protocol.md
+//! §4.4), each written as being sent before it leaves, never sent twice (a lost answer is looked
+//! up in fal's request history), followed to its end, its images downloaded into the gallery.
+//! The LoRA is the training's on fal; once fal's copy has expired, the library's copy is uploaded
+//! first.
+
+use std::collections::HashSet;
+
+use avatar_library::{
+    GalleryImage, Generation, GenerationRequest, GenerationState, JobFailure, RequestState,
+};
+use fal::{FalClient, FalError, QueueState};
+use serde_json::{Value, json};
+
+use crate::generation::{PackContext, Sample};
+use crate::settle::{Finding, LostSubmit};
+use crate::training::submit_not_taken;
+use crate::{Error, Result, Studio};
+
+/// The most one generated image may weigh.
+const MAX_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
+/// How long an uploaded copy of a LoRA stays on fal: the pack's requests fetch it at once.
+const LORA_COPY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl Studio {
+    pub(crate) async fn generate_on_fal(
+        &self,
+        mut generation: Generation,
+        pack: &PackContext,
+        on_image: &mut (dyn FnMut(&GalleryImage) + Send),
+    ) -> Result<Generation> {
+        let client = match self.fal_client() {
+            Ok(client) => client,
+            Err(Error::InvalidConfig(detail)) => {
+                let failure = JobFailure::Settings { detail };
+                return self.end_generation(generation, GenerationState::Failed, Some(failure));
+            }
+            Err(error) => return Err(error),
+        };
+        // Every prompt is sent first, then all are followed together: fal runs them side by
+        // side, and the pack takes as long as its slowest request, not their sum.
+        loop {
+            let requests = self.library.generation_requests(generation.id)?;
+            if requests.iter().all(|request| request.state.is_final()) {
+                break;
+            }
+            let cancel = self.load_generation(generation.id)?.cancel_requested;
+            for mut request in requests
+                .into_iter()
+                .filter(|request| !request.state.is_final())
+            {
+                match request.state {
+                    RequestState::Pending if cancel => {
+                        request.state = RequestState::Cancelled;
+                        self.library.save_generation_request(&request)?;
+                    }
+                    RequestState::Pending => {
+                        let lora = match self.usable_lora(&mut generation, &client).await {
+                            Ok(lora) => lora,
+                            Err(failure) => {
+                                return self.end_generation(
+                                    generation,
+                                    GenerationState::Failed,
+                                    Some(failure),
+                                );
+                            }
+                        };
+                        self.send(&generation, &mut request, &client, &lora).await?;
+                    }
+                    RequestState::Sending => {
+                        self.settle_lost_request(&generation, &mut request, &client)
+                            .await?;
+                    }
+                    _ => {
+                        self.follow_request(
+                            &generation,
+                            &mut request,
+                            &client,
+                            cancel,
+                            pack,
+                            on_image,
+                        )
+                        .await?;
+                    }
+                }
+            }
+            let requests = self.library.generation_requests(generation.id)?;
+            if requests
+                .iter()
+                .any(|request| request.state == RequestState::Queued)
+            {
+                tokio::time::sleep(self.config().poll_interval).await;
+            }
+        }
+        let requests = self.library.generation_requests(generation.id)?;
+        let failure = requests.iter().find_map(|request| request.failure.clone());
+        let state = if requests
+            .iter()
+            .all(|request| request.state == RequestState::Done)
+        {
+            GenerationState::Completed
+        } else if failure.is_some() {
+            GenerationState::Failed
+        } else {
+            GenerationState::Cancelled
+        };
+        self.end_generation(generation, state, failure)
+    }
+
+    /// The LoRA URL the requests name: the training's on fal while fal still serves it, else a
+    /// copy of the library's file uploaded to fal storage (once per pack).
+    async fn usable_lora(
+        &self,
+        generation: &mut Generation,
+        client: &FalClient,
+    ) -> std::result::Result<String, JobFailure> {
+        if let Some(url) = &generation.lora_url {
+            return Ok(url.clone());
+        }
+        let training = self
+            .library
+            .job(generation.training_job_id)
+            .ok()
+            .flatten()
+            .ok_or_else(|| JobFailure::Other {
+                detail: "the training that made the model is gone from the library".into(),
+            })?;
+        let on_fal = match &training.model_url {
+            Some(url) => client
+                .still_served(url)
+                .await
+                .map_err(|error| JobFailure::Other {
+                    detail: error.to_string(),
+                })?
+                .then(|| url.clone()),
+            None => None,
+        };
+        let url = match on_fal {
+            Some(url) => url,
+            None => {
+                let model = training.model_path.ok_or(JobFailure::ModelGone)?;
+                let file_name = format!("{}.safetensors", training.id);
+                client
+                    .upload(fal::UploadFile {
+                        path: std::path::Path::new(&model),
+                        content_type: "application/octet-stream",
+                        file_name: &file_name,
+                        lifetime: fal::Lifetime(LORA_COPY_LIFETIME),
+                    })
+                    .await
+                    .map_err(|error| JobFailure::TransferGaveUp {
+                        transfer: avatar_library::Transfer::Upload,
+                        tries: 1,
+                        detail: error.to_string(),
+                    })?
+            }
+        };
+        self.library
+            .set_generation_lora_url(generation.id, &url)
+            .map_err(|error| JobFailure::Other {
+                detail: error.to_string(),
+            })?;
+        generation.lora_url = Some(url.clone());
+        Ok(url)
+    }
+
+    /// Sends one request: marked as being sent (and counted as spent) first.
+    async fn send(
+        &self,
+        generation: &Generation,
+        request: &mut GenerationRequest,
+        client: &FalClient,
+        lora: &str,
+    ) -> Result<()> {
+        let input = request_input(generation, request.prompt_index, lora);
+        request.state = RequestState::Sending;
+        request.paid = true;
+        request.sent_at = Some(self.clock.now());
+        self.library.save_generation_request(request)?;
+        match client.submit(&generation.endpoint, &input, None).await {
+            Ok(submitted) => {
+                request.state = RequestState::Queued;
+                request.request_id = Some(submitted.request_id);
+                request.status_url = Some(submitted.status_url);
+                request.response_url = Some(submitted.response_url);
+                request.cancel_url = Some(submitted.cancel_url);
+                self.library.save_generation_request(request)?;
+                Ok(())
+            }
+            Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
+                // Refused before it was queued: nothing runs, nothing is billed.
+                request.paid = false;
+                request.state = RequestState::Failed;
+                request.failure = Some(JobFailure::Refused {
+                    detail: error.to_string(),
+                });
+                self.library.save_generation_request(request)?;
+                Ok(())
+            }
+            Err(error) if submit_not_taken(&error) => {
+                request.state = RequestState::Pending;
+                request.paid = false;
+                request.sent_at = None;
+                self.library.save_generation_request(request)?;
+                Err(error.into())
+            }
+            // The request left and no answer proves fal did not take it: the history settles it
+            // on the next turn of the loop.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// A request marked as being sent whose answer never came: adopted from fal's history, or
+    /// ended as never received (nothing charged), never sent again.
+    async fn settle_lost_request(
+        &self,
+        generation: &Generation,
+        request: &mut GenerationRequest,
+        client: &FalClient,
+    ) -> Result<()> {
+        let sending_began = request.sent_at.unwrap_or(generation.updated_at);
+        let query = fal::RequestQuery {
+            endpoint_id: &generation.endpoint,
+            start: Some(sending_began - chrono::Duration::seconds(30)),
+            end: None,
+            request_id: None,
+            with_payloads: true,
+        };
+        let records = match client.requests(&query).await {
+            Ok(records) => records,
+            Err(error) => {
+                request.state = RequestState::Failed;
+                request.failure = Some(JobFailure::Unsettled {
+                    detail: error.to_string(),
+                });
+                return self
+                    .library
+                    .save_generation_request(request)
+                    .map_err(Into::into);
+            }
+        };
+        let siblings = self.library.generation_requests(generation.id)?;
+        let known: HashSet<String> = siblings
+            .iter()
+            .filter_map(|other| other.request_id.clone())
+            .chain(
+                self.library
+                    .jobs()?
+                    .into_iter()
+                    .filter_map(|job| job.request_id),
+            )
+            .collect();
+        let others_sending = siblings.iter().any(|other| {
+            other.prompt_index != request.prompt_index && other.state == RequestState::Sending
+        });
+        let prompt = &generation.prompts[request.prompt_index as usize];
+        let seed = request_seed(generation, request.prompt_index);
+        let is_ours = |input: &Value| input["prompt"] == *prompt && input["seed"] == seed;
+        let lost = LostSubmit {
+            sending_began,
+            known: &known,
+            others_sending,
+            what: "sample request",
+        };
+        match self.find_lost_request(records, lost, is_ours) {
+            Finding::Arrived(record) => {
+                let submitted = client.adopt(&generation.endpoint, &record.request_id);
+                request.state = RequestState::Queued;
+                request.request_id = Some(submitted.request_id);
+                request.status_url = Some(submitted.status_url);
+                request.response_url = Some(submitted.response_url);
+                request.cancel_url = Some(submitted.cancel_url);
+            }
+            Finding::NotArrived => {
+                request.paid = false;
+                request.state = RequestState::Failed;
+                request.failure = Some(JobFailure::NeverReceived {
+                    minutes: self.history_delay().num_minutes().max(1) as u32,
+                });
+            }
+            Finding::NotYetKnown => {
+                return Err(Error::Remote(
+                    "fal's answer was lost; waiting for fal's request history to show whether the request arrived".into(),
+                ));
+            }
+            Finding::Ambiguous(detail) => {
+                request.state = RequestState::Failed;
+                request.failure = Some(JobFailure::Unsettled { detail });
+            }
+        }
+        self.library.save_generation_request(request)?;
+        Ok(())
+    }
+
+    /// Looks at a queued request once (cancelling it first when asked); once it has completed,
+    /// keeps its images.
+    async fn follow_request(
+        &self,
+        generation: &Generation,
+        request: &mut GenerationRequest,
+        client: &FalClient,
+        cancel: bool,
+        pack: &PackContext,
+        on_image: &mut (dyn FnMut(&GalleryImage) + Send),
+    ) -> Result<()> {
+        let (Some(status_url), Some(response_url)) =
+            (request.status_url.clone(), request.response_url.clone())
+        else {
+            return Err(Error::Internal("a queued request has no addresses".into()));
+        };
+        if cancel && !request.cancel_sent {
+            if let Some(cancel_url) = &request.cancel_url {
+                client.cancel(cancel_url).await?;
+            }
+            request.cancel_sent = true;
+            self.library.save_generation_request(request)?;
+        }
+        let status = client.status(&status_url, false).await?;
+        if status.state != QueueState::Completed {
+            return Ok(());
+        }
+        match client.result(&response_url).await {
+            Ok(output) => {
+                self.keep_fal_images(generation, request, &output, client, pack, on_image)
+                    .await?;
+                request.state = RequestState::Done;
+            }
+            // A cancelled request completes with an error of its own: it ended as asked.
+            Err(_) if request.cancel_sent => {
+                request.state = RequestState::Cancelled;
+                request.failure = None;
+            }
+            Err(error) => {
+                request.state = RequestState::Failed;
+                request.failure = Some(JobFailure::Refused {
+                    detail: error.to_string(),
+                });
+            }
+        }
+        self.library.save_generation_request(request)?;
+        Ok(())
+    }
+
+    /// Downloads each image of a completed request into the gallery, judged for likeness; a
+    /// flagged one is kept as flagged, not scored.
+    async fn keep_fal_images(
+        &self,
+        generation: &Generation,
+        request: &GenerationRequest,
+        output: &Value,
+        client: &FalClient,
+        pack: &PackContext,
+        on_image: &mut (dyn FnMut(&GalleryImage) + Send),
+    ) -> Result<()> {
+        let images = output["images"].as_array().cloned().unwrap_or_default();
+        let flags = output["has_nsfw_concepts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let done = self.filled_places(generation)?;
+        let prompt = &generation.prompts[request.prompt_index as usize];
+        let first_seed = output["seed"]
+            .as_u64()
+            .unwrap_or_else(|| request_seed(generation, request.prompt_index));
+        for (index, image) in images
+            .iter()
+            .enumerate()
+            .take(generation.images_per_prompt as usize)
+        {
+            let position = request.prompt_index * generation.images_per_prompt + index as u32;
+            if done.contains(&position) {
+                continue;
+            }
+            let url = image["url"].as_str().ok_or_else(|| {
+                Error::Remote(format!(
+                    "fal's result names no file for image {}",
+                    index + 1
+                ))
+            })?;
+            let partial = self
+                .library
+                .work_file(&format!("{}-{position}.image.partial", generation.id));
+            client.download(url, &partial, MAX_IMAGE_BYTES).await?;
+            let bytes = std::fs::read(&partial).map_err(|error| {
+                Error::Internal(format!("the downloaded image cannot be read: {error}"))
+            })?;
+            let _ = std::fs::remove_file(&partial);
+            let sample = Sample {
+                position,
+                prompt,
+                seed: first_seed + index as u64,
+                flagged: flags.get(index).and_then(Value::as_bool).unwrap_or(false),
+                simulated: false,
+            };
+            if let Some(image) = self.keep_image(generation, pack, &sample, &bytes)? {
+                on_image(&image);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A request's first seed: the pack's seed, moved on by the images before it.
+fn request_seed(generation: &Generation, prompt_index: u32) -> u64 {
+    generation.seed + u64::from(prompt_index * generation.images_per_prompt)
+}
+
+/// The input fal-protocol.md §4.4 gives `fal-ai/flux-lora`.
+fn request_input(generation: &Generation, prompt_index: u32, lora: &str) -> Value {
+    json!({
+        "prompt": generation.prompts[prompt_index as usize],
+        "loras": [{ "path": lora, "scale": 1.0 }],
+        "image_size": generation.image_size,
+        "num_images": generation.images_per_prompt,
+        "seed": request_seed(generation, prompt_index),
+        "enable_safety_checker": true,
+        "output_format": "jpeg",
+    })
+}
