@@ -3,15 +3,14 @@
 //!
 //! usage: `cargo run -p avatar-studio-core --example bench_model`
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fal_fake::{FakeFal, Outcome, Script};
-use studio::{
-    Config, Gender, JobState, MemorySecrets, NewAvatar, Overrides, Ports, Preset, SecretName,
-    Studio, TrainingType,
-};
+use studio::{JobState, Overrides, Preset};
+
+// Only some of the shared helpers are used here.
+#[allow(dead_code)]
+mod common;
 
 /// The size of a real flux-lora-fast-training LoRA (fal-protocol.md §3).
 const LORA_BYTES: u64 = 89_745_224;
@@ -28,42 +27,7 @@ async fn main() {
         ..Script::default()
     });
     let library = tempfile::tempdir().expect("library");
-    let vars = [
-        ("AVATAR_MIN_PHOTOS", "2".to_string()),
-        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
-        ("FAL_QUEUE_URL", fake.base_url()),
-        ("FAL_REST_URL", fake.base_url()),
-        ("FAL_POLL_INTERVAL_MS", "100".to_string()),
-    ];
-    let config = Config::from_lookup(Some(library.path().to_path_buf()), |name| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.clone())
-    })
-    .expect("config");
-    let studio = Studio::open(
-        config,
-        Ports {
-            secrets: Arc::new(MemorySecrets::default().with(SecretName::FalKey, fake.api_key())),
-            ..Ports::system()
-        },
-    )
-    .expect("studio");
-    let avatar = studio
-        .create_avatar(NewAvatar {
-            name: "Bench".into(),
-            gender: Gender::Other,
-            training_type: TrainingType::Portrait,
-        })
-        .expect("avatar")
-        .id
-        .to_string();
-    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases");
-    let photos = [
-        cases.join("good_portrait.jpg"),
-        cases.join("rotated_exif.jpg"),
-    ];
-    studio.add_photos(&avatar, &photos, |_| {}).expect("photos");
+    let (studio, avatar) = common::studio_on_fake(&fake, library.path(), 100);
     let plan = studio
         .plan_training(&avatar, Preset::Fast, Overrides::default())
         .await

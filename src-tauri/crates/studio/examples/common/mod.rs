@@ -1,4 +1,5 @@
-//! What the upload benchmarks share: the photos of a folder and the process's peak memory.
+//! What the benchmarks share: the photos of a folder, the process's peak memory, and a studio
+//! on the fake fal with a portrait avatar ready to train.
 
 use std::path::{Path, PathBuf};
 
@@ -25,4 +26,53 @@ pub fn peak_rss_mib() -> u64 {
                 .and_then(|kib| kib.parse::<u64>().ok())
         })
         .map_or(0, |kib| kib / 1024)
+}
+
+/// A studio on `library` paying the fake fal, polling every `poll_ms`, with a portrait avatar
+/// holding two photos; returns the studio and the avatar's id.
+#[allow(dead_code)] // not every benchmark trains
+pub fn studio_on_fake(
+    fake: &fal_fake::FakeFal,
+    library: &Path,
+    poll_ms: u64,
+) -> (studio::Studio, String) {
+    let vars = [
+        ("AVATAR_MIN_PHOTOS", "2".to_string()),
+        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
+        ("FAL_QUEUE_URL", fake.base_url()),
+        ("FAL_REST_URL", fake.base_url()),
+        ("FAL_PLATFORM_URL", fake.platform_url()),
+        ("FAL_POLL_INTERVAL_MS", poll_ms.to_string()),
+    ];
+    let config = studio::Config::from_lookup(Some(library.to_path_buf()), |name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("config");
+    let secrets = studio::MemorySecrets::default().with(studio::SecretName::FalKey, fake.api_key());
+    let studio = studio::Studio::open(
+        config,
+        studio::Ports {
+            secrets: std::sync::Arc::new(secrets),
+            ..studio::Ports::system()
+        },
+    )
+    .expect("studio");
+    let avatar = studio
+        .create_avatar(studio::NewAvatar {
+            name: "Bench".into(),
+            gender: studio::Gender::Other,
+            training_type: studio::TrainingType::Portrait,
+        })
+        .expect("avatar")
+        .id
+        .to_string();
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases");
+    let photos = [
+        cases.join("good_portrait.jpg"),
+        cases.join("rotated_exif.jpg"),
+    ];
+    studio.add_photos(&avatar, &photos, |_| {}).expect("photos");
+    (studio, avatar)
 }
