@@ -469,3 +469,81 @@ fn read_image(row: &Row<'_>) -> rusqlite::Result<Result<GalleryImage>> {
         })
     })())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::jobs::tests::library_with_avatar;
+
+    fn pack(avatar_id: Uuid) -> Generation {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
+        Generation {
+            id: Uuid::new_v4(),
+            avatar_id,
+            training_job_id: Uuid::new_v4(),
+            pack: "custom".into(),
+            prompts: vec!["TOK, a".into(), "TOK, b".into()],
+            images_per_prompt: 2,
+            seed: 1,
+            image_size: "portrait_4_3".into(),
+            endpoint: "fal-ai/flux-lora".into(),
+            lora_url: None,
+            test_mode: false,
+            state: GenerationState::Pending,
+            confirmed_cost_usd: 0.28,
+            price_source: "fal".into(),
+            failure: None,
+            cancel_requested: false,
+            created_at: at,
+            updated_at: at,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_pack_is_committed_while_it_may_send_and_its_paid_requests_are_in_the_ledger() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let generation = pack(avatar);
+        assert_eq!(
+            library
+                .insert_generation(&generation, Some(1.0))
+                .expect("insert"),
+            GenerationInsert::Inserted
+        );
+        assert_eq!(
+            library.committed_in_month("2026-05").expect("committed"),
+            0.28
+        );
+        assert_eq!(
+            library
+                .insert_generation(&pack(avatar), Some(0.5))
+                .expect("insert"),
+            GenerationInsert::OverBudget {
+                committed_usd: 0.28
+            },
+            "two packs would pass a $0.50 budget"
+        );
+        let mut request = library
+            .generation_requests(generation.id)
+            .expect("requests")[0]
+            .clone();
+        assert_eq!(request.state, RequestState::Pending);
+        request.state = RequestState::Sending;
+        request.paid = true;
+        library.save_generation_request(&request).expect("save");
+        let months = library.monthly_spending().expect("ledger");
+        assert_eq!(months.len(), 1);
+        assert_eq!((months[0].requests, months[0].confirmed_usd), (1, 0.14));
+
+        let mut ended = generation.clone();
+        ended.state = GenerationState::Cancelled;
+        library.update_generation(&ended).expect("end");
+        assert_eq!(
+            library.committed_in_month("2026-05").expect("committed"),
+            0.28,
+            "a pack with a paid request still counts"
+        );
+    }
+}

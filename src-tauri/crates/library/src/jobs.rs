@@ -134,10 +134,19 @@ impl Library {
     pub fn monthly_spending(&self) -> Result<Vec<MonthSpending>> {
         let connection = self.connection();
         let mut statement = connection.prepare(
-            "SELECT substr(created_at, 1, 7), SUM(confirmed_cost_usd), SUM(billed_cost_usd),
-                COUNT(*), COUNT(billed_cost_usd)
-             FROM training_jobs WHERE test_mode = 0 AND paid_request = 1
-             GROUP BY 1 ORDER BY 1 DESC",
+            // A sample pack's requests each count as one request, at its share of the pack's
+            // confirmed cost; fal's billing of them is not read.
+            "SELECT month, SUM(confirmed), SUM(billed), COUNT(*), COUNT(billed) FROM (
+                SELECT substr(created_at, 1, 7) AS month, confirmed_cost_usd AS confirmed,
+                    billed_cost_usd AS billed
+                FROM training_jobs WHERE test_mode = 0 AND paid_request = 1
+                UNION ALL
+                SELECT substr(packs.created_at, 1, 7), packs.confirmed_cost_usd
+                    / json_array_length(packs.prompts), NULL
+                FROM generation_requests AS requests
+                JOIN generations AS packs ON packs.id = requests.generation_id
+                WHERE packs.test_mode = 0 AND requests.paid = 1)
+             GROUP BY month ORDER BY month DESC",
         )?;
         let months = statement.query_map([], |row| {
             Ok(MonthSpending {
@@ -410,7 +419,7 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{Avatar, AvatarStatus, Gender};
     use chrono::TimeZone;
@@ -421,7 +430,7 @@ mod tests {
             .expect("time")
     }
 
-    fn library_with_avatar() -> (tempfile::TempDir, Library, Uuid) {
+    pub(crate) fn library_with_avatar() -> (tempfile::TempDir, Library, Uuid) {
         let dir = tempfile::tempdir().expect("dir");
         let library = Library::open(dir.path()).expect("library");
         let avatar = Avatar::draft("Anna".into(), Gender::Female, TrainingType::Portrait, at(0));
