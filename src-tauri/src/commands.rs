@@ -41,18 +41,27 @@ pub struct AvatarCard {
     pub avatar: Avatar,
     /// The first photo's thumbnail, when the avatar has photos.
     pub cover_path: Option<String>,
+    /// The median likeness of the newest finished sample pack, and its words.
+    pub likeness: Option<f32>,
+    pub likeness_band: Option<studio::LikenessBand>,
 }
 
 fn avatar_cards(studio: &Studio) -> studio::Result<Vec<AvatarCard>> {
     let covers = studio.cover_thumbnails()?;
+    let likeness = studio.latest_likeness()?;
     Ok(studio
         .list_avatars()?
         .into_iter()
-        .map(|avatar| AvatarCard {
-            cover_path: covers
-                .get(&avatar.id)
-                .map(|path| path.display().to_string()),
-            avatar,
+        .map(|avatar| {
+            let median = likeness.get(&avatar.id).copied();
+            AvatarCard {
+                cover_path: covers
+                    .get(&avatar.id)
+                    .map(|path| path.display().to_string()),
+                likeness: median,
+                likeness_band: median.map(studio::likeness_band),
+                avatar,
+            }
         })
         .collect())
 }

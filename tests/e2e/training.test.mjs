@@ -162,7 +162,7 @@ test("a test-mode sample pack is made in the app: the gallery shows each image's
     await generate.scrollIntoView({ block: "center" });
     await generate.click();
     const history = await byTestId(app, "pack-history", 30_000);
-    await app.waitUntil(async () => /Portrait starter: 8 images, median likeness \d\.\d\d/.test(await history.getText()), {
+    await app.waitUntil(async () => /Portrait starter \(Fast training\): 8 images, median likeness \d\.\d\d/.test(await history.getText()), {
       timeout: 30_000,
       timeoutMsg: `the pack did not finish: ${await history.getText()}`,
     });
@@ -188,6 +188,9 @@ test("a test-mode sample pack is made in the app: the gallery shows each image's
       timeoutMsg: `no pack notification: ${notifications.notifications().slice(before).join(" | ")}`,
     });
     assert.ok(notifications.notifications().slice(before).some((line) => line.includes("8 images of Sampler")));
+    // The pack's median likeness is on the avatar's card, to compare trainings by.
+    await (await byTestId(app, "nav-avatars")).click();
+    assert.match(await (await byTestId(app, "avatar-likeness")).getText(), /^Likeness \d\.\d\d: (looks like them|somewhat|does not look like them)$/);
   } finally {
     await app.deleteSession();
   }

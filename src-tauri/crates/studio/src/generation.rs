@@ -134,6 +134,8 @@ pub struct GenerationSummary {
     /// The median of the images' likeness; `None` when no image has one.
     pub median_likeness: Option<f32>,
     pub median_band: Option<photos::LikenessBand>,
+    /// The preset of the training that made the model, to compare trainings by.
+    pub training_preset: Option<String>,
 }
 
 impl Studio {
@@ -495,8 +497,35 @@ impl Studio {
     /// The avatar's generations, newest first, with their median likeness.
     pub fn generations(&self, avatar_reference: &str) -> Result<Vec<GenerationSummary>> {
         let avatar = self.avatar(avatar_reference)?;
+        self.summaries(avatar.id)
+    }
+
+    /// Each avatar's newest finished pack's median likeness, for the avatar cards.
+    pub fn latest_likeness(&self) -> Result<std::collections::HashMap<Uuid, f32>> {
+        let mut latest = std::collections::HashMap::new();
+        for avatar in self.library.avatars()? {
+            let newest = self
+                .summaries(avatar.id)?
+                .into_iter()
+                .filter(|summary| summary.generation.state == GenerationState::Completed)
+                .find_map(|summary| summary.median_likeness);
+            if let Some(median) = newest {
+                latest.insert(avatar.id, median);
+            }
+        }
+        Ok(latest)
+    }
+
+    fn summaries(&self, avatar_id: Uuid) -> Result<Vec<GenerationSummary>> {
+        let presets: std::collections::HashMap<Uuid, String> = self
+            .library
+            .jobs()?
+            .into_iter()
+            .filter(|job| job.avatar_id == avatar_id)
+            .map(|job| (job.id, job.preset))
+            .collect();
         self.library
-            .generations(avatar.id)?
+            .generations(avatar_id)?
             .into_iter()
             .map(|generation| {
                 let images = self.library.generation_images(generation.id)?;
@@ -504,6 +533,7 @@ impl Studio {
                 Ok(GenerationSummary {
                     median_likeness: median,
                     median_band: median.map(photos::likeness_band),
+                    training_preset: presets.get(&generation.training_job_id).cloned(),
                     images: images.len() as u32,
                     generation,
                 })

@@ -41,7 +41,11 @@ export type AvatarCard = {
 /**
  * The first photo's thumbnail, when the avatar has photos.
  */
-cover_path: string | null, id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
+cover_path: string | null, 
+/**
+ * The median likeness of the newest finished sample pack, and its words.
+ */
+likeness: number | null, likeness_band: LikenessBand | null, id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
  * 0–100.
  */
@@ -145,7 +149,11 @@ export type GenerationSummary = { generation: Generation, images: number,
 /**
  * The median of the images' likeness; `None` when no image has one.
  */
-median_likeness: number | null, median_band: LikenessBand | null, };
+median_likeness: number | null, median_band: LikenessBand | null, 
+/**
+ * The preset of the training that made the model, to compare trainings by.
+ */
+training_preset: string | null, };
 
 export type LikenessBand = "looks_like_them" | "somewhat" | "does_not";
 
