@@ -1,5 +1,5 @@
-//! `train`, `status`, `cancel` and `jobs` as real processes: in test mode, and against the fake
-//! fal with the process killed while it follows a job.
+//! `train`, `status`, `cancel`, `jobs`, `generate` and `gallery` as real processes: in test mode,
+//! and against the fake fal with the process killed while it follows a job.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -457,4 +457,68 @@ fn a_test_mode_pack_fills_the_gallery_and_gallery_json_keeps_its_contract() {
         gallery[0]["prompt"], "TOK, on a boat",
         "the newest pack first"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_pack_needs_yes_and_then_fills_the_gallery_from_fal() {
+    let fake = FakeFal::start().await;
+    fake.set_script(Script {
+        queue_time: Duration::from_millis(50),
+        run_time: Duration::from_millis(200),
+        ..Script::default()
+    });
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+    let vars = paid_vars(&fake);
+    let trained = json_ok(
+        library.path(),
+        &vars,
+        &[
+            "train", &avatar, "--preset", "fast", "--yes", "--wait", "--json",
+        ],
+    );
+    assert_eq!(trained["status"], "completed", "{trained}");
+
+    let refused = run(
+        library.path(),
+        &vars,
+        &["generate", &avatar, "--prompt", "on a boat", "--json"],
+    );
+    assert!(!refused.status.success());
+    let error: Value = serde_json::from_slice(&refused.stderr).expect("one JSON error");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains("--yes"),
+        "{error}"
+    );
+    let sent = |fake: &FakeFal| {
+        fake.submissions()
+            .iter()
+            .filter(|submission| submission.endpoint_id == "fal-ai/flux-lora")
+            .count()
+    };
+    assert_eq!(sent(&fake), 0, "nothing was sent without --yes");
+
+    let pack = json_ok(
+        library.path(),
+        &vars,
+        &[
+            "generate",
+            &avatar,
+            "--prompt",
+            "on a boat",
+            "--count",
+            "2",
+            "--yes",
+            "--json",
+        ],
+    );
+    assert_eq!(pack["generation"]["state"], "completed", "{pack}");
+    assert_eq!(sent(&fake), 1);
+    let gallery = json_ok(library.path(), &vars, &["gallery", &avatar, "--json"]);
+    assert_eq!(gallery.as_array().expect("images").len(), 2);
+    assert!(gallery[0]["likeness"].is_number(), "{}", gallery[0]);
+    assert_eq!(gallery[0]["simulated"], false);
 }
