@@ -63,8 +63,9 @@ impl Library {
         Ok(changed == 1)
     }
 
-    /// Deletes an avatar with its photo rows and jobs, then at once its model files and the photo
-    /// files and thumbnails no other avatar holds; `None` when there is no such avatar.
+    /// Deletes an avatar with its photo rows, jobs and gallery, then at once its model files and
+    /// the photo files, thumbnails and gallery images no other avatar holds; `None` when there is
+    /// no such avatar.
     pub fn delete_avatar(&self, id: Uuid) -> Result<Option<DeletedFiles>> {
         let changed = self
             .connection()

@@ -83,8 +83,8 @@ impl Library {
         outcome
     }
 
-    /// Removes files that no photo row refers to, and half-written ones, when no process is
-    /// storing a photo; otherwise leaves them for a later sweep.
+    /// Removes files that no photo or gallery row refers to, and half-written ones, when no
+    /// process is storing one; otherwise leaves them for a later sweep.
     pub(crate) fn sweep_unreferenced_files(&self) -> Result<()> {
         let lock = self.files_lock()?;
         match lock.try_lock() {
@@ -112,19 +112,22 @@ impl Library {
     fn sweep_locked(&self) -> Result<usize> {
         let referenced: HashSet<String> = {
             let connection = self.connection();
-            let mut statement =
-                connection.prepare("SELECT DISTINCT file_hash FROM avatar_photos")?;
+            let mut statement = connection.prepare(
+                "SELECT file_hash FROM avatar_photos UNION SELECT file_hash FROM gallery_images",
+            )?;
             statement
                 .query_map([], |row| row.get::<_, String>(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
         let mut removed = 0;
-        for dir in [PHOTOS_DIR, THUMBNAILS_DIR] {
-            removed += sweep(&self.root.join(dir), &referenced).map_err(|source| {
-                LibraryError::Folder {
-                    path: self.root.join(dir),
-                    source,
-                }
+        for dir in [PHOTOS_DIR, THUMBNAILS_DIR, crate::GALLERY_DIR] {
+            let path = self.root.join(dir);
+            if !path.exists() {
+                continue;
+            }
+            removed += sweep(&path, &referenced).map_err(|source| LibraryError::Folder {
+                path: self.root.join(dir),
+                source,
             })?;
         }
         Ok(removed)

@@ -268,6 +268,11 @@ impl Library {
     /// Stores an image at its place in a pack: the file first, then the row. An image already
     /// at that place (stored before a crash) is kept and `false` returned.
     pub fn store_gallery_image(&self, image: &GalleryImage, bytes: &[u8]) -> Result<bool> {
+        // Under the shared file lock, so a sweep never takes a file whose row is on its way.
+        self.storing(|| self.store_gallery_file_and_row(image, bytes))
+    }
+
+    fn store_gallery_file_and_row(&self, image: &GalleryImage, bytes: &[u8]) -> Result<bool> {
         let path = self.gallery_path(&image.file_hash, &image.format);
         if !path.exists() {
             write_atomically(&path, bytes).map_err(|source| LibraryError::Folder {
@@ -350,28 +355,15 @@ impl Library {
         Ok(changed == 1)
     }
 
-    /// Deletes an image's row, then its file unless another image holds the same bytes.
+    /// Deletes an image's row, then its file through the sweep (unless another row holds the
+    /// same bytes, or another process is storing files right now: a later sweep takes it).
     pub fn delete_gallery_image(&self, id: Uuid) -> Result<Option<GalleryImage>> {
         let Some(image) = self.gallery_image(id)? else {
             return Ok(None);
         };
-        let still_held: bool = {
-            let connection = self.connection();
-            connection.execute("DELETE FROM gallery_images WHERE id = ?1", [id.to_string()])?;
-            connection.query_row(
-                "SELECT EXISTS (SELECT 1 FROM gallery_images WHERE file_hash = ?1)",
-                [&image.file_hash],
-                |row| row.get(0),
-            )?
-        };
-        if !still_held {
-            let path = self.gallery_path(&image.file_hash, &image.format);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(LibraryError::Folder { path, source }),
-            }
-        }
+        self.connection()
+            .execute("DELETE FROM gallery_images WHERE id = ?1", [id.to_string()])?;
+        self.sweep_unreferenced_files()?;
         Ok(Some(image))
     }
 }

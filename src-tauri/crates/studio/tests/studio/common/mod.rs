@@ -44,7 +44,6 @@ pub fn new_avatar(studio: &Studio, training_type: TrainingType) -> String {
 }
 
 /// An identity fixture enlarged to a size the import accepts.
-#[allow(dead_code)] // for the identity tests; other test binaries share this module
 pub fn enlarged(name: &str, folder: &Path) -> PathBuf {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../tests/fixtures/identity")

@@ -2,15 +2,13 @@
 //! download renamed into place, and a folder moved in are each imported once, and only complete;
 //! a later start passes over what was judged before.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{cases, new_avatar, studio};
+use crate::common::{cases, new_avatar, studio};
 use studio::{
     PhotoCode, PhotoResult, Studio, TrainingType, Verdict, WatchProblemCode, WatchedFolder,
 };
@@ -264,7 +262,7 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     let canonical = std::fs::canonicalize(watched.path()).expect("canonical");
     assert_eq!(kept.as_deref(), Some(canonical.as_path()));
     drop(studio);
-    let studio = common::studio(library.path(), &[]);
+    let studio = crate::common::studio(library.path(), &[]);
     let kept = |studio: &Studio| studio.watch_folder_of(&avatar).expect("read");
     assert_eq!(
         kept(&studio),

@@ -2,13 +2,9 @@
 //! through the generations ledger, into the gallery, each image scored for likeness; carried on
 //! after a crash without making an image twice; stopped when asked.
 
-// Only some of the shared helpers are used here.
-#[allow(dead_code)]
-mod common;
-
 use std::sync::Arc;
 
-use common::enlarged;
+use crate::common::enlarged;
 use studio::{
     Config, GenerationRequest, GenerationState, MemorySecrets, Overrides, Ports, Preset,
     RecordingNotifier, Studio, SystemClock, TrainingType,
@@ -43,7 +39,7 @@ fn open(library: &std::path::Path) -> (Studio, Arc<RecordingNotifier>) {
 
 /// A portrait avatar with a trained (test-mode) model.
 async fn trained_avatar(studio: &Studio, files: &std::path::Path) -> String {
-    let avatar = common::new_avatar(studio, TrainingType::Portrait);
+    let avatar = crate::common::new_avatar(studio, TrainingType::Portrait);
     let paths: Vec<_> = PERSON.iter().map(|name| enlarged(name, files)).collect();
     studio.add_photos(&avatar, &paths, |_| {}).expect("add");
     let plan = studio
@@ -122,6 +118,11 @@ async fn a_test_mode_pack_fills_the_gallery_with_scored_simulated_images_and_not
     let deleted = studio.delete_gallery_image(gallery[1].id).expect("delete");
     assert!(!studio.gallery_file(&deleted).exists(), "its file is gone");
     assert_eq!(studio.gallery(&avatar).expect("gallery").len(), 7);
+
+    // The avatar goes with its gallery, files and all.
+    let kept = studio.gallery_file(&gallery[0]);
+    studio.delete_avatar(&avatar).await.expect("delete");
+    assert!(!kept.exists(), "no gallery file outlives its avatar");
 }
 
 #[tokio::test]
@@ -217,7 +218,7 @@ async fn a_cancelled_pack_stops_after_the_image_being_made() {
 async fn a_pack_needs_a_trained_model() {
     let library = tempfile::tempdir().expect("library");
     let (studio, _) = open(library.path());
-    let avatar = common::new_avatar(&studio, TrainingType::Portrait);
+    let avatar = crate::common::new_avatar(&studio, TrainingType::Portrait);
     let error = studio
         .plan_generation(&avatar, &GenerationRequest::default())
         .await

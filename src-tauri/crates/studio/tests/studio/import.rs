@@ -1,10 +1,8 @@
 //! Importing real files into a real library: verdicts, duplicates, limits, folders and links.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{cases, new_avatar, studio};
+use crate::common::{cases, new_avatar, studio};
 use studio::{PhotoCode, PhotoResult, Studio, TrainingType, Verdict};
 
 fn add(studio: &Studio, avatar: &str, paths: &[PathBuf]) -> Vec<PhotoResult> {

@@ -1,13 +1,9 @@
 //! The avatar's stored photos judged again as one set: the photo of someone else is named,
 //! whichever order the photos were stored in.
 
-// Only some of the shared helpers are used here.
-#[allow(dead_code)]
-mod common;
-
 use std::path::PathBuf;
 
-use common::{enlarged, new_avatar, studio};
+use crate::common::{enlarged, new_avatar, studio};
 use studio::{PhotoCode, TrainingType, Verdict};
 
 #[test]
@@ -184,7 +180,7 @@ fn photos_stored_before_identities_were_kept_are_judged_once_their_identities_ar
         .expect("forget");
     drop(database);
 
-    let studio = common::studio(library.path(), &[]);
+    let studio = crate::common::studio(library.path(), &[]);
     let named: Vec<String> = studio
         .readiness(&avatar)
         .expect("readiness")
