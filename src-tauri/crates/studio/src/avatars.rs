@@ -162,22 +162,16 @@ mod tests {
     use chrono::{DateTime, Duration};
 
     use super::*;
-    use crate::{Config, ErrorCode, ManualClock, Ports};
+    use crate::{ErrorCode, ManualClock, TestStudio};
 
     fn studio(dir: &std::path::Path) -> (Studio, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(
             DateTime::from_timestamp(1_750_000_000, 0).expect("valid time"),
         ));
-        let config = Config::from_lookup(Some(dir.to_path_buf()), |_| None).expect("config");
-        let studio = Studio::open(
-            config,
-            Ports {
-                clock: clock.clone(),
-                secrets: Arc::new(crate::MemorySecrets::default()),
-                notifier: Arc::new(crate::SilentNotifier),
-            },
-        )
-        .expect("open");
+        let studio = TestStudio::new(dir)
+            .clock(clock.clone())
+            .open()
+            .expect("open");
         (studio, clock)
     }
 

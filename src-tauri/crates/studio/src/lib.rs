@@ -18,6 +18,8 @@ mod pricing;
 mod relay;
 mod settings;
 mod settle;
+#[cfg(any(test, feature = "test-support"))]
+mod test_support;
 mod tidy;
 mod training;
 mod watch;
@@ -51,9 +53,11 @@ pub use photos::{
     MIN_PHOTOS_FOR_ADVICE, Pose, PoseCounts, likeness_band,
 };
 pub use ports::{
-    Clock, ManualClock, MemorySecrets, Notice, Notifier, Ports, RecordingNotifier, SecretName,
-    SecretSource, Secrets, SilentNotifier, SystemClock,
+    Clock, Notice, Notifier, Ports, SecretName, SecretSource, Secrets, SilentNotifier, SystemClock,
 };
+#[cfg(any(test, feature = "test-support"))]
+pub use test_support::{ManualClock, MemorySecrets, RecordingNotifier, TestStudio};
+
 pub use pricing::Spending;
 pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,

@@ -1,20 +1,14 @@
-//! The outside world, behind small traits with a real implementation and a fake.
+//! The outside world, behind small traits with a real implementation; the fakes tests use are
+//! in `test_support`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::JobState;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Where the application reads the time; business logic never calls `Utc::now()` itself.
 pub trait Clock: Send + Sync {
@@ -26,25 +20,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
-    }
-}
-
-/// A clock that moves only when told to, for tests.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Self {
-        Self(Mutex::new(start))
-    }
-
-    pub fn advance(&self, by: Duration) {
-        *lock(&self.0) += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *lock(&self.0)
     }
 }
 
@@ -112,43 +87,6 @@ pub fn secret_from_env(name: SecretName) -> Option<String> {
     })
 }
 
-/// Secrets held in memory, for tests.
-#[derive(Default)]
-pub struct MemorySecrets(Mutex<HashMap<SecretName, String>>);
-
-impl MemorySecrets {
-    pub fn with(self, name: SecretName, value: &str) -> Self {
-        lock(&self.0).insert(name, value.to_string());
-        self
-    }
-}
-
-impl Secrets for MemorySecrets {
-    fn get(&self, name: SecretName) -> Option<String> {
-        lock(&self.0).get(&name).cloned()
-    }
-
-    fn set(&self, name: SecretName, value: &str) -> crate::Result<()> {
-        lock(&self.0).insert(name, value.to_string());
-        Ok(())
-    }
-
-    fn delete(&self, name: SecretName) -> crate::Result<()> {
-        lock(&self.0).remove(&name);
-        Ok(())
-    }
-
-    fn source(&self, name: SecretName) -> crate::Result<Option<SecretSource>> {
-        Ok(lock(&self.0)
-            .contains_key(&name)
-            .then_some(SecretSource::Keychain))
-    }
-
-    fn reach_store(&self) -> crate::Result<()> {
-        Ok(())
-    }
-}
-
 /// A training's or a sample pack's end, told to the creator.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct Notice {
@@ -172,22 +110,6 @@ pub struct SilentNotifier;
 
 impl Notifier for SilentNotifier {
     fn notify(&self, _notice: &Notice) {}
-}
-
-/// Keeps every notice, for tests.
-#[derive(Default)]
-pub struct RecordingNotifier(Mutex<Vec<Notice>>);
-
-impl RecordingNotifier {
-    pub fn notices(&self) -> Vec<Notice> {
-        lock(&self.0).clone()
-    }
-}
-
-impl Notifier for RecordingNotifier {
-    fn notify(&self, notice: &Notice) {
-        lock(&self.0).push(notice.clone());
-    }
 }
 
 /// Every outside system the application talks to.

@@ -36,29 +36,16 @@ pub fn studio_on_fake(
     library: &Path,
     poll_ms: u64,
 ) -> (studio::Studio, String) {
-    let vars = [
-        ("AVATAR_MIN_PHOTOS", "2".to_string()),
-        ("FAL_TRAINING_TEST_MODE", "false".to_string()),
-        ("FAL_QUEUE_URL", fake.base_url()),
-        ("FAL_REST_URL", fake.base_url()),
-        ("FAL_PLATFORM_URL", fake.platform_url()),
-        ("FAL_POLL_INTERVAL_MS", poll_ms.to_string()),
-    ];
-    let config = studio::Config::from_lookup(Some(library.to_path_buf()), |name| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.clone())
-    })
-    .expect("config");
-    let secrets = studio::MemorySecrets::default().with(studio::SecretName::FalKey, fake.api_key());
-    let studio = studio::Studio::open(
-        config,
-        studio::Ports {
-            secrets: std::sync::Arc::new(secrets),
-            ..studio::Ports::system()
-        },
-    )
-    .expect("studio");
+    let studio = studio::TestStudio::new(library)
+        .var("AVATAR_MIN_PHOTOS", "2")
+        .var("FAL_TRAINING_TEST_MODE", "false")
+        .var("FAL_QUEUE_URL", fake.base_url())
+        .var("FAL_REST_URL", fake.base_url())
+        .var("FAL_PLATFORM_URL", fake.platform_url())
+        .var("FAL_POLL_INTERVAL_MS", poll_ms.to_string())
+        .secret(studio::SecretName::FalKey, fake.api_key())
+        .open()
+        .expect("studio");
     let avatar = studio
         .create_avatar(studio::NewAvatar {
             name: "Bench".into(),

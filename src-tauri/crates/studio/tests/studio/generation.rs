@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::common::enlarged;
 use studio::{
-    Config, GenerationRequest, GenerationState, MemorySecrets, Overrides, Ports, Preset,
-    RecordingNotifier, Studio, SystemClock, TrainingType,
+    GenerationRequest, GenerationState, Overrides, Preset, RecordingNotifier, Studio, TestStudio,
+    TrainingType,
 };
 
 const PERSON: [&str; 4] = [
@@ -18,23 +18,11 @@ const PERSON: [&str; 4] = [
 ];
 
 fn open(library: &std::path::Path) -> (Studio, Arc<RecordingNotifier>) {
-    let vars = [
-        ("AVATAR_MIN_PHOTOS", "3"),
-        ("FAL_MOCK_TRAINING_DURATION", "0"),
-    ];
-    let config = Config::from_lookup(Some(library.to_path_buf()), |name| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
-    })
-    .expect("config");
-    let notifier = Arc::new(RecordingNotifier::default());
-    let ports = Ports {
-        clock: Arc::new(SystemClock),
-        secrets: Arc::new(MemorySecrets::default()),
-        notifier: notifier.clone(),
-    };
-    (Studio::open(config, ports).expect("studio"), notifier)
+    TestStudio::new(library)
+        .var("AVATAR_MIN_PHOTOS", "3")
+        .var("FAL_MOCK_TRAINING_DURATION", "0")
+        .open_recording()
+        .expect("studio")
 }
 
 /// A portrait avatar with a trained (test-mode) model.

@@ -3,30 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use fal_fake::FakeFal;
-use studio::{
-    Config, Diagnosis, Finding, MemorySecrets, Ports, SecretName, Service, SilentNotifier, Studio,
-    SystemClock,
-};
+use studio::{Diagnosis, Finding, MemorySecrets, SecretName, Service, Studio, TestStudio};
 
 fn open(library: &Path, secrets: MemorySecrets, env: &[(&str, String)]) -> Studio {
-    let config = Config::from_lookup(Some(library.to_path_buf()), |name| {
-        env.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.clone())
-    })
-    .expect("config");
-    Studio::open(
-        config,
-        Ports {
-            clock: Arc::new(SystemClock),
-            secrets: Arc::new(secrets),
-            notifier: Arc::new(SilentNotifier),
-        },
-    )
-    .expect("studio")
+    TestStudio::new(library)
+        .vars(env.iter().map(|(name, value)| (*name, value.clone())))
+        .secrets(secrets)
+        .open()
+        .expect("studio")
 }
 
 fn changes(pairs: &[(&str, Option<&str>)]) -> BTreeMap<String, Option<String>> {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use fal_fake::{FakeFal, Fault, Outcome, Route, Script};
 use studio::{
-    Config, Gender, JobFailure, JobState, JobStep, MemorySecrets, NewAvatar, Overrides, Ports,
-    Preset, RecordingNotifier, SecretName, Studio, SystemClock, TrainingJob, TrainingType,
+    Gender, JobFailure, JobState, JobStep, MemorySecrets, NewAvatar, Overrides, Ports, Preset,
+    RecordingNotifier, SecretName, Studio, SystemClock, TestStudio, TrainingJob, TrainingType,
     Transfer,
 };
 
@@ -55,23 +55,14 @@ fn open_with(
         vars.iter()
             .map(|(name, value)| (name.to_string(), value.clone())),
     );
-    let config = Config::from_lookup(Some(library.to_path_buf()), |name| {
-        all.iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    })
-    .expect("config");
-    let notifier = Arc::new(RecordingNotifier::default());
-    let studio = Studio::open(
-        config,
-        Ports {
-            clock: Arc::new(SystemClock),
-            secrets: Arc::new(secrets),
-            notifier: notifier.clone(),
-        },
-    )
-    .expect("studio");
+    let (studio, notifier) = TestStudio::new(library)
+        .vars(
+            all.iter()
+                .map(|(name, value)| (name.as_str(), value.clone())),
+        )
+        .secrets(secrets)
+        .open_recording()
+        .expect("studio");
     Setup { studio, notifier }
 }
 

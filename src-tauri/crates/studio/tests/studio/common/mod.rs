@@ -2,12 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use std::sync::Arc;
-
-use studio::{
-    Config, Gender, MemorySecrets, NewAvatar, Ports, SilentNotifier, Studio, SystemClock,
-    TrainingType,
-};
+use studio::{Gender, NewAvatar, Studio, TestStudio, TrainingType};
 
 pub fn cases() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
@@ -16,18 +11,10 @@ pub fn cases() -> PathBuf {
 /// The studio over `library`, with settings as if `vars` were set in the environment and nothing
 /// else: no keychain, no fal key from the developer's environment, no notifications.
 pub fn studio(library: &Path, vars: &[(&str, &str)]) -> Studio {
-    let lookup = |name: &str| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_string())
-    };
-    let config = Config::from_lookup(Some(library.to_path_buf()), lookup).expect("config");
-    let ports = Ports {
-        clock: Arc::new(SystemClock),
-        secrets: Arc::new(MemorySecrets::default()),
-        notifier: Arc::new(SilentNotifier),
-    };
-    Studio::open(config, ports).expect("studio")
+    TestStudio::new(library)
+        .vars(vars.iter().map(|(name, value)| (*name, value.to_string())))
+        .open()
+        .expect("studio")
 }
 
 /// A new avatar's id.

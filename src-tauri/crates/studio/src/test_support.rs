@@ -1,0 +1,162 @@
+//! What tests and benchmarks build a studio with (the `test-support` feature): one builder over a
+//! library folder with a cleared environment (only the variables given), secrets in memory, a
+//! clock of the test's choice and a notifier that records.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::{
+    Clock, Config, Notice, Notifier, Ports, Result, SecretName, SecretSource, Secrets, Studio,
+    SystemClock,
+};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A studio for a test: nothing from the developer's environment or keychain reaches it.
+pub struct TestStudio {
+    library: PathBuf,
+    vars: Vec<(String, String)>,
+    secrets: MemorySecrets,
+    clock: Arc<dyn Clock>,
+}
+
+impl TestStudio {
+    pub fn new(library: &Path) -> Self {
+        Self {
+            library: library.to_path_buf(),
+            vars: Vec::new(),
+            secrets: MemorySecrets::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// A setting as if it were set in the environment; a later value for the same name wins.
+    pub fn var(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.vars.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn vars<'a>(self, vars: impl IntoIterator<Item = (&'a str, String)>) -> Self {
+        vars.into_iter()
+            .fold(self, |builder, (name, value)| builder.var(name, value))
+    }
+
+    pub fn secret(mut self, name: SecretName, value: &str) -> Self {
+        self.secrets = self.secrets.with(name, value);
+        self
+    }
+
+    pub fn secrets(mut self, secrets: MemorySecrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The studio and the notifier that records what it tells the creator.
+    pub fn open_recording(self) -> Result<(Studio, Arc<RecordingNotifier>)> {
+        let vars = self.vars;
+        let config = Config::from_lookup(Some(self.library), |name| {
+            vars.iter()
+                .rev()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.clone())
+        })?;
+        let notifier = Arc::new(RecordingNotifier::default());
+        let studio = Studio::open(
+            config,
+            Ports {
+                clock: self.clock,
+                secrets: Arc::new(self.secrets),
+                notifier: notifier.clone(),
+            },
+        )?;
+        Ok((studio, notifier))
+    }
+
+    pub fn open(self) -> Result<Studio> {
+        self.open_recording().map(|(studio, _)| studio)
+    }
+}
+
+/// A clock that moves only when told to, for tests.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.0) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *lock(&self.0)
+    }
+}
+
+/// Secrets held in memory, for tests.
+#[derive(Default)]
+pub struct MemorySecrets(Mutex<HashMap<SecretName, String>>);
+
+impl MemorySecrets {
+    pub fn with(self, name: SecretName, value: &str) -> Self {
+        lock(&self.0).insert(name, value.to_string());
+        self
+    }
+}
+
+impl Secrets for MemorySecrets {
+    fn get(&self, name: SecretName) -> Option<String> {
+        lock(&self.0).get(&name).cloned()
+    }
+
+    fn set(&self, name: SecretName, value: &str) -> crate::Result<()> {
+        lock(&self.0).insert(name, value.to_string());
+        Ok(())
+    }
+
+    fn delete(&self, name: SecretName) -> crate::Result<()> {
+        lock(&self.0).remove(&name);
+        Ok(())
+    }
+
+    fn source(&self, name: SecretName) -> crate::Result<Option<SecretSource>> {
+        Ok(lock(&self.0)
+            .contains_key(&name)
+            .then_some(SecretSource::Keychain))
+    }
+
+    fn reach_store(&self) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+/// Keeps every notice, for tests.
+#[derive(Default)]
+pub struct RecordingNotifier(Mutex<Vec<Notice>>);
+
+impl RecordingNotifier {
+    pub fn notices(&self) -> Vec<Notice> {
+        lock(&self.0).clone()
+    }
+}
+
+impl Notifier for RecordingNotifier {
+    fn notify(&self, notice: &Notice) {
+        lock(&self.0).push(notice.clone());
+    }
+}
