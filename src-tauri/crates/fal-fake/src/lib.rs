@@ -69,6 +69,9 @@
 //!   `megapixels`; each image bills its pixels rounded up to whole millions, flagged ones
 //!   included.
 
+// A stand-in for fal's servers, not part of the app: it fetches datasets and LoRAs as fal does.
+#![allow(clippy::disallowed_methods)]
+
 mod connections;
 mod download;
 mod inference;

@@ -379,6 +379,8 @@ impl FalClient {
     }
 }
 
+// The fal port's one place that builds a client.
+#[allow(clippy::disallowed_methods)]
 fn http_client(read_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)

@@ -5,6 +5,9 @@
 //! `cargo run -p avatar-relay --example load -- --webhooks 5000 --clients 32 2>/tmp/relay-load.log`
 //! (the relay logs one line per stored event on stderr).
 
+// A load generator, not part of the app.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -42,6 +42,8 @@ pub struct FalKeys {
 }
 
 impl FalKeys {
+    // The relay's one client: it fetches fal's public keys and nothing else.
+    #[allow(clippy::disallowed_methods)]
     pub fn new(url: String, max_age: Duration) -> Result<Self, KeysUnavailable> {
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)

@@ -5,6 +5,9 @@
 //! usage: `cargo run --release -p avatar-studio-core --example bench_fal_upload -- DIR`
 //! where DIR holds the photos (tests/bench/fal_upload.sh makes 20 photos of 12 MP).
 
+// The benchmark's own client, the baseline the app is compared with.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::path::PathBuf;

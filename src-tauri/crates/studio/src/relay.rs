@@ -45,7 +45,7 @@ impl Studio {
             ));
         };
         let after = self.library.relay_cursor()?;
-        let response = reqwest::Client::new()
+        let response = relay_http()
             .get(format!("{url}/api/events"))
             .query(&[
                 ("after", after.to_string()),
@@ -313,7 +313,7 @@ impl Studio {
             )];
         };
         let mut checks = vec![ConnectionCheck::passed(Step::Configured, url.clone())];
-        let client = reqwest::Client::new();
+        let client = relay_http();
 
         let health = client
             .get(format!("{url}/health"))
@@ -453,4 +453,12 @@ impl Studio {
             ),
         }
     }
+}
+
+/// The relay port's client: one connection pool for the feed, the connection check and test
+/// mode's simulated webhook, for the whole process.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn relay_http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
 }

@@ -1,6 +1,9 @@
 //! The relay started on loopback and driven over HTTP, with fal's keys served locally: by the
 //! fake fal, or by a small key server for a signer the test holds.
 
+// The tests talk to the relay as fal and the app would.
+#![allow(clippy::disallowed_methods)]
+
 mod feed;
 mod internet;
 mod limits;

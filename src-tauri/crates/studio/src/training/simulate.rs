@@ -57,7 +57,7 @@ impl Studio {
             "progress": 100,
             "training_type": job.training_type.as_str(),
         });
-        let mut request = reqwest::Client::new().post(&url).json(&body);
+        let mut request = crate::relay::relay_http().post(&url).json(&body);
         // The relay token goes to the relay only, never to another host named as the webhook.
         if same_origin(&url, self.config().relay_url.as_deref())
             && let Some(token) = self.secrets.get(SecretName::RelayToken)

@@ -2,6 +2,9 @@
 //! progress from logs, failures, cancels, retries, a wrong key, an expired result, and a process
 //! that stops at every stage and is replaced by a fresh one that finishes the job.
 
+// The tests read the relay as a client of their own.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
