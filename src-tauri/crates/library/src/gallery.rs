@@ -321,6 +321,34 @@ impl Library {
         )
     }
 
+    /// The likeness of every image of every completed pack, pack by pack, newest pack first:
+    /// `(avatar, pack, likeness)`. One query, for the avatar cards.
+    pub fn completed_pack_likeness(&self) -> Result<Vec<(Uuid, Uuid, Option<f32>)>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT packs.avatar_id, packs.id, images.likeness
+             FROM generations AS packs JOIN gallery_images AS images ON images.generation_id = packs.id
+             WHERE packs.state = 'completed'
+             ORDER BY packs.created_at DESC, packs.rowid DESC",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<f32>>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (avatar, pack, likeness) = row?;
+            Ok((
+                parse_id("avatar id", &avatar)?,
+                parse_id("generation id", &pack)?,
+                likeness,
+            ))
+        })
+        .collect()
+    }
+
     /// A generation's images, in pack order.
     pub fn generation_images(&self, generation_id: Uuid) -> Result<Vec<GalleryImage>> {
         self.query_images(

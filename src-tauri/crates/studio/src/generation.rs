@@ -501,16 +501,23 @@ impl Studio {
     }
 
     /// Each avatar's newest finished pack's median likeness, for the avatar cards.
+    /// Read in one query: the avatar list asks for it on every showing.
     pub fn latest_likeness(&self) -> Result<std::collections::HashMap<Uuid, f32>> {
+        // Each avatar's packs, newest first, each with its images' scores.
+        let mut packs: Vec<(Uuid, Uuid, Vec<Option<f32>>)> = Vec::new();
+        for (avatar, pack, likeness) in self.library.completed_pack_likeness()? {
+            match packs.last_mut() {
+                Some((_, last, scores)) if *last == pack => scores.push(likeness),
+                _ => packs.push((avatar, pack, vec![likeness])),
+            }
+        }
         let mut latest = std::collections::HashMap::new();
-        for avatar in self.library.avatars()? {
-            let newest = self
-                .summaries(avatar.id)?
-                .into_iter()
-                .filter(|summary| summary.generation.state == GenerationState::Completed)
-                .find_map(|summary| summary.median_likeness);
-            if let Some(median) = newest {
-                latest.insert(avatar.id, median);
+        for (avatar, _, scores) in packs {
+            if latest.contains_key(&avatar) {
+                continue;
+            }
+            if let Some(median) = photos::median_score(scores) {
+                latest.insert(avatar, median);
             }
         }
         Ok(latest)
