@@ -94,11 +94,10 @@ impl Studio {
         match job.state {
             state if state.is_final() => Ok((job, false)),
             JobState::Queued | JobState::Running => {
-                let job = if job.test_mode {
-                    self.simulate(job).await?
-                } else {
-                    self.poll(job, follower).await?
-                };
+                let job = self
+                    .trainer_of(job.test_mode)
+                    .poll(self, job, follower)
+                    .await?;
                 Ok((job, false))
             }
             _ => {
@@ -149,16 +148,10 @@ impl Studio {
     pub(super) async fn work(&self, job: TrainingJob) -> Result<TrainingJob> {
         match job.state {
             JobState::Preparing => self.prepare_and_submit(job).await,
-            // Test mode sends nothing, so a simulated send that was cut off is simply made again.
-            JobState::Submitting if job.test_mode => {
-                let mut job = job;
-                job.state = JobState::Preparing;
-                job = self.save(job, JobStep::Preparing)?;
-                self.prepare_and_submit(job).await
+            JobState::Submitting => {
+                let trainer = self.trainer_of(job.test_mode);
+                trainer.settle_unanswered(self, job).await
             }
-            // The process stopped between "about to submit" and "fal answered": fal's request
-            // history tells whether the request arrived. It is never sent again unasked.
-            JobState::Submitting => self.settle_unanswered_submit(job).await,
             JobState::Downloading => self.download(job).await,
             _ => Ok(job),
         }

@@ -21,6 +21,9 @@ mod driver;
 mod ledger;
 mod simulate;
 mod steps;
+mod trainer;
+
+use trainer::{FalTrainer, Fetched, SimulatedTrainer, Trainer};
 
 /// The trigger phrase the LoRA learns; prompts name the avatar with it.
 pub const TRIGGER_PHRASE: &str = "TOK";
@@ -252,12 +255,8 @@ impl Studio {
                 self.config().min_photos
             )));
         }
-        if !self.config().test_mode {
-            // Fail before writing a job that could never be submitted.
-            self.fal_client()?;
-            self.dataset_store(&plan.storage)?;
-            self.s3_copies()?;
-        }
+        // Fail before writing a job that could never be submitted.
+        self.trainer_of(plan.test_mode).ready(self, &plan.storage)?;
         let now = self.clock.now();
         let params = JobParams {
             steps: plan.steps,
@@ -449,7 +448,7 @@ fn attempts(job: &mut TrainingJob, transfer: Transfer) -> &mut u32 {
 
 /// What one follower remembers between polls.
 #[derive(Default)]
-struct Follower {
+pub(crate) struct Follower {
     cancel_sent: bool,
 }
 

@@ -1,4 +1,5 @@
-//! The steps of a job on fal: pack and upload the set, submit once, poll, fetch and verify the model.
+//! The steps of a job: pack and upload the set, submit once, poll, fetch and verify the model;
+//! and the trainer that does them on fal.
 
 use super::*;
 
@@ -11,128 +12,33 @@ impl Studio {
             .library
             .avatar(job.avatar_id)?
             .ok_or_else(|| Error::NotFound(format!("the avatar of job {} is gone", job.id)))?;
-        if !job.test_mode && job.dataset_url.is_none() {
-            job = match self.upload_training_set(job.clone()).await {
-                Ok(job) => job,
-                // Settings the creator must fix: trying again later cannot help. The upload
-                // wrote the job meanwhile, so it ends from what the ledger holds now.
-                Err(
-                    Error::WrongKey(reason)
-                    | Error::InvalidConfig(reason)
-                    | Error::Rejected(reason),
-                ) => {
-                    let latest = self.load_job(job.id)?;
-                    let failure = JobFailure::Settings { detail: reason };
-                    return self.conclude(latest, JobState::Failed, Some(failure));
-                }
-                // Another process moved the job on: this step stops at the fence.
-                Err(error @ Error::Conflict(_)) => return Err(error),
-                // Anything else (fal or S3 unreachable, an address gone, a file unreadable)
-                // counts as a failed round, so the job cannot be retried for ever.
-                Err(error) => {
-                    let latest = self.load_job(job.id)?;
-                    return self.transfer_failed(latest, Transfer::Upload, error);
-                }
-            };
-        }
+        let trainer = self.trainer_of(job.test_mode);
+        job = match trainer.upload(self, job.clone()).await {
+            Ok(job) => job,
+            // Settings the creator must fix: trying again later cannot help. The upload
+            // wrote the job meanwhile, so it ends from what the ledger holds now.
+            Err(
+                Error::WrongKey(reason) | Error::InvalidConfig(reason) | Error::Rejected(reason),
+            ) => {
+                let latest = self.load_job(job.id)?;
+                let failure = JobFailure::Settings { detail: reason };
+                return self.conclude(latest, JobState::Failed, Some(failure));
+            }
+            // Another process moved the job on: this step stops at the fence.
+            Err(error @ Error::Conflict(_)) => return Err(error),
+            // Anything else (fal or S3 unreachable, an address gone, a file unreadable)
+            // counts as a failed round, so the job cannot be retried for ever.
+            Err(error) => {
+                let latest = self.load_job(job.id)?;
+                return self.transfer_failed(latest, Transfer::Upload, error);
+            }
+        };
         // A cancel may have come in while the set was uploading.
         let latest = self.load_job(job.id)?;
         if latest.cancel_requested {
             return self.conclude(job, JobState::Cancelled, None);
         }
-        if job.test_mode {
-            job.state = JobState::Submitting;
-            job = self.save(job, JobStep::Sending)?;
-            let request_id = format!(
-                "test_{}_{}",
-                &avatar.id.simple().to_string()[..8],
-                &Uuid::new_v4().simple().to_string()[..8]
-            );
-            job.last_log = Some(format!(
-                "TEST MODE: skipping submission for avatar {}; generated test request_id {request_id}; simulating {} training, completes in {} s",
-                avatar.name,
-                job.training_type,
-                self.config().mock_training_duration.as_secs()
-            ));
-            job.request_id = Some(request_id);
-            job.state = JobState::Queued;
-            job.submitted_at = Some(self.clock.now());
-            job.progress = PROGRESS_SUBMITTED;
-            return self.save(job, JobStep::Queued { place: None });
-        }
-        // Everything that can fail without fal is settled before the job is marked as being sent,
-        // so a missing key never leaves a job whose fate cannot be told.
-        let client = match self.fal_client() {
-            Ok(client) => client,
-            Err(Error::InvalidConfig(reason)) => {
-                let failure = JobFailure::Settings { detail: reason };
-                return self.conclude(job, JobState::Failed, Some(failure));
-            }
-            Err(error) => return Err(error),
-        };
-        let params: JobParams = serde_json::from_str(&job.params).map_err(internal)?;
-        let trainer = self.trainer(job.training_type);
-        let input = TrainerSpec {
-            endpoint: job.trainer.clone(),
-            ..trainer
-        }
-        .input(
-            job.dataset_url.as_deref().unwrap_or_default(),
-            TRIGGER_PHRASE,
-            fal::TrainingParams {
-                steps: params.steps,
-                learning_rate: params.learning_rate,
-            },
-        );
-        let webhook = self.webhook_url(job.training_type);
-        // The fence before money moves: only the lease holder gets past it. From here on the
-        // request counts as spent until fal's answer or its request history says otherwise.
-        job.state = JobState::Submitting;
-        job.paid_request = true;
-        // Until fal answers, this is when sending began: the lookup of a lost answer starts here.
-        job.submitted_at = Some(self.clock.now());
-        job = self.save(job, JobStep::Sending)?;
-        match client
-            .submit(&job.trainer, &input, webhook.as_deref())
-            .await
-        {
-            Ok(submitted) => {
-                job.request_id = Some(submitted.request_id);
-                job.status_url = Some(submitted.status_url);
-                job.response_url = Some(submitted.response_url);
-                job.cancel_url = Some(submitted.cancel_url);
-                job.queue_position = submitted.queue_position;
-                job.submitted_at = Some(self.clock.now());
-                job.state = JobState::Queued;
-                job.progress = PROGRESS_SUBMITTED;
-                let place = job.queue_position.map(|position| position + 1);
-                self.save(job, JobStep::Queued { place })
-            }
-            Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
-                // Refused before it was queued: nothing runs, nothing is billed.
-                job.paid_request = false;
-                let failure = JobFailure::Refused {
-                    detail: error.to_string(),
-                };
-                self.conclude(job, JobState::Failed, Some(failure))
-            }
-            Err(error) if submit_not_taken(&error) => {
-                // fal's answer proves it did not take the job: it waits for a later attempt.
-                job.state = JobState::Preparing;
-                job.paid_request = false;
-                job.submitted_at = None;
-                let detail = error.to_string();
-                self.save(job, JobStep::NotSent { detail })?;
-                Err(error.into())
-            }
-            // The request left and no answer proves fal did not take it (a gateway's 408, 500,
-            // 502 or 504, a timeout, a broken connection, an answer that does not parse): a
-            // second submit could be a second paid run, so fal's request history settles it.
-            Err(error) => {
-                job.last_log = Some(format!("fal's answer was lost: {error}"));
-                self.settle_unanswered_submit(job).await
-            }
-        }
+        trainer.submit(self, job, &avatar).await
     }
 
     pub(super) async fn upload_training_set(&self, mut job: TrainingJob) -> Result<TrainingJob> {
@@ -209,16 +115,174 @@ impl Studio {
         self.save(job, JobStep::Uploaded)
     }
 
-    /// One status poll: queue position, progress from the logs, and the end.
-    pub(super) async fn poll(
+    /// Fetches the model as soon as the trainer reports completion (fal's results expire), under
+    /// a partial name, verifies it, and only then moves it into place. A download that keeps
+    /// failing ends the job with its reason after [`MAX_TRANSFER_ATTEMPTS`]; one that can never
+    /// succeed ends it at once.
+    pub(super) async fn download(&self, job: TrainingJob) -> Result<TrainingJob> {
+        if job.cancel_requested {
+            // The training ended; the creator no longer wants its model.
+            return self.conclude(job, JobState::Cancelled, None);
+        }
+        let model_path = self.library.model_path(job.avatar_id, job.id);
+        let partial = with_suffix(&model_path, PARTIAL_SUFFIX);
+        remove_if_present(&partial)?;
+        if let Some(parent) = model_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| file_error(parent, &error))?;
+        }
+        let trainer = self.trainer_of(job.test_mode);
+        let (mut job, expected_size) = match trainer.fetch_model(self, job, &partial).await? {
+            Fetched::Model { job, expected_size } => (job, expected_size),
+            Fetched::Ended(job) => return Ok(job),
+        };
+        if let Err(reason) = verify_safetensors(&partial, expected_size) {
+            remove_if_present(&partial)?;
+            return self.transfer_failed(
+                job,
+                Transfer::Download,
+                Error::Remote(format!("the downloaded model is damaged ({reason})")),
+            );
+        }
+        std::fs::rename(&partial, &model_path).map_err(|error| file_error(&model_path, &error))?;
+        job.model_path = Some(model_path.display().to_string());
+        job.progress = 100;
+        trainer.completed(self, &mut job).await;
+        self.conclude(job, JobState::Completed, None)
+    }
+
+    /// The result, waiting briefly if fal answers "still in progress" just after COMPLETED.
+    pub(super) async fn fetch_result(
         &self,
+        client: &FalClient,
+        response_url: &str,
+    ) -> std::result::Result<serde_json::Value, FalError> {
+        let mut attempts = 0;
+        loop {
+            match client.result(response_url).await {
+                Err(FalError::NotReady) if attempts < 10 => {
+                    attempts += 1;
+                    tokio::time::sleep(self.config().poll_interval).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Trainer for FalTrainer {
+    fn ready(&self, studio: &Studio, storage: &str) -> Result<()> {
+        studio.fal_client()?;
+        studio.dataset_store(storage)?;
+        studio.s3_copies()?;
+        Ok(())
+    }
+
+    async fn upload(&self, studio: &Studio, job: TrainingJob) -> Result<TrainingJob> {
+        if job.dataset_url.is_some() {
+            return Ok(job);
+        }
+        studio.upload_training_set(job).await
+    }
+
+    async fn submit(
+        &self,
+        studio: &Studio,
+        mut job: TrainingJob,
+        _avatar: &avatar_library::Avatar,
+    ) -> Result<TrainingJob> {
+        // Everything that can fail without fal is settled before the job is marked as being sent,
+        // so a missing key never leaves a job whose fate cannot be told.
+        let client = match studio.fal_client() {
+            Ok(client) => client,
+            Err(Error::InvalidConfig(reason)) => {
+                let failure = JobFailure::Settings { detail: reason };
+                return studio.conclude(job, JobState::Failed, Some(failure));
+            }
+            Err(error) => return Err(error),
+        };
+        let params: JobParams = serde_json::from_str(&job.params).map_err(internal)?;
+        let trainer = studio.trainer(job.training_type);
+        let input = TrainerSpec {
+            endpoint: job.trainer.clone(),
+            ..trainer
+        }
+        .input(
+            job.dataset_url.as_deref().unwrap_or_default(),
+            TRIGGER_PHRASE,
+            fal::TrainingParams {
+                steps: params.steps,
+                learning_rate: params.learning_rate,
+            },
+        );
+        let webhook = studio.webhook_url(job.training_type);
+        // The fence before money moves: only the lease holder gets past it. From here on the
+        // request counts as spent until fal's answer or its request history says otherwise.
+        job.state = JobState::Submitting;
+        job.paid_request = true;
+        // Until fal answers, this is when sending began: the lookup of a lost answer starts here.
+        job.submitted_at = Some(studio.clock.now());
+        job = studio.save(job, JobStep::Sending)?;
+        match client
+            .submit(&job.trainer, &input, webhook.as_deref())
+            .await
+        {
+            Ok(submitted) => {
+                job.request_id = Some(submitted.request_id);
+                job.status_url = Some(submitted.status_url);
+                job.response_url = Some(submitted.response_url);
+                job.cancel_url = Some(submitted.cancel_url);
+                job.queue_position = submitted.queue_position;
+                job.submitted_at = Some(studio.clock.now());
+                job.state = JobState::Queued;
+                job.progress = PROGRESS_SUBMITTED;
+                let place = job.queue_position.map(|position| position + 1);
+                studio.save(job, JobStep::Queued { place })
+            }
+            Err(error @ (FalError::WrongKey { .. } | FalError::Invalid { .. })) => {
+                // Refused before it was queued: nothing runs, nothing is billed.
+                job.paid_request = false;
+                let failure = JobFailure::Refused {
+                    detail: error.to_string(),
+                };
+                studio.conclude(job, JobState::Failed, Some(failure))
+            }
+            Err(error) if submit_not_taken(&error) => {
+                // fal's answer proves it did not take the job: it waits for a later attempt.
+                job.state = JobState::Preparing;
+                job.paid_request = false;
+                job.submitted_at = None;
+                let detail = error.to_string();
+                studio.save(job, JobStep::NotSent { detail })?;
+                Err(error.into())
+            }
+            // The request left and no answer proves fal did not take it (a gateway's 408, 500,
+            // 502 or 504, a timeout, a broken connection, an answer that does not parse): a
+            // second submit could be a second paid run, so fal's request history settles it.
+            Err(error) => {
+                job.last_log = Some(format!("fal's answer was lost: {error}"));
+                studio.settle_unanswered_submit(job).await
+            }
+        }
+    }
+
+    /// The process stopped between "about to submit" and "fal answered": fal's request history
+    /// tells whether the request arrived. It is never sent again unasked.
+    async fn settle_unanswered(&self, studio: &Studio, job: TrainingJob) -> Result<TrainingJob> {
+        studio.settle_unanswered_submit(job).await
+    }
+
+    /// One status poll: queue position, progress from the logs, and the end.
+    async fn poll(
+        &self,
+        studio: &Studio,
         mut job: TrainingJob,
         follower: &mut Follower,
     ) -> Result<TrainingJob> {
-        let client = self.fal_client()?;
+        let client = studio.fal_client()?;
         let (Some(status_url), Some(cancel_url)) = (job.status_url.clone(), job.cancel_url.clone())
         else {
-            return self.conclude(job, JobState::Failed, Some(JobFailure::NoRequest));
+            return studio.conclude(job, JobState::Failed, Some(JobFailure::NoRequest));
         };
         if job.cancel_requested && !follower.cancel_sent {
             // A cancel that fails is sent again at the next poll; the status is read either way,
@@ -232,14 +296,14 @@ impl Studio {
             Ok(status) => status,
             // A cancelled request that fal then forgets was removed from its queue.
             Err(FalError::NotFound(_)) if job.cancel_requested => {
-                return self.conclude(job, JobState::Cancelled, None);
+                return studio.conclude(job, JobState::Cancelled, None);
             }
             Err(FalError::NotFound(_)) => {
-                return self.conclude(job, JobState::Failed, Some(JobFailure::Forgotten));
+                return studio.conclude(job, JobState::Failed, Some(JobFailure::Forgotten));
             }
             Err(error) if error.is_transient() => {
                 let detail = error.to_string();
-                return self.save_if_changed(job, JobStep::Unreachable { detail });
+                return studio.save_if_changed(job, JobStep::Unreachable { detail });
             }
             Err(error) => return Err(error.into()),
         };
@@ -293,7 +357,7 @@ impl Studio {
                         kind: status.error_type,
                         detail: error,
                     };
-                    return self.conclude(job, state, (!cancelled).then_some(failure));
+                    return studio.conclude(job, state, (!cancelled).then_some(failure));
                 }
                 job.state = JobState::Downloading;
                 job.progress = PROGRESS_TRAINED;
@@ -302,123 +366,86 @@ impl Studio {
                 }
             }
         };
-        self.save_if_changed(job, step)
+        studio.save_if_changed(job, step)
     }
 
-    /// Fetches the result as soon as fal reports completion (results expire), downloads the
-    /// LoRA file under a partial name, verifies it, and only then moves it into place. The model's
-    /// address always comes from fal's own result. A download that keeps failing ends the job
-    /// with its reason after [`MAX_TRANSFER_ATTEMPTS`]; one that can never succeed ends it at once.
-    pub(super) async fn download(&self, mut job: TrainingJob) -> Result<TrainingJob> {
-        if job.cancel_requested {
-            // The training ended at fal; the creator no longer wants its model.
-            return self.conclude(job, JobState::Cancelled, None);
-        }
-        let model_path = self.library.model_path(job.avatar_id, job.id);
-        let partial = with_suffix(&model_path, PARTIAL_SUFFIX);
-        remove_if_present(&partial)?;
-        if let Some(parent) = model_path.parent() {
-            std::fs::create_dir_all(parent).map_err(|error| file_error(parent, &error))?;
-        }
-        let mut expected_size = None;
-        if job.test_mode {
-            simulated_model(&partial, &job)?;
-            self.send_simulated_webhook(&mut job).await;
-        } else {
-            let client = self.fal_client()?;
-            let response_url = job.response_url.clone().unwrap_or_default();
-            let output = match self.fetch_result(&client, &response_url).await {
-                Ok(result) => fal::LoraOutput::from_result(&result)
-                    .map_err(|detail| JobFailure::ResultUnusable { detail }),
-                Err(FalError::NotFound(_)) => Err(JobFailure::ResultExpired),
-                Err(error @ (FalError::Invalid { .. } | FalError::WrongKey { .. })) => {
-                    Err(JobFailure::ResultUnusable {
-                        detail: error.to_string(),
-                    })
-                }
-                Err(error) => {
-                    return self.transfer_failed(
-                        job,
-                        Transfer::Download,
-                        Error::Remote(error.to_string()),
-                    );
-                }
-            };
-            let output = match output {
-                Ok(output) => output,
-                Err(failure) => return self.conclude(job, JobState::Failed, Some(failure)),
-            };
-            if !fal::is_fetchable_url(&output.lora_url) {
-                let failure = JobFailure::ModelNotHttps {
-                    url: output.lora_url,
-                };
-                return self.conclude(job, JobState::Failed, Some(failure));
-            }
-            expected_size = output.lora_size;
-            if job.model_url.as_deref() != Some(output.lora_url.as_str()) {
-                job.model_url = Some(output.lora_url);
-                job.config_url = output.config_url;
-                job = self.save(
-                    job,
-                    JobStep::Downloading {
-                        after_cancel: false,
-                    },
-                )?;
-            }
-            let limit = expected_size.unwrap_or(self.config().max_model_bytes);
-            let url = job.model_url.clone().unwrap_or_default();
-            let downloaded = client.download(&url, &partial, limit).await;
-            if let Err(error) = downloaded {
-                remove_if_present(&partial)?;
-                return match error {
-                    FalError::NotFound(_) => {
-                        self.conclude(job, JobState::Failed, Some(JobFailure::ModelGone))
-                    }
-                    FalError::WrongKey { status } => self.conclude(
-                        job,
-                        JobState::Failed,
-                        Some(JobFailure::ModelPrivate { status }),
-                    ),
-                    error => self.transfer_failed(
-                        job,
-                        Transfer::Download,
-                        Error::Remote(error.to_string()),
-                    ),
-                };
-            }
-        }
-        if let Err(reason) = verify_safetensors(&partial, expected_size) {
-            remove_if_present(&partial)?;
-            return self.transfer_failed(
-                job,
-                Transfer::Download,
-                Error::Remote(format!("the downloaded model is damaged ({reason})")),
-            );
-        }
-        std::fs::rename(&partial, &model_path).map_err(|error| file_error(&model_path, &error))?;
-        job.model_path = Some(model_path.display().to_string());
-        job.progress = 100;
-        if !job.test_mode {
-            self.settle_on_fal(&mut job).await;
-        }
-        self.conclude(job, JobState::Completed, None)
-    }
-
-    /// The result, waiting briefly if fal answers "still in progress" just after COMPLETED.
-    pub(super) async fn fetch_result(
+    /// The model's address always comes from fal's own result.
+    async fn fetch_model(
         &self,
-        client: &FalClient,
-        response_url: &str,
-    ) -> std::result::Result<serde_json::Value, FalError> {
-        let mut attempts = 0;
-        loop {
-            match client.result(response_url).await {
-                Err(FalError::NotReady) if attempts < 10 => {
-                    attempts += 1;
-                    tokio::time::sleep(self.config().poll_interval).await;
-                }
-                other => return other,
+        studio: &Studio,
+        mut job: TrainingJob,
+        partial: &Path,
+    ) -> Result<Fetched> {
+        let client = studio.fal_client()?;
+        let response_url = job.response_url.clone().unwrap_or_default();
+        let output = match studio.fetch_result(&client, &response_url).await {
+            Ok(result) => fal::LoraOutput::from_result(&result)
+                .map_err(|detail| JobFailure::ResultUnusable { detail }),
+            Err(FalError::NotFound(_)) => Err(JobFailure::ResultExpired),
+            Err(error @ (FalError::Invalid { .. } | FalError::WrongKey { .. })) => {
+                Err(JobFailure::ResultUnusable {
+                    detail: error.to_string(),
+                })
             }
+            Err(error) => {
+                return studio
+                    .transfer_failed(job, Transfer::Download, Error::Remote(error.to_string()))
+                    .map(Fetched::Ended);
+            }
+        };
+        let output = match output {
+            Ok(output) => output,
+            Err(failure) => {
+                return studio
+                    .conclude(job, JobState::Failed, Some(failure))
+                    .map(Fetched::Ended);
+            }
+        };
+        if !fal::is_fetchable_url(&output.lora_url) {
+            let failure = JobFailure::ModelNotHttps {
+                url: output.lora_url,
+            };
+            return studio
+                .conclude(job, JobState::Failed, Some(failure))
+                .map(Fetched::Ended);
         }
+        let expected_size = output.lora_size;
+        if job.model_url.as_deref() != Some(output.lora_url.as_str()) {
+            job.model_url = Some(output.lora_url);
+            job.config_url = output.config_url;
+            job = studio.save(
+                job,
+                JobStep::Downloading {
+                    after_cancel: false,
+                },
+            )?;
+        }
+        let limit = expected_size.unwrap_or(studio.config().max_model_bytes);
+        let url = job.model_url.clone().unwrap_or_default();
+        let downloaded = client.download(&url, partial, limit).await;
+        if let Err(error) = downloaded {
+            remove_if_present(partial)?;
+            let ended = match error {
+                FalError::NotFound(_) => {
+                    studio.conclude(job, JobState::Failed, Some(JobFailure::ModelGone))
+                }
+                FalError::WrongKey { status } => studio.conclude(
+                    job,
+                    JobState::Failed,
+                    Some(JobFailure::ModelPrivate { status }),
+                ),
+                error => studio.transfer_failed(
+                    job,
+                    Transfer::Download,
+                    Error::Remote(error.to_string()),
+                ),
+            };
+            return ended.map(Fetched::Ended);
+        }
+        Ok(Fetched::Model { job, expected_size })
+    }
+
+    async fn completed(&self, studio: &Studio, job: &mut TrainingJob) {
+        studio.settle_on_fal(job).await;
     }
 }
