@@ -1,6 +1,8 @@
 //! IPC commands: each one a thin wrapper that runs a core operation off the UI thread.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use studio::{
@@ -21,6 +23,26 @@ async fn run<T: Send + 'static>(
 ) -> Reply<T> {
     let studio = state.studio()?;
     tauri::async_runtime::spawn_blocking(move || operation(&studio))
+        .await
+        .map_err(|error| {
+            ErrorReport::internal(format!("the operation stopped unexpectedly: {error}"))
+        })?
+        .map_err(ErrorReport::from)
+}
+
+/// Runs an async core operation to its end on the blocking pool: besides waiting on the network
+/// it reads and writes the library (SQLite) and may reach the keychain over D-Bus, which must not
+/// hold up the runtime's workers.
+async fn run_async<T, F>(
+    state: State<'_, AppState>,
+    operation: impl FnOnce(Arc<Studio>) -> F + Send + 'static,
+) -> Reply<T>
+where
+    T: Send + 'static,
+    F: Future<Output = studio::Result<T>>,
+{
+    let studio = state.studio()?;
+    tauri::async_runtime::spawn_blocking(move || tauri::async_runtime::block_on(operation(studio)))
         .await
         .map_err(|error| {
             ErrorReport::internal(format!("the operation stopped unexpectedly: {error}"))
@@ -309,11 +331,10 @@ pub async fn plan_training(
         steps,
         learning_rate,
     };
-    let studio = state.studio()?;
-    studio
-        .plan_training(&avatar_id, preset, overrides)
-        .await
-        .map_err(ErrorReport::from)
+    run_async(state, move |studio| async move {
+        studio.plan_training(&avatar_id, preset, overrides).await
+    })
+    .await
 }
 
 /// Writes the job for the plan the creator confirmed and follows it in the background; progress
@@ -325,9 +346,8 @@ pub async fn start_training(
     state: State<'_, AppState>,
     plan: TrainingPlan,
 ) -> Reply<TrainingJob> {
-    let studio = state.studio()?;
     if !plan.test_mode {
-        let language = studio.config().language.clone();
+        let language = state.studio()?.config().language.clone();
         if !crate::confirm::paid_start_confirmed(&window, &plan, language.as_deref()).await {
             return Err(ErrorReport {
                 code: studio::ErrorCode::InvalidInput,
@@ -336,10 +356,10 @@ pub async fn start_training(
         }
     }
     // The core follows the started job in the background.
-    studio
-        .start_training(&plan)
-        .await
-        .map_err(ErrorReport::from)
+    run_async(state, move |studio| async move {
+        studio.start_training(&plan).await
+    })
+    .await
 }
 
 #[tauri::command]
@@ -364,7 +384,10 @@ pub async fn update_channel(state: State<'_, AppState>) -> Reply<UpdateChannel> 
 /// "Check connection": the relay's health, a test event through it, and fal's webhook URL.
 #[tauri::command]
 pub async fn check_connection(state: State<'_, AppState>) -> Reply<ConnectionReport> {
-    Ok(state.studio()?.check_connection().await)
+    run_async(state, |studio| async move {
+        Ok(studio.check_connection().await)
+    })
+    .await
 }
 
 #[tauri::command]
@@ -410,16 +433,10 @@ pub async fn delete_secret(state: State<'_, AppState>, name: String) -> Reply<Se
     .await
 }
 
-/// Runs on the blocking pool: reaching the keychain may block on D-Bus (or an unlock prompt),
-/// which must not hold up the runtime the training followers run on.
+/// fal, the storage, the keychain and the library, each asked once.
 #[tauri::command]
 pub async fn diagnose(state: State<'_, AppState>) -> Reply<Vec<Diagnosis>> {
-    let studio = state.studio()?;
-    tauri::async_runtime::spawn_blocking(move || tauri::async_runtime::block_on(studio.diagnose()))
-        .await
-        .map_err(|error| {
-            ErrorReport::internal(format!("the diagnosis stopped unexpectedly: {error}"))
-        })
+    run_async(state, |studio| async move { Ok(studio.diagnose().await) }).await
 }
 
 /// The spending ledger by month and the monthly budget.
@@ -487,11 +504,10 @@ pub async fn plan_generation(
     avatar_id: String,
     request: studio::GenerationRequest,
 ) -> Reply<studio::GenerationPlan> {
-    let studio = state.studio()?;
-    studio
-        .plan_generation(&avatar_id, &request)
-        .await
-        .map_err(ErrorReport::from)
+    run_async(state, move |studio| async move {
+        studio.plan_generation(&avatar_id, &request).await
+    })
+    .await
 }
 
 /// Starts exactly the pack the creator confirmed; its images arrive as `generation` events.
@@ -500,11 +516,10 @@ pub async fn start_generation(
     state: State<'_, AppState>,
     plan: studio::GenerationPlan,
 ) -> Reply<studio::Generation> {
-    let studio = state.studio()?;
-    studio
-        .start_generation(&plan)
-        .await
-        .map_err(ErrorReport::from)
+    run_async(state, move |studio| async move {
+        studio.start_generation(&plan).await
+    })
+    .await
 }
 
 #[tauri::command]

@@ -72,7 +72,8 @@ impl Studio {
             }
         });
         let relay = background.clone();
-        background.runtime.spawn(async move {
+        // Without a thread for it, news comes by polling.
+        let _ = background.off_workers("relay follower", async move {
             let Some(studio) = relay.studio.upgrade() else {
                 return;
             };
@@ -144,24 +145,23 @@ impl Background {
         true
     }
 
-    /// Makes a generation's images on the blocking pool (decoding and the identity model are
-    /// CPU work), telling the sink of each image and of the end.
+    /// Makes a generation's images, telling the sink of each image and of the end.
     fn generate(self: &Arc<Self>, generation_id: Uuid) {
         if !lock(&self.followed).insert(generation_id) {
             return;
         }
         let background = self.clone();
-        let runtime = self.runtime.clone();
-        // On the blocking pool: decoding and the identity model are CPU work; the requests to
-        // fal are driven from the same thread.
-        self.runtime.spawn_blocking(move || {
+        // Decoding and the identity model are CPU work too, done on the same thread.
+        let started = self.off_workers("sample pack", async move {
             if let Some(studio) = background.studio.upgrade() {
                 let sink = background.sink.clone();
-                let outcome = runtime.block_on(studio.advance_generation(generation_id, |_| {
-                    if let Ok(generation) = studio.load_generation(generation_id) {
-                        sink(CoreEvent::Generation(generation));
-                    }
-                }));
+                let outcome = studio
+                    .advance_generation(generation_id, |_| {
+                        if let Ok(generation) = studio.load_generation(generation_id) {
+                            sink(CoreEvent::Generation(generation));
+                        }
+                    })
+                    .await;
                 match outcome {
                     Ok(generation) => sink(CoreEvent::Generation(generation)),
                     Err(error) => eprintln!(
@@ -171,6 +171,10 @@ impl Background {
             }
             lock(&background.followed).remove(&generation_id);
         });
+        if !started {
+            // The sweep tries again.
+            lock(&self.followed).remove(&generation_id);
+        }
     }
 
     fn follow(self: &Arc<Self>, job_id: Uuid) {
@@ -178,7 +182,7 @@ impl Background {
             return;
         }
         let background = self.clone();
-        self.runtime.spawn(async move {
+        let started = self.off_workers("training follower", async move {
             if let Some(studio) = background.studio.upgrade() {
                 let outcome = studio
                     .follow(job_id, |job| {
@@ -192,6 +196,30 @@ impl Background {
             }
             lock(&background.followed).remove(&job_id);
         });
+        if !started {
+            // The sweep tries again.
+            lock(&self.followed).remove(&job_id);
+        }
+    }
+
+    /// Runs `work` to its end on a thread of its own, with the runtime's timers and sockets: the
+    /// core's async work reads and writes the library (SQLite) and may reach the keychain over
+    /// D-Bus, which must not hold up the runtime's workers (the front end's commands are
+    /// answered there). False when no thread could be started.
+    fn off_workers(
+        &self,
+        name: &str,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> bool {
+        let runtime = self.runtime.clone();
+        let spawned = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || runtime.block_on(work));
+        if let Err(error) = spawned {
+            eprintln!("cannot start the {name}: {error}");
+            return false;
+        }
+        true
     }
 
     /// Starts a watcher for each avatar with a folder and stops the others: the one place that
