@@ -23,7 +23,9 @@ use crate::error::Origin;
 use crate::parts::{self, Part};
 use crate::{MAX_PRESIGNED_EXPIRY, PARALLEL_PARTS, PART_SIZE, S3Error, S3Settings};
 
-/// One bucket on one S3-compatible server. Cheap to share behind an `Arc`; calls may run concurrently.
+/// One bucket on one S3-compatible server. Cheap to clone (its clones share one connection
+/// pool); calls may run concurrently.
+#[derive(Clone)]
 pub struct S3Store {
     client: Client,
     endpoint: String,

@@ -95,8 +95,19 @@ pub struct Studio {
     prices: pricing::PriceCache,
     /// The fal client of the config in force (one connection pool), when a key is set.
     fal: RwLock<Option<fal::FalClient>>,
+    /// The S3 bucket of the config in force, its secret key read once with the config.
+    s3: RwLock<S3Access>,
     /// The app's background work, once started.
     background: OnceLock<Arc<background::Background>>,
+}
+
+/// The configured MinIO/S3 bucket, as the config in force leaves it.
+enum S3Access {
+    /// Training sets go to fal storage.
+    NotConfigured,
+    /// S3 is configured, but its secret key is not set.
+    NoSecretKey,
+    Ready(s3::S3Store),
 }
 
 impl Studio {
@@ -119,6 +130,7 @@ impl Studio {
             prices: pricing::PriceCache::default(),
             background: OnceLock::new(),
             fal: RwLock::new(None),
+            s3: RwLock::new(S3Access::NotConfigured),
         };
         studio.reload_config()?;
         Ok(studio)

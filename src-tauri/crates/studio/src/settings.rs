@@ -8,7 +8,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::config::SETTINGS;
-use crate::{Error, Result, SecretName, SecretStatus, Studio};
+use crate::{Error, Result, S3Access, SecretName, SecretStatus, Studio};
 
 /// One setting, by the guide's variable name.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -109,8 +109,8 @@ impl Studio {
             Ok(config) => (config, None),
             Err(error) => (self.environment.clone(), Some(error.to_string())),
         };
-        // The key is read once per config (a keychain read is a D-Bus round trip), and the one
-        // fal client built with it serves every call until the config changes.
+        // The keys are read once per config (a keychain read is a D-Bus round trip), and the one
+        // fal client and S3 client built with them serve every call until the config changes.
         // Test mode chosen outright needs no key, so the keychain is not asked then.
         let key = if config.test_mode && config.test_mode_chosen {
             None
@@ -126,10 +126,27 @@ impl Studio {
             fal::FalClient::new(config.fal_endpoints.clone(), key, retry)
                 .with_read_timeout(config.read_timeout)
         });
+        let s3 = match &config.s3 {
+            None => S3Access::NotConfigured,
+            Some(location) => match self.secrets.get(SecretName::S3SecretKey) {
+                None => S3Access::NoSecretKey,
+                Some(secret_key) => S3Access::Ready(s3::S3Store::new(s3::S3Settings {
+                    endpoint: location.endpoint.clone(),
+                    bucket: location.bucket.clone(),
+                    region: location.region.clone(),
+                    access_key: location.access_key.clone(),
+                    secret_key,
+                })),
+            },
+        };
         *self
             .fal
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = client;
+        *self
+            .s3
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = s3;
         *self.lock_settings_problem() = problem;
         *self
             .config

@@ -411,22 +411,13 @@ impl Studio {
 
     /// The configured MinIO/S3 bucket, or `None` when training sets go to fal storage.
     pub(crate) fn s3_store(&self) -> Result<Option<s3::S3Store>> {
-        let config = self.config();
-        let Some(location) = &config.s3 else {
-            return Ok(None);
-        };
-        let secret_key = self.secrets.get(SecretName::S3SecretKey).ok_or_else(|| {
-            Error::InvalidConfig(
+        match &*self.s3.read().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            crate::S3Access::NotConfigured => Ok(None),
+            crate::S3Access::NoSecretKey => Err(Error::InvalidConfig(
                 "S3 is configured but its secret key is not set: add it in Settings or set S3_SECRET_KEY".into(),
-            )
-        })?;
-        Ok(Some(s3::S3Store::new(s3::S3Settings {
-            endpoint: location.endpoint.clone(),
-            bucket: location.bucket.clone(),
-            region: location.region.clone(),
-            access_key: location.access_key.clone(),
-            secret_key,
-        })))
+            )),
+            crate::S3Access::Ready(store) => Ok(Some(store.clone())),
+        }
     }
 
     /// `FAL_WEBHOOK_URL` with the guide's `training_type` parameter.

@@ -1693,15 +1693,18 @@ async fn the_background_follows_a_started_job_to_its_end_and_tells_the_sink() {
 #[derive(Default)]
 struct CountingSecrets {
     inner: MemorySecrets,
-    fal_key_reads: std::sync::atomic::AtomicUsize,
+    reads: std::sync::Mutex<std::collections::HashMap<SecretName, usize>>,
+}
+
+impl CountingSecrets {
+    fn reads(&self) -> std::collections::HashMap<SecretName, usize> {
+        self.reads.lock().expect("reads").clone()
+    }
 }
 
 impl studio::Secrets for CountingSecrets {
     fn get(&self, name: SecretName) -> Option<String> {
-        if name == SecretName::FalKey {
-            self.fal_key_reads
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        *self.reads.lock().expect("reads").entry(name).or_default() += 1;
         self.inner.get(name)
     }
     fn set(&self, name: SecretName, value: &str) -> studio::Result<()> {
@@ -1718,16 +1721,18 @@ impl studio::Secrets for CountingSecrets {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_fal_key_is_read_once_per_config_not_per_poll() {
+#[tokio::test]
+async fn the_keys_are_read_once_per_config_not_per_poll_or_upload() {
     let library = tempfile::tempdir().expect("library");
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    // The copies stay after the job, to show they went through S3.
+    let keep = [("AVATAR_KEEP_S3_UPLOADS", "true".to_string())];
+    let (s3, fake, mut setup) = open_with_s3(library.path(), &keep).await;
     let secrets = Arc::new(CountingSecrets {
-        inner: MemorySecrets::default().with(SecretName::FalKey, fake.api_key()),
+        inner: MemorySecrets::default()
+            .with(SecretName::FalKey, fake.api_key())
+            .with(SecretName::S3SecretKey, &s3.settings("avatars").secret_key),
         ..CountingSecrets::default()
     });
-    let mut setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     setup.studio = Studio::open(
         setup.studio.config().as_ref().clone(),
         Ports {
@@ -1737,20 +1742,20 @@ async fn the_fal_key_is_read_once_per_config_not_per_poll() {
         },
     )
     .expect("studio");
-    let reads_at_open = secrets
-        .fal_key_reads
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let reads_at_open = secrets.reads();
+    assert_eq!(reads_at_open.get(&SecretName::FalKey), Some(&1));
+    assert_eq!(reads_at_open.get(&SecretName::S3SecretKey), Some(&1));
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = train(&setup.studio, &avatar, Preset::Fast).await;
     assert_eq!(job.state, JobState::Completed, "{job:?}");
     let polls = fake.request_count(Route::Status);
     assert!(polls >= 3, "the job was polled {polls} times");
+    let copies = files_under(&s3.data_dir().join("avatars"));
+    assert_eq!(copies.len(), 2, "one S3 copy per photo: {copies:?}");
     assert_eq!(
-        secrets
-            .fal_key_reads
-            .load(std::sync::atomic::Ordering::Relaxed),
+        secrets.reads(),
         reads_at_open,
-        "no poll, upload or download read the key again"
+        "no poll, upload, download or S3 call read a key again"
     );
 }
 
