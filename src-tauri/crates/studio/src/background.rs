@@ -66,9 +66,10 @@ impl Studio {
         }
         background.sync_watchers();
         let sweeper = background.clone();
+        let clock = self.clock.clone();
         background.runtime.spawn(async move {
             while sweeper.sweep().await {
-                tokio::time::sleep(SWEEP_INTERVAL).await;
+                clock.sleep(SWEEP_INTERVAL).await;
             }
         });
         let relay = background.clone();

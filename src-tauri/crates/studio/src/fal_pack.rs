@@ -89,7 +89,7 @@ impl Studio {
                 .iter()
                 .any(|request| request.state == RequestState::Queued)
             {
-                tokio::time::sleep(self.config().poll_interval).await;
+                self.clock.sleep(self.config().poll_interval).await;
             }
         }
         let requests = self.library.generation_requests(generation.id)?;

@@ -53,7 +53,8 @@ pub use photos::{
     MIN_PHOTOS_FOR_ADVICE, Pose, PoseCounts, likeness_band,
 };
 pub use ports::{
-    Clock, Notice, Notifier, Ports, SecretName, SecretSource, Secrets, SilentNotifier, SystemClock,
+    Clock, Notice, Notifier, Ports, SecretName, SecretSource, Secrets, SilentNotifier, Sleep,
+    SystemClock,
 };
 #[cfg(any(test, feature = "test-support"))]
 pub use test_support::{ManualClock, MemorySecrets, RecordingNotifier, TestStudio};

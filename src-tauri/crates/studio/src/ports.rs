@@ -10,9 +10,15 @@ use uuid::Uuid;
 
 use crate::JobState;
 
-/// Where the application reads the time; business logic never calls `Utc::now()` itself.
+/// A wait on a [`Clock`].
+pub type Sleep = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Where the application reads the time and waits; business logic never calls `Utc::now()` or
+/// starts a timer itself, so tests can move time by hand.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+    /// Ends once `duration` has passed on this clock.
+    fn sleep(&self, duration: std::time::Duration) -> Sleep;
 }
 
 pub struct SystemClock;
@@ -20,6 +26,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    fn sleep(&self, duration: std::time::Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 

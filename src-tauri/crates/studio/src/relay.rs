@@ -136,7 +136,7 @@ impl Studio {
                 UpdateChannel::Polling => {
                     // A relay just set in Settings is tried at once, not after the pause.
                     let reconfigured = tokio::select! {
-                        () = tokio::time::sleep(pause) => false,
+                        () = self.clock.sleep(pause) => false,
                         () = self.config_changed.notified() => true,
                     };
                     pause = if reconfigured {

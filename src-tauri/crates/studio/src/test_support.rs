@@ -89,22 +89,64 @@ impl TestStudio {
     }
 }
 
-/// A clock that moves only when told to, for tests.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
+/// A clock that moves only when told to, for tests: its sleeps end when [`ManualClock::advance`]
+/// passes their end, whatever the real time.
+pub struct ManualClock {
+    now: tokio::sync::watch::Sender<DateTime<Utc>>,
+    /// How many sleeps are waiting.
+    sleeping: Arc<tokio::sync::watch::Sender<usize>>,
+}
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self(Mutex::new(start))
+        Self {
+            now: tokio::sync::watch::Sender::new(start),
+            sleeping: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
     }
 
     pub fn advance(&self, by: Duration) {
-        *lock(&self.0) += by;
+        self.now.send_modify(|now| *now += by);
+    }
+
+    /// Waits until at least `count` sleeps wait on this clock: a test knows the code it drives
+    /// has come to a wait before it moves time or acts.
+    pub async fn wait_for_sleepers(&self, count: usize) {
+        let mut sleeping = self.sleeping.subscribe();
+        let _ = sleeping.wait_for(|sleeping| *sleeping >= count).await;
+    }
+}
+
+/// Counts one waiting sleep while it lives.
+struct Sleeping(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Sleeping {
+    fn new(count: Arc<tokio::sync::watch::Sender<usize>>) -> Self {
+        count.send_modify(|sleeping| *sleeping += 1);
+        Self(count)
+    }
+}
+
+impl Drop for Sleeping {
+    fn drop(&mut self) {
+        self.0.send_modify(|sleeping| *sleeping -= 1);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *lock(&self.0)
+        *self.now.borrow()
+    }
+
+    fn sleep(&self, duration: std::time::Duration) -> crate::ports::Sleep {
+        let end = self.now() + Duration::from_std(duration).unwrap_or(Duration::MAX);
+        let mut now = self.now.subscribe();
+        let count = self.sleeping.clone();
+        Box::pin(async move {
+            let _sleeping = Sleeping::new(count);
+            // The clock is gone only with the studio: then nothing is left to wake.
+            let _ = now.wait_for(|now| *now >= end).await;
+        })
     }
 }
 

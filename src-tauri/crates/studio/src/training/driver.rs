@@ -38,7 +38,7 @@ impl Studio {
             }
             if !(worked || (changed && local_work_next)) {
                 tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
+                    () = self.clock.sleep(pause) => {}
                     () = self.news.notified() => {}
                 }
                 pause = pause.mul_f64(1.5).min(MAX_POLL_INTERVAL);
@@ -129,7 +129,7 @@ impl Studio {
     ) -> Result<T> {
         let renew = async {
             loop {
-                tokio::time::sleep(self.config().job_lease / 3).await;
+                self.clock.sleep(self.config().job_lease / 3).await;
                 match self.take_lease(job_id) {
                     Ok(true) => {}
                     // Another process took the job over while this one was away (suspended,

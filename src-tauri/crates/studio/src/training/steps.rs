@@ -161,7 +161,7 @@ impl Studio {
             match client.result(response_url).await {
                 Err(FalError::NotReady) if attempts < 10 => {
                     attempts += 1;
-                    tokio::time::sleep(self.config().poll_interval).await;
+                    self.clock.sleep(self.config().poll_interval).await;
                 }
                 other => return other,
             }
