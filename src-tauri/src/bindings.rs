@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use studio::{
-    Avatar, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep,
-    Coverage, CoverageGap, CurateProgress, CurateResult, DeletedAvatar, Diagnosis, ErrorCode,
-    ErrorReport, Finding, Framing, FramingCounts, GalleryImage, Gender, Generation, GenerationPlan,
-    GenerationRequest, GenerationState, GenerationSummary, JobFailure, JobState, JobStep, Lighting,
-    LightingCounts, LikenessBand, MonthSpending, NotFitting, Pack, Photo, PhotoCode, PhotoResult,
-    Pose, PoseCounts, PresetInfo, Readiness, SecretSource, SecretStatus, Service, Setting,
-    SettingsView, Spending, TrainingChoices, TrainingJob, TrainingPlan, TrainingType, Transfer,
-    UpdateChannel, Verdict, WatchProblem, WatchProblemCode,
+    Avatar, AvatarId, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport,
+    ConnectionStep, Coverage, CoverageGap, CurateProgress, CurateResult, DeletedAvatar, Diagnosis,
+    ErrorCode, ErrorReport, Finding, Framing, FramingCounts, GalleryImage, Gender, Generation,
+    GenerationPlan, GenerationRequest, GenerationState, GenerationSummary, JobFailure, JobId,
+    JobState, JobStep, Lighting, LightingCounts, LikenessBand, MonthSpending, NotFitting, Pack,
+    Photo, PhotoCode, PhotoId, PhotoResult, Pose, PoseCounts, PresetInfo, Readiness, SecretSource,
+    SecretStatus, Service, Setting, SettingsView, Spending, TrainingChoices, TrainingJob,
+    TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem, WatchProblemCode,
 };
 use ts_rs::TS;
 
@@ -32,6 +32,9 @@ fn typescript() -> String {
     let declarations = [
         AppInfo::decl(),
         Avatar::decl(),
+        AvatarId::decl(),
+        PhotoId::decl(),
+        JobId::decl(),
         AvatarCard::decl(),
         AvatarStatus::decl(),
         ConnectionCheck::decl(),

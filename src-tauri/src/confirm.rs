@@ -112,7 +112,7 @@ mod tests {
 
     fn plan(storage: &str, notice: Option<&str>, price_source: &str) -> TrainingPlan {
         TrainingPlan {
-            avatar_id: uuid::Uuid::nil(),
+            avatar_id: studio::AvatarId::new(),
             avatar_name: "Anna".into(),
             training_type: studio::TrainingType::Portrait,
             preset: "fast".into(),

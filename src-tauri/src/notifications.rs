@@ -3,9 +3,9 @@
 
 use std::sync::OnceLock;
 
+use studio::AvatarId;
 use studio::{JobState, Notice, Notifier};
 use tauri::{AppHandle, Emitter, Manager};
-use uuid::Uuid;
 
 use crate::events::OPEN_AVATAR_EVENT;
 use crate::state::AppState;
@@ -84,7 +84,7 @@ impl Notifier for DesktopNotifier {
 
 /// Waits on its own thread (the wait blocks until the notification is clicked or closed).
 #[cfg(all(unix, not(target_os = "macos")))]
-fn open_avatar_on_click(app: AppHandle, handle: notify_rust::NotificationHandle, avatar: Uuid) {
+fn open_avatar_on_click(app: AppHandle, handle: notify_rust::NotificationHandle, avatar: AvatarId) {
     std::thread::spawn(move || {
         handle.wait_for_action(|action| {
             if action == "default" {
@@ -96,4 +96,4 @@ fn open_avatar_on_click(app: AppHandle, handle: notify_rust::NotificationHandle,
 }
 
 #[cfg(not(all(unix, not(target_os = "macos"))))]
-fn open_avatar_on_click(_: AppHandle, _: notify_rust::NotificationHandle, _: Uuid) {}
+fn open_avatar_on_click(_: AppHandle, _: notify_rust::NotificationHandle, _: AvatarId) {}

@@ -7,15 +7,14 @@ use studio::{
     ErrorReport, JobFailure, JobState, JobStep, Overrides, Preset, Studio, TrainingJob,
     TrainingPlan,
 };
-use uuid::Uuid;
 
 use crate::Output;
 
 /// One job as `status`, `jobs`, `train` and `cancel` report it.
 #[derive(Serialize)]
 struct JobReport<'a> {
-    job_id: Uuid,
-    avatar_id: Uuid,
+    job_id: studio::JobId,
+    avatar_id: studio::AvatarId,
     status: JobState,
     progress: u8,
     /// Where the job is, in English; `step` is the same as a code.
@@ -260,7 +259,7 @@ pub fn spend(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
 /// One error met while moving a training on, as `--json` reports it on stderr.
 #[derive(Serialize)]
 struct AdvanceError<'a> {
-    job_id: Uuid,
+    job_id: studio::JobId,
     code: studio::ErrorCode,
     message: &'a str,
 }

@@ -33,7 +33,7 @@ fn main() {
             let mut bytes = thumbnail.clone();
             bytes.extend_from_slice(format!("{}-{number}", avatar.id).as_bytes());
             let photo = Photo {
-                id: Uuid::new_v4(),
+                id: avatar_library::PhotoId::new(),
                 avatar_id: avatar.id,
                 minio_key: None,
                 file_hash: format!("{:032x}", Uuid::new_v4().as_u128()),

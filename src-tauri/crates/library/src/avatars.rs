@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
+use crate::AvatarId;
 use crate::blobs::DeletedFiles;
 use crate::{Avatar, AvatarStatus, Gender, Library, LibraryError, Result, TrainingType};
 
@@ -44,7 +45,7 @@ impl Library {
         rows.map(|row| row?).collect()
     }
 
-    pub fn avatar(&self, id: Uuid) -> Result<Option<Avatar>> {
+    pub fn avatar(&self, id: AvatarId) -> Result<Option<Avatar>> {
         let connection = self.connection();
         let mut statement =
             connection.prepare_cached(&format!("{SELECT_AVATAR} WHERE a.id = ?1"))?;
@@ -55,7 +56,7 @@ impl Library {
     }
 
     /// Renames an avatar; `false` when there is no such avatar.
-    pub fn rename_avatar(&self, id: Uuid, name: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub fn rename_avatar(&self, id: AvatarId, name: &str, now: DateTime<Utc>) -> Result<bool> {
         let changed = self.connection().execute(
             "UPDATE avatars SET name = ?2, updated_at = ?3 WHERE id = ?1",
             params![id.to_string(), name, now.to_rfc3339()],
@@ -66,7 +67,7 @@ impl Library {
     /// Deletes an avatar with its photo rows, jobs and gallery, then at once its model files and
     /// the photo files, thumbnails and gallery images no other avatar holds; `None` when there is
     /// no such avatar.
-    pub fn delete_avatar(&self, id: Uuid) -> Result<Option<DeletedFiles>> {
+    pub fn delete_avatar(&self, id: AvatarId) -> Result<Option<DeletedFiles>> {
         let changed = self
             .connection()
             .execute("DELETE FROM avatars WHERE id = ?1", [id.to_string()])?;
@@ -123,8 +124,10 @@ fn read_avatar(row: &Row<'_>) -> rusqlite::Result<Result<Avatar>> {
     })())
 }
 
-pub(crate) fn parse_id(what: &str, text: &str) -> Result<Uuid> {
-    Uuid::parse_str(text).map_err(|_| corrupt(what, text))
+pub(crate) fn parse_id<Id: From<Uuid>>(what: &str, text: &str) -> Result<Id> {
+    Uuid::parse_str(text)
+        .map(Id::from)
+        .map_err(|_| corrupt(what, text))
 }
 
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>> {
@@ -170,7 +173,7 @@ mod tests {
             vec![first.clone(), second]
         );
         assert_eq!(library.avatar(first.id).expect("get"), Some(first));
-        assert_eq!(library.avatar(Uuid::new_v4()).expect("get missing"), None);
+        assert_eq!(library.avatar(AvatarId::new()).expect("get missing"), None);
     }
 
     #[test]
@@ -189,7 +192,7 @@ mod tests {
         assert_eq!((renamed.name.as_str(), renamed.updated_at), ("Anya", at(5)));
         assert!(
             !library
-                .rename_avatar(Uuid::new_v4(), "x", at(5))
+                .rename_avatar(AvatarId::new(), "x", at(5))
                 .expect("rename missing")
         );
 

@@ -13,8 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use uuid::Uuid;
-
+use crate::{AvatarId, JobId};
 use crate::{Library, LibraryError, MODELS_DIR, PHOTOS_DIR, Result, THUMBNAILS_DIR, WORK_DIR};
 
 /// Marks a file still being written; a crash leaves only such names behind.
@@ -39,7 +38,7 @@ impl Library {
     }
 
     /// Where a job's verified LoRA file lives: `models/<avatar>/<job>.safetensors`.
-    pub fn model_path(&self, avatar_id: Uuid, job_id: Uuid) -> PathBuf {
+    pub fn model_path(&self, avatar_id: AvatarId, job_id: JobId) -> PathBuf {
         self.root
             .join(MODELS_DIR)
             .join(avatar_id.to_string())
@@ -55,7 +54,7 @@ impl Library {
     }
 
     /// Where a job's training-set zip is packed before upload: `work/<job>.zip`.
-    pub fn dataset_path(&self, job_id: Uuid) -> PathBuf {
+    pub fn dataset_path(&self, job_id: JobId) -> PathBuf {
         self.root.join(WORK_DIR).join(format!("{job_id}.zip"))
     }
 
@@ -192,10 +191,10 @@ mod tests {
     use super::*;
     use crate::{Avatar, Gender, Photo, PhotoDetails, TrainingType};
 
-    fn photo(avatar_id: Uuid, number: u32) -> (Photo, Vec<u8>) {
+    fn photo(avatar_id: AvatarId, number: u32) -> (Photo, Vec<u8>) {
         let bytes = format!("photo number {number}").repeat(2000).into_bytes();
         let photo = Photo {
-            id: Uuid::new_v4(),
+            id: crate::PhotoId::new(),
             avatar_id,
             minio_key: None,
             file_hash: format!("{number:032x}"),

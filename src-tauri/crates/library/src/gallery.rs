@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::avatars::{parse_id, parse_time};
 use crate::blobs::write_atomically;
 use crate::jobs::{COMMITTED_IN_MONTH, timestamp};
+use crate::{AvatarId, JobId};
 use crate::{
     GalleryImage, Generation, GenerationRequest, GenerationState, JobFailure, Library,
     LibraryError, RequestState, Result,
@@ -234,7 +235,7 @@ impl Library {
     }
 
     /// An avatar's generations, newest first.
-    pub fn generations(&self, avatar_id: Uuid) -> Result<Vec<Generation>> {
+    pub fn generations(&self, avatar_id: AvatarId) -> Result<Vec<Generation>> {
         self.query_generations(
             &format!(
                 "{SELECT_GENERATION} WHERE avatar_id = ?1 ORDER BY created_at DESC, rowid DESC"
@@ -310,7 +311,7 @@ impl Library {
     }
 
     /// An avatar's gallery, newest pack first, each pack in its own order.
-    pub fn gallery(&self, avatar_id: Uuid) -> Result<Vec<GalleryImage>> {
+    pub fn gallery(&self, avatar_id: AvatarId) -> Result<Vec<GalleryImage>> {
         self.query_images(
             &format!(
                 "{SELECT_IMAGE} WHERE avatar_id = ?1
@@ -323,7 +324,7 @@ impl Library {
 
     /// The likeness of every image of every completed pack, pack by pack, newest pack first:
     /// `(avatar, pack, likeness)`. One query, for the avatar cards.
-    pub fn completed_pack_likeness(&self) -> Result<Vec<(Uuid, Uuid, Option<f32>)>> {
+    pub fn completed_pack_likeness(&self) -> Result<Vec<(AvatarId, Uuid, Option<f32>)>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
             "SELECT packs.avatar_id, packs.id, images.likeness
@@ -409,8 +410,8 @@ fn read_generation(row: &Row<'_>) -> rusqlite::Result<Result<Generation>> {
     let seed: i64 = row.get(6)?;
     let generation = Generation {
         id: Uuid::nil(),
-        avatar_id: Uuid::nil(),
-        training_job_id: Uuid::nil(),
+        avatar_id: AvatarId(Uuid::nil()),
+        training_job_id: JobId(Uuid::nil()),
         pack: text(3)?,
         prompts: Vec::new(),
         images_per_prompt: row.get(5)?,
@@ -457,8 +458,8 @@ fn read_image(row: &Row<'_>) -> rusqlite::Result<Result<GalleryImage>> {
     let image = GalleryImage {
         id: Uuid::nil(),
         generation_id: Uuid::nil(),
-        avatar_id: Uuid::nil(),
-        training_job_id: Uuid::nil(),
+        avatar_id: AvatarId(Uuid::nil()),
+        training_job_id: JobId(Uuid::nil()),
         position: row.get(4)?,
         prompt: text(5)?,
         seed: seed as u64,
@@ -497,12 +498,12 @@ mod tests {
     use super::*;
     use crate::jobs::tests::library_with_avatar;
 
-    fn pack(avatar_id: Uuid) -> Generation {
+    fn pack(avatar_id: AvatarId) -> Generation {
         let at = chrono::Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap();
         Generation {
             id: Uuid::new_v4(),
             avatar_id,
-            training_job_id: Uuid::new_v4(),
+            training_job_id: JobId::new(),
             pack: "custom".into(),
             prompts: vec!["TOK, a".into(), "TOK, b".into()],
             images_per_prompt: 2,

@@ -8,6 +8,7 @@ use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::avatars::{parse_id, parse_time};
+use crate::{AvatarId, JobId};
 use crate::{
     JobFailure, JobState, Library, LibraryError, MonthSpending, Result, TrainingJob, TrainingType,
 };
@@ -106,7 +107,7 @@ impl Library {
         Ok(JobInsert::Inserted)
     }
 
-    pub fn job(&self, id: Uuid) -> Result<Option<TrainingJob>> {
+    pub fn job(&self, id: JobId) -> Result<Option<TrainingJob>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(&format!("{SELECT_JOB} WHERE id = ?1"))?;
         statement
@@ -169,7 +170,7 @@ impl Library {
     }
 
     /// The avatar's newest job.
-    pub fn latest_job(&self, avatar_id: Uuid) -> Result<Option<TrainingJob>> {
+    pub fn latest_job(&self, avatar_id: AvatarId) -> Result<Option<TrainingJob>> {
         let sql = format!("{SELECT_JOB} WHERE avatar_id = ?1 ORDER BY created_at DESC, id LIMIT 1");
         Ok(self
             .select_jobs(&sql, [avatar_id.to_string()])?
@@ -255,7 +256,7 @@ impl Library {
     }
 
     /// Marks an unfinished job as to be cancelled; whoever follows it acts on the mark.
-    pub fn request_cancel(&self, id: Uuid) -> Result<bool> {
+    pub fn request_cancel(&self, id: JobId) -> Result<bool> {
         let changed = self.connection().execute(
             &format!(
                 "UPDATE training_jobs SET cancel_requested = 1 WHERE id = ?1 AND {UNFINISHED}"
@@ -269,7 +270,7 @@ impl Library {
     /// holds an unexpired lease.
     pub fn take_lease(
         &self,
-        id: Uuid,
+        id: JobId,
         owner: &str,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
@@ -282,7 +283,7 @@ impl Library {
         Ok(changed == 1)
     }
 
-    pub fn release_lease(&self, id: Uuid, owner: &str) -> Result<()> {
+    pub fn release_lease(&self, id: JobId, owner: &str) -> Result<()> {
         self.connection().execute(
             "UPDATE training_jobs SET lease_owner = NULL, lease_until = NULL
              WHERE id = ?1 AND lease_owner = ?2",
@@ -356,8 +357,8 @@ fn read_job(row: &Row<'_>) -> rusqlite::Result<Result<TrainingJob>> {
     let progress: i64 = row.get(17)?;
     let queue_position: Option<i64> = row.get(18)?;
     let job = TrainingJob {
-        id: Uuid::nil(),
-        avatar_id: Uuid::nil(),
+        id: JobId(Uuid::nil()),
+        avatar_id: AvatarId(Uuid::nil()),
         idempotency_key: text(2)?,
         training_set_hash: text(3)?,
         trainer: text(4)?,
@@ -430,7 +431,7 @@ pub(crate) mod tests {
             .expect("time")
     }
 
-    pub(crate) fn library_with_avatar() -> (tempfile::TempDir, Library, Uuid) {
+    pub(crate) fn library_with_avatar() -> (tempfile::TempDir, Library, AvatarId) {
         let dir = tempfile::tempdir().expect("dir");
         let library = Library::open(dir.path()).expect("library");
         let avatar = Avatar::draft("Anna".into(), Gender::Female, TrainingType::Portrait, at(0));
@@ -438,9 +439,9 @@ pub(crate) mod tests {
         (dir, library, avatar.id)
     }
 
-    fn job(avatar_id: Uuid) -> TrainingJob {
+    fn job(avatar_id: AvatarId) -> TrainingJob {
         TrainingJob {
-            id: Uuid::new_v4(),
+            id: JobId::new(),
             avatar_id,
             idempotency_key: Uuid::new_v4().to_string(),
             training_set_hash: "hash".into(),

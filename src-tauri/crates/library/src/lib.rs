@@ -5,6 +5,7 @@
 mod avatars;
 mod blobs;
 mod gallery;
+mod ids;
 mod jobs;
 mod migrations;
 mod model;
@@ -20,6 +21,7 @@ use rusqlite::Connection;
 
 pub use blobs::{DeletedFiles, PARTIAL_SUFFIX};
 pub use gallery::{GALLERY_DIR, GenerationInsert};
+pub use ids::{AvatarId, JobId, PhotoId};
 pub use jobs::JobInsert;
 pub use migrations::SCHEMA_VERSION;
 pub use model::{

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
 
+use crate::{AvatarId, JobId, PhotoId};
+
 /// Defines a closed enum stored and exchanged as lower-case text, with the text form in one place.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -70,8 +72,7 @@ text_enum!(
 /// An avatar with the guide's fields, and the number of photos it holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Avatar {
-    #[ts(type = "string")]
-    pub id: Uuid,
+    pub id: AvatarId,
     pub name: String,
     pub gender: Gender,
     pub training_type: TrainingType,
@@ -99,7 +100,7 @@ impl Avatar {
         now: DateTime<Utc>,
     ) -> Self {
         Self {
-            id: Uuid::new_v4(),
+            id: AvatarId::new(),
             name,
             gender,
             training_type,
@@ -116,10 +117,8 @@ impl Avatar {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Photo {
-    #[ts(type = "string")]
-    pub id: Uuid,
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
+    pub id: PhotoId,
+    pub avatar_id: AvatarId,
     /// The object key once uploaded (the guide's `minio_key`).
     pub minio_key: Option<String>,
     /// MD5 of the file's bytes, hex.
@@ -311,10 +310,8 @@ pub struct MonthSpending {
 /// its end. Written before anything is uploaded or submitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct TrainingJob {
-    #[ts(type = "string")]
-    pub id: Uuid,
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
+    pub id: JobId,
+    pub avatar_id: AvatarId,
     /// Names the job's uploads, so a repeated upload replaces rather than duplicates.
     pub idempotency_key: String,
     /// MD5 over the photos' hashes: which set this job trained on.
@@ -400,11 +397,9 @@ impl GenerationState {
 pub struct Generation {
     #[ts(type = "string")]
     pub id: Uuid,
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
+    pub avatar_id: AvatarId,
     /// The training whose model made it.
-    #[ts(type = "string")]
-    pub training_job_id: Uuid,
+    pub training_job_id: JobId,
     /// A built-in pack's name, or `custom`.
     pub pack: String,
     /// The prompts, the trigger phrase in each.
@@ -438,10 +433,8 @@ pub struct GalleryImage {
     pub id: Uuid,
     #[ts(type = "string")]
     pub generation_id: Uuid,
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
-    #[ts(type = "string")]
-    pub training_job_id: Uuid,
+    pub avatar_id: AvatarId,
+    pub training_job_id: JobId,
     /// Its place in the pack: prompt by prompt, image by image.
     pub position: u32,
     pub prompt: String,
@@ -460,8 +453,7 @@ pub struct GalleryImage {
     pub likeness: Option<f32>,
     pub likeness_distance: Option<f32>,
     /// The training photo this image nearly copies.
-    #[ts(type = "string | null")]
-    pub copy_of: Option<Uuid>,
+    pub copy_of: Option<PhotoId>,
     pub favourite: bool,
     #[ts(type = "string")]
     pub created_at: DateTime<Utc>,

@@ -1,16 +1,16 @@
 //! Photo rows and their files.
 
 use rusqlite::{Row, params};
-use uuid::Uuid;
 
 use crate::avatars::{parse_id, parse_time};
 use crate::blobs::write_atomically;
+use crate::{AvatarId, PhotoId};
 use crate::{Library, LibraryError, Photo, Result};
 
 /// What a stored photo's checks found, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredChecks {
-    pub photo_id: Uuid,
+    pub photo_id: PhotoId,
     pub faces_json: String,
     pub quality_json: String,
     /// Upright, pixels.
@@ -95,7 +95,7 @@ impl Library {
 
     /// Each of an avatar's photos with what its checks found (faces and quality as JSON) and its
     /// upright height, in the order added.
-    pub fn photo_checks(&self, avatar_id: Uuid) -> Result<Vec<StoredChecks>> {
+    pub fn photo_checks(&self, avatar_id: AvatarId) -> Result<Vec<StoredChecks>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
             "SELECT id, faces, quality, height FROM avatar_photos WHERE avatar_id = ?1
@@ -122,7 +122,7 @@ impl Library {
     }
 
     /// Records the face identities (JSON) of a photo stored before they were kept.
-    pub fn set_photo_identities(&self, photo_id: Uuid, identities_json: &str) -> Result<()> {
+    pub fn set_photo_identities(&self, photo_id: PhotoId, identities_json: &str) -> Result<()> {
         self.connection().execute(
             "UPDATE avatar_photos SET identities = ?2 WHERE id = ?1",
             params![photo_id.to_string(), identities_json],
@@ -131,7 +131,7 @@ impl Library {
     }
 
     /// Each of an avatar's photos with its stored face identities (JSON), in the order added.
-    pub fn photo_identities(&self, avatar_id: Uuid) -> Result<Vec<(Uuid, Option<String>)>> {
+    pub fn photo_identities(&self, avatar_id: AvatarId) -> Result<Vec<(PhotoId, Option<String>)>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
             "SELECT id, identities FROM avatar_photos WHERE avatar_id = ?1 ORDER BY created_at, rowid",
@@ -147,7 +147,7 @@ impl Library {
     }
 
     /// An avatar's photos, in the order they were added.
-    pub fn photos(&self, avatar_id: Uuid) -> Result<Vec<Photo>> {
+    pub fn photos(&self, avatar_id: AvatarId) -> Result<Vec<Photo>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(&format!(
             "{SELECT_PHOTO} WHERE avatar_id = ?1 ORDER BY created_at, rowid"
@@ -157,7 +157,7 @@ impl Library {
     }
 
     /// Each avatar's first photo (its cover), by avatar: the hash naming its thumbnail.
-    pub fn covers(&self) -> Result<std::collections::HashMap<Uuid, String>> {
+    pub fn covers(&self) -> Result<std::collections::HashMap<AvatarId, String>> {
         let connection = self.connection();
         // SQLite takes the bare column from the row holding the MIN.
         let mut statement = connection.prepare_cached(
@@ -174,7 +174,7 @@ impl Library {
     }
 
     /// Records where a photo's copy was uploaded (the guide's `minio_key`).
-    pub fn set_photo_key(&self, photo_id: Uuid, key: &str) -> Result<()> {
+    pub fn set_photo_key(&self, photo_id: PhotoId, key: &str) -> Result<()> {
         self.connection().execute(
             "UPDATE avatar_photos SET minio_key = ?2 WHERE id = ?1",
             rusqlite::params![photo_id.to_string(), key],
@@ -183,7 +183,7 @@ impl Library {
     }
 
     /// Forgets the S3 keys of the avatar's photos, once their objects were deleted.
-    pub fn clear_photo_keys(&self, avatar_id: Uuid) -> Result<()> {
+    pub fn clear_photo_keys(&self, avatar_id: AvatarId) -> Result<()> {
         self.connection().execute(
             "UPDATE avatar_photos SET minio_key = NULL WHERE avatar_id = ?1",
             [avatar_id.to_string()],
@@ -193,7 +193,7 @@ impl Library {
 
     /// Removes a photo's row, then its files when no other avatar holds the same bytes. Files
     /// the avatar's watched folder brought while the set was full are then tried again.
-    pub fn remove_photo(&self, avatar_id: Uuid, photo_id: Uuid) -> Result<bool> {
+    pub fn remove_photo(&self, avatar_id: AvatarId, photo_id: PhotoId) -> Result<bool> {
         let removed = {
             let mut connection = self.connection();
             let transaction = connection.transaction()?;

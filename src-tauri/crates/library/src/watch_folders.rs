@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use rusqlite::params;
-use uuid::Uuid;
 
+use crate::AvatarId;
 use crate::avatars::parse_id;
 use crate::{Library, Result};
 
 impl Library {
     /// Every avatar's watched folder.
-    pub fn watch_folders(&self) -> Result<Vec<(Uuid, PathBuf)>> {
+    pub fn watch_folders(&self) -> Result<Vec<(AvatarId, PathBuf)>> {
         let connection = self.connection();
         let mut statement =
             connection.prepare_cached("SELECT avatar_id, folder FROM avatar_watch_folders")?;
@@ -27,7 +27,7 @@ impl Library {
 
     /// Sets (or, with `None`, clears) the folder an avatar watches, and forgets the files the
     /// folder it watched before brought.
-    pub fn set_watch_folder(&self, avatar_id: Uuid, folder: Option<&str>) -> Result<()> {
+    pub fn set_watch_folder(&self, avatar_id: AvatarId, folder: Option<&str>) -> Result<()> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let avatar = avatar_id.to_string();
@@ -48,7 +48,7 @@ impl Library {
     }
 
     /// Whether the avatar's watched folder has already brought this file, unchanged, to a verdict.
-    pub fn has_watched_file(&self, avatar_id: Uuid, file: &WatchedFile) -> Result<bool> {
+    pub fn has_watched_file(&self, avatar_id: AvatarId, file: &WatchedFile) -> Result<bool> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM watched_files
@@ -69,7 +69,7 @@ impl Library {
     /// a full set is `waiting_for_room`, forgotten when a photo leaves the avatar.
     pub fn remember_watched_file(
         &self,
-        avatar_id: Uuid,
+        avatar_id: AvatarId,
         file: &WatchedFile,
         waiting_for_room: bool,
     ) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Creating, listing, renaming and deleting avatars.
 
-use uuid::Uuid;
+use crate::AvatarId;
 
 use crate::{Avatar, Error, Gender, Result, Studio, TrainingType};
 
@@ -32,7 +32,9 @@ impl Studio {
     }
 
     /// Each avatar's cover, by avatar id: the thumbnail of its first photo.
-    pub fn cover_thumbnails(&self) -> Result<std::collections::HashMap<Uuid, std::path::PathBuf>> {
+    pub fn cover_thumbnails(
+        &self,
+    ) -> Result<std::collections::HashMap<AvatarId, std::path::PathBuf>> {
         Ok(self
             .library
             .covers()?
@@ -44,7 +46,7 @@ impl Studio {
     /// Finds an avatar by its full id or by a prefix of it that names exactly one avatar.
     pub fn avatar(&self, reference: &str) -> Result<Avatar> {
         let reference = reference.trim();
-        if let Ok(id) = Uuid::parse_str(reference) {
+        if let Some(id) = AvatarId::parse(reference) {
             return self.library.avatar(id)?.ok_or_else(|| no_avatar(reference));
         }
         const MIN_PREFIX: usize = 4;

@@ -4,6 +4,7 @@
 //! a window: a started or cancelled job is followed, each job by one follower; a watcher runs
 //! while, and only while, an avatar has a folder. The front end gets a closed set of events.
 
+use crate::{AvatarId, JobId};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,7 @@ pub enum CoreEvent {
     Generation(Generation),
     /// A new file in an avatar's watched folder was judged (copies already held are not news).
     WatchedPhoto {
-        avatar_id: Uuid,
+        avatar_id: AvatarId,
         result: PhotoResult,
     },
 }
@@ -47,7 +48,7 @@ pub(crate) struct Background {
     /// The jobs and generations followed now, so each is followed once.
     followed: Mutex<HashSet<Uuid>>,
     /// Each watching avatar's folder, with the switch that stops its watcher.
-    watchers: Mutex<HashMap<Uuid, (PathBuf, Arc<AtomicBool>)>>,
+    watchers: Mutex<HashMap<AvatarId, (PathBuf, Arc<AtomicBool>)>>,
 }
 
 impl Studio {
@@ -85,7 +86,7 @@ impl Studio {
     }
 
     /// Has the background follow a job it may not follow yet (a start, a cancel).
-    pub(crate) fn follow_in_background(&self, job_id: Uuid) {
+    pub(crate) fn follow_in_background(&self, job_id: JobId) {
         if let Some(background) = self.background.get() {
             background.follow(job_id);
         }
@@ -107,11 +108,11 @@ impl Studio {
     }
 
     /// The avatars watched in the background now, with their folders.
-    pub fn watched_in_background(&self) -> Vec<(Uuid, PathBuf)> {
+    pub fn watched_in_background(&self) -> Vec<(AvatarId, PathBuf)> {
         let Some(background) = self.background.get() else {
             return Vec::new();
         };
-        let mut watched: Vec<(Uuid, PathBuf)> = lock(&background.watchers)
+        let mut watched: Vec<(AvatarId, PathBuf)> = lock(&background.watchers)
             .iter()
             .map(|(avatar, (folder, _))| (*avatar, folder.clone()))
             .collect();
@@ -178,8 +179,8 @@ impl Background {
         }
     }
 
-    fn follow(self: &Arc<Self>, job_id: Uuid) {
-        if !lock(&self.followed).insert(job_id) {
+    fn follow(self: &Arc<Self>, job_id: JobId) {
+        if !lock(&self.followed).insert(job_id.0) {
             return;
         }
         let background = self.clone();
@@ -195,11 +196,11 @@ impl Background {
                     eprintln!("training {job_id} paused: {error}; it is picked up again shortly");
                 }
             }
-            lock(&background.followed).remove(&job_id);
+            lock(&background.followed).remove(&job_id.0);
         });
         if !started {
             // The sweep tries again.
-            lock(&self.followed).remove(&job_id);
+            lock(&self.followed).remove(&job_id.0);
         }
     }
 
@@ -229,7 +230,7 @@ impl Background {
         let Some(studio) = self.studio.upgrade() else {
             return;
         };
-        let wanted: HashMap<Uuid, PathBuf> = match studio.watch_folders() {
+        let wanted: HashMap<AvatarId, PathBuf> = match studio.watch_folders() {
             Ok(folders) => folders.into_iter().collect(),
             Err(error) => {
                 eprintln!("the watched folders could not be read: {error}");
@@ -256,7 +257,7 @@ impl Background {
 
     /// Watches one folder on its own thread (the watch blocks) until switched off; a folder that
     /// is gone (an unplugged drive) is looked for again every little while.
-    fn watch(&self, avatar: Uuid, folder: PathBuf, keep_going: Arc<AtomicBool>) {
+    fn watch(&self, avatar: AvatarId, folder: PathBuf, keep_going: Arc<AtomicBool>) {
         let (studio, sink) = (self.studio.clone(), self.sink.clone());
         std::thread::spawn(move || {
             let going = || keep_going.load(Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! checked on all cores, the main person found (the avatar's own photos name them when it has
 //! some), and the best, most varied photos of them picked (`photos::curate`).
 
+use crate::PhotoId;
 use std::path::{Path, PathBuf};
 
 use photos::{Code, Framing, Lighting, Pose};
@@ -60,7 +61,7 @@ pub struct Curation {
 /// A stored photo judged against the avatar's other photos.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredSameness {
-    pub photo_id: uuid::Uuid,
+    pub photo_id: PhotoId,
     pub name: String,
     /// How far its face is from the centre of the other photos, and how many they are; `None`
     /// while fewer than three photos have an identified face.

@@ -6,6 +6,7 @@
 //! Test mode makes the images on the device from the avatar's own photos (marked as simulated);
 //! otherwise each prompt is one request to fal's LoRA inference endpoint (`fal_pack.rs`).
 
+use crate::{AvatarId, JobId, PhotoId};
 use std::path::PathBuf;
 
 use avatar_library::{
@@ -105,12 +106,10 @@ pub struct GenerationRequest {
 /// What a generation will be, shown before it starts and handed back to start it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct GenerationPlan {
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
+    pub avatar_id: AvatarId,
     pub avatar_name: String,
     /// The training whose model makes the images.
-    #[ts(type = "string")]
-    pub training_job_id: Uuid,
+    pub training_job_id: JobId,
     pub pack: String,
     pub prompts: Vec<String>,
     pub images_per_prompt: u32,
@@ -356,7 +355,7 @@ impl Studio {
             return Ok(None);
         }
         self.backfill_identities(&avatar)?;
-        let identities: std::collections::HashMap<Uuid, Vec<photos::Descriptor>> = self
+        let identities: std::collections::HashMap<PhotoId, Vec<photos::Descriptor>> = self
             .library
             .photo_identities(generation.avatar_id)?
             .into_iter()
@@ -502,9 +501,9 @@ impl Studio {
 
     /// Each avatar's newest finished pack's median likeness, for the avatar cards.
     /// Read in one query: the avatar list asks for it on every showing.
-    pub fn latest_likeness(&self) -> Result<std::collections::HashMap<Uuid, f32>> {
+    pub fn latest_likeness(&self) -> Result<std::collections::HashMap<AvatarId, f32>> {
         // Each avatar's packs, newest first, each with its images' scores.
-        let mut packs: Vec<(Uuid, Uuid, Vec<Option<f32>>)> = Vec::new();
+        let mut packs: Vec<(AvatarId, Uuid, Vec<Option<f32>>)> = Vec::new();
         for (avatar, pack, likeness) in self.library.completed_pack_likeness()? {
             match packs.last_mut() {
                 Some((_, last, scores)) if *last == pack => scores.push(likeness),
@@ -523,8 +522,8 @@ impl Studio {
         Ok(latest)
     }
 
-    fn summaries(&self, avatar_id: Uuid) -> Result<Vec<GenerationSummary>> {
-        let presets: std::collections::HashMap<Uuid, String> = self
+    fn summaries(&self, avatar_id: AvatarId) -> Result<Vec<GenerationSummary>> {
+        let presets: std::collections::HashMap<JobId, String> = self
             .library
             .jobs()?
             .into_iter()

@@ -1,6 +1,7 @@
 //! Photos in: gather files from paths and folders, check them on every core, judge duplicates and
 //! the avatar's limit against what it already holds, and store the accepted ones.
 
+use crate::{AvatarId, PhotoId};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,8 +53,7 @@ pub struct PhotoResult {
     #[ts(optional)]
     pub preview: Option<String>,
     /// The id under which an accepted photo was stored.
-    #[ts(type = "string | null")]
-    pub photo_id: Option<Uuid>,
+    pub photo_id: Option<PhotoId>,
     /// The stored photo itself, for a UI to show it at once.
     #[serde(skip)]
     #[ts(skip)]
@@ -102,8 +102,7 @@ pub struct Readiness {
 /// A stored photo that does not fit its portrait set.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct NotFitting {
-    #[ts(type = "string")]
-    pub photo_id: Uuid,
+    pub photo_id: PhotoId,
     pub name: String,
     /// From the median face of the other photos (0.55 and more: someone else).
     pub distance: f32,
@@ -121,7 +120,7 @@ struct Known {
     name: String,
     pixels: u64,
     quality_score: Option<f32>,
-    stored_id: Option<Uuid>,
+    stored_id: Option<PhotoId>,
 }
 
 impl Known {
@@ -338,12 +337,12 @@ impl Studio {
 
     /// How each of an avatar's photos shows its person (pose, framing, light), from what its
     /// checks stored, in the order added.
-    pub fn photo_looks(&self, avatar_reference: &str) -> Result<Vec<(Uuid, photos::Look)>> {
+    pub fn photo_looks(&self, avatar_reference: &str) -> Result<Vec<(PhotoId, photos::Look)>> {
         let avatar = self.avatar(avatar_reference)?;
         self.looks_of(avatar.id)
     }
 
-    fn looks_of(&self, avatar_id: Uuid) -> Result<Vec<(Uuid, photos::Look)>> {
+    fn looks_of(&self, avatar_id: AvatarId) -> Result<Vec<(PhotoId, photos::Look)>> {
         Ok(self
             .library
             .photo_checks(avatar_id)?
@@ -361,7 +360,7 @@ impl Studio {
 
     /// The stored portraits that look like someone else than the rest, from their stored
     /// identities (no photo is decoded again).
-    fn photos_of_someone_else(&self, avatar_id: Uuid) -> Result<Vec<NotFitting>> {
+    fn photos_of_someone_else(&self, avatar_id: AvatarId) -> Result<Vec<NotFitting>> {
         let stored = self.library.photo_identities(avatar_id)?;
         let faces: Vec<Vec<photos::Descriptor>> = stored
             .iter()
@@ -371,7 +370,7 @@ impl Studio {
         if !judged.iter().any(|judgement| judgement.different_person) {
             return Ok(Vec::new());
         }
-        let names: std::collections::HashMap<Uuid, String> = self
+        let names: std::collections::HashMap<PhotoId, String> = self
             .library
             .photos(avatar_id)?
             .into_iter()
@@ -447,9 +446,9 @@ impl Studio {
         })
     }
 
-    fn stored_photo(&self, avatar_id: Uuid, path: &Path, report: &Report) -> Photo {
+    fn stored_photo(&self, avatar_id: AvatarId, path: &Path, report: &Report) -> Photo {
         Photo {
-            id: Uuid::new_v4(),
+            id: PhotoId::new(),
             avatar_id,
             minio_key: None,
             file_hash: report.md5.clone(),
@@ -596,7 +595,7 @@ impl Studio {
         if avatar.training_type != TrainingType::Portrait {
             return Ok(());
         }
-        let missing: Vec<Uuid> = self
+        let missing: Vec<PhotoId> = self
             .library
             .photo_identities(avatar.id)?
             .into_iter()

@@ -27,9 +27,9 @@ mod watch;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use avatar_library::{
-    Avatar, AvatarStatus, DATABASE_FILE, GALLERY_DIR, GalleryImage, Gender, Generation,
-    GenerationState, JobFailure, JobState, JobStep, Library, MonthSpending, Photo, THUMBNAILS_DIR,
-    TrainingJob, TrainingType, Transfer,
+    Avatar, AvatarId, AvatarStatus, DATABASE_FILE, GALLERY_DIR, GalleryImage, Gender, Generation,
+    GenerationState, JobFailure, JobId, JobState, JobStep, Library, MonthSpending, Photo, PhotoId,
+    THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
 };
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};

@@ -1,12 +1,12 @@
 //! The outside world, behind small traits with a real implementation; the fakes tests use are
 //! in `test_support`.
 
+use crate::AvatarId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
-use uuid::Uuid;
 
 use crate::JobState;
 
@@ -100,8 +100,7 @@ pub fn secret_from_env(name: SecretName) -> Option<String> {
 /// A training's or a sample pack's end, told to the creator.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct Notice {
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
+    pub avatar_id: AvatarId,
     pub avatar_name: String,
     pub outcome: JobState,
     /// Why it failed, when it did.

@@ -3,6 +3,7 @@
 //! cut. Events go through the same ledger path as polling, so a job ends once whichever channel
 //! reports first; polling goes on regardless, so a relay that is down loses nothing.
 
+use crate::JobId;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -107,7 +108,7 @@ impl Studio {
     /// relay is configured, so news arrives as soon as the relay has it.
     pub async fn follow_with_relay(
         &self,
-        job_id: uuid::Uuid,
+        job_id: JobId,
         watch: impl FnMut(&avatar_library::TrainingJob) -> bool,
     ) -> Result<avatar_library::TrainingJob> {
         if self.relay().is_none() {

@@ -4,13 +4,13 @@
 //! every hinted path is rescanned and a file is taken only when its size and modification time
 //! have held still for a while and its content ends the way its format says it must.
 
+use crate::AvatarId;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use notify::{RecursiveMode, Watcher};
-use uuid::Uuid;
 
 use crate::import::{Gathered, gather, is_hidden_or_unfinished};
 use avatar_library::WatchedFile;
@@ -56,7 +56,7 @@ struct Sighting {
 
 impl Studio {
     /// Every avatar's watched folder, for the app to watch from its start.
-    pub fn watch_folders(&self) -> Result<Vec<(Uuid, PathBuf)>> {
+    pub fn watch_folders(&self) -> Result<Vec<(AvatarId, PathBuf)>> {
         Ok(self.library.watch_folders()?)
     }
 

@@ -23,7 +23,7 @@ training: TrainingChoices,
  */
 packs: Array<Pack>, };
 
-export type Avatar = { id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
+export type Avatar = { id: AvatarId, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
  * 0–100.
  */
@@ -37,6 +37,12 @@ finetune_id: string | null,
  */
 fal_mode: TrainingType, photo_count: number, created_at: string, updated_at: string, };
 
+export type AvatarId = string;
+
+export type PhotoId = string;
+
+export type JobId = string;
+
 export type AvatarCard = { 
 /**
  * The first photo's thumbnail, when the avatar has photos.
@@ -45,7 +51,7 @@ cover_path: string | null,
 /**
  * The median likeness of the newest finished sample pack, and its words.
  */
-likeness: number | null, likeness_band: LikenessBand | null, id: string, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
+likeness: number | null, likeness_band: LikenessBand | null, id: AvatarId, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
  * 0–100.
  */
@@ -73,7 +79,7 @@ export type GalleryEntry = { image: GalleryImage, file_path: string,
  */
 band: LikenessBand | null, };
 
-export type GalleryImage = { id: string, generation_id: string, avatar_id: string, training_job_id: string, 
+export type GalleryImage = { id: string, generation_id: string, avatar_id: AvatarId, training_job_id: JobId, 
 /**
  * Its place in the pack: prompt by prompt, image by image.
  */
@@ -97,15 +103,15 @@ likeness: number | null, likeness_distance: number | null,
 /**
  * The training photo this image nearly copies.
  */
-copy_of: string | null, favourite: boolean, created_at: string, };
+copy_of: PhotoId | null, favourite: boolean, created_at: string, };
 
 export type GalleryView = { images: Array<GalleryEntry>, generations: Array<GenerationSummary>, };
 
-export type Generation = { id: string, avatar_id: string, 
+export type Generation = { id: string, avatar_id: AvatarId, 
 /**
  * The training whose model made it.
  */
-training_job_id: string, 
+training_job_id: JobId, 
 /**
  * A built-in pack's name, or `custom`.
  */
@@ -123,11 +129,11 @@ seed: number, image_size: string, endpoint: string,
  */
 lora_url: string | null, test_mode: boolean, state: GenerationState, confirmed_cost_usd: number, price_source: string, failure: JobFailure | null, cancel_requested: boolean, created_at: string, updated_at: string, finished_at: string | null, };
 
-export type GenerationPlan = { avatar_id: string, avatar_name: string, 
+export type GenerationPlan = { avatar_id: AvatarId, avatar_name: string, 
 /**
  * The training whose model makes the images.
  */
-training_job_id: string, pack: string, prompts: Array<string>, images_per_prompt: number, seed: number, image_size: string, endpoint: string, images: number, 
+training_job_id: JobId, pack: string, prompts: Array<string>, images_per_prompt: number, seed: number, image_size: string, endpoint: string, images: number, 
 /**
  * Zero in test mode.
  */
@@ -262,7 +268,7 @@ export type JobState = "preparing" | "submitting" | "queued" | "running" | "down
 
 export type JobStep = { "code": "preparing" } | { "code": "packing", photos: number, } | { "code": "uploading", megabytes: number, store: string, } | { "code": "uploaded" } | { "code": "sending" } | { "code": "queued", place: number | null, } | { "code": "training", done: number | null, total: number | null, } | { "code": "downloading", after_cancel: boolean, } | { "code": "retrying", transfer: Transfer, detail: string, } | { "code": "unreachable", detail: string, } | { "code": "not_sent", detail: string, } | { "code": "awaiting_history" } | { "code": "adopted" } | { "code": "completed" } | { "code": "cancelled" } | { "code": "failed" };
 
-export type NotFitting = { photo_id: string, name: string, 
+export type NotFitting = { photo_id: PhotoId, name: string, 
 /**
  * From the median face of the other photos (0.55 and more: someone else).
  */
@@ -272,7 +278,7 @@ distance: number,
  */
 others: number, };
 
-export type Photo = { id: string, avatar_id: string, 
+export type Photo = { id: PhotoId, avatar_id: AvatarId, 
 /**
  * The object key once uploaded (the guide's `minio_key`).
  */
@@ -320,7 +326,7 @@ preview?: string,
 /**
  * The id under which an accepted photo was stored.
  */
-photo_id: string | null, 
+photo_id: PhotoId | null, 
 /**
  * The reasons in plain words.
  */
@@ -389,7 +395,7 @@ problem: string | null, secrets: Array<SecretStatus>, };
 
 export type TrainingChoices = { presets: Array<PresetInfo>, min_steps: number, max_steps: number, min_learning_rate: number, max_learning_rate: number, };
 
-export type TrainingJob = { id: string, avatar_id: string, 
+export type TrainingJob = { id: JobId, avatar_id: AvatarId, 
 /**
  * Names the job's uploads, so a repeated upload replaces rather than duplicates.
  */
@@ -475,7 +481,7 @@ download_attempts: number,
  */
 revision: number, };
 
-export type TrainingPlan = { avatar_id: string, avatar_name: string, training_type: TrainingType, preset: string, trainer: string, steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, 
+export type TrainingPlan = { avatar_id: AvatarId, avatar_name: string, training_type: TrainingType, preset: string, trainer: string, steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, 
 /**
  * Zero in test mode.
  */

@@ -5,7 +5,7 @@ use super::*;
 
 impl Studio {
     /// Carries a job to a final state and returns it. Safe to run in several processes at once.
-    pub async fn drive(&self, job_id: Uuid) -> Result<TrainingJob> {
+    pub async fn drive(&self, job_id: JobId) -> Result<TrainingJob> {
         self.follow(job_id, |_| true).await
     }
 
@@ -13,7 +13,7 @@ impl Studio {
     /// `watch` returns `false`.
     pub async fn follow(
         &self,
-        job_id: Uuid,
+        job_id: JobId,
         mut watch: impl FnMut(&TrainingJob) -> bool,
     ) -> Result<TrainingJob> {
         let mut follower = Follower::default();
@@ -64,7 +64,7 @@ impl Studio {
     /// was done (so the caller need not wait before the next step).
     pub(super) async fn step(
         &self,
-        job_id: Uuid,
+        job_id: JobId,
         follower: &mut Follower,
     ) -> Result<(TrainingJob, bool)> {
         let was_final = self.load_job(job_id)?.state.is_final();
@@ -87,7 +87,7 @@ impl Studio {
 
     pub(super) async fn step_once(
         &self,
-        job_id: Uuid,
+        job_id: JobId,
         follower: &mut Follower,
     ) -> Result<(TrainingJob, bool)> {
         let job = self.load_job(job_id)?;
@@ -112,7 +112,7 @@ impl Studio {
         }
     }
 
-    pub(super) fn take_lease(&self, job_id: Uuid) -> Result<bool> {
+    pub(super) fn take_lease(&self, job_id: JobId) -> Result<bool> {
         let now = self.clock.now();
         let until = now + chrono::Duration::from_std(self.config().job_lease).map_err(internal)?;
         Ok(self
@@ -124,7 +124,7 @@ impl Studio {
     /// this one is alive, and one that died is replaced within a lease period.
     pub(super) async fn holding_lease<T>(
         &self,
-        job_id: Uuid,
+        job_id: JobId,
         work: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let renew = async {

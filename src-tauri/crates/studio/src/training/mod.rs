@@ -3,6 +3,7 @@
 //! step reads the job from the ledger and writes it back, so a killed process loses nothing: the
 //! next start of the app or the CLI picks the job up where it stopped. Test mode simulates fal.
 
+use crate::{AvatarId, JobId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,8 +42,7 @@ pub(crate) const PROGRESS_TRAINED: u8 = 95;
 /// What a training run will be, shown before a paid start and handed back to start it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, TS)]
 pub struct TrainingPlan {
-    #[ts(type = "string")]
-    pub avatar_id: Uuid,
+    pub avatar_id: AvatarId,
     pub avatar_name: String,
     pub training_type: TrainingType,
     pub preset: String,
@@ -263,7 +263,7 @@ impl Studio {
             learning_rate: plan.learning_rate,
         };
         let job = TrainingJob {
-            id: Uuid::new_v4(),
+            id: JobId::new(),
             avatar_id: plan.avatar_id,
             idempotency_key: Uuid::new_v4().simple().to_string(),
             training_set_hash: dataset::training_set_hash(&photos),
@@ -361,7 +361,7 @@ impl Studio {
         self.load_job(job.id)
     }
 
-    fn load_job(&self, job_id: Uuid) -> Result<TrainingJob> {
+    fn load_job(&self, job_id: JobId) -> Result<TrainingJob> {
         self.library
             .job(job_id)?
             .ok_or_else(|| Error::NotFound(format!("there is no training job {job_id}")))

@@ -329,7 +329,7 @@ async fn the_background_watches_an_avatars_folder_while_it_has_one_and_only_then
         }),
     );
     let avatar = new_avatar(&studio, TrainingType::Portrait);
-    let id: uuid::Uuid = avatar.parse().expect("id");
+    let id = studio::AvatarId::parse(&avatar).expect("id");
     let inbox = tempfile::tempdir().expect("inbox");
     assert!(studio.watched_in_background().is_empty());
 
