@@ -179,16 +179,16 @@ impl ImportUpdate {
     }
 }
 
-fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
-    let photos = studio
-        .list_photos(avatar)?
-        .into_iter()
-        .map(|photo| PhotoEntry::new(studio, photo))
-        .collect();
+fn photo_set(studio: &Studio, avatar: &studio::Avatar) -> studio::Result<PhotoSet> {
+    let set = studio.photo_set(avatar)?;
     Ok(PhotoSet {
-        photos,
-        readiness: studio.readiness(avatar)?,
-        watch_folder: studio.watch_folder_of(avatar)?.map(|watched| WatchFolder {
+        photos: set
+            .photos
+            .into_iter()
+            .map(|photo| PhotoEntry::new(studio, photo))
+            .collect(),
+        readiness: set.readiness,
+        watch_folder: set.watch_folder.map(|watched| WatchFolder {
             path: watched.folder.display().to_string(),
             problem: watched.problem,
         }),
@@ -197,7 +197,10 @@ fn photo_set(studio: &Studio, avatar: &str) -> studio::Result<PhotoSet> {
 
 #[tauri::command]
 pub async fn list_photos(state: State<'_, AppState>, avatar_id: String) -> Reply<PhotoSet> {
-    run(state, move |studio| photo_set(studio, &avatar_id)).await
+    run(state, move |studio| {
+        photo_set(studio, &studio.avatar(&avatar_id)?)
+    })
+    .await
 }
 
 /// Checks and stores photos, sending each verdict over `on_result` as soon as it is known.
@@ -209,12 +212,14 @@ pub async fn add_photos(
     on_result: tauri::ipc::Channel<ImportUpdate>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
+        // Found once: the import and the reply read the same avatar.
+        let avatar = studio.avatar(&avatar_id)?;
         let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
-        studio.add_photos(&avatar_id, &paths, |result| {
+        studio.add_photos_to(&avatar, &paths, |result| {
             // A closed window stops listening; the import itself goes on.
             let _ = on_result.send(ImportUpdate::new(studio, result));
         })?;
-        photo_set(studio, &avatar_id)
+        photo_set(studio, &avatar)
     })
     .await
 }
@@ -229,7 +234,7 @@ pub async fn set_watch_folder(
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
         studio.set_watch_folder(&avatar_id, folder.as_deref().map(std::path::Path::new))?;
-        photo_set(studio, &avatar_id)
+        photo_set(studio, &studio.avatar(&avatar_id)?)
     })
     .await
 }
@@ -242,7 +247,7 @@ pub async fn remove_photo(
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
         studio.remove_photo(&avatar_id, &photo_id)?;
-        photo_set(studio, &avatar_id)
+        photo_set(studio, &studio.avatar(&avatar_id)?)
     })
     .await
 }

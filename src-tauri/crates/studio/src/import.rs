@@ -99,6 +99,14 @@ pub struct Readiness {
     pub coverage: Option<photos::Coverage>,
 }
 
+/// An avatar's photos with how far they are from training and the folder it watches.
+#[derive(Debug, Clone)]
+pub struct PhotoSetState {
+    pub photos: Vec<Photo>,
+    pub readiness: Readiness,
+    pub watch_folder: Option<crate::WatchedFolder>,
+}
+
 /// A stored photo that does not fit its portrait set.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct NotFitting {
@@ -193,9 +201,20 @@ impl Studio {
         &self,
         avatar_reference: &str,
         paths: &[PathBuf],
-        mut on_result: impl FnMut(PhotoResult),
+        on_result: impl FnMut(PhotoResult),
     ) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
+        self.add_photos_to(&avatar, paths, on_result)?;
+        Ok(self.photo_set(&avatar)?.readiness)
+    }
+
+    /// [`Studio::add_photos`] for an avatar already found.
+    pub fn add_photos_to(
+        &self,
+        avatar: &avatar_library::Avatar,
+        paths: &[PathBuf],
+        mut on_result: impl FnMut(PhotoResult),
+    ) -> Result<()> {
         let mut known: Vec<Known> = self
             .library
             .photos(avatar.id)?
@@ -204,7 +223,7 @@ impl Studio {
             .collect();
         let max = self.config().max_photos as usize;
         let checker = self.checker()?;
-        self.backfill_identities(&avatar)?;
+        self.backfill_identities(avatar)?;
         // The faces of the set so far, each photo judged against them before it is stored.
         let mut identities: Vec<Vec<photos::Descriptor>> = match avatar.training_type {
             TrainingType::Portrait => self
@@ -272,8 +291,20 @@ impl Studio {
             }
             on_result(result);
             Ok(())
-        })?;
-        self.readiness(&avatar.id.to_string())
+        })
+    }
+
+    /// An avatar already found: its photos, how far they are from training, and its watched
+    /// folder, read together (one read of each).
+    pub fn photo_set(&self, avatar: &avatar_library::Avatar) -> Result<PhotoSetState> {
+        let photos = self.library.photos(avatar.id)?;
+        let readiness = self.readiness_with(avatar, photos.len() as u32)?;
+        let watch_folder = self.watch_folder_for(avatar.id)?;
+        Ok(PhotoSetState {
+            photos,
+            readiness,
+            watch_folder,
+        })
     }
 
     pub fn list_photos(&self, avatar_reference: &str) -> Result<Vec<Photo>> {
@@ -310,7 +341,16 @@ impl Studio {
 
     pub fn readiness(&self, avatar_reference: &str) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
-        self.backfill_identities(&avatar)?;
+        self.readiness_with(&avatar, avatar.photo_count)
+    }
+
+    /// The readiness of an avatar already found that holds `photo_count` photos.
+    fn readiness_with(
+        &self,
+        avatar: &avatar_library::Avatar,
+        photo_count: u32,
+    ) -> Result<Readiness> {
+        self.backfill_identities(avatar)?;
         let (different_person, coverage) = match avatar.training_type {
             TrainingType::Portrait => {
                 let looks: Vec<photos::Look> = self
@@ -326,10 +366,10 @@ impl Studio {
             TrainingType::Style => (Vec::new(), None),
         };
         Ok(Readiness {
-            photos: avatar.photo_count,
+            photos: photo_count,
             min: self.config().min_photos,
             max: self.config().max_photos,
-            ready: avatar.photo_count >= self.config().min_photos,
+            ready: photo_count >= self.config().min_photos,
             different_person,
             coverage,
         })

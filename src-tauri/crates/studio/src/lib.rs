@@ -43,8 +43,8 @@ pub use generation::{
     DEFAULT_GENERATION_ENDPOINT, GenerationPlan, GenerationRequest, GenerationSummary, PACKS, Pack,
 };
 pub use import::{
-    NEAR_DUPLICATE_BITS, NotFitting, PhotoResult, Readiness, Verdict, count_inputs, explain,
-    judge_portrait_set,
+    NEAR_DUPLICATE_BITS, NotFitting, PhotoResult, PhotoSetState, Readiness, Verdict, count_inputs,
+    explain, judge_portrait_set,
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;

@@ -63,10 +63,15 @@ impl Studio {
     /// The folder an avatar watches, if any, and why it cannot be watched now, if it cannot.
     pub fn watch_folder_of(&self, avatar_reference: &str) -> Result<Option<WatchedFolder>> {
         let avatar = self.avatar(avatar_reference)?;
+        self.watch_folder_for(avatar.id)
+    }
+
+    /// [`Studio::watch_folder_of`] for an avatar already found.
+    pub(crate) fn watch_folder_for(&self, avatar_id: AvatarId) -> Result<Option<WatchedFolder>> {
         Ok(self
             .watch_folders()?
             .into_iter()
-            .find_map(|(id, folder)| (id == avatar.id).then_some(folder))
+            .find_map(|(id, folder)| (id == avatar_id).then_some(folder))
             .map(|folder| WatchedFolder {
                 problem: check_watchable(&folder).err(),
                 folder,
