@@ -1,8 +1,6 @@
 //! Creating, listing, renaming and deleting avatars.
 
-use crate::AvatarId;
-
-use crate::{Avatar, Error, Gender, Result, Studio, TrainingType};
+use crate::{Avatar, AvatarId, Error, Gender, Result, Studio, TrainingType};
 
 /// Longest avatar name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;

@@ -4,7 +4,6 @@
 //! a window: a started or cancelled job is followed, each job by one follower; a watcher runs
 //! while, and only while, an avatar has a folder. The front end gets a closed set of events.
 
-use crate::{AvatarId, JobId};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,7 @@ use std::time::Duration;
 use avatar_library::{Generation, TrainingJob};
 use uuid::Uuid;
 
-use crate::{PhotoResult, Studio, UpdateChannel};
+use crate::{AvatarId, JobId, PhotoResult, Studio, UpdateChannel};
 
 /// How often unfinished jobs nobody here follows are looked for (started by the CLI, or whose
 /// follower stopped on an error such as a network cut).

@@ -6,7 +6,6 @@
 //! Test mode makes the images on the device from the avatar's own photos (marked as simulated);
 //! otherwise each prompt is one request to fal's LoRA inference endpoint (`fal_pack.rs`).
 
-use crate::{AvatarId, JobId, PhotoId};
 use std::path::PathBuf;
 
 use avatar_library::{
@@ -17,7 +16,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::training::TRIGGER_PHRASE;
-use crate::{Error, Result, Studio, TrainingType};
+use crate::{AvatarId, Error, JobId, PhotoId, Result, Studio, TrainingType};
 
 /// fal's LoRA inference endpoint (fal-protocol.md §4.4), unless `FAL_GENERATION_ENDPOINT` says
 /// otherwise.

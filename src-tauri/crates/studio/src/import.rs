@@ -1,7 +1,6 @@
 //! Photos in: gather files from paths and folders, check them on every core, judge duplicates and
 //! the avatar's limit against what it already holds, and store the accepted ones.
 
-use crate::{AvatarId, PhotoId};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +13,7 @@ use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::{Error, Result, Studio, TrainingType};
+use crate::{AvatarId, Error, PhotoId, Result, Studio, TrainingType};
 
 /// Difference hashes this close (in bits) are the same picture re-encoded, resized or retouched.
 pub const NEAR_DUPLICATE_BITS: u32 = 8;

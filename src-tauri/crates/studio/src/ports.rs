@@ -1,14 +1,13 @@
 //! The outside world, behind small traits with a real implementation; the fakes tests use are
 //! in `test_support`.
 
-use crate::AvatarId;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::JobState;
+use crate::{AvatarId, JobState};
 
 /// A wait on a [`Clock`].
 pub type Sleep = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;

@@ -3,14 +3,13 @@
 //! cut. Events go through the same ledger path as polling, so a job ends once whichever channel
 //! reports first; polling goes on regardless, so a relay that is down loses nothing.
 
-use crate::JobId;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use ts_rs::TS;
 
-use crate::{Error, Result, SecretName, Studio};
+use crate::{Error, JobId, Result, SecretName, Studio};
 
 /// How long one long-poll waits for news before asking again.
 const LONG_POLL: Duration = Duration::from_secs(25);

@@ -4,7 +4,6 @@
 //! every hinted path is rescanned and a file is taken only when its size and modification time
 //! have held still for a while and its content ends the way its format says it must.
 
-use crate::AvatarId;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -15,7 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::import::{Gathered, gather, is_hidden_or_unfinished};
 use avatar_library::WatchedFile;
 
-use crate::{Error, PhotoCode, PhotoResult, Result, Studio};
+use crate::{AvatarId, Error, PhotoCode, PhotoResult, Result, Studio};
 
 /// How long a file must stay unchanged before it is taken.
 pub const SETTLE_TIME: Duration = Duration::from_secs(1);

@@ -3,7 +3,6 @@
 //! step reads the job from the ledger and writes it back, so a killed process loses nothing: the
 //! next start of the app or the CLI picks the job up where it stopped. Test mode simulates fal.
 
-use crate::{AvatarId, JobId};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::dataset::{self, DatasetStore, FalDatasetStore, S3DatasetStore};
-use crate::{Error, Notice, Result, SecretName, Studio, TrainingType};
+use crate::{AvatarId, Error, JobId, Notice, Result, SecretName, Studio, TrainingType};
 
 mod driver;
 mod ledger;
