@@ -12,7 +12,7 @@ use avatar_library::{
 use fal::{FalClient, FalError, QueueState};
 use serde_json::{Value, json};
 
-use crate::generation::{PackContext, Sample};
+use crate::generation::{FalSampleMaker, PackContext, Sample, SampleMaker};
 use crate::settle::{Finding, LostSubmit};
 use crate::training::submit_not_taken;
 use crate::{Error, Result, Studio};
@@ -22,29 +22,31 @@ const MAX_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long an uploaded copy of a LoRA stays on fal: the pack's requests fetch it at once.
 const LORA_COPY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-impl Studio {
-    pub(crate) async fn generate_on_fal(
+#[async_trait::async_trait]
+impl SampleMaker for FalSampleMaker {
+    async fn fill(
         &self,
+        studio: &Studio,
         mut generation: Generation,
         pack: &PackContext,
-        on_image: &mut (dyn FnMut(&GalleryImage) + Send),
+        on_image: &mut (dyn for<'image> FnMut(&'image GalleryImage) + Send),
     ) -> Result<Generation> {
-        let client = match self.fal_client() {
+        let client = match studio.fal_client() {
             Ok(client) => client,
             Err(Error::InvalidConfig(detail)) => {
                 let failure = JobFailure::Settings { detail };
-                return self.end_generation(generation, GenerationState::Failed, Some(failure));
+                return studio.end_generation(generation, GenerationState::Failed, Some(failure));
             }
             Err(error) => return Err(error),
         };
         // Every prompt is sent first, then all are followed together: fal runs them side by
         // side, and the pack takes as long as its slowest request, not their sum.
         loop {
-            let requests = self.library.generation_requests(generation.id)?;
+            let requests = studio.library.generation_requests(generation.id)?;
             if requests.iter().all(|request| request.state.is_final()) {
                 break;
             }
-            let cancel = self.load_generation(generation.id)?.cancel_requested;
+            let cancel = studio.load_generation(generation.id)?.cancel_requested;
             for mut request in requests
                 .into_iter()
                 .filter(|request| !request.state.is_final())
@@ -52,47 +54,51 @@ impl Studio {
                 match request.state {
                     RequestState::Pending if cancel => {
                         request.state = RequestState::Cancelled;
-                        self.library.save_generation_request(&request)?;
+                        studio.library.save_generation_request(&request)?;
                     }
                     RequestState::Pending => {
-                        let lora = match self.usable_lora(&mut generation, &client).await {
+                        let lora = match studio.usable_lora(&mut generation, &client).await {
                             Ok(lora) => lora,
                             Err(failure) => {
-                                return self.end_generation(
+                                return studio.end_generation(
                                     generation,
                                     GenerationState::Failed,
                                     Some(failure),
                                 );
                             }
                         };
-                        self.send(&generation, &mut request, &client, &lora).await?;
+                        studio
+                            .send(&generation, &mut request, &client, &lora)
+                            .await?;
                     }
                     RequestState::Sending => {
-                        self.settle_lost_request(&generation, &mut request, &client)
+                        studio
+                            .settle_lost_request(&generation, &mut request, &client)
                             .await?;
                     }
                     _ => {
-                        self.follow_request(
-                            &generation,
-                            &mut request,
-                            &client,
-                            cancel,
-                            pack,
-                            on_image,
-                        )
-                        .await?;
+                        studio
+                            .follow_request(
+                                &generation,
+                                &mut request,
+                                &client,
+                                cancel,
+                                pack,
+                                on_image,
+                            )
+                            .await?;
                     }
                 }
             }
-            let requests = self.library.generation_requests(generation.id)?;
+            let requests = studio.library.generation_requests(generation.id)?;
             if requests
                 .iter()
                 .any(|request| request.state == RequestState::Queued)
             {
-                self.clock.sleep(self.config().poll_interval).await;
+                studio.clock.sleep(studio.config().poll_interval).await;
             }
         }
-        let requests = self.library.generation_requests(generation.id)?;
+        let requests = studio.library.generation_requests(generation.id)?;
         let failure = requests.iter().find_map(|request| request.failure.clone());
         let state = if requests
             .iter()
@@ -104,9 +110,11 @@ impl Studio {
         } else {
             GenerationState::Cancelled
         };
-        self.end_generation(generation, state, failure)
+        studio.end_generation(generation, state, failure)
     }
+}
 
+impl Studio {
     /// The LoRA URL the requests name: the training's on fal while fal still serves it, else a
     /// copy of the library's file uploaded to fal storage (once per pack).
     async fn usable_lora(

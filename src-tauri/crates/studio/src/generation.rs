@@ -30,6 +30,87 @@ const MAX_PROMPTS: usize = 16;
 /// `portrait_4_3` is 768 × 1024 pixels.
 const IMAGE_MEGAPIXELS: f64 = 768.0 * 1024.0 / 1e6;
 
+/// Where a pack's images are made: fal's LoRA inference ([`FalSampleMaker`], `fal_pack.rs`) or,
+/// in test mode, the device ([`SimulatedSampleMaker`]). A pack keeps the maker it was planned
+/// with (`Generation::test_mode`).
+#[async_trait::async_trait]
+pub(crate) trait SampleMaker: Send + Sync {
+    /// Fills each place of the pack not filled yet, then ends the pack.
+    async fn fill(
+        &self,
+        studio: &Studio,
+        generation: Generation,
+        pack: &PackContext,
+        // Named: async-trait would otherwise tie the image's borrow to the call.
+        on_image: &mut (dyn for<'image> FnMut(&'image GalleryImage) + Send),
+    ) -> Result<Generation>;
+}
+
+/// Makes a pack's images with fal's LoRA inference.
+pub(crate) struct FalSampleMaker;
+
+/// Test mode: each image made on the device from one of the avatar's own photos.
+struct SimulatedSampleMaker;
+
+#[async_trait::async_trait]
+impl SampleMaker for SimulatedSampleMaker {
+    async fn fill(
+        &self,
+        studio: &Studio,
+        generation: Generation,
+        pack: &PackContext,
+        on_image: &mut (dyn for<'image> FnMut(&'image GalleryImage) + Send),
+    ) -> Result<Generation> {
+        let done = studio.filled_places(&generation)?;
+        let places = generation.prompts.len() as u32 * generation.images_per_prompt;
+        for position in (0..places).filter(|position| !done.contains(position)) {
+            if studio.load_generation(generation.id)?.cancel_requested {
+                return studio.end_generation(generation, GenerationState::Cancelled, None);
+            }
+            let prompt = &generation.prompts[(position / generation.images_per_prompt) as usize];
+            let seed = generation.seed + u64::from(position);
+            let source = &pack.photos[position as usize % pack.photos.len()];
+            let path = studio.library.photo_path(&source.file_hash, &source.format);
+            let made = std::fs::read(&path)
+                .map_err(|error| error.to_string())
+                .and_then(|bytes| photos::simulated_sample(&bytes, seed, prompt));
+            let bytes = match made {
+                Ok(bytes) => bytes,
+                Err(detail) => {
+                    let failure = JobFailure::Other { detail };
+                    return studio.end_generation(
+                        generation,
+                        GenerationState::Failed,
+                        Some(failure),
+                    );
+                }
+            };
+            let sample = Sample {
+                position,
+                prompt,
+                seed,
+                flagged: false,
+                simulated: true,
+            };
+            if let Some(image) = studio.keep_image(&generation, pack, &sample, &bytes)? {
+                on_image(&image);
+            }
+        }
+        studio.end_generation(generation, GenerationState::Completed, None)
+    }
+}
+
+impl Studio {
+    /// The maker a pack was planned with.
+    fn sample_maker(&self, test_mode: bool) -> &'static dyn SampleMaker {
+        if test_mode {
+            &SimulatedSampleMaker
+        } else {
+            &FalSampleMaker
+        }
+    }
+}
+
 /// What judging a pack's images needs.
 pub(crate) struct PackContext {
     portrait: bool,
@@ -334,11 +415,9 @@ impl Studio {
             };
             return self.end_generation(generation, GenerationState::Failed, Some(failure));
         };
-        if generation.test_mode {
-            self.simulate_pack(generation, &pack, &mut on_image)
-        } else {
-            self.generate_on_fal(generation, &pack, &mut on_image).await
-        }
+        self.sample_maker(generation.test_mode)
+            .fill(self, generation, &pack, &mut on_image)
+            .await
     }
 
     /// What judging a pack's images needs: the avatar, its photos and their identities.
@@ -373,47 +452,6 @@ impl Studio {
             training,
             checker: self.checker()?.without_thumbnails(),
         }))
-    }
-
-    /// Test mode: each missing place made on the device from the avatar's own photos.
-    fn simulate_pack(
-        &self,
-        generation: Generation,
-        pack: &PackContext,
-        on_image: &mut (dyn FnMut(&GalleryImage) + Send),
-    ) -> Result<Generation> {
-        let done = self.filled_places(&generation)?;
-        let places = generation.prompts.len() as u32 * generation.images_per_prompt;
-        for position in (0..places).filter(|position| !done.contains(position)) {
-            if self.load_generation(generation.id)?.cancel_requested {
-                return self.end_generation(generation, GenerationState::Cancelled, None);
-            }
-            let prompt = &generation.prompts[(position / generation.images_per_prompt) as usize];
-            let seed = generation.seed + u64::from(position);
-            let source = &pack.photos[position as usize % pack.photos.len()];
-            let path = self.library.photo_path(&source.file_hash, &source.format);
-            let made = std::fs::read(&path)
-                .map_err(|error| error.to_string())
-                .and_then(|bytes| photos::simulated_sample(&bytes, seed, prompt));
-            let bytes = match made {
-                Ok(bytes) => bytes,
-                Err(detail) => {
-                    let failure = JobFailure::Other { detail };
-                    return self.end_generation(generation, GenerationState::Failed, Some(failure));
-                }
-            };
-            let sample = Sample {
-                position,
-                prompt,
-                seed,
-                flagged: false,
-                simulated: true,
-            };
-            if let Some(image) = self.keep_image(&generation, pack, &sample, &bytes)? {
-                on_image(&image);
-            }
-        }
-        self.end_generation(generation, GenerationState::Completed, None)
     }
 
     pub(crate) fn filled_places(
