@@ -204,7 +204,8 @@ impl Studio {
     ) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
         self.add_photos_to(&avatar, paths, on_result)?;
-        Ok(self.photo_set(&avatar)?.readiness)
+        let photo_count = self.library.photos(avatar.id)?.len() as u32;
+        self.readiness_with(&avatar, photo_count)
     }
 
     /// [`Studio::add_photos`] for an avatar already found.
