@@ -5,14 +5,15 @@
 use std::path::Path;
 
 use studio::{
-    Avatar, AvatarId, AvatarStatus, ConnectionCheck, ConnectionProblem, ConnectionReport,
+    AvatarId, AvatarStatus, AvatarView, ConnectionCheck, ConnectionProblem, ConnectionReport,
     ConnectionStep, Coverage, CoverageGap, CurateProgress, CurateResult, DeletedAvatar, Diagnosis,
-    ErrorCode, ErrorReport, Finding, Framing, FramingCounts, GalleryImage, Gender, Generation,
-    GenerationPlan, GenerationRequest, GenerationState, GenerationSummary, JobFailure, JobId,
-    JobState, JobStep, Lighting, LightingCounts, LikenessBand, MonthSpending, NotFitting, Pack,
-    Photo, PhotoCode, PhotoId, PhotoResult, Pose, PoseCounts, PresetInfo, Readiness, SecretSource,
-    SecretStatus, Service, Setting, SettingsView, Spending, TrainingChoices, TrainingJob,
-    TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem, WatchProblemCode,
+    ErrorCode, ErrorReport, Finding, Framing, FramingCounts, GalleryImageView, Gender,
+    GenerationPlan, GenerationRequest, GenerationState, GenerationSummary, GenerationView,
+    JobFailure, JobId, JobState, JobStep, JobView, Lighting, LightingCounts, LikenessBand,
+    MonthSpending, NotFitting, Pack, PhotoCode, PhotoId, PhotoResult, PhotoView, Pose, PoseCounts,
+    PresetInfo, Readiness, SecretSource, SecretStatus, Service, Setting, SettingsView, Spending,
+    TrainingChoices, TrainingPlan, TrainingType, Transfer, UpdateChannel, Verdict, WatchProblem,
+    WatchProblemCode,
 };
 use ts_rs::TS;
 
@@ -31,7 +32,7 @@ const BINDINGS_FILE: &str = "../ui/src/lib/ipc/bindings.ts";
 fn typescript() -> String {
     let declarations = [
         AppInfo::decl(),
-        Avatar::decl(),
+        AvatarView::decl(),
         AvatarId::decl(),
         PhotoId::decl(),
         JobId::decl(),
@@ -39,9 +40,9 @@ fn typescript() -> String {
         AvatarStatus::decl(),
         ConnectionCheck::decl(),
         GalleryEntry::decl(),
-        GalleryImage::decl(),
+        GalleryImageView::decl(),
         GalleryView::decl(),
-        Generation::decl(),
+        GenerationView::decl(),
         GenerationPlan::decl(),
         GenerationRequest::decl(),
         GenerationState::decl(),
@@ -72,7 +73,7 @@ fn typescript() -> String {
         JobState::decl(),
         JobStep::decl(),
         NotFitting::decl(),
-        Photo::decl(),
+        PhotoView::decl(),
         PhotoCode::decl(),
         PhotoEntry::decl(),
         PhotoResult::decl(),
@@ -85,7 +86,7 @@ fn typescript() -> String {
         Setting::decl(),
         SettingsView::decl(),
         TrainingChoices::decl(),
-        TrainingJob::decl(),
+        JobView::decl(),
         TrainingPlan::decl(),
         TrainingType::decl(),
         Transfer::decl(),

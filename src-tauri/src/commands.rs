@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use studio::{
-    Avatar, ConnectionReport, CurateProgress, CurateResult, DeletedAvatar, Diagnosis, ErrorReport,
-    Gender, NewAvatar, Overrides, Preset, SettingsView, Spending, Studio, TrainingJob,
-    TrainingPlan, TrainingType, UpdateChannel,
+    AvatarId, AvatarView, ConnectionReport, CurateProgress, CurateResult, DeletedAvatar, Diagnosis,
+    ErrorReport, GalleryImageView, Gender, GenerationView, JobView, NewAvatar, Overrides, PhotoId,
+    PhotoView, Preset, SettingsView, Spending, Studio, TrainingPlan, TrainingType, UpdateChannel,
 };
 use tauri::{AppHandle, State};
+use uuid::Uuid;
 
+use crate::arguments::Id;
 use crate::state::{AppInfo, AppState};
 
 type Reply<T> = Result<T, ErrorReport>;
@@ -60,7 +62,7 @@ pub async fn app_info(state: State<'_, AppState>) -> Reply<AppInfo> {
 pub struct AvatarCard {
     #[serde(flatten)]
     #[ts(flatten)]
-    pub avatar: Avatar,
+    pub avatar: AvatarView,
     /// The first photo's thumbnail, when the avatar has photos.
     pub cover_path: Option<String>,
     /// The median likeness of the newest finished sample pack, and its words.
@@ -82,7 +84,7 @@ fn avatar_cards(studio: &Studio) -> studio::Result<Vec<AvatarCard>> {
                     .map(|path| path.display().to_string()),
                 likeness: median,
                 likeness_band: median.map(studio::likeness_band),
-                avatar,
+                avatar: AvatarView::from(&avatar),
             }
         })
         .collect())
@@ -99,30 +101,38 @@ pub async fn create_avatar(
     name: String,
     gender: Gender,
     training_type: TrainingType,
-) -> Reply<Avatar> {
+) -> Reply<AvatarView> {
     run(state, move |studio| {
-        studio.create_avatar(NewAvatar {
+        let avatar = studio.create_avatar(NewAvatar {
             name,
             gender,
             training_type,
-        })
+        })?;
+        Ok(AvatarView::from(&avatar))
     })
     .await
 }
 
 #[tauri::command]
-pub async fn rename_avatar(state: State<'_, AppState>, id: String, name: String) -> Reply<Avatar> {
-    run(state, move |studio| studio.rename_avatar(&id, &name)).await
+pub async fn rename_avatar(
+    state: State<'_, AppState>,
+    id: Id<AvatarId>,
+    name: String,
+) -> Reply<AvatarView> {
+    run(state, move |studio| {
+        Ok(AvatarView::from(&studio.rename_avatar(id.0, &name)?))
+    })
+    .await
 }
 
 /// Deletes an avatar with everything kept for it, and says what was removed.
 #[tauri::command]
-pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<DeletedAvatar> {
+pub async fn delete_avatar(state: State<'_, AppState>, id: Id<AvatarId>) -> Reply<DeletedAvatar> {
     let studio = state.studio()?;
     let runtime = tauri::async_runtime::handle();
     // SQLite and the file sweep block; S3 deletions are awaited on that same blocking thread.
     let deleted =
-        tauri::async_runtime::spawn_blocking(move || runtime.block_on(studio.delete_avatar(&id)))
+        tauri::async_runtime::spawn_blocking(move || runtime.block_on(studio.delete_avatar(id.0)))
             .await
             .map_err(|error| {
                 ErrorReport::internal(format!("the deletion stopped unexpectedly: {error}"))
@@ -133,7 +143,7 @@ pub async fn delete_avatar(state: State<'_, AppState>, id: String) -> Reply<Dele
 /// A stored photo with where the UI finds its thumbnail.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct PhotoEntry {
-    pub photo: studio::Photo,
+    pub photo: PhotoView,
     pub thumbnail_path: String,
 }
 
@@ -157,7 +167,7 @@ impl PhotoEntry {
     fn new(studio: &Studio, photo: studio::Photo) -> Self {
         Self {
             thumbnail_path: studio.thumbnail_path(&photo).display().to_string(),
-            photo,
+            photo: PhotoView::from(&photo),
         }
     }
 }
@@ -196,9 +206,9 @@ fn photo_set(studio: &Studio, avatar: &studio::Avatar) -> studio::Result<PhotoSe
 }
 
 #[tauri::command]
-pub async fn list_photos(state: State<'_, AppState>, avatar_id: String) -> Reply<PhotoSet> {
+pub async fn list_photos(state: State<'_, AppState>, avatar_id: Id<AvatarId>) -> Reply<PhotoSet> {
     run(state, move |studio| {
-        photo_set(studio, &studio.avatar(&avatar_id)?)
+        photo_set(studio, &studio.avatar(avatar_id.0)?)
     })
     .await
 }
@@ -207,13 +217,13 @@ pub async fn list_photos(state: State<'_, AppState>, avatar_id: String) -> Reply
 #[tauri::command]
 pub async fn add_photos(
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
     paths: Vec<String>,
     on_result: tauri::ipc::Channel<ImportUpdate>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
         // Found once: the import and the reply read the same avatar.
-        let avatar = studio.avatar(&avatar_id)?;
+        let avatar = studio.avatar(avatar_id.0)?;
         let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
         studio.add_photos_to(&avatar, &paths, |result| {
             // A closed window stops listening; the import itself goes on.
@@ -229,12 +239,12 @@ pub async fn add_photos(
 #[tauri::command]
 pub async fn set_watch_folder(
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
     folder: Option<String>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
-        studio.set_watch_folder(&avatar_id, folder.as_deref().map(std::path::Path::new))?;
-        photo_set(studio, &studio.avatar(&avatar_id)?)
+        studio.set_watch_folder(avatar_id.0, folder.as_deref().map(std::path::Path::new))?;
+        photo_set(studio, &studio.avatar(avatar_id.0)?)
     })
     .await
 }
@@ -242,12 +252,12 @@ pub async fn set_watch_folder(
 #[tauri::command]
 pub async fn remove_photo(
     state: State<'_, AppState>,
-    avatar_id: String,
-    photo_id: String,
+    avatar_id: Id<AvatarId>,
+    photo_id: Id<PhotoId>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
-        studio.remove_photo(&avatar_id, &photo_id)?;
-        photo_set(studio, &studio.avatar(&avatar_id)?)
+        studio.remove_photo(avatar_id.0, photo_id.0)?;
+        photo_set(studio, &studio.avatar(avatar_id.0)?)
     })
     .await
 }
@@ -261,7 +271,7 @@ const CURATION_ALTERNATES: usize = 12;
 #[tauri::command]
 pub async fn curate_photos(
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
     paths: Vec<String>,
     on_progress: tauri::ipc::Channel<CurateProgress>,
 ) -> Reply<Vec<CurateResult>> {
@@ -271,7 +281,7 @@ pub async fn curate_photos(
         let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
         let keep_going = || !cancelled.load(Ordering::SeqCst);
         let mut curation = studio.curate_photos(
-            &avatar_id,
+            avatar_id.0,
             &paths,
             None,
             |progress| {
@@ -326,7 +336,7 @@ fn preset(name: &str) -> Reply<Preset> {
 #[tauri::command]
 pub async fn plan_training(
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
     preset: String,
     steps: Option<u32>,
     learning_rate: Option<f64>,
@@ -337,7 +347,7 @@ pub async fn plan_training(
         learning_rate,
     };
     run_async(state, move |studio| async move {
-        studio.plan_training(&avatar_id, preset, overrides).await
+        studio.plan_training(avatar_id.0, preset, overrides).await
     })
     .await
 }
@@ -350,7 +360,7 @@ pub async fn start_training(
     window: tauri::Window,
     state: State<'_, AppState>,
     plan: TrainingPlan,
-) -> Reply<TrainingJob> {
+) -> Reply<JobView> {
     if !plan.test_mode {
         let language = state.studio()?.config().language.clone();
         if !crate::confirm::paid_start_confirmed(&window, &plan, language.as_deref()).await {
@@ -362,7 +372,7 @@ pub async fn start_training(
     }
     // The core follows the started job in the background.
     run_async(state, move |studio| async move {
-        studio.start_training(&plan).await
+        Ok(JobView::from(&studio.start_training(&plan).await?))
     })
     .await
 }
@@ -370,14 +380,26 @@ pub async fn start_training(
 #[tauri::command]
 pub async fn training_status(
     state: State<'_, AppState>,
-    avatar_id: String,
-) -> Reply<Option<TrainingJob>> {
-    run(state, move |studio| studio.training_status(&avatar_id)).await
+    avatar_id: Id<AvatarId>,
+) -> Reply<Option<JobView>> {
+    run(state, move |studio| {
+        Ok(studio
+            .training_status(avatar_id.0)?
+            .as_ref()
+            .map(JobView::from))
+    })
+    .await
 }
 
 #[tauri::command]
-pub async fn cancel_training(state: State<'_, AppState>, avatar_id: String) -> Reply<TrainingJob> {
-    run(state, move |studio| studio.request_cancel(&avatar_id)).await
+pub async fn cancel_training(
+    state: State<'_, AppState>,
+    avatar_id: Id<AvatarId>,
+) -> Reply<JobView> {
+    run(state, move |studio| {
+        Ok(JobView::from(&studio.request_cancel(avatar_id.0)?))
+    })
+    .await
 }
 
 /// Which channel brings training news right now: the relay, or polling fal.
@@ -455,10 +477,10 @@ pub async fn spending(state: State<'_, AppState>) -> Reply<Spending> {
 pub async fn show_model(
     app: AppHandle,
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
 ) -> Reply<()> {
     use tauri_plugin_opener::OpenerExt;
-    let model = run(state, move |studio| studio.model_file(&avatar_id)).await?;
+    let model = run(state, move |studio| studio.model_file(avatar_id.0)).await?;
     app.opener()
         .reveal_item_in_dir(&model)
         .map_err(|error| ErrorReport::internal(format!("cannot open the file manager: {error}")))
@@ -467,7 +489,7 @@ pub async fn show_model(
 /// A gallery image and where its file is, for the webview to load.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct GalleryEntry {
-    pub image: studio::GalleryImage,
+    pub image: GalleryImageView,
     pub file_path: String,
     /// The likeness in plain words, for the UI to say.
     pub band: Option<studio::LikenessBand>,
@@ -480,7 +502,7 @@ pub struct GalleryView {
     pub generations: Vec<studio::GenerationSummary>,
 }
 
-fn gallery_view(studio: &Studio, avatar: &str) -> studio::Result<GalleryView> {
+fn gallery_view(studio: &Studio, avatar: AvatarId) -> studio::Result<GalleryView> {
     Ok(GalleryView {
         images: studio
             .gallery(avatar)?
@@ -488,17 +510,10 @@ fn gallery_view(studio: &Studio, avatar: &str) -> studio::Result<GalleryView> {
             .map(|image| GalleryEntry {
                 file_path: studio.gallery_file(&image).display().to_string(),
                 band: image.likeness.map(studio::likeness_band),
-                image,
+                image: GalleryImageView::from(&image),
             })
             .collect(),
         generations: studio.generations(avatar)?,
-    })
-}
-
-fn image_id(text: &str) -> Reply<uuid::Uuid> {
-    uuid::Uuid::parse_str(text).map_err(|_| ErrorReport {
-        code: studio::ErrorCode::InvalidInput,
-        message: format!("{text:?} is not an image id"),
     })
 }
 
@@ -506,11 +521,11 @@ fn image_id(text: &str) -> Reply<uuid::Uuid> {
 #[tauri::command]
 pub async fn plan_generation(
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
     request: studio::GenerationRequest,
 ) -> Reply<studio::GenerationPlan> {
     run_async(state, move |studio| async move {
-        studio.plan_generation(&avatar_id, &request).await
+        studio.plan_generation(avatar_id.0, &request).await
     })
     .await
 }
@@ -520,9 +535,9 @@ pub async fn plan_generation(
 pub async fn start_generation(
     state: State<'_, AppState>,
     plan: studio::GenerationPlan,
-) -> Reply<studio::Generation> {
+) -> Reply<GenerationView> {
     run_async(state, move |studio| async move {
-        studio.start_generation(&plan).await
+        Ok(GenerationView::from(&studio.start_generation(&plan).await?))
     })
     .await
 }
@@ -530,28 +545,31 @@ pub async fn start_generation(
 #[tauri::command]
 pub async fn cancel_generation(
     state: State<'_, AppState>,
-    generation_id: String,
-) -> Reply<studio::Generation> {
-    let id = image_id(&generation_id)?;
-    run(state, move |studio| studio.cancel_generation(id)).await
+    generation_id: Id<Uuid>,
+) -> Reply<GenerationView> {
+    run(state, move |studio| {
+        Ok(GenerationView::from(
+            &studio.cancel_generation(generation_id.0)?,
+        ))
+    })
+    .await
 }
 
 #[tauri::command]
-pub async fn gallery(state: State<'_, AppState>, avatar_id: String) -> Reply<GalleryView> {
-    run(state, move |studio| gallery_view(studio, &avatar_id)).await
+pub async fn gallery(state: State<'_, AppState>, avatar_id: Id<AvatarId>) -> Reply<GalleryView> {
+    run(state, move |studio| gallery_view(studio, avatar_id.0)).await
 }
 
 #[tauri::command]
 pub async fn set_favourite(
     state: State<'_, AppState>,
-    avatar_id: String,
-    image_id: String,
+    avatar_id: Id<AvatarId>,
+    image_id: Id<Uuid>,
     favourite: bool,
 ) -> Reply<GalleryView> {
-    let id = self::image_id(&image_id)?;
     run(state, move |studio| {
-        studio.set_favourite(id, favourite)?;
-        gallery_view(studio, &avatar_id)
+        studio.set_favourite(image_id.0, favourite)?;
+        gallery_view(studio, avatar_id.0)
     })
     .await
 }
@@ -559,13 +577,12 @@ pub async fn set_favourite(
 #[tauri::command]
 pub async fn delete_gallery_image(
     state: State<'_, AppState>,
-    avatar_id: String,
-    image_id: String,
+    avatar_id: Id<AvatarId>,
+    image_id: Id<Uuid>,
 ) -> Reply<GalleryView> {
-    let id = self::image_id(&image_id)?;
     run(state, move |studio| {
-        studio.delete_gallery_image(id)?;
-        gallery_view(studio, &avatar_id)
+        studio.delete_gallery_image(image_id.0)?;
+        gallery_view(studio, avatar_id.0)
     })
     .await
 }
@@ -575,10 +592,10 @@ pub async fn delete_gallery_image(
 pub async fn show_gallery_image(
     app: AppHandle,
     state: State<'_, AppState>,
-    image_id: String,
+    image_id: Id<Uuid>,
 ) -> Reply<()> {
     use tauri_plugin_opener::OpenerExt;
-    let id = self::image_id(&image_id)?;
+    let id = image_id.0;
     let file = run(state, move |studio| {
         let image = studio
             .gallery_image(id)?
@@ -597,7 +614,7 @@ pub async fn show_gallery_image(
 pub async fn export_favourites(
     window: tauri::Window,
     state: State<'_, AppState>,
-    avatar_id: String,
+    avatar_id: Id<AvatarId>,
 ) -> Reply<Vec<String>> {
     let Some(folder) = rfd::AsyncFileDialog::new()
         .set_parent(&window)
@@ -608,7 +625,7 @@ pub async fn export_favourites(
     };
     let folder = folder.path().to_path_buf();
     let written = run(state, move |studio| {
-        studio.export_favourites(&avatar_id, &folder)
+        studio.export_favourites(avatar_id.0, &folder)
     })
     .await?;
     Ok(written

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use studio::{CoreEvent, EventSink, Studio};
+use studio::{AvatarId, CoreEvent, EventSink, GenerationView, JobView, Studio};
 use tauri::{AppHandle, Emitter};
 
 use crate::commands::ImportUpdate;
 
-/// The UI listens for this event; its payload is the changed `TrainingJob`.
+/// The UI listens for this event; its payload is the changed job's `JobView`.
 pub const TRAINING_EVENT: &str = "training";
-/// A sample pack moved on (an image made, its end); its payload is the `Generation`.
+/// A sample pack moved on (an image made, its end); its payload is its `GenerationView`.
 pub const GENERATION_EVENT: &str = "generation";
 /// Sent when training news starts or stops arriving through the relay; its payload is the
 /// `UpdateChannel` now live.
@@ -22,7 +22,7 @@ pub const OPEN_AVATAR_EVENT: &str = "open-avatar";
 /// A verdict on a file in an avatar's watched folder.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct WatchedUpdate {
-    pub avatar_id: String,
+    pub avatar_id: AvatarId,
     pub update: ImportUpdate,
 }
 
@@ -31,15 +31,17 @@ pub fn forward_to(app: AppHandle, studio: &Arc<Studio>) -> EventSink {
     let studio = Arc::downgrade(studio);
     Arc::new(move |event| {
         let sent = match event {
-            CoreEvent::Training(job) => app.emit(TRAINING_EVENT, job),
+            CoreEvent::Training(job) => app.emit(TRAINING_EVENT, JobView::from(&job)),
             CoreEvent::Channel(channel) => app.emit(CHANNEL_EVENT, channel),
-            CoreEvent::Generation(generation) => app.emit(GENERATION_EVENT, generation),
+            CoreEvent::Generation(generation) => {
+                app.emit(GENERATION_EVENT, GenerationView::from(&generation))
+            }
             CoreEvent::WatchedPhoto { avatar_id, result } => {
                 let Some(studio) = studio.upgrade() else {
                     return;
                 };
                 let update = WatchedUpdate {
-                    avatar_id: avatar_id.to_string(),
+                    avatar_id,
                     update: ImportUpdate::new(&studio, result),
                 };
                 app.emit(WATCHED_PHOTO_EVENT, update)

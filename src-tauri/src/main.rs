@@ -1,6 +1,7 @@
 //! Avatar Studio's desktop shell: opens the application core and exposes it to the UI.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod arguments;
 #[cfg(test)]
 mod command_list;
 mod commands;

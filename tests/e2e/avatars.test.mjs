@@ -77,6 +77,28 @@ test("an avatar made by the CLI shows up in the app, and a bad name is explained
   const app = await openApp(driver, library);
   try {
     assert.match(await (await byTestId(app, "menu-my-avatars")).getText(), /\(1\)/);
+    // The IPC contract: an id is parsed when the command is called, and every refusal has one
+    // shape, {code, message}, whether the id is malformed or names nothing.
+    const refusal = (command, args) =>
+      app.execute(
+        (command, args) =>
+          window.__TAURI_INTERNALS__.invoke(command, args).then(
+            () => null,
+            (error) => error,
+          ),
+        command,
+        args,
+      );
+    assert.deepEqual(await refusal("rename_avatar", { id: "sea-shells", name: "Shells" }), {
+      code: "invalid_input",
+      message: 'id: "sea-shells" is not an avatar id',
+    });
+    const unknown = await refusal("list_photos", { avatarId: "00000000-0000-4000-8000-000000000000" });
+    assert.equal(unknown.code, "not_found");
+    const listed = await app.execute(() => window.__TAURI_INTERNALS__.invoke("list_avatars"));
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].name, "Sea shells");
+    assert.equal("revision" in listed[0] || "fal_mode" in listed[0], false, "library columns are not the contract");
     await (await byTestId(app, "menu-create")).click();
     await (await byTestId(app, "type-style")).click();
     await (await byTestId(app, "gender-other")).click();

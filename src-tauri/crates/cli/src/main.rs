@@ -477,7 +477,7 @@ impl Progress {
 impl Output {
     fn avatar(&self, avatar: &Avatar) {
         if self.json {
-            self.print_json(avatar);
+            self.print_json(&studio::AvatarView::from(avatar));
         } else {
             self.line(&describe(avatar));
         }
@@ -485,7 +485,8 @@ impl Output {
 
     fn avatars(&self, avatars: &[Avatar]) {
         if self.json {
-            self.print_json(&avatars);
+            let views: Vec<studio::AvatarView> = avatars.iter().map(Into::into).collect();
+            self.print_json(&views);
         } else if avatars.is_empty() {
             self.line("no avatars yet: create one with `avatar-cli avatar create`");
         } else {
@@ -584,7 +585,7 @@ async fn generate(
             .map(|image| gallery_entry(studio, image))
             .collect();
         out.print_json(&serde_json::json!({
-            "generation": generation,
+            "generation": studio::GenerationView::from(&generation),
             "median_likeness": summary.as_ref().and_then(|summary| summary.median_likeness),
             "images": images,
         }));
@@ -630,18 +631,18 @@ fn gallery(studio: &Studio, out: &Output, avatar: &str) -> Result<(), ErrorRepor
     Ok(())
 }
 
-/// One image as `gallery --json` shows it: the stored row, its file and the likeness in words.
+/// One image as `gallery --json` shows it: its view, its file and the likeness in words.
 fn gallery_entry(studio: &Studio, image: &studio::GalleryImage) -> serde_json::Value {
-    let mut value = serde_json::to_value(image).unwrap_or_default();
+    let mut value = serde_json::to_value(studio::GalleryImageView::from(image)).unwrap_or_default();
     value["path"] = serde_json::json!(studio.gallery_file(image));
     value["training"] = serde_json::json!(image.training_job_id);
     value["band"] = serde_json::json!(image.likeness.map(studio::likeness_band));
     value
 }
 
-/// A photo as `photos list --json` shows it: the stored row with its pose, framing and light.
+/// A photo as `photos list --json` shows it: its view with its pose, framing and light.
 fn with_look(photo: &studio::Photo, look: studio::Look) -> serde_json::Value {
-    let mut value = serde_json::to_value(photo).unwrap_or_default();
+    let mut value = serde_json::to_value(studio::PhotoView::from(photo)).unwrap_or_default();
     if let (Some(object), Ok(serde_json::Value::Object(look))) =
         (value.as_object_mut(), serde_json::to_value(look))
     {

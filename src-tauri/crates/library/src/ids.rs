@@ -6,7 +6,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 macro_rules! id_type {
-    ($(#[$meta:meta])* $name:ident) => {
+    ($(#[$meta:meta])* $name:ident, $noun:literal) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS,
@@ -43,6 +43,14 @@ macro_rules! id_type {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<Self, String> {
+                Self::parse(text).ok_or_else(|| format!("{text:?} is not {}", $noun))
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(formatter)
@@ -53,13 +61,16 @@ macro_rules! id_type {
 
 id_type!(
     /// An avatar's id.
-    AvatarId
+    AvatarId,
+    "an avatar id"
 );
 id_type!(
     /// A stored photo's id.
-    PhotoId
+    PhotoId,
+    "a photo id"
 );
 id_type!(
     /// A training job's id.
-    JobId
+    JobId,
+    "a training job id"
 );

@@ -70,7 +70,7 @@ text_enum!(
 );
 
 /// An avatar with the guide's fields, and the number of photos it holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Avatar {
     pub id: AvatarId,
     pub name: String,
@@ -84,13 +84,10 @@ pub struct Avatar {
     /// The guide's `fal_mode`: which trainer family the avatar uses.
     pub fal_mode: TrainingType,
     pub photo_count: u32,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
-    #[ts(type = "string")]
     pub updated_at: DateTime<Utc>,
 }
 
-/// A stored photo with the guide's fields and what the checks found.
 impl Avatar {
     /// A new avatar: a draft without photos or training.
     pub fn draft(
@@ -115,7 +112,8 @@ impl Avatar {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+/// A stored photo with the guide's fields and what the checks found.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Photo {
     pub id: PhotoId,
     pub avatar_id: AvatarId,
@@ -135,33 +133,10 @@ pub struct Photo {
     /// jpeg, png, webp, …; also the stored file's extension.
     pub format: String,
     /// Difference hash for near duplicates, 16 hex digits.
-    #[ts(type = "string | null")]
-    #[serde(with = "hash_text")]
     pub difference_hash: Option<u64>,
     /// Warning codes, JSON array.
     pub warnings: Vec<String>,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
-}
-
-/// 64-bit hashes travel as hex text: JSON numbers lose precision past 2^53.
-mod hash_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(hash: &Option<u64>, serializer: S) -> Result<S::Ok, S::Error> {
-        match hash {
-            Some(hash) => serializer.serialize_str(&format!("{hash:016x}")),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<u64>, D::Error> {
-        Option::<String>::deserialize(deserializer)?
-            .map(|text| u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }
 
 text_enum!(
@@ -308,7 +283,7 @@ pub struct MonthSpending {
 
 /// One training run: the durable record that lets any start of the app or the CLI carry it to
 /// its end. Written before anything is uploaded or submitted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainingJob {
     pub id: JobId,
     pub avatar_id: AvatarId,
@@ -349,13 +324,9 @@ pub struct TrainingJob {
     pub model_url: Option<String>,
     pub config_url: Option<String>,
     pub cancel_requested: bool,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
-    #[ts(type = "string")]
     pub updated_at: DateTime<Utc>,
-    #[ts(type = "string | null")]
     pub submitted_at: Option<DateTime<Utc>>,
-    #[ts(type = "string | null")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The cost the creator confirmed before the start, in US dollars; 0 in test mode.
     pub confirmed_cost_usd: f64,
@@ -393,9 +364,8 @@ impl GenerationState {
 }
 
 /// A sample pack made with an avatar's trained model: written before anything is made or sent.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    #[ts(type = "string")]
     pub id: Uuid,
     pub avatar_id: AvatarId,
     /// The training whose model made it.
@@ -406,7 +376,6 @@ pub struct Generation {
     pub prompts: Vec<String>,
     pub images_per_prompt: u32,
     /// The first image's seed; each next image adds one, so a pack is the same every time.
-    #[ts(type = "number")]
     pub seed: u64,
     pub image_size: String,
     pub endpoint: String,
@@ -418,27 +387,21 @@ pub struct Generation {
     pub price_source: String,
     pub failure: Option<JobFailure>,
     pub cancel_requested: bool,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
-    #[ts(type = "string")]
     pub updated_at: DateTime<Utc>,
-    #[ts(type = "string | null")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// One image a generation brought, with how much it looks like the avatar's person.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GalleryImage {
-    #[ts(type = "string")]
     pub id: Uuid,
-    #[ts(type = "string")]
     pub generation_id: Uuid,
     pub avatar_id: AvatarId,
     pub training_job_id: JobId,
     /// Its place in the pack: prompt by prompt, image by image.
     pub position: u32,
     pub prompt: String,
-    #[ts(type = "number")]
     pub seed: u64,
     /// MD5 of the file's bytes; the file is `gallery/ab/<hash>.<format>`.
     pub file_hash: String,
@@ -455,7 +418,6 @@ pub struct GalleryImage {
     /// The training photo this image nearly copies.
     pub copy_of: Option<PhotoId>,
     pub favourite: bool,
-    #[ts(type = "string")]
     pub created_at: DateTime<Utc>,
 }
 

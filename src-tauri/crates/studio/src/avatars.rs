@@ -1,9 +1,45 @@
 //! Creating, listing, renaming and deleting avatars.
 
+use crate::views::AvatarView;
 use crate::{Avatar, AvatarId, Error, Gender, Result, Studio, TrainingType};
 
 /// Longest avatar name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
+
+/// How a caller names an avatar: the app by the id it was given, the CLI by what a creator typed
+/// (the id, or a prefix of it that names exactly one avatar).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AvatarRef<'a> {
+    Id(AvatarId),
+    Typed(&'a str),
+}
+
+impl From<AvatarId> for AvatarRef<'_> {
+    fn from(id: AvatarId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl<'a> From<&'a str> for AvatarRef<'a> {
+    fn from(text: &'a str) -> Self {
+        Self::Typed(text)
+    }
+}
+
+impl<'a> From<&'a String> for AvatarRef<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::Typed(text)
+    }
+}
+
+impl std::fmt::Display for AvatarRef<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(formatter),
+            Self::Typed(text) => text.trim().fmt(formatter),
+        }
+    }
+}
 
 /// What a creator fills in to make an avatar.
 #[derive(Debug, Clone)]
@@ -41,12 +77,20 @@ impl Studio {
             .collect())
     }
 
-    /// Finds an avatar by its full id or by a prefix of it that names exactly one avatar.
-    pub fn avatar(&self, reference: &str) -> Result<Avatar> {
-        let reference = reference.trim();
-        if let Some(id) = AvatarId::parse(reference) {
+    /// Finds an avatar by its id, or by what a creator typed: the full id or a prefix of it that
+    /// names exactly one avatar.
+    pub fn avatar<'a>(&self, reference: impl Into<AvatarRef<'a>>) -> Result<Avatar> {
+        let reference = reference.into();
+        let typed = match reference {
+            AvatarRef::Id(id) => {
+                return self.library.avatar(id)?.ok_or_else(|| no_avatar(reference));
+            }
+            AvatarRef::Typed(text) => text.trim(),
+        };
+        if let Some(id) = AvatarId::parse(typed) {
             return self.library.avatar(id)?.ok_or_else(|| no_avatar(reference));
         }
+        let reference = typed;
         const MIN_PREFIX: usize = 4;
         if reference.len() < MIN_PREFIX {
             return Err(Error::InvalidInput(format!(
@@ -61,14 +105,19 @@ impl Studio {
             .filter(|avatar| avatar.id.to_string().starts_with(&prefix));
         match (matches.next(), matches.next()) {
             (Some(avatar), None) => Ok(avatar),
-            (None, _) => Err(no_avatar(reference)),
+            (None, _) => Err(no_avatar(AvatarRef::Typed(reference))),
             (Some(_), Some(_)) => Err(Error::InvalidInput(format!(
                 "{reference:?} matches more than one avatar; give more of the id"
             ))),
         }
     }
 
-    pub fn rename_avatar(&self, reference: &str, name: &str) -> Result<Avatar> {
+    pub fn rename_avatar<'a>(
+        &self,
+        reference: impl Into<AvatarRef<'a>>,
+        name: &str,
+    ) -> Result<Avatar> {
+        let reference = reference.into();
         let name = valid_name(name)?;
         let avatar = self.avatar(reference)?;
         if !self
@@ -77,14 +126,18 @@ impl Studio {
         {
             return Err(no_avatar(reference));
         }
-        self.avatar(&avatar.id.to_string())
+        self.avatar(avatar.id)
     }
 
     /// Deletes an avatar and everything kept for it: its objects in S3 first, then its rows, model
     /// files, photo files and thumbnails, at once. An avatar whose training has not ended is
     /// refused: its job must stay in the ledger until fal confirms the end, or a paid run would
     /// be lost from view.
-    pub async fn delete_avatar(&self, reference: &str) -> Result<DeletedAvatar> {
+    pub async fn delete_avatar<'a>(
+        &self,
+        reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<DeletedAvatar> {
+        let reference = reference.into();
         let avatar = self.avatar(reference)?;
         if let Some(job) = self.library.latest_job(avatar.id)?
             && !job.state.is_final()
@@ -108,7 +161,7 @@ impl Studio {
             .ok_or_else(|| no_avatar(reference))?;
         self.rewatch_in_background();
         Ok(DeletedAvatar {
-            avatar,
+            avatar: AvatarView::from(&avatar),
             photos,
             files: files.files as u32,
             models: files.models as u32,
@@ -120,7 +173,7 @@ impl Studio {
 /// What deleting an avatar removed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct DeletedAvatar {
-    pub avatar: Avatar,
+    pub avatar: AvatarView,
     /// Photo rows.
     pub photos: u32,
     /// Photo files and thumbnails no other avatar held.
@@ -131,8 +184,8 @@ pub struct DeletedAvatar {
     pub s3_objects: u32,
 }
 
-fn no_avatar(reference: &str) -> Error {
-    Error::NotFound(format!("there is no avatar {reference:?}"))
+fn no_avatar(reference: AvatarRef<'_>) -> Error {
+    Error::NotFound(format!("there is no avatar {:?}", reference.to_string()))
 }
 
 /// Trims a name and checks it is one a creator could mean.

@@ -9,7 +9,7 @@ use photos::{Code, Framing, Lighting, Pose};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::{Error, Result, Studio, TrainingType};
+use crate::{AvatarRef, Error, Result, Studio, TrainingType};
 
 /// The decision on one file: one line of `avatar-cli photos curate --json`, and what the app's
 /// "Pick the best…" shows.
@@ -81,7 +81,10 @@ impl Studio {
     /// from their files: the photos the readiness line should name as no longer fitting are
     /// those with `different_person`. Photos are judged in no particular order, so the first one
     /// stored has no more weight than the last.
-    pub fn judge_stored_photos(&self, avatar_reference: &str) -> Result<Vec<StoredSameness>> {
+    pub fn judge_stored_photos<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Vec<StoredSameness>> {
         let avatar = self.avatar(avatar_reference)?;
         let stored = self.library.photos(avatar.id)?;
         let checker = self.checker()?.without_thumbnails();
@@ -115,9 +118,9 @@ impl Studio {
     /// Picks at most `count` photos (default: the room left in the avatar) of the avatar's
     /// person from everything under `paths`, without storing anything. `on_progress` hears of
     /// each checked file; returning `false` from `keep_going` stops the work.
-    pub fn curate_photos(
+    pub fn curate_photos<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         paths: &[PathBuf],
         count: Option<usize>,
         mut on_progress: impl FnMut(CurateProgress),

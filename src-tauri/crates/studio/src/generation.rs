@@ -16,7 +16,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::training::TRIGGER_PHRASE;
-use crate::{AvatarId, Error, JobId, PhotoId, Result, Studio, TrainingType};
+use crate::{AvatarId, AvatarRef, Error, JobId, PhotoId, Result, Studio, TrainingType};
 
 /// fal's LoRA inference endpoint (fal-protocol.md §4.4), unless `FAL_GENERATION_ENDPOINT` says
 /// otherwise.
@@ -208,7 +208,7 @@ pub struct GenerationPlan {
 /// A pack's images and their median likeness, for comparing trainings.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct GenerationSummary {
-    pub generation: Generation,
+    pub generation: crate::GenerationView,
     pub images: u32,
     /// The median of the images' likeness; `None` when no image has one.
     pub median_likeness: Option<f32>,
@@ -224,9 +224,9 @@ impl Studio {
 
     /// The generation `request` gives for the avatar's newest trained model, with its cost;
     /// nothing starts.
-    pub async fn plan_generation(
+    pub async fn plan_generation<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         request: &GenerationRequest,
     ) -> Result<GenerationPlan> {
         let mut plan = self.plan_generation_offline(avatar_reference, request)?;
@@ -238,9 +238,9 @@ impl Studio {
         Ok(plan)
     }
 
-    fn plan_generation_offline(
+    fn plan_generation_offline<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         request: &GenerationRequest,
     ) -> Result<GenerationPlan> {
         let avatar = self.avatar(avatar_reference)?;
@@ -525,13 +525,19 @@ impl Studio {
     }
 
     /// The avatar's gallery, newest pack first.
-    pub fn gallery(&self, avatar_reference: &str) -> Result<Vec<GalleryImage>> {
+    pub fn gallery<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Vec<GalleryImage>> {
         let avatar = self.avatar(avatar_reference)?;
         Ok(self.library.gallery(avatar.id)?)
     }
 
     /// The avatar's generations, newest first, with their median likeness.
-    pub fn generations(&self, avatar_reference: &str) -> Result<Vec<GenerationSummary>> {
+    pub fn generations<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Vec<GenerationSummary>> {
         let avatar = self.avatar(avatar_reference)?;
         self.summaries(avatar.id)
     }
@@ -578,7 +584,7 @@ impl Studio {
                     median_band: median.map(photos::likeness_band),
                     training_preset: presets.get(&generation.training_job_id).cloned(),
                     images: images.len() as u32,
-                    generation,
+                    generation: crate::GenerationView::from(&generation),
                 })
             })
             .collect()
@@ -608,9 +614,9 @@ impl Studio {
 
     /// Copies the avatar's favourite images into `folder` (created if missing), named by their
     /// place; returns the files written.
-    pub fn export_favourites(
+    pub fn export_favourites<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         folder: &std::path::Path,
     ) -> Result<Vec<PathBuf>> {
         let favourites: Vec<GalleryImage> = self

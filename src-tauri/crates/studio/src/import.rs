@@ -13,7 +13,7 @@ use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::{AvatarId, Error, PhotoId, Result, Studio, TrainingType};
+use crate::{AvatarId, AvatarRef, Error, PhotoId, Result, Studio, TrainingType};
 
 /// Difference hashes this close (in bits) are the same picture re-encoded, resized or retouched.
 pub const NEAR_DUPLICATE_BITS: u32 = 8;
@@ -81,6 +81,40 @@ impl PhotoResult {
                 .duplicate_of
                 .as_deref()
                 .is_some_and(|id| Uuid::parse_str(id).is_ok())
+    }
+}
+
+/// How a caller names a photo: the app by the id it was given, the CLI by what a creator typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhotoRef<'a> {
+    Id(PhotoId),
+    Typed(&'a str),
+}
+
+impl From<PhotoId> for PhotoRef<'_> {
+    fn from(id: PhotoId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl<'a> From<&'a str> for PhotoRef<'a> {
+    fn from(text: &'a str) -> Self {
+        Self::Typed(text)
+    }
+}
+
+impl<'a> From<&'a String> for PhotoRef<'a> {
+    fn from(text: &'a String) -> Self {
+        Self::Typed(text)
+    }
+}
+
+impl std::fmt::Display for PhotoRef<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(formatter),
+            Self::Typed(text) => text.trim().fmt(formatter),
+        }
     }
 }
 
@@ -196,9 +230,9 @@ impl Studio {
 
     /// Checks photos and stores the accepted ones in the avatar. Results arrive as each photo
     /// is done, so a UI can show them at once.
-    pub fn add_photos(
+    pub fn add_photos<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         paths: &[PathBuf],
         on_result: impl FnMut(PhotoResult),
     ) -> Result<Readiness> {
@@ -307,31 +341,44 @@ impl Studio {
         })
     }
 
-    pub fn list_photos(&self, avatar_reference: &str) -> Result<Vec<Photo>> {
+    pub fn list_photos<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Vec<Photo>> {
         let avatar = self.avatar(avatar_reference)?;
         Ok(self.library.photos(avatar.id)?)
     }
 
-    /// Removes a photo (full id or a unique prefix) from an avatar.
-    pub fn remove_photo(&self, avatar_reference: &str, photo_reference: &str) -> Result<Photo> {
+    /// Removes a photo from an avatar: the app names it by its id, the CLI by what a creator
+    /// typed (the full id or a prefix of it that names exactly one of the avatar's photos).
+    pub fn remove_photo<'a, 'b>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+        photo_reference: impl Into<PhotoRef<'b>>,
+    ) -> Result<Photo> {
         let avatar = self.avatar(avatar_reference)?;
-        let wanted = photo_reference.trim().to_ascii_lowercase();
-        let mut matches = self
-            .library
-            .photos(avatar.id)?
-            .into_iter()
-            .filter(|photo| photo.id.to_string().starts_with(&wanted));
+        let photo_reference = photo_reference.into();
+        let photos = self.library.photos(avatar.id)?;
+        let mut matches = photos.into_iter().filter(|photo| match photo_reference {
+            PhotoRef::Id(id) => photo.id == id,
+            PhotoRef::Typed(text) => {
+                let wanted = text.trim().to_ascii_lowercase();
+                wanted.len() >= 4 && photo.id.to_string().starts_with(&wanted)
+            }
+        });
         let photo = match (matches.next(), matches.next()) {
-            (Some(photo), None) if wanted.len() >= 4 => photo,
+            (Some(photo), None) => photo,
             (Some(_), Some(_)) => {
                 return Err(Error::InvalidInput(format!(
-                    "{photo_reference:?} matches more than one photo; give more of the id"
+                    "{:?} matches more than one photo; give more of the id",
+                    photo_reference.to_string()
                 )));
             }
-            _ => {
+            (None, _) => {
                 return Err(Error::NotFound(format!(
-                    "avatar {:?} has no photo {photo_reference:?}",
-                    avatar.name
+                    "avatar {:?} has no photo {:?}",
+                    avatar.name,
+                    photo_reference.to_string()
                 )));
             }
         };
@@ -339,7 +386,7 @@ impl Studio {
         Ok(photo)
     }
 
-    pub fn readiness(&self, avatar_reference: &str) -> Result<Readiness> {
+    pub fn readiness<'a>(&self, avatar_reference: impl Into<AvatarRef<'a>>) -> Result<Readiness> {
         let avatar = self.avatar(avatar_reference)?;
         self.readiness_with(&avatar, avatar.photo_count)
     }
@@ -377,7 +424,10 @@ impl Studio {
 
     /// How each of an avatar's photos shows its person (pose, framing, light), from what its
     /// checks stored, in the order added.
-    pub fn photo_looks(&self, avatar_reference: &str) -> Result<Vec<(PhotoId, photos::Look)>> {
+    pub fn photo_looks<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Vec<(PhotoId, photos::Look)>> {
         let avatar = self.avatar(avatar_reference)?;
         self.looks_of(avatar.id)
     }

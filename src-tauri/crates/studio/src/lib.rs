@@ -22,6 +22,7 @@ mod settle;
 mod test_support;
 mod tidy;
 mod training;
+mod views;
 mod watch;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -31,7 +32,7 @@ pub use avatar_library::{
     GenerationState, JobFailure, JobId, JobState, JobStep, Library, MonthSpending, Photo, PhotoId,
     THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
 };
-pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
+pub use avatars::{AvatarRef, DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
 pub use curate::{CurateProgress, CurateResult, Curation, StoredSameness};
@@ -43,8 +44,8 @@ pub use generation::{
     DEFAULT_GENERATION_ENDPOINT, GenerationPlan, GenerationRequest, GenerationSummary, PACKS, Pack,
 };
 pub use import::{
-    NEAR_DUPLICATE_BITS, NotFitting, PhotoResult, PhotoSetState, Readiness, Verdict, count_inputs,
-    explain, judge_portrait_set,
+    NEAR_DUPLICATE_BITS, NotFitting, PhotoRef, PhotoResult, PhotoSetState, Readiness, Verdict,
+    count_inputs, explain, judge_portrait_set,
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
@@ -65,6 +66,7 @@ pub use relay::{
 };
 pub use settings::{Setting, SettingsView};
 pub use training::{PresetInfo, TRIGGER_PHRASE, TrainingChoices, TrainingPlan, verify_safetensors};
+pub use views::{AvatarView, GalleryImageView, GenerationView, JobView, PhotoView};
 pub use watch::{SETTLE_TIME, WatchProblem, WatchProblemCode, WatchedFolder};
 
 /// The application object: one per open library.

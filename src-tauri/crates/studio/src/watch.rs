@@ -14,7 +14,7 @@ use notify::{RecursiveMode, Watcher};
 use crate::import::{Gathered, gather, is_hidden_or_unfinished};
 use avatar_library::WatchedFile;
 
-use crate::{AvatarId, Error, PhotoCode, PhotoResult, Result, Studio};
+use crate::{AvatarId, AvatarRef, Error, PhotoCode, PhotoResult, Result, Studio};
 
 /// How long a file must stay unchanged before it is taken.
 pub const SETTLE_TIME: Duration = Duration::from_secs(1);
@@ -60,7 +60,10 @@ impl Studio {
     }
 
     /// The folder an avatar watches, if any, and why it cannot be watched now, if it cannot.
-    pub fn watch_folder_of(&self, avatar_reference: &str) -> Result<Option<WatchedFolder>> {
+    pub fn watch_folder_of<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Option<WatchedFolder>> {
         let avatar = self.avatar(avatar_reference)?;
         self.watch_folder_for(avatar.id)
     }
@@ -79,9 +82,9 @@ impl Studio {
 
     /// Makes an avatar watch `folder`, which must be a folder this user can read, or, with
     /// `None`, no folder. Returns the folder as kept: absolute, with links resolved.
-    pub fn set_watch_folder(
+    pub fn set_watch_folder<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         folder: Option<&Path>,
     ) -> Result<Option<PathBuf>> {
         let avatar = self.avatar(avatar_reference)?;
@@ -104,9 +107,9 @@ impl Studio {
 
     /// Watches `folder` and adds what appears in it (and what is there already) to the avatar,
     /// until `keep_going` returns false. Each verdict goes to `on_result`.
-    pub fn watch_folder(
+    pub fn watch_folder<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         folder: &Path,
         keep_going: &dyn Fn() -> bool,
         mut on_result: impl FnMut(PhotoResult),

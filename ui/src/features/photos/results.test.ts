@@ -38,10 +38,8 @@ describe("import updates", () => {
     photo: {
       id,
       avatar_id: "avatar",
-      minio_key: null,
       file_hash: id,
       file_size: 1n,
-      validation_status: "valid",
       has_face: true,
       face_count: 1,
       quality_score: 0.8,
@@ -49,7 +47,6 @@ describe("import updates", () => {
       height: 1280,
       original_name: `${id}.jpg`,
       format: "jpeg",
-      difference_hash: null,
       warnings: [],
       created_at: "2026-01-01T00:00:00Z",
     },

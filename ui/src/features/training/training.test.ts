@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { tn, translate } from "../../lib/i18n/index.svelte";
-import type { JobState, TrainingJob, TrainingPlan } from "../../lib/ipc";
+import type { JobState, JobView, TrainingPlan } from "../../lib/ipc";
 import {
   confirmText,
   estimateText,
@@ -27,24 +27,15 @@ import {
 // The ranges the backend sends in AppInfo.training (fal's documented ranges).
 const RANGES = { min_steps: 1, max_steps: 10_000, min_learning_rate: 0.000_001, max_learning_rate: 0.001 };
 
-const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
+const job = (overrides: Partial<JobView> = {}): JobView => ({
   id: "job-1",
   avatar_id: "avatar-1",
-  idempotency_key: "key",
-  training_set_hash: "hash",
   trainer: "fal-ai/flux-lora-portrait-trainer",
   training_type: "portrait",
   preset: "balanced",
-  params: '{"steps":1000,"learning_rate":0.0002}',
   test_mode: false,
   state: "running",
   request_id: null,
-  status_url: null,
-  response_url: null,
-  cancel_url: null,
-  storage: null,
-  dataset_key: null,
-  dataset_url: null,
   progress: 40,
   queue_position: null,
   step: null,
@@ -52,7 +43,6 @@ const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   failure: null,
   model_path: null,
   model_url: null,
-  config_url: null,
   cancel_requested: false,
   created_at: "2025-01-01T10:00:00Z",
   updated_at: "2025-01-01T10:05:00Z",
@@ -62,10 +52,6 @@ const job = (overrides: Partial<TrainingJob> = {}): TrainingJob => ({
   price_source: "static",
   paid_request: true,
   billed_cost_usd: null,
-  fal_outputs: null,
-  upload_attempts: 0,
-  download_attempts: 0,
-  revision: 3,
   ...overrides,
 });
 

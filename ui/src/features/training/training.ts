@@ -6,7 +6,7 @@ import type {
   JobState,
   JobStep,
   TrainingChoices,
-  TrainingJob,
+  JobView,
   TrainingPlan,
   TrainingPreset,
   TrainingRequest,
@@ -33,7 +33,7 @@ export function isActive(state: JobState): boolean {
 }
 
 /** The view for the avatar's newest job; `retraining` shows the choice again after an ended run. */
-export function viewOf(job: TrainingJob | null, retraining = false): TrainingView {
+export function viewOf(job: JobView | null, retraining = false): TrainingView {
   if (!job) return "setup";
   const view = VIEW_OF_STATE[job.state];
   return retraining && view !== "active" ? "setup" : view;
@@ -49,7 +49,7 @@ const time = (stamp: string): number => {
  * known state. Events for other avatars, older jobs and stale states (an event overtaken by a
  * status reply, or the other way round) leave `current` as it is.
  */
-export function newest(current: TrainingJob | null, incoming: TrainingJob, avatarId: string): TrainingJob | null {
+export function newest(current: JobView | null, incoming: JobView, avatarId: string): JobView | null {
   if (incoming.avatar_id !== avatarId) return current;
   if (!current) return incoming;
   if (incoming.id === current.id) {
@@ -60,7 +60,7 @@ export function newest(current: TrainingJob | null, incoming: TrainingJob, avata
 }
 
 /** Whether the shown job moved to another state (or another job), so the avatar's status did too. */
-export function stateChanged(before: TrainingJob | null, after: TrainingJob | null): boolean {
+export function stateChanged(before: JobView | null, after: JobView | null): boolean {
   if (!after) return false;
   return !before || before.id !== after.id || before.state !== after.state;
 }
@@ -81,7 +81,7 @@ export function formatPercent(progress: number, target: Locale = locale()): stri
 }
 
 /** The place in fal's queue counted from 1 (fal counts from 0); null unless queued. */
-export function queuePlace(job: TrainingJob): number | null {
+export function queuePlace(job: JobView): number | null {
   if (job.state !== "queued" || job.queue_position === null) return null;
   return Math.max(0, job.queue_position) + 1;
 }
@@ -176,7 +176,7 @@ export function confirmText(plan: TrainingPlan, target: Locale = locale()): stri
 
 /** What a paid job cost: the cost confirmed before the start and, once fal's billing was read, what
  * fal billed. None for a test run or a job whose paid request never left the computer. */
-export function jobCostText(job: TrainingJob, target: Locale = locale()): string | null {
+export function jobCostText(job: JobView, target: Locale = locale()): string | null {
   if (job.test_mode || !job.paid_request) return null;
   const cost = formatCost(job.confirmed_cost_usd, target);
   return job.billed_cost_usd === null
@@ -185,7 +185,7 @@ export function jobCostText(job: TrainingJob, target: Locale = locale()): string
 }
 
 /** How long an ended job took, in words. */
-export function formatDuration(job: TrainingJob, target: Locale = locale()): string | null {
+export function formatDuration(job: JobView, target: Locale = locale()): string | null {
   if (!job.finished_at) return null;
   const milliseconds = time(job.finished_at) - time(job.created_at);
   if (milliseconds <= 0) return null;
@@ -194,7 +194,7 @@ export function formatDuration(job: TrainingJob, target: Locale = locale()): str
 }
 
 /** Where a job is, in words: the backend sends a code with parameters (`JobStep`). */
-export function stepText(job: TrainingJob, target: Locale = locale()): string {
+export function stepText(job: JobView, target: Locale = locale()): string {
   const text = job.step ? stepWords(job.step, target) : translate(target, `jobState.${job.state}`);
   return job.test_mode ? translate(target, "jobStep.testMode", { text }) : text;
 }

@@ -23,7 +23,7 @@ training: TrainingChoices,
  */
 packs: Array<Pack>, };
 
-export type Avatar = { id: AvatarId, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
+export type AvatarView = { id: AvatarId, name: string, gender: Gender, training_type: TrainingType, status: AvatarStatus, 
 /**
  * 0–100.
  */
@@ -31,11 +31,7 @@ training_progress: number,
 /**
  * The fal request id of the latest training, once submitted.
  */
-finetune_id: string | null, 
-/**
- * The guide's `fal_mode`: which trainer family the avatar uses.
- */
-fal_mode: TrainingType, photo_count: number, created_at: string, updated_at: string, };
+finetune_id: string | null, photo_count: number, created_at: string, updated_at: string, };
 
 export type AvatarId = string;
 
@@ -59,11 +55,7 @@ training_progress: number,
 /**
  * The fal request id of the latest training, once submitted.
  */
-finetune_id: string | null, 
-/**
- * The guide's `fal_mode`: which trainer family the avatar uses.
- */
-fal_mode: TrainingType, photo_count: number, created_at: string, updated_at: string, };
+finetune_id: string | null, photo_count: number, created_at: string, updated_at: string, };
 
 export type AvatarStatus = "draft" | "uploading" | "training" | "completed" | "error" | "cancelled";
 
@@ -73,19 +65,19 @@ export type ConnectionCheck = { step: ConnectionStep, passed: boolean, problem: 
  */
 detail: string, };
 
-export type GalleryEntry = { image: GalleryImage, file_path: string, 
+export type GalleryEntry = { image: GalleryImageView, file_path: string, 
 /**
  * The likeness in plain words, for the UI to say.
  */
 band: LikenessBand | null, };
 
-export type GalleryImage = { id: string, generation_id: string, avatar_id: AvatarId, training_job_id: JobId, 
+export type GalleryImageView = { id: string, generation_id: string, avatar_id: AvatarId, training_job_id: JobId, 
 /**
  * Its place in the pack: prompt by prompt, image by image.
  */
 position: number, prompt: string, seed: number, 
 /**
- * MD5 of the file's bytes; the file is `gallery/ab/<hash>.<format>`.
+ * MD5 of the file's bytes.
  */
 file_hash: string, format: string, width: number, height: number, 
 /**
@@ -107,7 +99,7 @@ copy_of: PhotoId | null, favourite: boolean, created_at: string, };
 
 export type GalleryView = { images: Array<GalleryEntry>, generations: Array<GenerationSummary>, };
 
-export type Generation = { id: string, avatar_id: AvatarId, 
+export type GenerationView = { id: string, avatar_id: AvatarId, 
 /**
  * The training whose model made it.
  */
@@ -121,13 +113,9 @@ pack: string,
  */
 prompts: Array<string>, images_per_prompt: number, 
 /**
- * The first image's seed; each next image adds one, so a pack is the same every time.
+ * The first image's seed; each next image adds one.
  */
-seed: number, image_size: string, endpoint: string, 
-/**
- * The LoRA the requests name, once chosen.
- */
-lora_url: string | null, test_mode: boolean, state: GenerationState, confirmed_cost_usd: number, price_source: string, failure: JobFailure | null, cancel_requested: boolean, created_at: string, updated_at: string, finished_at: string | null, };
+seed: number, image_size: string, endpoint: string, test_mode: boolean, state: GenerationState, confirmed_cost_usd: number, price_source: string, failure: JobFailure | null, cancel_requested: boolean, created_at: string, finished_at: string | null, };
 
 export type GenerationPlan = { avatar_id: AvatarId, avatar_name: string, 
 /**
@@ -151,7 +139,7 @@ count: number | null, seed: number | null, };
 
 export type GenerationState = "pending" | "running" | "completed" | "failed" | "cancelled";
 
-export type GenerationSummary = { generation: Generation, images: number, 
+export type GenerationSummary = { generation: GenerationView, images: number, 
 /**
  * The median of the images' likeness; `None` when no image has one.
  */
@@ -226,7 +214,7 @@ channel: UpdateChannel,
  */
 checks: Array<ConnectionCheck>, };
 
-export type DeletedAvatar = { avatar: Avatar, 
+export type DeletedAvatar = { avatar: AvatarView, 
 /**
  * Photo rows.
  */
@@ -278,35 +266,27 @@ distance: number,
  */
 others: number, };
 
-export type Photo = { id: PhotoId, avatar_id: AvatarId, 
-/**
- * The object key once uploaded (the guide's `minio_key`).
- */
-minio_key: string | null, 
-/**
- * MD5 of the file's bytes, hex.
- */
-file_hash: string, file_size: bigint, validation_status: string, has_face: boolean, face_count: number, quality_score: number | null, width: number, height: number, 
+export type PhotoView = { id: PhotoId, avatar_id: AvatarId, 
 /**
  * The file's name where it was imported from.
  */
 original_name: string, 
 /**
- * jpeg, png, webp, …; also the stored file's extension.
+ * jpeg, png, webp, …
  */
-format: string, 
+format: string, file_size: bigint, 
 /**
- * Difference hash for near duplicates, 16 hex digits.
+ * MD5 of the file's bytes, hex.
  */
-difference_hash: string | null, 
+file_hash: string, width: number, height: number, has_face: boolean, face_count: number, quality_score: number | null, 
 /**
- * Warning codes, JSON array.
+ * Warning codes.
  */
 warnings: Array<string>, created_at: string, };
 
 export type PhotoCode = "unsupported_format" | "corrupt" | "file_too_large" | "resolution_too_low" | "dimensions_too_large" | "no_face" | "multiple_faces" | "face_too_small" | "blurry" | "too_dark" | "too_bright" | "low_contrast" | "duplicate" | "near_duplicate" | "limit_reached" | "unreadable" | "extension_mismatch" | "noisy" | "background_faces" | "different_person";
 
-export type PhotoEntry = { photo: Photo, thumbnail_path: string, };
+export type PhotoEntry = { photo: PhotoView, thumbnail_path: string, };
 
 export type PhotoResult = { path: string, verdict: Verdict, reasons: Array<PhotoCode>, warnings: Array<PhotoCode>, md5: string, width: number, height: number, faces: number, quality_score: number | null, 
 /**
@@ -395,35 +375,19 @@ problem: string | null, secrets: Array<SecretStatus>, };
 
 export type TrainingChoices = { presets: Array<PresetInfo>, min_steps: number, max_steps: number, min_learning_rate: number, max_learning_rate: number, };
 
-export type TrainingJob = { id: JobId, avatar_id: AvatarId, 
-/**
- * Names the job's uploads, so a repeated upload replaces rather than duplicates.
- */
-idempotency_key: string, 
-/**
- * MD5 over the photos' hashes: which set this job trained on.
- */
-training_set_hash: string, 
+export type JobView = { id: JobId, avatar_id: AvatarId, training_type: TrainingType, preset: string, 
 /**
  * The fal endpoint id.
  */
-trainer: string, training_type: TrainingType, preset: string, 
-/**
- * The trainer inputs chosen (steps, learning rate), JSON.
- */
-params: string, 
+trainer: string, 
 /**
  * Simulated: nothing reaches fal.
  */
-test_mode: boolean, state: JobState, request_id: string | null, status_url: string | null, response_url: string | null, cancel_url: string | null, 
+test_mode: boolean, state: JobState, 
 /**
- * `s3`, `fal` or `none` (test mode).
+ * fal's request id, once submitted.
  */
-storage: string | null, 
-/**
- * The zip's object key (the guide's `minio_key`).
- */
-dataset_key: string | null, dataset_url: string | null, 
+request_id: string | null, 
 /**
  * 0–100.
  */
@@ -447,7 +411,7 @@ model_path: string | null,
 /**
  * The LoRA file on fal's CDN.
  */
-model_url: string | null, config_url: string | null, cancel_requested: boolean, created_at: string, updated_at: string, submitted_at: string | null, finished_at: string | null, 
+model_url: string | null, cancel_requested: boolean, 
 /**
  * The cost the creator confirmed before the start, in US dollars; 0 in test mode.
  */
@@ -463,23 +427,11 @@ paid_request: boolean,
 /**
  * What fal billed, when its billing events could be read.
  */
-billed_cost_usd: number | null, 
+billed_cost_usd: number | null, created_at: string, 
 /**
- * The request's outputs stored on fal after the model was saved: `deleted` or `kept`.
+ * When the job last changed: of two copies of one job, the later is the newer state.
  */
-fal_outputs: string | null, 
-/**
- * Training-set uploads that failed so far.
- */
-upload_attempts: number, 
-/**
- * Model downloads that failed so far.
- */
-download_attempts: number, 
-/**
- * How many times the job was written; a write is accepted only over the revision it read.
- */
-revision: number, };
+updated_at: string, submitted_at: string | null, finished_at: string | null, };
 
 export type TrainingPlan = { avatar_id: AvatarId, avatar_name: string, training_type: TrainingType, preset: string, trainer: string, steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, 
 /**
@@ -552,7 +504,7 @@ export type Verdict = "accepted" | "rejected";
 
 export type WatchFolder = { path: string, problem: WatchProblem | null, };
 
-export type WatchedUpdate = { avatar_id: string, update: ImportUpdate, };
+export type WatchedUpdate = { avatar_id: AvatarId, update: ImportUpdate, };
 
 export type WatchProblem = { code: WatchProblemCode, detail: string, };
 

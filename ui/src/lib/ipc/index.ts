@@ -7,7 +7,7 @@ import { EVENTS } from "./bindings";
 import type {
   AppInfo,
   Command,
-  Avatar,
+  AvatarView,
   AvatarCard,
   ConnectionReport,
   DeletedAvatar,
@@ -18,14 +18,14 @@ import type {
   CurateProgress,
   CurateResult,
   GalleryView,
-  Generation,
+  GenerationView,
   GenerationPlan,
   GenerationRequest,
   ImportUpdate,
   PhotoSet,
   SettingsView,
   Spending,
-  TrainingJob,
+  JobView,
   TrainingPlan,
   TrainingType,
   UpdateChannel,
@@ -100,8 +100,8 @@ export const backend = {
   appInfo: () => call<AppInfo>("app_info"),
   listAvatars: () => call<AvatarCard[]>("list_avatars"),
   createAvatar: (name: string, gender: Gender, trainingType: TrainingType) =>
-    call<Avatar>("create_avatar", { name, gender, trainingType }),
-  renameAvatar: (id: string, name: string) => call<Avatar>("rename_avatar", { id, name }),
+    call<AvatarView>("create_avatar", { name, gender, trainingType }),
+  renameAvatar: (id: string, name: string) => call<AvatarView>("rename_avatar", { id, name }),
   /** Deletes the avatar with its photos, models and S3 objects; says how many of each went. */
   deleteAvatar: (id: string) => call<DeletedAvatar>("delete_avatar", { id }),
   listPhotos: (avatarId: string) => call<PhotoSet>("list_photos", { avatarId }),
@@ -132,10 +132,10 @@ export const backend = {
    * dialog); `conflict` when the plan in force changed since. The backend follows the job and
    * reports through `onTrainingChange`.
    */
-  startTraining: (plan: TrainingPlan) => call<TrainingJob>("start_training", { plan }),
+  startTraining: (plan: TrainingPlan) => call<JobView>("start_training", { plan }),
   /** The avatar's newest job, or null when it never trained. */
-  trainingStatus: (avatarId: string) => call<TrainingJob | null>("training_status", { avatarId }),
-  cancelTraining: (avatarId: string) => call<TrainingJob>("cancel_training", { avatarId }),
+  trainingStatus: (avatarId: string) => call<JobView | null>("training_status", { avatarId }),
+  cancelTraining: (avatarId: string) => call<JobView>("cancel_training", { avatarId }),
   /** Whether training news arrives through the webhook relay or by polling fal. */
   updateChannel: () => call<UpdateChannel>("update_channel"),
   /** Checks the relay step by step: health, a test event through it, fal's webhook URL. */
@@ -157,8 +157,8 @@ export const backend = {
   planGeneration: (avatarId: string, request: GenerationRequest) =>
     call<GenerationPlan>("plan_generation", { avatarId, request }),
   /** Starts exactly the pack the creator confirmed; its images arrive through `onGenerationChange`. */
-  startGeneration: (plan: GenerationPlan) => call<Generation>("start_generation", { plan }),
-  cancelGeneration: (generationId: string) => call<Generation>("cancel_generation", { generationId }),
+  startGeneration: (plan: GenerationPlan) => call<GenerationView>("start_generation", { plan }),
+  cancelGeneration: (generationId: string) => call<GenerationView>("cancel_generation", { generationId }),
   gallery: (avatarId: string) => call<GalleryView>("gallery", { avatarId }),
   setFavourite: (avatarId: string, imageId: string, favourite: boolean) =>
     call<GalleryView>("set_favourite", { avatarId, imageId, favourite }),
@@ -170,8 +170,8 @@ export const backend = {
 };
 
 /** Every change of any sample pack (an image made, its end). */
-export function onGenerationChange(handler: (generation: Generation) => void): Promise<() => void> {
-  return listen<Generation>(EVENTS.generation, (event) => handler(event.payload));
+export function onGenerationChange(handler: (generation: GenerationView) => void): Promise<() => void> {
+  return listen<GenerationView>(EVENTS.generation, (event) => handler(event.payload));
 }
 
 /** Every photo a watched folder brings, for any avatar; resolves to a function that stops listening. */
@@ -180,8 +180,8 @@ export function onWatchedPhoto(handler: (update: WatchedUpdate) => void): Promis
 }
 
 /** Every change of any training job; resolves to a function that stops listening. */
-export function onTrainingChange(handler: (job: TrainingJob) => void): Promise<() => void> {
-  return listen<TrainingJob>(EVENTS.training, (event) => handler(event.payload));
+export function onTrainingChange(handler: (job: JobView) => void): Promise<() => void> {
+  return listen<JobView>(EVENTS.training, (event) => handler(event.payload));
 }
 
 /** Each change of the channel training news arrives by. */

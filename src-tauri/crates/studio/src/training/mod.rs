@@ -15,7 +15,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::dataset::{self, DatasetStore, FalDatasetStore, S3DatasetStore};
-use crate::{AvatarId, Error, JobId, Notice, Result, SecretName, Studio, TrainingType};
+use crate::{AvatarId, AvatarRef, Error, JobId, Notice, Result, SecretName, Studio, TrainingType};
 
 mod driver;
 mod ledger;
@@ -143,9 +143,9 @@ impl Studio {
     /// The run a preset and overrides give for an avatar, with its expected time and cost, and
     /// where fal will fetch its training set from. Refused when the creator asked for S3 only
     /// and fal cannot fetch from that S3.
-    pub async fn plan_training(
+    pub async fn plan_training<'a>(
         &self,
-        avatar_reference: &str,
+        avatar_reference: impl Into<AvatarRef<'a>>,
         preset: Preset,
         overrides: Overrides,
     ) -> Result<TrainingPlan> {
@@ -320,13 +320,19 @@ impl Studio {
     }
 
     /// The avatar's newest job, if it ever trained.
-    pub fn training_status(&self, avatar_reference: &str) -> Result<Option<TrainingJob>> {
+    pub fn training_status<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<Option<TrainingJob>> {
         let avatar = self.avatar(avatar_reference)?;
         Ok(self.library.latest_job(avatar.id)?)
     }
 
     /// The avatar's newest trained model file.
-    pub fn model_file(&self, avatar_reference: &str) -> Result<std::path::PathBuf> {
+    pub fn model_file<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<std::path::PathBuf> {
         let avatar = self.avatar(avatar_reference)?;
         self.library
             .jobs()?
@@ -348,7 +354,10 @@ impl Studio {
 
     /// Asks for the avatar's running job to be cancelled. Whoever drives the job sends fal's
     /// cancel and follows the job until fal confirms an end.
-    pub fn request_cancel(&self, avatar_reference: &str) -> Result<TrainingJob> {
+    pub fn request_cancel<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+    ) -> Result<TrainingJob> {
         let avatar = self.avatar(avatar_reference)?;
         let job = self
             .library
