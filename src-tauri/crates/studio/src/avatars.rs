@@ -287,14 +287,12 @@ mod tests {
         let (studio, clock) = studio(dir.path());
         let avatar = studio.create_avatar(new("Old")).expect("create");
         clock.advance(Duration::minutes(1));
-        let renamed = studio
-            .rename_avatar(&avatar.id.to_string(), "New")
-            .expect("rename");
+        let renamed = studio.rename_avatar(avatar.id, "New").expect("rename");
         assert_eq!(renamed.name, "New");
         assert!(renamed.updated_at > avatar.updated_at);
         assert_eq!(
             studio
-                .rename_avatar(&avatar.id.to_string(), "")
+                .rename_avatar(avatar.id, "")
                 .expect_err("empty")
                 .code(),
             ErrorCode::InvalidInput
@@ -303,10 +301,10 @@ mod tests {
             .build()
             .expect("runtime");
         runtime
-            .block_on(studio.delete_avatar(&avatar.id.to_string()))
+            .block_on(studio.delete_avatar(avatar.id))
             .expect("delete");
         let missing = runtime
-            .block_on(studio.delete_avatar(&avatar.id.to_string()))
+            .block_on(studio.delete_avatar(avatar.id))
             .expect_err("gone");
         assert_eq!(missing.code(), ErrorCode::NotFound);
         assert_eq!(

@@ -264,7 +264,7 @@ impl Background {
                 let Some(studio) = studio.upgrade() else {
                     return;
                 };
-                let watched = studio.watch_folder(&avatar.to_string(), &folder, &going, |result| {
+                let watched = studio.watch_folder(avatar, &folder, &going, |result| {
                     if !result.is_already_held() {
                         sink(CoreEvent::WatchedPhoto {
                             avatar_id: avatar,
@@ -272,10 +272,11 @@ impl Background {
                         });
                     }
                 });
+                let clock = studio.clock.clone();
                 drop(studio);
                 if let Err(error) = watched {
                     eprintln!("not watching {} for now: {error}", folder.display());
-                    std::thread::sleep(WATCH_RETRY);
+                    clock.pause(WATCH_RETRY);
                 }
             }
         });

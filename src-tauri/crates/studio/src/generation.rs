@@ -341,9 +341,7 @@ impl Studio {
             count: Some(confirmed.images_per_prompt),
             seed: Some(confirmed.seed),
         };
-        let current = self
-            .plan_generation(&confirmed.avatar_id.to_string(), &request)
-            .await?;
+        let current = self.plan_generation(confirmed.avatar_id, &request).await?;
         if current != *confirmed {
             return Err(Error::Conflict(format!(
                 "the generation plan for {} changed since it was confirmed; review it and confirm it again",

@@ -18,6 +18,9 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
     /// Ends once `duration` has passed on this clock.
     fn sleep(&self, duration: std::time::Duration) -> Sleep;
+    /// Blocks this thread until `duration` has passed on this clock: the wait of a thread that is
+    /// not async (a folder watcher).
+    fn pause(&self, duration: std::time::Duration);
 }
 
 pub struct SystemClock;
@@ -29,6 +32,10 @@ impl Clock for SystemClock {
 
     fn sleep(&self, duration: std::time::Duration) -> Sleep {
         Box::pin(tokio::time::sleep(duration))
+    }
+
+    fn pause(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use avatar_library::MonthSpending;
 use chrono::{DateTime, Utc};
@@ -24,26 +24,27 @@ const PRICE_TRIES: fal::RetryPolicy = fal::RetryPolicy {
 
 /// Prices read from fal, by endpoint.
 #[derive(Default)]
-pub(crate) struct PriceCache(Mutex<HashMap<String, (Instant, fal::Price)>>);
+pub(crate) struct PriceCache(Mutex<HashMap<String, (DateTime<Utc>, fal::Price)>>);
 
 impl PriceCache {
-    fn get(&self, endpoint: &str) -> Option<fal::Price> {
+    /// The price read less than [`PRICE_LIFETIME`] before `now`, on the studio's clock.
+    fn get(&self, endpoint: &str, now: DateTime<Utc>) -> Option<fal::Price> {
         let prices = self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         prices
             .get(endpoint)
-            .filter(|(read_at, _)| read_at.elapsed() < PRICE_LIFETIME)
+            .filter(|(read_at, _)| (now - *read_at).to_std().unwrap_or_default() < PRICE_LIFETIME)
             .map(|(_, price)| price.clone())
     }
 
-    fn put(&self, price: fal::Price) {
+    fn put(&self, price: fal::Price, now: DateTime<Utc>) {
         let mut prices = self
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        prices.insert(price.endpoint_id.clone(), (Instant::now(), price));
+        prices.insert(price.endpoint_id.clone(), (now, price));
     }
 }
 
@@ -100,7 +101,7 @@ impl Studio {
         if self.config().test_mode {
             return (0.0, PriceSource::None);
         }
-        let price = match self.prices.get(endpoint) {
+        let price = match self.prices.get(endpoint, self.clock.now()) {
             Some(price) => Some(price),
             None => self.read_price(endpoint).await,
         };
@@ -136,7 +137,7 @@ impl Studio {
         // UNCONFIRMED whether a megapixel is 10^6 or 2^20 pixels; 10^6 bills more, so it is the
         // one the estimate uses.
         let billed_megapixels = megapixels_per_image.ceil();
-        let price = match self.prices.get(endpoint) {
+        let price = match self.prices.get(endpoint, self.clock.now()) {
             Some(price) => Some(price),
             None => self.read_price(endpoint).await,
         };
@@ -170,7 +171,7 @@ impl Studio {
             .ok()?
             .into_iter()
             .find(|price| price.endpoint_id == endpoint)?;
-        self.prices.put(price.clone());
+        self.prices.put(price.clone(), self.clock.now());
         Some(price)
     }
 

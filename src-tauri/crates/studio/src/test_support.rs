@@ -95,6 +95,8 @@ pub struct ManualClock {
     now: tokio::sync::watch::Sender<DateTime<Utc>>,
     /// How many sleeps are waiting.
     sleeping: Arc<tokio::sync::watch::Sender<usize>>,
+    /// How many sleeps have begun since the clock was made.
+    begun: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl ManualClock {
@@ -102,6 +104,7 @@ impl ManualClock {
         Self {
             now: tokio::sync::watch::Sender::new(start),
             sleeping: Arc::new(tokio::sync::watch::Sender::new(0)),
+            begun: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 
@@ -115,14 +118,25 @@ impl ManualClock {
         let mut sleeping = self.sleeping.subscribe();
         let _ = sleeping.wait_for(|sleeping| *sleeping >= count).await;
     }
+
+    /// Waits until `total` sleeps have begun on this clock since it was made: a loop that sleeps
+    /// once per round has finished its rounds before the `total`-th.
+    pub async fn wait_for_sleeps_begun(&self, total: usize) {
+        let mut begun = self.begun.subscribe();
+        let _ = begun.wait_for(|begun| *begun >= total).await;
+    }
 }
 
 /// Counts one waiting sleep while it lives.
 struct Sleeping(Arc<tokio::sync::watch::Sender<usize>>);
 
 impl Sleeping {
-    fn new(count: Arc<tokio::sync::watch::Sender<usize>>) -> Self {
+    fn new(
+        count: Arc<tokio::sync::watch::Sender<usize>>,
+        begun: &tokio::sync::watch::Sender<usize>,
+    ) -> Self {
         count.send_modify(|sleeping| *sleeping += 1);
+        begun.send_modify(|begun| *begun += 1);
         Self(count)
     }
 }
@@ -141,12 +155,36 @@ impl Clock for ManualClock {
     fn sleep(&self, duration: std::time::Duration) -> crate::ports::Sleep {
         let end = self.now() + Duration::from_std(duration).unwrap_or(Duration::MAX);
         let mut now = self.now.subscribe();
-        let count = self.sleeping.clone();
+        let (count, begun) = (self.sleeping.clone(), self.begun.clone());
         Box::pin(async move {
-            let _sleeping = Sleeping::new(count);
+            let _sleeping = Sleeping::new(count, &begun);
             // The clock is gone only with the studio: then nothing is left to wake.
             let _ = now.wait_for(|now| *now >= end).await;
         })
+    }
+
+    fn pause(&self, duration: std::time::Duration) {
+        block_on(self.sleep(duration));
+    }
+}
+
+/// Runs a future to its end on this thread: the manual clock's sleeps need no runtime, only a
+/// wake when the clock moves.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
     }
 }
 

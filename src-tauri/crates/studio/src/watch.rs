@@ -7,7 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
 
 use notify::{RecursiveMode, Watcher};
 
@@ -50,7 +52,8 @@ pub enum WatchProblemCode {
 struct Sighting {
     size: u64,
     modified: Option<SystemTime>,
-    since: Instant,
+    /// On the studio's clock.
+    since: DateTime<Utc>,
 }
 
 impl Studio {
@@ -115,7 +118,6 @@ impl Studio {
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
         let avatar_id = self.avatar(avatar_reference)?.id;
-        let avatar = avatar_id.to_string();
         let unwatchable = |error: notify::Error| {
             Error::InvalidInput(format!("{} cannot be watched: {error}", folder.display()))
         };
@@ -171,7 +173,7 @@ impl Studio {
                 .map(|(path, _)| path)
                 .filter(|path| path.exists() && reported_unreadable.insert(path.clone()))
                 .collect();
-            let now = Instant::now();
+            let now = self.clock.now();
             for file in files
                 .into_iter()
                 .filter(|file| !is_hidden_or_unfinished(file))
@@ -192,7 +194,7 @@ impl Studio {
             }
             if !ready.is_empty() {
                 let mut judged = Vec::new();
-                self.add_photos(&avatar, &ready, |result| {
+                self.add_photos(avatar_id, &ready, |result| {
                     // A file that cannot be read now may be later: it is not remembered.
                     if let Some(file) = settled.remove(&result.path)
                         && !result.reasons.contains(&PhotoCode::Unreadable)
@@ -206,7 +208,7 @@ impl Studio {
                         .remember_watched_file(avatar_id, file, *waiting_for_room)?;
                 }
             }
-            std::thread::sleep(POLL_INTERVAL);
+            self.clock.pause(POLL_INTERVAL);
         }
         Ok(())
     }
@@ -249,7 +251,7 @@ fn check_watchable(folder: &Path) -> std::result::Result<PathBuf, WatchProblem> 
 fn settle(
     waiting: &mut HashMap<PathBuf, Sighting>,
     taken: &mut HashSet<WatchedFile>,
-    now: Instant,
+    now: DateTime<Utc>,
 ) -> Vec<(PathBuf, WatchedFile)> {
     let mut ready = Vec::new();
     waiting.retain(|path, sighting| {
@@ -265,7 +267,8 @@ fn settle(
             };
             return true;
         }
-        if now.duration_since(sighting.since) < SETTLE_TIME || !looks_complete(path) {
+        let held_still = (now - sighting.since).to_std().unwrap_or_default();
+        if held_still < SETTLE_TIME || !looks_complete(path) {
             return true;
         }
         let file = WatchedFile {

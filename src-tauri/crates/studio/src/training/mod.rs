@@ -231,7 +231,7 @@ impl Studio {
             learning_rate: confirmed.learning_rate,
         };
         let plan = self
-            .plan_training(&confirmed.avatar_id.to_string(), preset, overrides)
+            .plan_training(confirmed.avatar_id, preset, overrides)
             .await?;
         // What the month has spent is shown, not confirmed: another avatar's start moves it.
         let comparable = TrainingPlan {

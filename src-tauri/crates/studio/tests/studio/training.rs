@@ -1529,6 +1529,37 @@ async fn a_cancel_that_fails_never_stops_the_status_reads_and_a_forgotten_cancel
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_read_from_fal_is_used_for_an_hour_of_the_studios_clock() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    let trainer = "fal-ai/flux-lora-portrait-trainer";
+    fake.set_price(trainer, 0.003, "steps");
+    let clock = Arc::new(studio::ManualClock::new(chrono::Utc::now()));
+    let secrets = MemorySecrets::default().with(SecretName::FalKey, fake.api_key());
+    let setup = open_with_clock(library.path(), Some(&fake), secrets, &[], clock.clone());
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let cost = || async {
+        let plan = setup
+            .studio
+            .plan_training(&avatar, Preset::Fast, Overrides::default())
+            .await
+            .expect("plan");
+        assert_eq!(plan.price_source, "fal");
+        plan.cost_usd
+    };
+    assert_eq!(cost().await, 1.5, "500 steps at $0.003");
+    fake.set_price(trainer, 0.004, "steps");
+    clock.advance(chrono::TimeDelta::minutes(59));
+    assert_eq!(
+        cost().await,
+        1.5,
+        "the price read 59 minutes ago still holds"
+    );
+    clock.advance(chrono::TimeDelta::minutes(2));
+    assert_eq!(cost().await, 2.0, "after an hour the price is read again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_prices_the_monthly_budget_and_what_stays_on_fal() {
     let library = tempfile::tempdir().expect("library");
     let fake = FakeFal::start().await;

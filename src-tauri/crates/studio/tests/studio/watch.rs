@@ -1,6 +1,7 @@
 //! A watched folder on a real file system: files already there, a file written in two halves, a
 //! download renamed into place, and a folder moved in are each imported once, and only complete;
-//! a later start passes over what was judged before.
+//! a later start passes over what was judged before. The watcher's time is its studio's manual
+//! clock, so settling is measured look by look, not by sleeping.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,26 +11,75 @@ use std::time::{Duration, Instant};
 
 use crate::common::{cases, new_avatar, studio};
 use studio::{
-    PhotoCode, PhotoResult, Studio, TrainingType, Verdict, WatchProblemCode, WatchedFolder,
+    ManualClock, PhotoCode, PhotoResult, Studio, TestStudio, TrainingType, Verdict,
+    WatchProblemCode, WatchedFolder,
 };
 
-fn wait_for(results: &Mutex<Vec<PhotoResult>>, name: &str, within: Duration) -> PhotoResult {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = results
-            .lock()
-            .expect("lock")
-            .iter()
-            .find(|r| r.path.ends_with(name))
-        {
-            return found.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} was not imported within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+/// A watch driven by its studio's manual clock: time moves only when the test moves it, and the
+/// watcher looks at the folder once between two pauses.
+struct Watch<'a> {
+    clock: &'a ManualClock,
+    results: &'a Mutex<Vec<PhotoResult>>,
+    runtime: tokio::runtime::Runtime,
+    /// The watcher's looks at the folder so far.
+    looks: usize,
+}
+
+impl Watch<'_> {
+    /// Waits until the watcher has looked at the folder `looks` times in all. Real time bounds
+    /// the wait only so that a watcher that stopped fails the test rather than holding it.
+    fn wait_for_looks(&mut self, looks: usize) {
+        self.looks = looks;
+        let clock = self.clock;
+        let looked = self.runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), clock.wait_for_sleeps_begun(looks)).await
+        });
+        assert!(looked.is_ok(), "the watcher stopped looking at the folder");
     }
+
+    /// Moves the clock on by `by` and waits for the watcher's next look at the folder.
+    fn pass(&mut self, by: Duration) {
+        self.clock
+            .advance(chrono::TimeDelta::from_std(by).expect("duration"));
+        self.wait_for_looks(self.looks + 1);
+    }
+
+    fn verdict_of(&self, name: &str) -> Option<PhotoResult> {
+        let results = self.results.lock().expect("lock");
+        results.iter().find(|r| r.path.ends_with(name)).cloned()
+    }
+
+    /// Lets the clock run look by look until `name` has its verdict. A file that appears while
+    /// watched is known from the file system's hint, which arrives on a thread of its own: real
+    /// time bounds the wait.
+    fn verdict(&mut self, name: &str) -> PhotoResult {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(found) = self.verdict_of(name) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "{name} was not imported");
+            self.pass(LOOK);
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.results.lock().expect("lock").len()
+    }
+}
+
+/// Clock time between two looks: the watcher pauses for less.
+const LOOK: Duration = Duration::from_millis(250);
+
+/// A studio whose clock moves only when a test moves it.
+fn clocked_studio(library: &Path, vars: &[(&str, &str)]) -> (Studio, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let studio = TestStudio::new(library)
+        .vars(vars.iter().map(|(name, value)| (*name, value.to_string())))
+        .clock(clock.clone())
+        .open()
+        .expect("studio");
+    (studio, clock)
 }
 
 #[test]
@@ -42,37 +92,41 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
         watched.path().join("already_there.jpg"),
     )
     .expect("copy");
+    // A file whose copy stopped halfway: its first half is there when the watch starts.
+    let bytes = std::fs::read(cases().join("rotated_exif.jpg")).expect("case");
+    let half = bytes.len() / 2;
+    let mut slow = std::fs::File::create(watched.path().join("slow_copy.jpg")).expect("create");
+    slow.write_all(&bytes[..half]).expect("first half");
+    slow.flush().expect("flush");
 
-    let studio = studio(library.path(), &[]);
+    let (studio, clock) = clocked_studio(library.path(), &[]);
     let avatar = new_avatar(&studio, TrainingType::Portrait);
 
-    let results = watching(&studio, &avatar, watched.path(), |results| {
-        let first = wait_for(results, "already_there.jpg", Duration::from_secs(10));
+    let results = watching(&studio, &clock, &avatar, watched.path(), |watch| {
+        // Seen at the first look, taken once still for the settle time, not a look before.
+        assert_eq!(watch.count(), 0);
+        watch.pass(studio::SETTLE_TIME / 2);
+        assert_eq!(watch.count(), 0, "taken before it held still long enough");
+        watch.pass(studio::SETTLE_TIME / 2);
+        let first = watch.verdict_of("already_there.jpg").expect("taken");
         assert_eq!(
             first.verdict,
             Verdict::Accepted,
             "files present at start are scanned"
         );
 
-        // A file written in two halves with a pause longer than the settle time in between.
-        let bytes = std::fs::read(cases().join("rotated_exif.jpg")).expect("case");
-        let half = bytes.len() / 2;
-        let mut file = std::fs::File::create(watched.path().join("slow_copy.jpg")).expect("create");
-        file.write_all(&bytes[..half]).expect("first half");
-        file.flush().expect("flush");
-        std::thread::sleep(studio::SETTLE_TIME * 3);
+        // The half-written file holds still for three settle times and is still not taken.
+        for _ in 0..6 {
+            watch.pass(studio::SETTLE_TIME / 2);
+        }
         assert!(
-            !results
-                .lock()
-                .expect("lock")
-                .iter()
-                .any(|r| r.path.ends_with("slow_copy.jpg")),
+            watch.verdict_of("slow_copy.jpg").is_none(),
             "a half-written file must never be imported"
         );
-        file.write_all(&bytes[half..]).expect("second half");
-        drop(file);
-        let slow = wait_for(results, "slow_copy.jpg", Duration::from_secs(10));
-        assert_eq!(slow.verdict, Verdict::Accepted, "{slow:?}");
+        slow.write_all(&bytes[half..]).expect("second half");
+        slow.sync_all().expect("sync");
+        let finished = watch.verdict("slow_copy.jpg");
+        assert_eq!(finished.verdict, Verdict::Accepted, "{finished:?}");
 
         // A browser download: written as .part, renamed when done.
         std::fs::copy(
@@ -80,36 +134,29 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
             watched.path().join("download.jpg.part"),
         )
         .expect("copy");
-        std::thread::sleep(studio::SETTLE_TIME * 2);
+        for _ in 0..4 {
+            watch.pass(studio::SETTLE_TIME / 2);
+        }
         std::fs::rename(
             watched.path().join("download.jpg.part"),
             watched.path().join("download.jpg"),
         )
         .expect("rename");
-        assert_eq!(
-            wait_for(results, "download.jpg", Duration::from_secs(10)).verdict,
-            Verdict::Accepted
-        );
+        assert_eq!(watch.verdict("download.jpg").verdict, Verdict::Accepted);
 
         // A whole folder moved in gives one event for the folder and none for its files.
         let album = elsewhere.path().join("album");
         std::fs::create_dir(&album).expect("album");
         std::fs::copy(cases().join("png_good.png"), album.join("from_album.png")).expect("copy");
         std::fs::rename(&album, watched.path().join("album")).expect("move in");
-        assert_eq!(
-            wait_for(results, "from_album.png", Duration::from_secs(10)).verdict,
-            Verdict::Accepted
-        );
+        assert_eq!(watch.verdict("from_album.png").verdict, Verdict::Accepted);
         // The folder moved in is watched in its turn.
         std::fs::copy(
             cases().join("webp_good.webp"),
             watched.path().join("album/later.webp"),
         )
         .expect("copy");
-        assert_eq!(
-            wait_for(results, "later.webp", Duration::from_secs(10)).verdict,
-            Verdict::Accepted
-        );
+        assert_eq!(watch.verdict("later.webp").verdict, Verdict::Accepted);
     });
 
     let paths: Vec<&str> = results.iter().map(|r| r.path.as_str()).collect();
@@ -122,13 +169,14 @@ fn photos_appearing_in_a_watched_folder_are_imported_once_and_only_when_complete
     assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 5);
 }
 
-/// Watches `folder` for `avatar` while `meanwhile` runs and a while more, then stops; returns
-/// every verdict.
+/// Watches `folder` for `avatar` while `meanwhile` drives the clock, then for two settle times
+/// more, look by look, and stops; returns every verdict.
 fn watching(
     studio: &Studio,
+    clock: &ManualClock,
     avatar: &str,
     folder: &Path,
-    meanwhile: impl FnOnce(&Mutex<Vec<PhotoResult>>),
+    meanwhile: impl FnOnce(&mut Watch),
 ) -> Vec<PhotoResult> {
     let results = Mutex::new(Vec::new());
     let running = AtomicBool::new(true);
@@ -141,24 +189,51 @@ fn watching(
                 |result| results.lock().expect("lock").push(result),
             )
         });
-        meanwhile(&results);
-        // Anything more, such as a file imported twice, would come in this time.
-        std::thread::sleep(studio::SETTLE_TIME * 2);
+        let mut watch = Watch {
+            clock,
+            results: &results,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime"),
+            looks: 0,
+        };
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            watch.wait_for_looks(1);
+            meanwhile(&mut watch);
+            // Anything more, such as a file imported twice, would come in these looks.
+            for _ in 0..8 {
+                watch.pass(LOOK);
+            }
+        }));
+        // The watcher is stopped whatever happened, so a failed check fails the test.
         running.store(false, Ordering::Relaxed);
-        watcher
-            .join()
-            .expect("watcher thread")
-            .expect("watch ends cleanly");
+        while !watcher.is_finished() {
+            clock.advance(chrono::TimeDelta::from_std(LOOK).expect("duration"));
+            std::thread::yield_now();
+        }
+        let ended = watcher.join().expect("watcher thread");
+        if let Err(failed) = checked {
+            std::panic::resume_unwind(failed);
+        }
+        ended.expect("watch ends cleanly");
     });
     results.into_inner().expect("lock")
 }
 
-/// Watches `folder` for `avatar` until `count` verdicts came and a while more.
-fn watch_until(studio: &Studio, avatar: &str, folder: &Path, count: usize) -> Vec<PhotoResult> {
-    watching(studio, avatar, folder, |results| {
+/// Watches `folder` for `avatar` until `count` verdicts came, then two settle times more.
+fn watch_until(
+    studio: &Studio,
+    clock: &ManualClock,
+    avatar: &str,
+    folder: &Path,
+    count: usize,
+) -> Vec<PhotoResult> {
+    watching(studio, clock, avatar, folder, |watch| {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while results.lock().expect("lock").len() < count && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
+        while watch.count() < count {
+            assert!(Instant::now() < deadline, "fewer than {count} verdicts");
+            watch.pass(LOOK);
         }
     })
 }
@@ -181,9 +256,9 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
     };
     let open = || {
         let set_of_two = [("AVATAR_MIN_PHOTOS", "1"), ("AVATAR_MAX_PHOTOS", "2")];
-        studio(library.path(), &set_of_two)
+        clocked_studio(library.path(), &set_of_two)
     };
-    let studio = open();
+    let (studio, clock) = open();
     let avatar = new_avatar(&studio, TrainingType::Portrait);
     let photo_of = |results: &[PhotoResult], name: &str| {
         results
@@ -196,7 +271,7 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
     put("good_portrait.jpg", "kept.jpg");
     put("dark.jpg", "dark.jpg");
 
-    let first = watch_until(&studio, &avatar, watched.path(), 2);
+    let first = watch_until(&studio, &clock, &avatar, watched.path(), 2);
     assert_eq!(names(&first), ["dark.jpg", "kept.jpg"]);
     studio
         .remove_photo(&avatar, &photo_of(&first, "kept.jpg"))
@@ -204,10 +279,10 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
 
     // The app starts again with two more photos in the folder: only they are news.
     drop(studio);
-    let studio = open();
+    let (studio, clock) = open();
     put("png_good.png", "new.png");
     put("webp_good.webp", "more.webp");
-    let second = watch_until(&studio, &avatar, watched.path(), 2);
+    let second = watch_until(&studio, &clock, &avatar, watched.path(), 2);
     assert_eq!(names(&second), ["more.webp", "new.png"]);
     assert!(
         second
@@ -223,7 +298,7 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
     // A file changed since its verdict is judged again; a new one finds the set full.
     put("bright.jpg", "dark.jpg");
     put("rotated_exif.jpg", "extra.jpg");
-    let third = watch_until(&studio, &avatar, watched.path(), 2);
+    let third = watch_until(&studio, &clock, &avatar, watched.path(), 2);
     assert_eq!(names(&third), ["dark.jpg", "extra.jpg"]);
     let reasons = |name: &str| {
         let result = third.iter().find(|result| result.path.ends_with(name));
@@ -239,8 +314,8 @@ fn a_later_start_passes_over_files_judged_before_and_a_removed_photo_stays_remov
         .remove_photo(&avatar, &photo_of(&second, "new.png"))
         .expect("remove");
     drop(studio);
-    let studio = open();
-    let fourth = watch_until(&studio, &avatar, watched.path(), 1);
+    let (studio, clock) = open();
+    let fourth = watch_until(&studio, &clock, &avatar, watched.path(), 1);
     assert_eq!(names(&fourth), ["extra.jpg"]);
     assert_eq!(fourth[0].verdict, Verdict::Accepted);
 }
@@ -262,7 +337,7 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     let canonical = std::fs::canonicalize(watched.path()).expect("canonical");
     assert_eq!(kept.as_deref(), Some(canonical.as_path()));
     drop(studio);
-    let studio = crate::common::studio(library.path(), &[]);
+    let (studio, clock) = clocked_studio(library.path(), &[]);
     let kept = |studio: &Studio| studio.watch_folder_of(&avatar).expect("read");
     assert_eq!(
         kept(&studio),
@@ -290,18 +365,16 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     studio
         .set_watch_folder(&avatar, Some(&going_path))
         .expect("set");
-    let remover = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
+    let ended = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| studio.watch_folder(&avatar, &going_path, &|| true, |_| {}));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        runtime.block_on(clock.wait_for_sleeps_begun(1));
         drop(going);
+        clock.advance(chrono::TimeDelta::from_std(LOOK).expect("duration"));
+        watcher.join().expect("watcher thread")
     });
-    let started = Instant::now();
-    let ended = studio.watch_folder(
-        &avatar,
-        &going_path,
-        &|| started.elapsed() < Duration::from_secs(10),
-        |_| {},
-    );
-    remover.join().expect("remover");
     let error = ended.expect_err("the watch ends when the folder goes");
     assert!(error.to_string().contains("is no longer there"), "{error}");
     let problem = kept(&studio).and_then(|watched| watched.problem);
