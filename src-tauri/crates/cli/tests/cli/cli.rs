@@ -8,7 +8,7 @@ use serde_json::Value;
 const CLI: &str = env!("CARGO_BIN_EXE_avatar-cli");
 
 fn cli(library: &Path, args: &[&str]) -> Output {
-    run(Command::new(CLI), library, args)
+    run(crate::isolated(CLI), library, args)
 }
 
 fn run(mut command: Command, library: &Path, args: &[&str]) -> Output {
@@ -16,10 +16,6 @@ fn run(mut command: Command, library: &Path, args: &[&str]) -> Output {
         .arg("--library")
         .arg(library)
         .args(args)
-        .env_remove("AVATAR_STUDIO_LIBRARY")
-        // Test mode whatever the developer's shell holds: no fal key from the environment.
-        .env_remove("FAL_KEY")
-        .env_remove("FAL_API_KEY")
         .env("FAL_TRAINING_TEST_MODE", "true")
         .output()
         .expect("avatar-cli runs")
@@ -251,9 +247,9 @@ impl LockedFolder {
     /// capabilities it is held to the mode like any other account, as a creator's own would be.
     fn cli(&self) -> Command {
         if std::fs::read_dir(self.folder.path().join("locked")).is_err() {
-            return Command::new(CLI);
+            return crate::isolated(CLI);
         }
-        let mut command = Command::new("setpriv");
+        let mut command = crate::isolated("setpriv");
         command
             .args(["--bounding-set", "-dac_override,-dac_read_search"])
             .args(["--inh-caps", "-all", CLI]);
@@ -432,7 +428,7 @@ fn a_crash_mid_import_leaves_no_half_stored_photo_and_no_orphan_row() {
     );
     let id = avatar["id"].as_str().expect("id");
     for delay_ms in [60, 150, 300, 600, 1200] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_avatar-cli"))
+        let mut child = crate::isolated(CLI)
             .args([
                 "--library",
                 library.path().to_str().expect("utf-8"),
@@ -550,7 +546,7 @@ fn imports_from_several_processes_at_once_lose_no_photo() {
         })
         .collect();
     let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_avatar-cli"))
+        crate::isolated(CLI)
             .arg("--library")
             .arg(library.path())
             .args(args)

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
@@ -21,19 +21,17 @@ fn in_session(
     let script = "echo -n keyring-password | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
     // Its own runtime folder, so the daemon never finds another session's control socket.
     let runtime = tempfile::tempdir().expect("runtime dir");
-    let mut command = Command::new("dbus-run-session");
+    // A session bus of its own replaces the isolated command's unreachable one.
+    let mut command = crate::isolated("dbus-run-session");
     command
         .args(["--", "bash", "-c", script, "avatar-cli"])
         .arg(env!("CARGO_BIN_EXE_avatar-cli"))
         .arg("--library")
         .arg(library)
         .args(args)
+        .env("HOME", home)
         .env("XDG_DATA_HOME", home)
         .env("XDG_RUNTIME_DIR", runtime.path())
-        .env_remove("DISPLAY")
-        .env_remove("FAL_KEY")
-        .env_remove("FAL_API_KEY")
-        .env_remove("FAL_TRAINING_TEST_MODE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -157,11 +155,10 @@ fn a_fal_key_stored_in_the_keychain_is_read_by_the_next_process_and_never_writte
 #[test]
 fn without_a_keychain_storing_a_secret_fails_with_the_fix() {
     let library = tempfile::tempdir().expect("library");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_avatar-cli"))
+    let mut child = crate::isolated(env!("CARGO_BIN_EXE_avatar-cli"))
         .arg("--library")
         .arg(library.path())
         .args(["secret", "set", "relay-token"])
-        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -13,14 +13,11 @@ fn cases() -> PathBuf {
 }
 
 fn command(library: &Path, vars: &[(&str, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_avatar-cli"));
+    let mut command = crate::isolated(env!("CARGO_BIN_EXE_avatar-cli"));
     command
         .arg("--library")
         .arg(library)
         .args(args)
-        .env_remove("AVATAR_STUDIO_LIBRARY")
-        .env_remove("FAL_KEY")
-        .env_remove("FAL_API_KEY")
         .env("AVATAR_MIN_PHOTOS", "2")
         .env("FAL_MOCK_TRAINING_DURATION", "1")
         .env("FAL_POLL_INTERVAL_MS", "50")
