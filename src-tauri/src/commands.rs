@@ -304,14 +304,19 @@ pub async fn cancel_curation(state: State<'_, AppState>) -> Reply<()> {
 
 /// Opens the native picker for photos (or one folder); an empty list when cancelled.
 #[tauri::command]
-pub async fn pick_photos(window: tauri::Window, folder: bool) -> Reply<Vec<String>> {
+pub async fn pick_photos(
+    window: tauri::Window,
+    state: State<'_, AppState>,
+    folder: bool,
+) -> Reply<Vec<String>> {
+    let words = crate::words::Words::of(state.studio().ok().as_deref());
     let dialog = rfd::AsyncFileDialog::new().set_parent(&window);
     let picked = if folder {
         dialog.pick_folder().await.map(|folder| vec![folder])
     } else {
         dialog
             .add_filter(
-                "Photos",
+                words.plain("picker.photos"),
                 &[
                     "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "avif",
                 ],
@@ -362,8 +367,8 @@ pub async fn start_training(
     plan: TrainingPlan,
 ) -> Reply<JobView> {
     if !plan.test_mode {
-        let language = state.studio()?.config().language.clone();
-        if !crate::confirm::paid_start_confirmed(&window, &plan, language.as_deref()).await {
+        let words = crate::words::Words::of(Some(state.studio()?.as_ref()));
+        if !crate::confirm::paid_start_confirmed(&window, &plan, &words).await {
             return Err(ErrorReport {
                 code: studio::ErrorCode::InvalidInput,
                 message: "the paid training was not confirmed".into(),

@@ -4,105 +4,66 @@
 
 use studio::TrainingPlan;
 
-/// The dialog's words in the creator's language: the one chosen in Settings, else the system's.
-struct Words {
-    title: &'static str,
+use crate::words::Words;
+
+/// The dialog's words, from the app's one dictionary in the creator's language.
+struct Question {
+    title: String,
     question: String,
-    start: &'static str,
-    cancel: &'static str,
+    start: String,
+    cancel: String,
 }
 
-fn words(plan: &TrainingPlan, language: Option<&str>) -> Words {
-    let local_s3 = plan.storage_notice.as_deref() == Some("s3_not_public");
-    let storage_ru = match (plan.storage.as_str(), local_s3) {
-        ("s3", _) => "ваше хранилище S3",
-        (_, true) => {
-            "хранилище fal (fal не может скачать его из вашего S3: тот не в интернете), где он удалится через сутки"
-        }
-        _ => "хранилище fal, где он удалится через сутки",
+fn question(plan: &TrainingPlan, words: &Words) -> Question {
+    let storage = match (plan.storage.as_str(), plan.storage_notice.as_deref()) {
+        ("s3", _) => "confirmPaid.storage.s3",
+        (_, Some("s3_not_public")) => "confirmPaid.storage.falNotPublic",
+        _ => "confirmPaid.storage.fal",
     };
-    let storage_en = match (plan.storage.as_str(), local_s3) {
-        ("s3", _) => "your S3 storage",
-        (_, true) => {
-            "fal storage (fal cannot fetch it from your S3, which is not on the internet), where it expires after a day"
-        }
-        _ => "fal storage, where it expires after a day",
-    };
-    let fal_price = plan.price_source == "fal";
-    let cost_ru = if fal_price {
-        "Стоимость по цене fal для вашего аккаунта"
+    let cost_label = if plan.price_source == "fal" {
+        "confirmPaid.cost.fal"
     } else {
-        "Примерная стоимость"
+        "confirmPaid.cost.static"
     };
-    let cost_en = if fal_price {
-        "Cost at fal's price for your account"
-    } else {
-        "Estimated cost"
-    };
-    if is_russian(language) {
-        Words {
-            title: "Начать платное обучение?",
-            question: format!(
-                "Аватар «{}»: {} фото, {} шагов, {}–{} мин.\nНабор фото будет загружен в {storage_ru} и отправлен на fal.ai.\n{cost_ru}: ${:.2} — её спишут с вашего счёта fal.",
-                plan.avatar_name,
-                plan.photos,
-                plan.steps,
-                plan.min_minutes,
-                plan.max_minutes,
-                plan.cost_usd
-            ),
-            start: "Начать и оплатить",
-            cancel: "Отмена",
-        }
-    } else {
-        Words {
-            title: "Start a paid training?",
-            question: format!(
-                "Avatar \"{}\": {} photos, {} steps, {}–{} min.\nThe photo set is uploaded to {storage_en} and sent to fal.ai.\n{cost_en}: ${:.2}, charged to your fal account.",
-                plan.avatar_name,
-                plan.photos,
-                plan.steps,
-                plan.min_minutes,
-                plan.max_minutes,
-                plan.cost_usd
-            ),
-            start: "Start and pay",
-            cancel: "Cancel",
-        }
+    Question {
+        title: words.plain("confirmPaid.title"),
+        question: words.text(
+            "confirmPaid.question",
+            &[
+                ("name", plan.avatar_name.clone()),
+                ("photos", plan.photos.to_string()),
+                ("steps", plan.steps.to_string()),
+                ("minMinutes", plan.min_minutes.to_string()),
+                ("maxMinutes", plan.max_minutes.to_string()),
+                ("storage", words.plain(storage)),
+                ("costLabel", words.plain(cost_label)),
+                ("cost", format!("{:.2}", plan.cost_usd)),
+            ],
+        ),
+        start: words.plain("confirmPaid.start"),
+        cancel: words.plain("confirmPaid.cancel"),
     }
-}
-
-fn is_russian(language: Option<&str>) -> bool {
-    let system = || {
-        ["LC_ALL", "LC_MESSAGES", "LANG"]
-            .into_iter()
-            .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-    };
-    language
-        .map(str::to_owned)
-        .or_else(system)
-        .is_some_and(|language| language.starts_with("ru"))
 }
 
 /// Asks the creator, in a native dialog over `window`, to confirm exactly this plan.
 pub async fn paid_start_confirmed(
     window: &tauri::Window,
     plan: &TrainingPlan,
-    language: Option<&str>,
+    words: &Words,
 ) -> bool {
-    let words = words(plan, language);
+    let asked = question(plan, words);
     let answer = rfd::AsyncMessageDialog::new()
         .set_parent(window)
         .set_level(rfd::MessageLevel::Warning)
-        .set_title(words.title)
-        .set_description(words.question)
+        .set_title(&asked.title)
+        .set_description(&asked.question)
         .set_buttons(rfd::MessageButtons::OkCancelCustom(
-            words.start.to_owned(),
-            words.cancel.to_owned(),
+            asked.start.clone(),
+            asked.cancel.clone(),
         ))
         .show()
         .await;
-    answer == rfd::MessageDialogResult::Custom(words.start.to_owned())
+    answer == rfd::MessageDialogResult::Custom(asked.start)
         || answer == rfd::MessageDialogResult::Ok
 }
 
@@ -136,17 +97,17 @@ mod tests {
     #[test]
     fn the_dialog_names_where_the_set_goes_and_where_the_price_comes_from() {
         let local = plan("fal", Some("s3_not_public"), "fal");
-        let english = words(&local, Some("en")).question;
+        let english = question(&local, &Words::for_language("en")).question;
         assert!(english.contains("not on the internet"), "{english}");
         assert!(english.contains("expires after a day"), "{english}");
         assert!(
             english.contains("Cost at fal's price for your account: $1.50"),
             "{english}"
         );
-        let russian = words(&local, Some("ru")).question;
+        let russian = question(&local, &Words::for_language("ru")).question;
         assert!(russian.contains("не в интернете"), "{russian}");
         assert!(russian.contains("по цене fal"), "{russian}");
-        let s3 = words(&plan("s3", None, "static"), Some("en")).question;
+        let s3 = question(&plan("s3", None, "static"), &Words::for_language("en")).question;
         assert!(
             s3.contains("your S3 storage") && s3.contains("Estimated cost: $1.50"),
             "{s3}"

@@ -1,5 +1,6 @@
-//! The words the shell shows outside the webview (desktop notifications, the tray menu). They come
-//! from the UI's own dictionary, so the app says one thing in one language everywhere.
+//! The words the shell shows outside the webview (desktop notifications, the tray menu, the
+//! paid-start dialog, the file picker's filter). They come from the UI's own dictionary, in the
+//! language found by one rule, so the app says one thing in one language everywhere.
 
 use std::collections::HashMap;
 
