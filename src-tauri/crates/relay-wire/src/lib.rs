@@ -90,6 +90,10 @@ pub struct FeedEvent {
     /// fal's queue request id, from the body.
     pub request_id: String,
     pub kind: EventKind,
+    /// A progress report's percentage, as the relay read it from the body (only for
+    /// [`EventKind::InProgress`]); a relay from before this field sends none.
+    #[serde(default)]
+    pub progress: Option<f64>,
     pub training_type: Option<TrainingType>,
     pub source: EventSource,
     /// The delivery's JSON body, as received.

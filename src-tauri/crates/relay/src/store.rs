@@ -352,7 +352,7 @@ fn events_after(
     limit: usize,
 ) -> Result<Vec<FeedEvent>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT cursor, request_id, kind, training_type, source, body, received_at
+        "SELECT cursor, request_id, kind, progress, training_type, source, body, received_at
          FROM events WHERE cursor > ?1 ORDER BY cursor LIMIT ?2",
     )?;
     let rows = statement.query_map(params![cursor, limit as i64], |row| {
@@ -360,19 +360,21 @@ fn events_after(
             row.get::<_, i64>(0)?,
             row.get::<_, String>(1)?,
             row.get::<_, String>(2)?,
-            row.get::<_, Option<String>>(3)?,
-            row.get::<_, String>(4)?,
+            row.get::<_, Option<f64>>(3)?,
+            row.get::<_, Option<String>>(4)?,
             row.get::<_, String>(5)?,
-            row.get::<_, i64>(6)?,
+            row.get::<_, String>(6)?,
+            row.get::<_, i64>(7)?,
         ))
     })?;
     rows.map(|row| {
-        let (cursor, request_id, kind, training_type, source, body, received_at) = row?;
+        let (cursor, request_id, kind, progress, training_type, source, body, received_at) = row?;
         let corrupt = |what: &str| StoreError::Corrupt(format!("event {cursor}: {what}"));
         Ok(FeedEvent {
             cursor,
             request_id,
             kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+            progress,
             training_type: training_type
                 .map(|text| TrainingType::parse(&text).ok_or_else(|| corrupt("training_type")))
                 .transpose()?,

@@ -28,23 +28,19 @@ impl Studio {
                 )));
             }
         };
-        self.apply_event(request_id, kind, event["progress"].as_u64())
+        self.apply_event(request_id, kind, event["progress"].as_f64())
     }
 
     /// Applies an event from the relay's feed: the relay classified the delivery already.
     pub(crate) fn apply_feed_event(&self, event: &FeedEvent) -> Result<Option<TrainingJob>> {
-        self.apply_event(
-            &event.request_id,
-            event.kind,
-            event.body["progress"].as_u64(),
-        )
+        self.apply_event(&event.request_id, event.kind, event.progress)
     }
 
     fn apply_event(
         &self,
         request_id: &str,
         kind: EventKind,
-        progress: Option<u64>,
+        progress: Option<f64>,
     ) -> Result<Option<TrainingJob>> {
         let Some(mut job) = self.library.job_by_request_id(request_id)? else {
             return Ok(None);
@@ -52,7 +48,8 @@ impl Studio {
         if !matches!(job.state, JobState::Queued | JobState::Running) {
             return Ok(Some(job));
         }
-        let progress = progress.unwrap_or(0).min(99) as u8;
+        // Below 100 until fal's own result ends the job; a fraction of a percent is dropped.
+        let progress = progress.unwrap_or(0.0).clamp(0.0, 99.0) as u8;
         if kind != EventKind::InProgress || progress <= job.progress {
             return Ok(Some(job));
         }

@@ -78,10 +78,8 @@ impl Studio {
                 job.submitted_at = Some(record.sent_at);
                 job.state = JobState::Queued;
                 job.progress = crate::training::PROGRESS_SUBMITTED;
-                job.last_log = Some(format!(
-                    "fal's request history shows this training arrived as {}",
-                    record.request_id
-                ));
+                // The step (adopted) says what happened; the lost answer's detail is done with.
+                job.last_log = None;
                 self.save(job, JobStep::Adopted)
             }
             Finding::NotArrived => {

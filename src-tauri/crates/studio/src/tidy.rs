@@ -20,7 +20,7 @@ impl Studio {
     /// avatar is under way (it uploads and uses them). A failure leaves them for the next end or
     /// the avatar's deletion; the job's own outcome does not depend on it.
     pub(crate) async fn remove_training_uploads(&self, job: &TrainingJob) {
-        if job.test_mode || self.config().keep_s3_uploads {
+        if self.config().keep_s3_uploads {
             return;
         }
         let Ok(Some(store)) = self.s3_store() else {

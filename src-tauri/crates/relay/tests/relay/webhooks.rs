@@ -332,16 +332,17 @@ async fn the_guide_format_is_accepted_with_the_relay_token_only() {
     let events = relay.events().await;
     let summary: Vec<_> = events
         .iter()
-        .map(|event| (event.kind, event.body["progress"].as_u64(), event.source))
+        .map(|event| (event.kind, event.progress, event.source))
         .collect();
     assert_eq!(
         summary,
         [
-            (EventKind::InProgress, Some(10), EventSource::Trusted),
-            (EventKind::InProgress, Some(50), EventSource::Trusted),
-            (EventKind::Completed, Some(100), EventSource::Trusted),
+            (EventKind::InProgress, Some(10.0), EventSource::Trusted),
+            (EventKind::InProgress, Some(50.0), EventSource::Trusted),
+            (EventKind::Completed, None, EventSource::Trusted),
         ],
-        "the repeated 50 % report is stored once"
+        "the repeated 50 % report is stored once; the feed carries the progress the relay read, \
+         and an end carries none (fal's own result ends a job)"
     );
     assert!(
         events

@@ -73,7 +73,7 @@ impl Studio {
             && job.state.is_final()
             && !was_final
         {
-            self.remove_training_uploads(job).await;
+            self.trainer_of(job.test_mode).ended(self, job).await;
         }
         match stepped {
             // Another process moved the job on or took it over: this step stopped at the fence,

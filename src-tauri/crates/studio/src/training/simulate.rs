@@ -140,4 +140,7 @@ impl Trainer for SimulatedTrainer {
     }
 
     async fn completed(&self, _studio: &Studio, _job: &mut TrainingJob) {}
+
+    /// Nothing left the machine.
+    async fn ended(&self, _studio: &Studio, _job: &TrainingJob) {}
 }

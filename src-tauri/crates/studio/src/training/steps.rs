@@ -260,7 +260,8 @@ impl Trainer for FalTrainer {
             // 502 or 504, a timeout, a broken connection, an answer that does not parse): a
             // second submit could be a second paid run, so fal's request history settles it.
             Err(error) => {
-                job.last_log = Some(format!("fal's answer was lost: {error}"));
+                // The step (awaiting the history) says what happened; the log keeps the detail.
+                job.last_log = Some(error.to_string());
                 studio.settle_unanswered_submit(job).await
             }
         }
@@ -289,7 +290,7 @@ impl Trainer for FalTrainer {
             // so a job whose cancel keeps failing still reaches its end.
             match client.cancel(&cancel_url).await {
                 Ok(_) => follower.cancel_sent = true,
-                Err(error) => job.last_log = Some(format!("cancel not confirmed yet: {error}")),
+                Err(error) => job.last_log = Some(error.to_string()),
             }
         }
         let status = match client.status(&status_url, true).await {
@@ -447,5 +448,9 @@ impl Trainer for FalTrainer {
 
     async fn completed(&self, studio: &Studio, job: &mut TrainingJob) {
         studio.settle_on_fal(job).await;
+    }
+
+    async fn ended(&self, studio: &Studio, job: &TrainingJob) {
+        studio.remove_training_uploads(job).await;
     }
 }

@@ -40,6 +40,9 @@ pub(crate) trait Trainer: Send + Sync {
     ) -> Result<Fetched>;
     /// Once the model is in the library.
     async fn completed(&self, studio: &Studio, job: &mut TrainingJob);
+    /// Once the job has ended, however it ended: what the run left outside the machine is
+    /// tidied.
+    async fn ended(&self, studio: &Studio, job: &TrainingJob);
 }
 
 /// What fetching a model came to.
