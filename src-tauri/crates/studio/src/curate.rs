@@ -21,8 +21,8 @@ pub struct CurateResult {
     /// `near_duplicate`, or `limit_reached` (better or more varied photos filled the set).
     pub reasons: Vec<Code>,
     pub warnings: Vec<Code>,
-    /// Why it was or was not picked, in English words for the CLI; the app words the codes.
-    #[ts(skip)]
+    /// Why it was or was not picked, in English words: the CLI's line. The app words
+    /// `reasons` and `warnings` instead.
     pub why: String,
     pub quality_score: Option<f32>,
     /// How far its face is from the main person's.

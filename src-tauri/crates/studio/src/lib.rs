@@ -100,6 +100,9 @@ pub struct Studio {
     fal: RwLock<Option<fal::FalClient>>,
     /// The S3 bucket of the config in force, its secret key read once with the config.
     s3: RwLock<S3Access>,
+    /// The relay of the config in force, its URL and its token (read once with the config),
+    /// when both are set.
+    relay: RwLock<Option<(String, String)>>,
     /// The app's background work, once started.
     background: OnceLock<Arc<background::Background>>,
 }
@@ -134,6 +137,7 @@ impl Studio {
             background: OnceLock::new(),
             fal: RwLock::new(None),
             s3: RwLock::new(S3Access::NotConfigured),
+            relay: RwLock::new(None),
         };
         studio.reload_config()?;
         Ok(studio)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use ts_rs::TS;
 
-use crate::{Error, JobId, Result, SecretName, Studio};
+use crate::{Error, JobId, Result, Studio};
 
 /// How long one long-poll waits for news before asking again.
 const LONG_POLL: Duration = Duration::from_secs(25);
@@ -25,11 +25,13 @@ pub enum UpdateChannel {
 }
 
 impl Studio {
-    fn relay(&self) -> Option<(String, String)> {
-        // The config keeps it without a trailing slash.
-        let url = self.config().relay_url.clone()?;
-        let token = self.secrets.get(SecretName::RelayToken)?;
-        Some((url, token))
+    /// The relay's URL (kept without a trailing slash) and token, as the config in force has
+    /// them.
+    pub(crate) fn relay(&self) -> Option<(String, String)> {
+        self.relay
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Reads the relay's feed once (waiting up to a long-poll for news), applies every event and

@@ -110,7 +110,7 @@ impl Studio {
             Err(error) => (self.environment.clone(), Some(error.to_string())),
         };
         // The keys are read once per config (a keychain read is a D-Bus round trip), and the one
-        // fal client and S3 client built with them serve every call until the config changes.
+        // fal client, S3 client and relay token serve every call until the config changes.
         // Test mode chosen outright needs no key, so the keychain is not asked then.
         let key = if config.test_mode && config.test_mode_chosen {
             None
@@ -139,10 +139,18 @@ impl Studio {
                 })),
             },
         };
+        let relay = config.relay_url.clone().and_then(|url| {
+            let token = self.secrets.get(SecretName::RelayToken)?;
+            Some((url, token))
+        });
         *self
             .fal
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = client;
+        *self
+            .relay
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = relay;
         *self
             .s3
             .write()

@@ -164,7 +164,12 @@ export type CurateResult = { path: string, picked: boolean,
  * Why it was not picked: the checks' refusals, `different_person`, `duplicate`,
  * `near_duplicate`, or `limit_reached` (better or more varied photos filled the set).
  */
-reasons: Array<PhotoCode>, warnings: Array<PhotoCode>, quality_score: number | null, 
+reasons: Array<PhotoCode>, warnings: Array<PhotoCode>, 
+/**
+ * Why it was or was not picked, in English words: the CLI's line. The app words
+ * `reasons` and `warnings` instead.
+ */
+why: string, quality_score: number | null, 
 /**
  * How far its face is from the main person's.
  */

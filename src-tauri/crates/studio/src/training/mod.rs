@@ -15,7 +15,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::dataset::{self, DatasetStore, FalDatasetStore, S3DatasetStore};
-use crate::{AvatarId, AvatarRef, Error, JobId, Notice, Result, SecretName, Studio, TrainingType};
+use crate::{AvatarId, AvatarRef, Error, JobId, Notice, Result, Studio, TrainingType};
 
 mod driver;
 mod ledger;

@@ -21,8 +21,8 @@ impl Studio {
         });
         let mut request = crate::relay::relay_http().post(&url).json(&body);
         // The relay token goes to the relay only, never to another host named as the webhook.
-        if same_origin(&url, self.config().relay_url.as_deref())
-            && let Some(token) = self.secrets.get(SecretName::RelayToken)
+        if let Some((relay_url, token)) = self.relay()
+            && same_origin(&url, Some(&relay_url))
         {
             request = request.bearer_auth(token);
         }

@@ -1804,6 +1804,46 @@ async fn the_keys_are_read_once_per_config_not_per_poll_or_upload() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_token_is_read_once_per_config_not_per_feed_read() {
+    let library = tempfile::tempdir().expect("library");
+    let relay_dir = tempfile::tempdir().expect("relay store");
+    let fake = FakeFal::start().await;
+    let relay = start_relay(&fake, relay_dir.path()).await;
+    let mut setup = open(
+        library.path(),
+        Some(&fake),
+        fake.api_key(),
+        &[("RELAY_URL", relay.url())],
+    );
+    let secrets = Arc::new(CountingSecrets {
+        inner: relay_secrets(fake.api_key(), RELAY_TOKEN),
+        ..CountingSecrets::default()
+    });
+    setup.studio = Studio::open(
+        setup.studio.config().as_ref().clone(),
+        Ports {
+            clock: Arc::new(SystemClock),
+            secrets: secrets.clone(),
+            notifier: setup.notifier.clone(),
+        },
+    )
+    .expect("studio");
+    assert_eq!(secrets.reads().get(&SecretName::RelayToken), Some(&1));
+    for _ in 0..3 {
+        setup
+            .studio
+            .read_relay_once(Duration::from_millis(10))
+            .await
+            .expect("the relay's feed, read with the token");
+    }
+    assert_eq!(
+        secrets.reads().get(&SecretName::RelayToken),
+        Some(&1),
+        "no feed read asked the keychain again"
+    );
+}
+
 /// A portrait trained on the fake, ready for sample packs.
 async fn trained_on_fal(fake: &FakeFal, library: &Path) -> (Setup, String, TrainingJob) {
     let setup = open(library, Some(fake), fake.api_key(), &[]);
