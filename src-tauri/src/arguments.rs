@@ -1,6 +1,6 @@
-//! Typed ids as command arguments. An id is parsed once, when the command is called, and a
-//! malformed one is refused in the one error shape `{code, message}` (Tauri's own refusal of an
-//! argument is a bare sentence).
+//! Typed command arguments sent as text: ids and presets. Each is parsed once, when the command
+//! is called, and a malformed one is refused in the one error shape `{code, message}` (Tauri's
+//! own refusal of an argument is a bare sentence).
 
 use std::fmt::Display;
 use std::str::FromStr;
@@ -10,10 +10,11 @@ use studio::{ErrorCode, ErrorReport};
 use tauri::Runtime;
 use tauri::ipc::{CommandArg, CommandItem, InvokeError};
 
-/// An id the UI sent: an `AvatarId`, `PhotoId` or `JobId`, or a pack's or image's UUID.
-pub struct Id<T>(pub T);
+/// A value the UI sent as text: an `AvatarId`, `PhotoId` or `JobId`, a pack's or image's UUID,
+/// or a `Preset`.
+pub struct Parsed<T>(pub T);
 
-impl<'de, T, R> CommandArg<'de, R> for Id<T>
+impl<'de, T, R> CommandArg<'de, R> for Parsed<T>
 where
     T: FromStr,
     T::Err: Display,
@@ -27,7 +28,7 @@ where
         };
         let text = String::deserialize(command).map_err(|error| refused(error.to_string()))?;
         text.parse()
-            .map(Id)
+            .map(Parsed)
             .map_err(|error: T::Err| refused(error.to_string()).into())
     }
 }

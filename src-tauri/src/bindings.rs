@@ -113,6 +113,16 @@ fn typescript() -> String {
         "\nexport type Command = {};\n",
         commands.join(" | ")
     ));
+    // The presets, so every screen lists the same ones in the same order.
+    let presets: Vec<String> = studio::Preset::ALL
+        .iter()
+        .map(|preset| format!("\"{}\"", preset.as_str()))
+        .collect();
+    text.push_str(&format!(
+        "\nexport type Preset = {};\n\nexport const PRESETS: readonly Preset[] = [{}];\n",
+        presets.join(" | "),
+        presets.join(", ")
+    ));
     text.push_str(&format!(
         "\nexport const EVENTS = {{ training: \"{TRAINING_EVENT}\", channel: \"{CHANNEL_EVENT}\", watchedPhoto: \"{WATCHED_PHOTO_EVENT}\", generation: \"{GENERATION_EVENT}\", openAvatar: \"{OPEN_AVATAR_EVENT}\" }} as const;\n"
     ));

@@ -13,7 +13,7 @@ use studio::{
 use tauri::{AppHandle, State};
 use uuid::Uuid;
 
-use crate::arguments::Id;
+use crate::arguments::Parsed;
 use crate::state::{AppInfo, AppState};
 
 type Reply<T> = Result<T, ErrorReport>;
@@ -116,7 +116,7 @@ pub async fn create_avatar(
 #[tauri::command]
 pub async fn rename_avatar(
     state: State<'_, AppState>,
-    id: Id<AvatarId>,
+    id: Parsed<AvatarId>,
     name: String,
 ) -> Reply<AvatarView> {
     run(state, move |studio| {
@@ -127,7 +127,10 @@ pub async fn rename_avatar(
 
 /// Deletes an avatar with everything kept for it, and says what was removed.
 #[tauri::command]
-pub async fn delete_avatar(state: State<'_, AppState>, id: Id<AvatarId>) -> Reply<DeletedAvatar> {
+pub async fn delete_avatar(
+    state: State<'_, AppState>,
+    id: Parsed<AvatarId>,
+) -> Reply<DeletedAvatar> {
     let studio = state.studio()?;
     let runtime = tauri::async_runtime::handle();
     // SQLite and the file sweep block; S3 deletions are awaited on that same blocking thread.
@@ -206,7 +209,10 @@ fn photo_set(studio: &Studio, avatar: &studio::Avatar) -> studio::Result<PhotoSe
 }
 
 #[tauri::command]
-pub async fn list_photos(state: State<'_, AppState>, avatar_id: Id<AvatarId>) -> Reply<PhotoSet> {
+pub async fn list_photos(
+    state: State<'_, AppState>,
+    avatar_id: Parsed<AvatarId>,
+) -> Reply<PhotoSet> {
     run(state, move |studio| {
         photo_set(studio, &studio.avatar(avatar_id.0)?)
     })
@@ -217,7 +223,7 @@ pub async fn list_photos(state: State<'_, AppState>, avatar_id: Id<AvatarId>) ->
 #[tauri::command]
 pub async fn add_photos(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
     paths: Vec<String>,
     on_result: tauri::ipc::Channel<ImportUpdate>,
 ) -> Reply<PhotoSet> {
@@ -239,7 +245,7 @@ pub async fn add_photos(
 #[tauri::command]
 pub async fn set_watch_folder(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
     folder: Option<String>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
@@ -252,8 +258,8 @@ pub async fn set_watch_folder(
 #[tauri::command]
 pub async fn remove_photo(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
-    photo_id: Id<PhotoId>,
+    avatar_id: Parsed<AvatarId>,
+    photo_id: Parsed<PhotoId>,
 ) -> Reply<PhotoSet> {
     run(state, move |studio| {
         studio.remove_photo(avatar_id.0, photo_id.0)?;
@@ -271,7 +277,7 @@ const CURATION_ALTERNATES: usize = 12;
 #[tauri::command]
 pub async fn curate_photos(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
     paths: Vec<String>,
     on_progress: tauri::ipc::Channel<CurateProgress>,
 ) -> Reply<Vec<CurateResult>> {
@@ -331,22 +337,15 @@ pub async fn pick_photos(
         .collect())
 }
 
-fn preset(name: &str) -> Reply<Preset> {
-    Preset::parse(name).ok_or_else(|| ErrorReport {
-        code: studio::ErrorCode::InvalidInput,
-        message: format!("{name:?} is not one of: fast, balanced, quality"),
-    })
-}
-
 #[tauri::command]
 pub async fn plan_training(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
-    preset: String,
+    avatar_id: Parsed<AvatarId>,
+    preset: Parsed<Preset>,
     steps: Option<u32>,
     learning_rate: Option<f64>,
 ) -> Reply<TrainingPlan> {
-    let preset = self::preset(&preset)?;
+    let preset = preset.0;
     let overrides = Overrides {
         steps,
         learning_rate,
@@ -385,7 +384,7 @@ pub async fn start_training(
 #[tauri::command]
 pub async fn training_status(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
 ) -> Reply<Option<JobView>> {
     run(state, move |studio| {
         Ok(studio
@@ -399,7 +398,7 @@ pub async fn training_status(
 #[tauri::command]
 pub async fn cancel_training(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
 ) -> Reply<JobView> {
     run(state, move |studio| {
         Ok(JobView::from(&studio.request_cancel(avatar_id.0)?))
@@ -482,7 +481,7 @@ pub async fn spending(state: State<'_, AppState>) -> Reply<Spending> {
 pub async fn show_model(
     app: AppHandle,
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
 ) -> Reply<()> {
     use tauri_plugin_opener::OpenerExt;
     let model = run(state, move |studio| studio.model_file(avatar_id.0)).await?;
@@ -526,7 +525,7 @@ fn gallery_view(studio: &Studio, avatar: AvatarId) -> studio::Result<GalleryView
 #[tauri::command]
 pub async fn plan_generation(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
     request: studio::GenerationRequest,
 ) -> Reply<studio::GenerationPlan> {
     run_async(state, move |studio| async move {
@@ -550,7 +549,7 @@ pub async fn start_generation(
 #[tauri::command]
 pub async fn cancel_generation(
     state: State<'_, AppState>,
-    generation_id: Id<Uuid>,
+    generation_id: Parsed<Uuid>,
 ) -> Reply<GenerationView> {
     run(state, move |studio| {
         Ok(GenerationView::from(
@@ -561,15 +560,18 @@ pub async fn cancel_generation(
 }
 
 #[tauri::command]
-pub async fn gallery(state: State<'_, AppState>, avatar_id: Id<AvatarId>) -> Reply<GalleryView> {
+pub async fn gallery(
+    state: State<'_, AppState>,
+    avatar_id: Parsed<AvatarId>,
+) -> Reply<GalleryView> {
     run(state, move |studio| gallery_view(studio, avatar_id.0)).await
 }
 
 #[tauri::command]
 pub async fn set_favourite(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
-    image_id: Id<Uuid>,
+    avatar_id: Parsed<AvatarId>,
+    image_id: Parsed<Uuid>,
     favourite: bool,
 ) -> Reply<GalleryView> {
     run(state, move |studio| {
@@ -582,8 +584,8 @@ pub async fn set_favourite(
 #[tauri::command]
 pub async fn delete_gallery_image(
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
-    image_id: Id<Uuid>,
+    avatar_id: Parsed<AvatarId>,
+    image_id: Parsed<Uuid>,
 ) -> Reply<GalleryView> {
     run(state, move |studio| {
         studio.delete_gallery_image(image_id.0)?;
@@ -597,7 +599,7 @@ pub async fn delete_gallery_image(
 pub async fn show_gallery_image(
     app: AppHandle,
     state: State<'_, AppState>,
-    image_id: Id<Uuid>,
+    image_id: Parsed<Uuid>,
 ) -> Reply<()> {
     use tauri_plugin_opener::OpenerExt;
     let id = image_id.0;
@@ -619,7 +621,7 @@ pub async fn show_gallery_image(
 pub async fn export_favourites(
     window: tauri::Window,
     state: State<'_, AppState>,
-    avatar_id: Id<AvatarId>,
+    avatar_id: Parsed<AvatarId>,
 ) -> Reply<Vec<String>> {
     let Some(folder) = rfd::AsyncFileDialog::new()
         .set_parent(&window)

@@ -28,7 +28,7 @@ pub struct AppInfo {
     pub min_photos: u32,
     pub max_photos: u32,
     /// The preset the training panel starts on.
-    #[ts(type = "\"fast\" | \"balanced\" | \"quality\"")]
+    #[ts(type = "Preset")]
     pub default_preset: String,
     /// `en` or `ru` when chosen in Settings; none follows the system's language.
     pub language: Option<String>,

@@ -43,6 +43,17 @@ impl Preset {
     }
 }
 
+impl std::str::FromStr for Preset {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::parse(text).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|preset| preset.as_str()).collect();
+            format!("{text:?} is not one of: {}", names.join(", "))
+        })
+    }
+}
+
 /// Values a creator may set instead of the preset's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overrides {

@@ -9,7 +9,7 @@ test_mode: boolean, library_dir: string, min_photos: number, max_photos: number,
 /**
  * The preset the training panel starts on.
  */
-default_preset: "fast" | "balanced" | "quality", 
+default_preset: Preset, 
 /**
  * `en` or `ru` when chosen in Settings; none follows the system's language.
  */
@@ -327,7 +327,7 @@ export type PhotoSet = { photos: Array<PhotoEntry>, readiness: Readiness,
  */
 watch_folder: WatchFolder | null, };
 
-export type PresetInfo = { training_type: TrainingType, preset: "fast" | "balanced" | "quality", steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, };
+export type PresetInfo = { training_type: TrainingType, preset: Preset, steps: number, learning_rate: number | null, min_minutes: number, max_minutes: number, };
 
 export type Readiness = { photos: number, min: number, max: number, ready: boolean, 
 /**
@@ -516,5 +516,9 @@ export type WatchProblem = { code: WatchProblemCode, detail: string, };
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
 
 export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model" | "plan_generation" | "start_generation" | "cancel_generation" | "gallery" | "set_favourite" | "delete_gallery_image" | "show_gallery_image" | "export_favourites";
+
+export type Preset = "fast" | "balanced" | "quality";
+
+export const PRESETS: readonly Preset[] = ["fast", "balanced", "quality"];
 
 export const EVENTS = { training: "training", channel: "update-channel", watchedPhoto: "watched-photo", generation: "generation", openAvatar: "open-avatar" } as const;

@@ -5,6 +5,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 
 import { EVENTS } from "./bindings";
 import type {
+  Preset,
   AppInfo,
   Command,
   AvatarView,
@@ -33,9 +34,10 @@ import type {
 } from "./bindings";
 
 export type * from "./bindings";
+export { PRESETS } from "./bindings";
 
-/** The guide's presets, as `plan_training` and `start_training` accept them. */
-export type TrainingPreset = "fast" | "balanced" | "quality";
+/** The guide's presets, as `plan_training` and `start_training` accept them (generated from Rust). */
+export type TrainingPreset = Preset;
 
 /** What a creator asks for: a preset and, optionally, their own steps and learning rate. */
 export interface TrainingRequest {

@@ -73,7 +73,7 @@ pub struct TrainingPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 pub struct PresetInfo {
     pub training_type: TrainingType,
-    #[ts(type = "\"fast\" | \"balanced\" | \"quality\"")]
+    #[ts(type = "Preset")]
     pub preset: Preset,
     pub steps: u32,
     pub learning_rate: Option<f64>,
