@@ -5,14 +5,14 @@
 //! The SDK is configured only from [`S3Settings`]: it never reads `~/.aws` or `AWS_*` variables,
 //! so what the app shows in Settings is exactly what it uses.
 //!
-//! The `test-server` feature adds `test_server::S3TestServer`, a real S3 server (s3s-fs) that tests
+//! The `test-support` feature adds `test_server::S3TestServer`, a real S3 server (s3s-fs) that tests
 //! in any crate can start.
 
 mod error;
 mod parts;
 mod settings;
 mod store;
-#[cfg(feature = "test-server")]
+#[cfg(feature = "test-support")]
 pub mod test_server;
 
 use std::time::Duration;
