@@ -499,10 +499,13 @@ impl Output {
     /// One line per photo, printed as soon as its check is done.
     fn photo_result(&self, result: &PhotoResult) {
         if self.json {
-            self.print_json(result);
+            let mut line = serde_json::to_value(result)
+                .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"));
+            line["message"] = serde_json::json!(words::verdict(result));
+            self.print_json(&line);
         } else if result.verdict == Verdict::Accepted {
             let replaced = if result.replaces.is_some() {
-                format!(": {}", result.message)
+                format!(": {}", words::verdict(result))
             } else {
                 String::new()
             };
@@ -515,7 +518,11 @@ impl Output {
                 result.quality_score.unwrap_or_default()
             ));
         } else {
-            self.line(&format!("rejected  {}: {}", result.path, result.message));
+            self.line(&format!(
+                "rejected  {}: {}",
+                result.path,
+                words::verdict(result)
+            ));
         }
     }
 
@@ -697,9 +704,16 @@ fn curate(
     }
     for result in &curation.results {
         let stored = added.get(&result.path);
+        // Curation words its own decisions; a photo the checks refused is said in their words.
+        let why = if result.why.is_empty() {
+            words::reasons(&result.reasons, None)
+        } else {
+            result.why.clone()
+        };
         if out.json {
             let mut line = serde_json::to_value(result)
                 .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"));
+            line["why"] = serde_json::json!(why);
             if add {
                 line["added"] =
                     serde_json::json!(stored.is_some_and(|photo| photo.photo_id.is_some()));
@@ -718,10 +732,10 @@ fn curate(
             out.line(&format!(
                 "picked    {}  ({}{added})",
                 result.path,
-                result.why.trim_start_matches("picked: ")
+                why.trim_start_matches("picked: ")
             ));
         } else {
-            out.line(&format!("skipped   {}: {}", result.path, result.why));
+            out.line(&format!("skipped   {}: {why}", result.path));
         }
     }
     if !out.json {

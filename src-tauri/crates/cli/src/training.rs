@@ -332,7 +332,10 @@ pub async fn check_connection(studio: &Studio, out: &Output) -> Result<(), Error
             let mark = if check.passed { "ok  " } else { "FAIL" };
             out.line(&format!("{mark} {:?}: {}", check.step, check.detail));
             if let Some(problem) = check.problem {
-                out.line(&format!("     {}", problem.explain()));
+                out.line(&format!(
+                    "     {}",
+                    crate::words::connection_problem(problem)
+                ));
             }
         }
     }
@@ -340,7 +343,7 @@ pub async fn check_connection(studio: &Studio, out: &Output) -> Result<(), Error
         None => Ok(()),
         Some(problem) => Err(ErrorReport {
             code: studio::ErrorCode::RemoteUnavailable,
-            message: problem.explain().to_string(),
+            message: crate::words::connection_problem(problem).to_string(),
         }),
     }
 }

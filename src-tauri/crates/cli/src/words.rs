@@ -1,7 +1,7 @@
 //! The CLI's English for the codes the core sends. The app words the same codes in the UI's
 //! dictionary (`ui/src/lib/i18n`), in the creator's language.
 
-use studio::{JobFailure, JobStep, Transfer};
+use studio::{ConnectionProblem, JobFailure, JobStep, PhotoCode, PhotoResult, Transfer};
 
 /// A job's step as a status line.
 pub fn step(step: &JobStep, test_mode: bool) -> String {
@@ -198,4 +198,97 @@ pub fn coverage(coverage: &studio::Coverage) -> String {
             .map(|missing| format!("- {}", gap(missing))),
     );
     lines.join("\n")
+}
+
+/// A photo's verdict: why it was refused, or what an accepted one replaced.
+pub fn verdict(result: &PhotoResult) -> String {
+    if result.reasons.is_empty() {
+        return match &result.replaces_name {
+            Some(name) => format!("accepted in place of {name}, a worse copy of the same picture"),
+            None => "accepted".into(),
+        };
+    }
+    reasons(
+        &result.reasons,
+        result.sameness.map(|sameness| sameness.others),
+    )
+}
+
+/// Refusal reasons; `others`: how many photos a different person was compared with.
+pub fn reasons(codes: &[PhotoCode], others: Option<usize>) -> String {
+    if codes.is_empty() {
+        return "accepted".into();
+    }
+    let words: Vec<String> = codes
+        .iter()
+        .map(|code| match code {
+            PhotoCode::DifferentPerson => match others {
+                Some(others) => {
+                    format!("this looks like a different person than the other {others} photos")
+                }
+                None => "this looks like a different person than the other photos".into(),
+            },
+            other => reason(*other).into(),
+        })
+        .collect();
+    words.join("; ")
+}
+
+fn reason(code: PhotoCode) -> &'static str {
+    match code {
+        PhotoCode::UnsupportedFormat => "this file type cannot be used: export the photo as JPEG",
+        PhotoCode::Corrupt => "the file is damaged or incomplete",
+        PhotoCode::FileTooLarge => "the file is larger than the photo size limit",
+        PhotoCode::ResolutionTooLow => {
+            "the photo is too small: use one at least 512 pixels on its short side"
+        }
+        PhotoCode::DimensionsTooLarge => "the image is too large to open safely",
+        PhotoCode::NoFace => {
+            "no face was found: use a photo where the face fills at least a tenth of the frame"
+        }
+        PhotoCode::MultipleFaces => "there is more than one person: use photos of one person only",
+        PhotoCode::FaceTooSmall => "the face is too small: move closer or crop the photo",
+        PhotoCode::Blurry => "the photo is blurry",
+        PhotoCode::TooDark => "the photo is too dark",
+        PhotoCode::TooBright => "the photo is overexposed",
+        PhotoCode::LowContrast => "the photo is flat, with little contrast or detail",
+        PhotoCode::Duplicate => "this exact photo is already in the set",
+        PhotoCode::NearDuplicate => "an almost identical photo is already in the set",
+        PhotoCode::LimitReached => "the avatar already has as many photos as it can hold",
+        PhotoCode::Unreadable => "the file or folder could not be read",
+        PhotoCode::ExtensionMismatch => "the file's name does not match its type",
+        PhotoCode::Noisy => "the photo is grainy",
+        PhotoCode::BackgroundFaces => "there are other faces in the background",
+        PhotoCode::DifferentPerson => "this looks like a different person than the other photos",
+    }
+}
+
+/// What to do about a relay problem.
+pub fn connection_problem(problem: ConnectionProblem) -> &'static str {
+    match problem {
+        ConnectionProblem::NotConfigured => {
+            "no relay is set up: set RELAY_URL and RELAY_TOKEN; without a relay the app polls fal directly, which works too"
+        }
+        ConnectionProblem::Unreachable => {
+            "the relay URL cannot be reached: check the address, the internet connection, and that the relay's host is up"
+        }
+        ConnectionProblem::NotRunning => {
+            "the host answers but the relay is not running: start avatar-relay (systemctl start avatar-relay)"
+        }
+        ConnectionProblem::NotARelay => {
+            "something answered that is not a working relay: check the address and the reverse proxy in front of it"
+        }
+        ConnectionProblem::TokenWrong => {
+            "the relay refused the token: use the token the relay was started with (RELAY_TOKEN)"
+        }
+        ConnectionProblem::FeedSilent => {
+            "the relay took a test event but did not hand it back: restart it and read its log"
+        }
+        ConnectionProblem::WebhookUrlMissing => {
+            "fal is not told where to send webhooks: set FAL_WEBHOOK_URL to the relay's address"
+        }
+        ConnectionProblem::WebhookUrlElsewhere => {
+            "FAL_WEBHOOK_URL points at a different server than this relay"
+        }
+    }
 }

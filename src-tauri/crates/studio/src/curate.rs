@@ -21,8 +21,9 @@ pub struct CurateResult {
     /// `near_duplicate`, or `limit_reached` (better or more varied photos filled the set).
     pub reasons: Vec<Code>,
     pub warnings: Vec<Code>,
-    /// Why it was or was not picked, in English words: the CLI's line. The app words
-    /// `reasons` and `warnings` instead.
+    /// Curation's account of its decision in English, for the CLI's line (empty when the
+    /// checks refused the file: the CLI words their codes). The app words `reasons` and
+    /// `warnings` instead.
     pub why: String,
     pub quality_score: Option<f32>,
     /// How far its face is from the main person's.
@@ -37,14 +38,6 @@ pub struct CurateResult {
     #[ts(optional)]
     pub preview: Option<String>,
 }
-
-/// The reasons curation itself gives; any other comes from the photo checks.
-const CURATION_CODES: [Code; 4] = [
-    Code::DifferentPerson,
-    Code::Duplicate,
-    Code::NearDuplicate,
-    Code::LimitReached,
-];
 
 /// What curation decided, and the time it took by stage.
 #[derive(Debug, Clone)]
@@ -191,13 +184,7 @@ impl Studio {
                 picked: choice.picked,
                 reasons: choice.reasons.clone(),
                 warnings: warnings.clone(),
-                // The checks' own refusals in the import's words.
-                why: match choice.reasons.first() {
-                    Some(code) if !choice.picked && !CURATION_CODES.contains(code) => {
-                        crate::explain(&choice.reasons)
-                    }
-                    _ => choice.why,
-                },
+                why: choice.why,
                 quality_score: (!candidate.faces.is_empty() || candidate.quality > 0.0)
                     .then_some(candidate.quality),
                 distance: choice.distance,

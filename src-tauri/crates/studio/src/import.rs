@@ -66,8 +66,8 @@ pub struct PhotoResult {
     #[serde(skip)]
     #[ts(skip)]
     pub identities: Vec<photos::FaceIdentity>,
-    /// The reasons in plain words.
-    pub message: String,
+    /// The file name of the worse copy this one replaces, for a front end's words.
+    pub replaces_name: Option<String>,
     /// A decoder's or the file system's own words, when there are any.
     pub detail: Option<String>,
 }
@@ -600,13 +600,6 @@ fn judge(
     if report.reasons.is_empty() && room == Some(false) && replaced.is_none() {
         report.reasons.push(Code::LimitReached);
     }
-    let message = match replaced {
-        Some(index) if report.reasons.is_empty() => format!(
-            "accepted in place of {}, a worse copy of the same picture",
-            known[index].name
-        ),
-        _ => explain(&report.reasons),
-    };
     let result = PhotoResult {
         path: path.display().to_string(),
         verdict: if report.reasons.is_empty() {
@@ -625,11 +618,11 @@ fn judge(
             .map(jpeg_data_url),
         duplicate_of,
         replaces: replaced.map(|index| known[index].label.clone()),
+        replaces_name: replaced.map(|index| known[index].name.clone()),
         photo_id: None,
         stored: None,
         sameness: None,
         identities: report.identities,
-        message,
         detail: report.detail,
         reasons: report.reasons,
         warnings: report.warnings,
@@ -740,16 +733,7 @@ fn refuse_as_someone_else(result: &mut PhotoResult, judgement: &photos::PhotoJud
     });
     result.reasons.push(Code::DifferentPerson);
     result.verdict = Verdict::Rejected;
-    result.message = explain(&result.reasons).replace(
-        DIFFERENT_PERSON_WORDS,
-        &format!(
-            "this looks like a different person than the other {} photos",
-            judgement.others
-        ),
-    );
 }
-
-const DIFFERENT_PERSON_WORDS: &str = "this looks like a different person than the other photos";
 
 /// Records an accepted photo as known, in place of the one it replaced.
 fn replace_or_push(known: &mut Vec<Known>, replaced: Option<usize>, entry: Known) {
@@ -853,43 +837,6 @@ pub(crate) fn is_hidden_or_unfinished(path: &Path) -> bool {
 fn json(value: &impl Serialize) -> String {
     serde_json::to_string(value)
         .unwrap_or_else(|error| unreachable!("plain data always serialises: {error}"))
-}
-
-/// The reasons in words a creator understands.
-pub fn explain(reasons: &[Code]) -> String {
-    if reasons.is_empty() {
-        return "accepted".into();
-    }
-    let words: Vec<&str> = reasons
-        .iter()
-        .map(|code| match code {
-            Code::UnsupportedFormat => "this file type cannot be used: export the photo as JPEG",
-            Code::Corrupt => "the file is damaged or incomplete",
-            Code::FileTooLarge => "the file is larger than the photo size limit",
-            Code::ResolutionTooLow => {
-                "the photo is too small: use one at least 512 pixels on its short side"
-            }
-            Code::DimensionsTooLarge => "the image is too large to open safely",
-            Code::NoFace => {
-                "no face was found: use a photo where the face fills at least a tenth of the frame"
-            }
-            Code::MultipleFaces => "there is more than one person: use photos of one person only",
-            Code::FaceTooSmall => "the face is too small: move closer or crop the photo",
-            Code::Blurry => "the photo is blurry",
-            Code::TooDark => "the photo is too dark",
-            Code::TooBright => "the photo is overexposed",
-            Code::LowContrast => "the photo is flat, with little contrast or detail",
-            Code::Duplicate => "this exact photo is already in the set",
-            Code::NearDuplicate => "an almost identical photo is already in the set",
-            Code::LimitReached => "the avatar already has as many photos as it can hold",
-            Code::Unreadable => "the file or folder could not be read",
-            Code::ExtensionMismatch => "the file's name does not match its type",
-            Code::Noisy => "the photo is grainy",
-            Code::BackgroundFaces => "there are other faces in the background",
-            Code::DifferentPerson => DIFFERENT_PERSON_WORDS,
-        })
-        .collect();
-    words.join("; ")
 }
 
 /// A JPEG as a data URL the UI can show without reading a file.

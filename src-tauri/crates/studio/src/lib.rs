@@ -45,7 +45,7 @@ pub use generation::{
 };
 pub use import::{
     NEAR_DUPLICATE_BITS, NotFitting, PhotoRef, PhotoResult, PhotoSetState, Readiness, Verdict,
-    count_inputs, explain, judge_portrait_set,
+    count_inputs, judge_portrait_set,
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;

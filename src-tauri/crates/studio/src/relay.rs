@@ -193,38 +193,6 @@ pub enum ConnectionProblem {
     WebhookUrlElsewhere,
 }
 
-impl ConnectionProblem {
-    /// What to do about it, in English, for the CLI (the app shows its own translations).
-    pub fn explain(self) -> &'static str {
-        match self {
-            Self::NotConfigured => {
-                "no relay is set up: set RELAY_URL and RELAY_TOKEN; without a relay the app polls fal directly, which works too"
-            }
-            Self::Unreachable => {
-                "the relay URL cannot be reached: check the address, the internet connection, and that the relay's host is up"
-            }
-            Self::NotRunning => {
-                "the host answers but the relay is not running: start avatar-relay (systemctl start avatar-relay)"
-            }
-            Self::NotARelay => {
-                "something answered that is not a working relay: check the address and the reverse proxy in front of it"
-            }
-            Self::TokenWrong => {
-                "the relay refused the token: use the token the relay was started with (RELAY_TOKEN)"
-            }
-            Self::FeedSilent => {
-                "the relay took a test event but did not hand it back: restart it and read its log"
-            }
-            Self::WebhookUrlMissing => {
-                "fal is not told where to send webhooks: set FAL_WEBHOOK_URL to the relay's address"
-            }
-            Self::WebhookUrlElsewhere => {
-                "FAL_WEBHOOK_URL points at a different server than this relay"
-            }
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ConnectionCheck {
     pub step: ConnectionStep,

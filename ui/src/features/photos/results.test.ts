@@ -16,7 +16,7 @@ const result = (path: string, verdict: PhotoResult["verdict"]): PhotoResult => (
   duplicate_of: null,
   replaces: null,
   photo_id: null,
-  message: "",
+  replaces_name: null,
   detail: null,
 });
 

@@ -166,8 +166,9 @@ export type CurateResult = { path: string, picked: boolean,
  */
 reasons: Array<PhotoCode>, warnings: Array<PhotoCode>, 
 /**
- * Why it was or was not picked, in English words: the CLI's line. The app words
- * `reasons` and `warnings` instead.
+ * Curation's account of its decision in English, for the CLI's line (empty when the
+ * checks refused the file: the CLI words their codes). The app words `reasons` and
+ * `warnings` instead.
  */
 why: string, quality_score: number | null, 
 /**
@@ -313,9 +314,9 @@ preview?: string,
  */
 photo_id: PhotoId | null, 
 /**
- * The reasons in plain words.
+ * The file name of the worse copy this one replaces, for a front end's words.
  */
-message: string, 
+replaces_name: string | null, 
 /**
  * A decoder's or the file system's own words, when there are any.
  */
