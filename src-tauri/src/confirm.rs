@@ -83,7 +83,6 @@ mod tests {
             min_minutes: 3,
             max_minutes: 5,
             cost_usd: 1.5,
-            assumptions: String::new(),
             test_mode: false,
             photos: 12,
             storage: storage.into(),

@@ -136,7 +136,11 @@ fn describe_plan(plan: &TrainingPlan) -> String {
             "about ${:.2} at fal's price for this account",
             plan.cost_usd
         ),
-        _ => format!("about ${:.2} ({})", plan.cost_usd, plan.assumptions),
+        _ => format!(
+            "about ${:.2} ({})",
+            plan.cost_usd,
+            crate::words::price_basis(plan.training_type)
+        ),
     };
     let storage = match plan.storage_notice.as_deref() {
         Some("s3_not_public") => {

@@ -292,3 +292,15 @@ pub fn connection_problem(problem: ConnectionProblem) -> &'static str {
         }
     }
 }
+
+/// What an estimated cost rests on, by trainer.
+pub fn price_basis(training_type: studio::TrainingType) -> &'static str {
+    match training_type {
+        studio::TrainingType::Portrait => {
+            "portrait: about $0.0024 per step with at least 1000 steps billed (third-party figure, not confirmed by fal); times are the guide's"
+        }
+        studio::TrainingType::Style => {
+            "style: fal's $2 per run of 1000 steps, scaling linearly with steps; times are the guide's"
+        }
+    }
+}

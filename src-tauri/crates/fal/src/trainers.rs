@@ -69,12 +69,12 @@ pub struct TrainingParams {
     pub learning_rate: Option<f64>,
 }
 
-/// What a run is expected to take and cost, and the assumptions behind the numbers.
+/// What a run is expected to take and cost. The basis of the figures depends on the trainer's
+/// kind only; front ends word it from the training type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {
     pub minutes: (u32, u32),
     pub cost_usd: f64,
-    pub assumptions: &'static str,
 }
 
 /// One trainer: its endpoint id (configurable, so the next trainer change is a setting) and kind.
@@ -185,15 +185,12 @@ impl TrainerSpec {
     /// other step counts scale the time of the preset nearest in steps. Prices are fal's
     /// published rates where known.
     pub fn estimate(&self, params: TrainingParams) -> Estimate {
-        let (cost_usd, assumptions) = match self.kind {
-            TrainerKind::Portrait => (
-                0.0024 * f64::from(params.steps.max(1000)),
-                "portrait: about $0.0024 per step with at least 1000 steps billed (third-party figure, not confirmed by fal); times are the guide's",
-            ),
-            TrainerKind::Style => (
-                2.0 * f64::from(params.steps) / 1000.0,
-                "style: fal's $2 per run of 1000 steps, scaling linearly with steps; times are the guide's",
-            ),
+        let cost_usd = match self.kind {
+            // About $0.0024 per step with at least 1000 steps billed (a third-party figure fal
+            // has not confirmed).
+            TrainerKind::Portrait => 0.0024 * f64::from(params.steps.max(1000)),
+            // fal's $2 per run of 1000 steps, scaling linearly with steps.
+            TrainerKind::Style => 2.0 * f64::from(params.steps) / 1000.0,
         };
         let nearest = Preset::ALL
             .into_iter()
@@ -205,7 +202,6 @@ impl TrainerSpec {
         Estimate {
             minutes: (scaled(low), scaled(high)),
             cost_usd: (cost_usd * 100.0).round() / 100.0,
-            assumptions,
         }
     }
 }

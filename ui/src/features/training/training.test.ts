@@ -66,7 +66,6 @@ const plan = (overrides: Partial<TrainingPlan> = {}): TrainingPlan => ({
   min_minutes: 5,
   max_minutes: 15,
   cost_usd: 2.4,
-  assumptions: "about $0.0024 per step",
   test_mode: false,
   photos: 12,
   storage: "s3",

@@ -443,7 +443,7 @@ export type TrainingPlan = { avatar_id: AvatarId, avatar_name: string, training_
 /**
  * Zero in test mode.
  */
-cost_usd: number, assumptions: string, test_mode: boolean, photos: number, 
+cost_usd: number, test_mode: boolean, photos: number, 
 /**
  * Where fal fetches the training set from: `s3`, `fal` or `none` (test mode).
  */

@@ -52,7 +52,6 @@ pub struct TrainingPlan {
     pub max_minutes: u32,
     /// Zero in test mode.
     pub cost_usd: f64,
-    pub assumptions: String,
     pub test_mode: bool,
     pub photos: u32,
     /// Where fal fetches the training set from: `s3`, `fal` or `none` (test mode).
@@ -172,7 +171,6 @@ impl Studio {
             min_minutes: estimate.minutes.0,
             max_minutes: estimate.minutes.1,
             cost_usd,
-            assumptions: estimate.assumptions.to_string(),
             test_mode,
             photos: avatar.photo_count,
             storage: storage.to_string(),
