@@ -21,9 +21,8 @@ use crate::command_list::COMMANDS;
 use crate::commands::{
     AvatarCard, GalleryEntry, GalleryView, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder,
 };
-use crate::events::WatchedUpdate;
 use crate::events::{
-    CHANNEL_EVENT, GENERATION_EVENT, OPEN_AVATAR_EVENT, TRAINING_EVENT, WATCHED_PHOTO_EVENT,
+    CHANNEL, Event, GENERATION, OPEN_AVATAR, TRAINING, WATCHED_PHOTO, WatchedUpdate,
 };
 use crate::state::AppInfo;
 
@@ -123,10 +122,33 @@ fn typescript() -> String {
         presets.join(" | "),
         presets.join(", ")
     ));
+    // The events: each name, and the payload type the shell emits with it.
+    let events = [
+        described(&TRAINING),
+        described(&GENERATION),
+        described(&CHANNEL),
+        described(&WATCHED_PHOTO),
+        described(&OPEN_AVATAR),
+    ];
+    let names: Vec<String> = events
+        .iter()
+        .map(|(key, name, _)| format!("{key}: \"{name}\""))
+        .collect();
+    let payloads: Vec<String> = events
+        .iter()
+        .map(|(key, _, payload)| format!("{key}: {payload}"))
+        .collect();
     text.push_str(&format!(
-        "\nexport const EVENTS = {{ training: \"{TRAINING_EVENT}\", channel: \"{CHANNEL_EVENT}\", watchedPhoto: \"{WATCHED_PHOTO_EVENT}\", generation: \"{GENERATION_EVENT}\", openAvatar: \"{OPEN_AVATAR_EVENT}\" }} as const;\n"
+        "\nexport const EVENTS = {{ {} }} as const;\n\nexport type EventPayloads = {{ {} }};\n",
+        names.join(", "),
+        payloads.join(", ")
     ));
     text
+}
+
+/// An event's key, name and payload type in TypeScript.
+fn described<T: TS>(event: &Event<T>) -> (&'static str, &'static str, String) {
+    (event.key, event.name, T::name())
 }
 
 #[test]

@@ -1,23 +1,48 @@
 //! The core's background events, forwarded to the webview under the names the UI listens for.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use studio::{AvatarId, CoreEvent, EventSink, GenerationView, JobView, Studio};
+use serde::Serialize;
+use studio::{AvatarId, CoreEvent, EventSink, GenerationView, JobView, Studio, UpdateChannel};
 use tauri::{AppHandle, Emitter};
 
 use crate::commands::ImportUpdate;
 
-/// The UI listens for this event; its payload is the changed job's `JobView`.
-pub const TRAINING_EVENT: &str = "training";
-/// A sample pack moved on (an image made, its end); its payload is its `GenerationView`.
-pub const GENERATION_EVENT: &str = "generation";
-/// Sent when training news starts or stops arriving through the relay; its payload is the
-/// `UpdateChannel` now live.
-pub const CHANNEL_EVENT: &str = "update-channel";
-/// A verdict on a new file in a watched folder; its payload is a `WatchedUpdate`.
-pub const WATCHED_PHOTO_EVENT: &str = "watched-photo";
-/// Sent when a creator clicks a training notification; its payload is the avatar's id.
-pub const OPEN_AVATAR_EVENT: &str = "open-avatar";
+/// An event the webview listens for: its name, the key the UI knows it by, and the one payload
+/// type it carries. The UI's `EVENTS` and `EventPayloads` are generated from these.
+pub struct Event<T> {
+    pub name: &'static str,
+    /// Read by the bindings generator (a test) only.
+    #[cfg_attr(not(test), expect(dead_code))]
+    pub key: &'static str,
+    payload: PhantomData<fn(T)>,
+}
+
+impl<T: Serialize + Clone> Event<T> {
+    const fn new(name: &'static str, key: &'static str) -> Self {
+        Self {
+            name,
+            key,
+            payload: PhantomData,
+        }
+    }
+
+    pub fn emit(&self, app: &AppHandle, payload: T) -> tauri::Result<()> {
+        app.emit(self.name, payload)
+    }
+}
+
+/// A training job changed.
+pub const TRAINING: Event<JobView> = Event::new("training", "training");
+/// A sample pack moved on (an image made, its end).
+pub const GENERATION: Event<GenerationView> = Event::new("generation", "generation");
+/// Training news started or stopped arriving through the relay.
+pub const CHANNEL: Event<UpdateChannel> = Event::new("update-channel", "channel");
+/// A verdict on a new file in a watched folder.
+pub const WATCHED_PHOTO: Event<WatchedUpdate> = Event::new("watched-photo", "watchedPhoto");
+/// A creator clicked a training notification: the avatar to show.
+pub const OPEN_AVATAR: Event<AvatarId> = Event::new("open-avatar", "openAvatar");
 
 /// A verdict on a file in an avatar's watched folder.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
@@ -31,10 +56,10 @@ pub fn forward_to(app: AppHandle, studio: &Arc<Studio>) -> EventSink {
     let studio = Arc::downgrade(studio);
     Arc::new(move |event| {
         let sent = match event {
-            CoreEvent::Training(job) => app.emit(TRAINING_EVENT, JobView::from(&job)),
-            CoreEvent::Channel(channel) => app.emit(CHANNEL_EVENT, channel),
+            CoreEvent::Training(job) => TRAINING.emit(&app, JobView::from(&job)),
+            CoreEvent::Channel(channel) => CHANNEL.emit(&app, channel),
             CoreEvent::Generation(generation) => {
-                app.emit(GENERATION_EVENT, GenerationView::from(&generation))
+                GENERATION.emit(&app, GenerationView::from(&generation))
             }
             CoreEvent::WatchedPhoto { avatar_id, result } => {
                 let Some(studio) = studio.upgrade() else {
@@ -44,7 +69,7 @@ pub fn forward_to(app: AppHandle, studio: &Arc<Studio>) -> EventSink {
                     avatar_id,
                     update: ImportUpdate::new(&studio, result),
                 };
-                app.emit(WATCHED_PHOTO_EVENT, update)
+                WATCHED_PHOTO.emit(&app, update)
             }
         };
         if let Err(error) = sent {

@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 
 use studio::AvatarId;
 use studio::{JobState, Notice, Notifier};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 
-use crate::events::OPEN_AVATAR_EVENT;
+use crate::events::OPEN_AVATAR;
 use crate::state::AppState;
 use crate::words::Words;
 
@@ -89,7 +89,7 @@ fn open_avatar_on_click(app: AppHandle, handle: notify_rust::NotificationHandle,
         handle.wait_for_action(|action| {
             if action == "default" {
                 crate::tray::show_main_window(&app);
-                let _ = app.emit(OPEN_AVATAR_EVENT, avatar.to_string());
+                let _ = OPEN_AVATAR.emit(&app, avatar);
             }
         });
     });

@@ -522,4 +522,6 @@ export type Preset = "fast" | "balanced" | "quality";
 
 export const PRESETS: readonly Preset[] = ["fast", "balanced", "quality"];
 
-export const EVENTS = { training: "training", channel: "update-channel", watchedPhoto: "watched-photo", generation: "generation", openAvatar: "open-avatar" } as const;
+export const EVENTS = { training: "training", generation: "generation", channel: "update-channel", watchedPhoto: "watched-photo", openAvatar: "open-avatar" } as const;
+
+export type EventPayloads = { training: JobView, generation: GenerationView, channel: UpdateChannel, watchedPhoto: WatchedUpdate, openAvatar: AvatarId };

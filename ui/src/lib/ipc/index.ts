@@ -5,6 +5,7 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 
 import { EVENTS } from "./bindings";
 import type {
+  EventPayloads,
   Preset,
   AppInfo,
   Command,
@@ -171,30 +172,27 @@ export const backend = {
   exportFavourites: (avatarId: string) => call<string[]>("export_favourites", { avatarId }),
 };
 
-/** Every change of any sample pack (an image made, its end). */
-export function onGenerationChange(handler: (generation: GenerationView) => void): Promise<() => void> {
-  return listen<GenerationView>(EVENTS.generation, (event) => handler(event.payload));
+/** Listens for one of the backend's events, its payload typed as Rust declares it. */
+function on<K extends keyof EventPayloads>(key: K, handler: (payload: EventPayloads[K]) => void): Promise<() => void> {
+  return listen<EventPayloads[K]>(EVENTS[key], (event) => handler(event.payload));
 }
+
+/** Every change of any sample pack (an image made, its end). */
+export const onGenerationChange = (handler: (generation: EventPayloads["generation"]) => void) =>
+  on("generation", handler);
 
 /** Every photo a watched folder brings, for any avatar; resolves to a function that stops listening. */
-export function onWatchedPhoto(handler: (update: WatchedUpdate) => void): Promise<() => void> {
-  return listen<WatchedUpdate>(EVENTS.watchedPhoto, (event) => handler(event.payload));
-}
+export const onWatchedPhoto = (handler: (update: EventPayloads["watchedPhoto"]) => void) => on("watchedPhoto", handler);
 
 /** Every change of any training job; resolves to a function that stops listening. */
-export function onTrainingChange(handler: (job: JobView) => void): Promise<() => void> {
-  return listen<JobView>(EVENTS.training, (event) => handler(event.payload));
-}
+export const onTrainingChange = (handler: (job: EventPayloads["training"]) => void) => on("training", handler);
 
 /** Each change of the channel training news arrives by. */
-export function onUpdateChannelChange(handler: (channel: UpdateChannel) => void): Promise<() => void> {
-  return listen<UpdateChannel>(EVENTS.channel, (event) => handler(event.payload));
-}
+export const onUpdateChannelChange = (handler: (channel: EventPayloads["channel"]) => void) => on("channel", handler);
 
 /** A click on a training notification: the avatar to show. */
-export function onOpenAvatarRequest(handler: (avatarId: string) => void): Promise<() => void> {
-  return listen<string>(EVENTS.openAvatar, (event) => handler(event.payload));
-}
+export const onOpenAvatarRequest = (handler: (avatarId: EventPayloads["openAvatar"]) => void) =>
+  on("openAvatar", handler);
 
 /** A URL the webview can load a thumbnail or a gallery image from (the asset protocol, scoped to those folders). */
 export const thumbnailUrl = (path: string): string => convertFileSrc(path);
