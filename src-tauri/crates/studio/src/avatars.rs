@@ -1,45 +1,10 @@
 //! Creating, listing, renaming and deleting avatars.
 
 use crate::views::AvatarView;
-use crate::{Avatar, AvatarId, Error, Gender, Result, Studio, TrainingType};
+use crate::{Avatar, AvatarId, AvatarRef, Error, Gender, Result, Studio, TrainingType};
 
 /// Longest avatar name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
-
-/// How a caller names an avatar: the app by the id it was given, the CLI by what a creator typed
-/// (the id, or a prefix of it that names exactly one avatar).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AvatarRef<'a> {
-    Id(AvatarId),
-    Typed(&'a str),
-}
-
-impl From<AvatarId> for AvatarRef<'_> {
-    fn from(id: AvatarId) -> Self {
-        Self::Id(id)
-    }
-}
-
-impl<'a> From<&'a str> for AvatarRef<'a> {
-    fn from(text: &'a str) -> Self {
-        Self::Typed(text)
-    }
-}
-
-impl<'a> From<&'a String> for AvatarRef<'a> {
-    fn from(text: &'a String) -> Self {
-        Self::Typed(text)
-    }
-}
-
-impl std::fmt::Display for AvatarRef<'_> {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Id(id) => id.fmt(formatter),
-            Self::Typed(text) => text.trim().fmt(formatter),
-        }
-    }
-}
 
 /// What a creator fills in to make an avatar.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use crate::{AvatarId, AvatarRef, Error, PhotoId, Result, Studio, TrainingType};
+use crate::{AvatarId, AvatarRef, Error, PhotoId, PhotoRef, Result, Studio, TrainingType};
 
 /// Difference hashes this close (in bits) are the same picture re-encoded, resized or retouched.
 pub const NEAR_DUPLICATE_BITS: u32 = 8;
@@ -81,40 +81,6 @@ impl PhotoResult {
                 .duplicate_of
                 .as_deref()
                 .is_some_and(|id| Uuid::parse_str(id).is_ok())
-    }
-}
-
-/// How a caller names a photo: the app by the id it was given, the CLI by what a creator typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PhotoRef<'a> {
-    Id(PhotoId),
-    Typed(&'a str),
-}
-
-impl From<PhotoId> for PhotoRef<'_> {
-    fn from(id: PhotoId) -> Self {
-        Self::Id(id)
-    }
-}
-
-impl<'a> From<&'a str> for PhotoRef<'a> {
-    fn from(text: &'a str) -> Self {
-        Self::Typed(text)
-    }
-}
-
-impl<'a> From<&'a String> for PhotoRef<'a> {
-    fn from(text: &'a String) -> Self {
-        Self::Typed(text)
-    }
-}
-
-impl std::fmt::Display for PhotoRef<'_> {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Id(id) => id.fmt(formatter),
-            Self::Typed(text) => text.trim().fmt(formatter),
-        }
     }
 }
 

@@ -15,6 +15,7 @@ mod import;
 mod keychain;
 mod ports;
 mod pricing;
+mod reference;
 mod relay;
 mod settings;
 mod settle;
@@ -32,7 +33,7 @@ pub use avatar_library::{
     GenerationState, JobFailure, JobId, JobState, JobStep, Library, MonthSpending, Photo, PhotoId,
     THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
 };
-pub use avatars::{AvatarRef, DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
+pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
 pub use curate::{CurateProgress, CurateResult, Curation, StoredSameness};
@@ -44,8 +45,8 @@ pub use generation::{
     DEFAULT_GENERATION_ENDPOINT, GenerationPlan, GenerationRequest, GenerationSummary, PACKS, Pack,
 };
 pub use import::{
-    NEAR_DUPLICATE_BITS, NotFitting, PhotoRef, PhotoResult, PhotoSetState, Readiness, Verdict,
-    count_inputs, judge_portrait_set,
+    NEAR_DUPLICATE_BITS, NotFitting, PhotoResult, PhotoSetState, Readiness, Verdict, count_inputs,
+    judge_portrait_set,
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
 pub use photos::Code as PhotoCode;
@@ -61,6 +62,7 @@ pub use ports::{
 pub use test_support::{ManualClock, MemorySecrets, RecordingNotifier, TestStudio};
 
 pub use pricing::Spending;
+pub use reference::{AvatarRef, PhotoRef, Reference};
 pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
 };

@@ -1766,6 +1766,19 @@ impl studio::Secrets for CountingSecrets {
     }
 }
 
+/// Opens the setup's studio again, on the same config, with secrets that count their reads.
+fn reopen_counting(setup: &mut Setup, secrets: &Arc<CountingSecrets>) {
+    setup.studio = Studio::open(
+        setup.studio.config().as_ref().clone(),
+        Ports {
+            clock: Arc::new(SystemClock),
+            secrets: secrets.clone(),
+            notifier: setup.notifier.clone(),
+        },
+    )
+    .expect("studio");
+}
+
 #[tokio::test]
 async fn the_keys_are_read_once_per_config_not_per_poll_or_upload() {
     let library = tempfile::tempdir().expect("library");
@@ -1778,15 +1791,7 @@ async fn the_keys_are_read_once_per_config_not_per_poll_or_upload() {
             .with(SecretName::S3SecretKey, &s3.settings("avatars").secret_key),
         ..CountingSecrets::default()
     });
-    setup.studio = Studio::open(
-        setup.studio.config().as_ref().clone(),
-        Ports {
-            clock: Arc::new(SystemClock),
-            secrets: secrets.clone(),
-            notifier: setup.notifier.clone(),
-        },
-    )
-    .expect("studio");
+    reopen_counting(&mut setup, &secrets);
     let reads_at_open = secrets.reads();
     assert_eq!(reads_at_open.get(&SecretName::FalKey), Some(&1));
     assert_eq!(reads_at_open.get(&SecretName::S3SecretKey), Some(&1));
@@ -1820,15 +1825,7 @@ async fn the_relay_token_is_read_once_per_config_not_per_feed_read() {
         inner: relay_secrets(fake.api_key(), RELAY_TOKEN),
         ..CountingSecrets::default()
     });
-    setup.studio = Studio::open(
-        setup.studio.config().as_ref().clone(),
-        Ports {
-            clock: Arc::new(SystemClock),
-            secrets: secrets.clone(),
-            notifier: setup.notifier.clone(),
-        },
-    )
-    .expect("studio");
+    reopen_counting(&mut setup, &secrets);
     assert_eq!(secrets.reads().get(&SecretName::RelayToken), Some(&1));
     for _ in 0..3 {
         setup
