@@ -22,7 +22,8 @@ use crate::commands::{
     AvatarCard, GalleryEntry, GalleryView, ImportUpdate, PhotoEntry, PhotoSet, WatchFolder,
 };
 use crate::events::{
-    CHANNEL, Event, GENERATION, OPEN_AVATAR, TRAINING, WATCHED_PHOTO, WatchedUpdate,
+    CHANNEL, Event, GENERATION, OPEN_AVATAR, TRAINING, WATCH, WATCHED_PHOTO, WatchChange,
+    WatchedUpdate,
 };
 use crate::state::AppInfo;
 
@@ -95,6 +96,7 @@ fn typescript() -> String {
         Verdict::decl(),
         WatchFolder::decl(),
         WatchedUpdate::decl(),
+        WatchChange::decl(),
         WatchProblem::decl(),
         WatchProblemCode::decl(),
     ];
@@ -128,6 +130,7 @@ fn typescript() -> String {
         described(&GENERATION),
         described(&CHANNEL),
         described(&WATCHED_PHOTO),
+        described(&WATCH),
         described(&OPEN_AVATAR),
     ];
     let names: Vec<String> = events

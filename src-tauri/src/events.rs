@@ -4,7 +4,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::Serialize;
-use studio::{AvatarId, CoreEvent, EventSink, GenerationView, JobView, Studio, UpdateChannel};
+use studio::{
+    AvatarId, CoreEvent, EventSink, GenerationView, JobView, Studio, UpdateChannel, WatchProblem,
+};
 use tauri::{AppHandle, Emitter};
 
 use crate::commands::ImportUpdate;
@@ -41,8 +43,17 @@ pub const GENERATION: Event<GenerationView> = Event::new("generation", "generati
 pub const CHANNEL: Event<UpdateChannel> = Event::new("update-channel", "channel");
 /// A verdict on a new file in a watched folder.
 pub const WATCHED_PHOTO: Event<WatchedUpdate> = Event::new("watched-photo", "watchedPhoto");
+/// An avatar's watched folder can no longer be watched, or can be again.
+pub const WATCH: Event<WatchChange> = Event::new("watch-changed", "watch");
 /// A creator clicked a training notification: the avatar to show.
 pub const OPEN_AVATAR: Event<AvatarId> = Event::new("open-avatar", "openAvatar");
+
+/// Whether an avatar's watched folder can be watched: why not, or none when it can again.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+pub struct WatchChange {
+    pub avatar_id: AvatarId,
+    pub problem: Option<WatchProblem>,
+}
 
 /// A verdict on a file in an avatar's watched folder.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
@@ -70,6 +81,9 @@ pub fn forward_to(app: AppHandle, studio: &Arc<Studio>) -> EventSink {
                     update: ImportUpdate::new(&studio, result),
                 };
                 WATCHED_PHOTO.emit(&app, update)
+            }
+            CoreEvent::WatchChanged { avatar_id, problem } => {
+                WATCH.emit(&app, WatchChange { avatar_id, problem })
             }
         };
         if let Err(error) = sent {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use avatar_library::{Generation, TrainingJob};
 use uuid::Uuid;
 
-use crate::{AvatarId, JobId, PhotoResult, Studio, UpdateChannel};
+use crate::{AvatarId, JobId, PhotoResult, Studio, UpdateChannel, WatchProblem};
 
 /// How often unfinished jobs nobody here follows are looked for (started by the CLI, or whose
 /// follower stopped on an error such as a network cut).
@@ -34,6 +34,11 @@ pub enum CoreEvent {
     WatchedPhoto {
         avatar_id: AvatarId,
         result: PhotoResult,
+    },
+    /// An avatar's watched folder can no longer be watched (`problem`), or can be again (none).
+    WatchChanged {
+        avatar_id: AvatarId,
+        problem: Option<WatchProblem>,
     },
 }
 
@@ -260,10 +265,26 @@ impl Background {
         let (studio, sink) = (self.studio.clone(), self.sink.clone());
         std::thread::spawn(move || {
             let going = || keep_going.load(Ordering::Relaxed);
+            // Whether the front end was told the folder cannot be watched.
+            let mut told_problem = false;
             while going() {
                 let Some(studio) = studio.upgrade() else {
                     return;
                 };
+                let problem = || {
+                    studio
+                        .watch_folder_of(avatar)
+                        .ok()
+                        .flatten()
+                        .and_then(|watched| watched.problem)
+                };
+                if told_problem && problem().is_none() {
+                    told_problem = false;
+                    sink(CoreEvent::WatchChanged {
+                        avatar_id: avatar,
+                        problem: None,
+                    });
+                }
                 let watched = studio.watch_folder(avatar, &folder, &going, |result| {
                     if !result.is_already_held() {
                         sink(CoreEvent::WatchedPhoto {
@@ -272,6 +293,16 @@ impl Background {
                         });
                     }
                 });
+                if watched.is_err()
+                    && !told_problem
+                    && let Some(problem) = problem()
+                {
+                    told_problem = true;
+                    sink(CoreEvent::WatchChanged {
+                        avatar_id: avatar,
+                        problem: Some(problem),
+                    });
+                }
                 let clock = studio.clock.clone();
                 drop(studio);
                 if let Err(error) = watched {

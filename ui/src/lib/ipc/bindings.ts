@@ -512,6 +512,8 @@ export type WatchFolder = { path: string, problem: WatchProblem | null, };
 
 export type WatchedUpdate = { avatar_id: AvatarId, update: ImportUpdate, };
 
+export type WatchChange = { avatar_id: AvatarId, problem: WatchProblem | null, };
+
 export type WatchProblem = { code: WatchProblemCode, detail: string, };
 
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
@@ -522,6 +524,6 @@ export type Preset = "fast" | "balanced" | "quality";
 
 export const PRESETS: readonly Preset[] = ["fast", "balanced", "quality"];
 
-export const EVENTS = { training: "training", generation: "generation", channel: "update-channel", watchedPhoto: "watched-photo", openAvatar: "open-avatar" } as const;
+export const EVENTS = { training: "training", generation: "generation", channel: "update-channel", watchedPhoto: "watched-photo", watch: "watch-changed", openAvatar: "open-avatar" } as const;
 
-export type EventPayloads = { training: JobView, generation: GenerationView, channel: UpdateChannel, watchedPhoto: WatchedUpdate, openAvatar: AvatarId };
+export type EventPayloads = { training: JobView, generation: GenerationView, channel: UpdateChannel, watchedPhoto: WatchedUpdate, watch: WatchChange, openAvatar: AvatarId };

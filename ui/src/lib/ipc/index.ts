@@ -184,6 +184,9 @@ export const onGenerationChange = (handler: (generation: EventPayloads["generati
 /** Every photo a watched folder brings, for any avatar; resolves to a function that stops listening. */
 export const onWatchedPhoto = (handler: (update: EventPayloads["watchedPhoto"]) => void) => on("watchedPhoto", handler);
 
+/** An avatar's watched folder can no longer be watched (with why), or can be again (no problem). */
+export const onWatchChange = (handler: (change: EventPayloads["watch"]) => void) => on("watch", handler);
+
 /** Every change of any training job; resolves to a function that stops listening. */
 export const onTrainingChange = (handler: (job: EventPayloads["training"]) => void) => on("training", handler);
 

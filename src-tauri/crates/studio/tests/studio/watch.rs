@@ -438,3 +438,47 @@ async fn the_background_watches_an_avatars_folder_while_it_has_one_and_only_then
         "a deleted avatar's folder is not watched"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_says_when_a_watched_folder_goes_and_when_it_is_back() {
+    let library = tempfile::tempdir().expect("library");
+    let (studio, clock) = clocked_studio(library.path(), &[]);
+    let studio = Arc::new(studio);
+    let (sender, events) = std::sync::mpsc::channel();
+    let sender = Mutex::new(sender);
+    studio.start_background(
+        tokio::runtime::Handle::current(),
+        Arc::new(move |event| {
+            let _ = sender.lock().expect("sender").send(event);
+        }),
+    );
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let id = studio::AvatarId::parse(&avatar).expect("id");
+    let drive = tempfile::tempdir().expect("drive");
+    let inbox = drive.path().join("inbox");
+    std::fs::create_dir(&inbox).expect("inbox");
+    studio
+        .set_watch_folder(&avatar, Some(&inbox))
+        .expect("watch");
+
+    // Moves the clock a second at a time until the background says what became of the folder;
+    // real time bounds the wait only so that silence fails the test.
+    let next_change = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "the background said nothing");
+            clock.advance(chrono::TimeDelta::seconds(1));
+            if let Ok(studio::CoreEvent::WatchChanged { avatar_id, problem }) =
+                events.recv_timeout(Duration::from_millis(20))
+            {
+                assert_eq!(avatar_id, id);
+                return problem;
+            }
+        }
+    };
+    std::fs::remove_dir(&inbox).expect("unplugged");
+    let problem = next_change().expect("a problem");
+    assert_eq!(problem.code, WatchProblemCode::Missing, "{problem:?}");
+    std::fs::create_dir(&inbox).expect("plugged in again");
+    assert_eq!(next_change(), None, "watched again");
+}
