@@ -101,7 +101,7 @@ fn typescript() -> String {
         WatchProblemCode::decl(),
     ];
     let mut text = String::from(
-        "// Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.\n// Do not edit by hand.\n",
+        "// Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.\n// Do not edit by hand.\n\nimport type { Channel } from \"@tauri-apps/api/core\";\n",
     );
     for declaration in declarations {
         text.push_str("\nexport ");
@@ -113,6 +113,37 @@ fn typescript() -> String {
     text.push_str(&format!(
         "\nexport type Command = {};\n",
         commands.join(" | ")
+    ));
+    // Each command's arguments and reply, read from its function, so a renamed or retyped
+    // argument fails the UI's type-check.
+    let mut signatures = command_signatures();
+    let mut names: Vec<&str> = signatures
+        .iter()
+        .map(|signature| signature.name.as_str())
+        .collect();
+    names.sort_unstable();
+    let mut listed = COMMANDS.to_vec();
+    listed.sort_unstable();
+    assert_eq!(
+        names, listed,
+        "src/commands.rs and src/command_list.rs name the same commands"
+    );
+    signatures.sort_by_key(|signature| COMMANDS.iter().position(|name| *name == signature.name));
+    let arguments: Vec<String> = signatures
+        .iter()
+        .map(|signature| match signature.arguments.as_slice() {
+            [] => format!("  {}: {{}};", signature.name),
+            arguments => format!("  {}: {{ {} }};", signature.name, arguments.join("; ")),
+        })
+        .collect();
+    let replies: Vec<String> = signatures
+        .iter()
+        .map(|signature| format!("  {}: {};", signature.name, signature.reply))
+        .collect();
+    text.push_str(&format!(
+        "\nexport type CommandArgs = {{\n{}\n}};\n\nexport type CommandReplies = {{\n{}\n}};\n",
+        arguments.join("\n"),
+        replies.join("\n")
     ));
     // The presets, so every screen lists the same ones in the same order.
     let presets: Vec<String> = studio::Preset::ALL
@@ -147,6 +178,148 @@ fn typescript() -> String {
         payloads.join(", ")
     ));
     text
+}
+
+/// A command as the UI calls it: its name, its arguments (camelCase, as Tauri takes them) and
+/// the type its reply carries.
+struct Signature {
+    name: String,
+    arguments: Vec<String>,
+    reply: String,
+}
+
+/// The `#[tauri::command]` functions of `src/commands.rs`, in their order there.
+fn command_signatures() -> Vec<Signature> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands.rs");
+    let file = syn::parse_file(&std::fs::read_to_string(&path).expect("commands.rs"))
+        .expect("commands.rs parses");
+    file.items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Fn(function)
+                if function.attrs.iter().any(|attr| {
+                    attr.path()
+                        .segments
+                        .last()
+                        .is_some_and(|s| s.ident == "command")
+                }) =>
+            {
+                Some(function)
+            }
+            _ => None,
+        })
+        .map(|function| {
+            let arguments = function
+                .sig
+                .inputs
+                .iter()
+                .filter_map(|input| match input {
+                    syn::FnArg::Typed(typed) => Some(typed),
+                    syn::FnArg::Receiver(_) => None,
+                })
+                .filter(|typed| !is_injected(&typed.ty))
+                .map(|typed| {
+                    let syn::Pat::Ident(name) = typed.pat.as_ref() else {
+                        panic!("a command argument is a plain name");
+                    };
+                    format!(
+                        "{}: {}",
+                        camel_case(&name.ident.to_string()),
+                        typescript_of(&typed.ty)
+                    )
+                })
+                .collect();
+            let syn::ReturnType::Type(_, reply) = &function.sig.output else {
+                panic!("{} answers with a Reply", function.sig.ident);
+            };
+            let reply = generic_arguments(reply)
+                .first()
+                .map(typescript_of)
+                .unwrap_or_else(|| panic!("{} answers with a Reply<T>", function.sig.ident));
+            Signature {
+                name: function.sig.ident.to_string(),
+                arguments,
+                reply,
+            }
+        })
+        .collect()
+}
+
+/// Arguments Tauri fills itself: the state, the app, the window.
+fn is_injected(ty: &syn::Type) -> bool {
+    ["State", "AppHandle", "Window"].contains(&last_segment(ty).as_str())
+}
+
+fn last_segment(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .map(|segment| segment.ident.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn generic_arguments(ty: &syn::Type) -> Vec<syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return Vec::new();
+    };
+    let Some(segment) = path.path.segments.last() else {
+        return Vec::new();
+    };
+    let syn::PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+        return Vec::new();
+    };
+    arguments
+        .args
+        .iter()
+        .filter_map(|argument| match argument {
+            syn::GenericArgument::Type(ty) => Some(ty.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A Rust argument or reply type as the UI's TypeScript names it.
+fn typescript_of(ty: &syn::Type) -> String {
+    if let syn::Type::Tuple(tuple) = ty
+        && tuple.elems.is_empty()
+    {
+        return "null".into();
+    }
+    let inner = generic_arguments(ty);
+    let first = || typescript_of(inner.first().expect("a type argument"));
+    match last_segment(ty).as_str() {
+        "String" => "string".into(),
+        "bool" => "boolean".into(),
+        "u8" | "u16" | "u32" | "f32" | "f64" => "number".into(),
+        "Uuid" => "string".into(),
+        "Vec" => format!("Array<{}>", first()),
+        "Option" => format!("{} | null", first()),
+        "Parsed" => first(),
+        "Channel" => format!("Channel<{}>", first()),
+        "BTreeMap" | "HashMap" => format!(
+            "Record<{}, {}>",
+            typescript_of(&inner[0]),
+            typescript_of(&inner[1])
+        ),
+        named => named.to_string(),
+    }
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut words = snake.split('_');
+    let first = words.next().unwrap_or_default().to_string();
+    words.fold(first, |mut text, word| {
+        let mut letters = word.chars();
+        if let Some(initial) = letters.next() {
+            text.extend(initial.to_uppercase());
+            text.push_str(letters.as_str());
+        }
+        text
+    })
 }
 
 /// An event's key, name and payload type in TypeScript.

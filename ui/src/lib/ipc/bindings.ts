@@ -1,6 +1,8 @@
 // Generated from the Rust types by `UPDATE_BINDINGS=1 cargo test -p avatar-studio bindings`.
 // Do not edit by hand.
 
+import type { Channel } from "@tauri-apps/api/core";
+
 export type AppInfo = { version: string, 
 /**
  * Trainings are simulated: nothing reaches fal and nothing is paid for.
@@ -519,6 +521,78 @@ export type WatchProblem = { code: WatchProblemCode, detail: string, };
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
 
 export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model" | "plan_generation" | "start_generation" | "cancel_generation" | "gallery" | "set_favourite" | "delete_gallery_image" | "show_gallery_image" | "export_favourites";
+
+export type CommandArgs = {
+  app_info: {};
+  list_avatars: {};
+  create_avatar: { name: string; gender: Gender; trainingType: TrainingType };
+  rename_avatar: { id: AvatarId; name: string };
+  delete_avatar: { id: AvatarId };
+  list_photos: { avatarId: AvatarId };
+  add_photos: { avatarId: AvatarId; paths: Array<string>; onResult: Channel<ImportUpdate> };
+  remove_photo: { avatarId: AvatarId; photoId: PhotoId };
+  set_watch_folder: { avatarId: AvatarId; folder: string | null };
+  pick_photos: { folder: boolean };
+  curate_photos: { avatarId: AvatarId; paths: Array<string>; onProgress: Channel<CurateProgress> };
+  cancel_curation: {};
+  plan_training: { avatarId: AvatarId; preset: Preset; steps: number | null; learningRate: number | null };
+  start_training: { plan: TrainingPlan };
+  training_status: { avatarId: AvatarId };
+  cancel_training: { avatarId: AvatarId };
+  update_channel: {};
+  check_connection: {};
+  settings: {};
+  save_settings: { changes: Record<string, string | null> };
+  set_secret: { name: string; value: string };
+  delete_secret: { name: string };
+  diagnose: {};
+  spending: {};
+  show_model: { avatarId: AvatarId };
+  plan_generation: { avatarId: AvatarId; request: GenerationRequest };
+  start_generation: { plan: GenerationPlan };
+  cancel_generation: { generationId: string };
+  gallery: { avatarId: AvatarId };
+  set_favourite: { avatarId: AvatarId; imageId: string; favourite: boolean };
+  delete_gallery_image: { avatarId: AvatarId; imageId: string };
+  show_gallery_image: { imageId: string };
+  export_favourites: { avatarId: AvatarId };
+};
+
+export type CommandReplies = {
+  app_info: AppInfo;
+  list_avatars: Array<AvatarCard>;
+  create_avatar: AvatarView;
+  rename_avatar: AvatarView;
+  delete_avatar: DeletedAvatar;
+  list_photos: PhotoSet;
+  add_photos: PhotoSet;
+  remove_photo: PhotoSet;
+  set_watch_folder: PhotoSet;
+  pick_photos: Array<string>;
+  curate_photos: Array<CurateResult>;
+  cancel_curation: null;
+  plan_training: TrainingPlan;
+  start_training: JobView;
+  training_status: JobView | null;
+  cancel_training: JobView;
+  update_channel: UpdateChannel;
+  check_connection: ConnectionReport;
+  settings: SettingsView;
+  save_settings: SettingsView;
+  set_secret: SettingsView;
+  delete_secret: SettingsView;
+  diagnose: Array<Diagnosis>;
+  spending: Spending;
+  show_model: null;
+  plan_generation: GenerationPlan;
+  start_generation: GenerationView;
+  cancel_generation: GenerationView;
+  gallery: GalleryView;
+  set_favourite: GalleryView;
+  delete_gallery_image: GalleryView;
+  show_gallery_image: null;
+  export_favourites: Array<string>;
+};
 
 export type Preset = "fast" | "balanced" | "quality";
 

@@ -5,6 +5,8 @@ import { getCurrentWebview } from "@tauri-apps/api/webview";
 
 import { EVENTS } from "./bindings";
 import type {
+  CommandArgs,
+  CommandReplies,
   EventPayloads,
   Preset,
   AppInfo,
@@ -91,85 +93,92 @@ export function toIpcError(reason: unknown): IpcError {
   return new IpcError({ code: "internal", message: String(reason) });
 }
 
-async function call<T>(command: Command, args?: Record<string, unknown>): Promise<T> {
+/**
+ * Calls a command with the arguments its Rust function takes and resolves to its reply; both
+ * types are generated from the function (`CommandArgs`, `CommandReplies`).
+ */
+async function call<C extends Command>(
+  command: C,
+  ...args: {} extends CommandArgs[C] ? [] : [CommandArgs[C]]
+): Promise<CommandReplies[C]> {
   try {
-    return await invoke<T>(command, args);
+    return await invoke<CommandReplies[C]>(command, args[0]);
   } catch (reason) {
     throw toIpcError(reason);
   }
 }
 
 export const backend = {
-  appInfo: () => call<AppInfo>("app_info"),
-  listAvatars: () => call<AvatarCard[]>("list_avatars"),
+  appInfo: () => call("app_info"),
+  listAvatars: () => call("list_avatars"),
   createAvatar: (name: string, gender: Gender, trainingType: TrainingType) =>
-    call<AvatarView>("create_avatar", { name, gender, trainingType }),
-  renameAvatar: (id: string, name: string) => call<AvatarView>("rename_avatar", { id, name }),
+    call("create_avatar", { name, gender, trainingType }),
+  renameAvatar: (id: string, name: string) => call("rename_avatar", { id, name }),
   /** Deletes the avatar with its photos, models and S3 objects; says how many of each went. */
-  deleteAvatar: (id: string) => call<DeletedAvatar>("delete_avatar", { id }),
-  listPhotos: (avatarId: string) => call<PhotoSet>("list_photos", { avatarId }),
+  deleteAvatar: (id: string) => call("delete_avatar", { id }),
+  listPhotos: (avatarId: string) => call("list_photos", { avatarId }),
   /** Checks and stores photos; `onResult` sees each verdict as soon as it is known. */
   addPhotos: (avatarId: string, paths: string[], onUpdate: (update: ImportUpdate) => void) => {
     const channel = new Channel<ImportUpdate>();
     channel.onmessage = onUpdate;
-    return call<PhotoSet>("add_photos", { avatarId, paths, onResult: channel });
+    return call("add_photos", { avatarId, paths, onResult: channel });
   },
-  removePhoto: (avatarId: string, photoId: string) => call<PhotoSet>("remove_photo", { avatarId, photoId }),
-  pickPhotos: (folder: boolean) => call<string[]>("pick_photos", { folder }),
+  removePhoto: (avatarId: string, photoId: string) => call("remove_photo", { avatarId, photoId }),
+  pickPhotos: (folder: boolean) => call("pick_photos", { folder }),
   /** Picks the best photos of the avatar's person from files and folders; stores nothing. */
   curatePhotos: (avatarId: string, paths: string[], onProgress: (progress: CurateProgress) => void) => {
     const channel = new Channel<CurateProgress>();
     channel.onmessage = onProgress;
-    return call<CurateResult[]>("curate_photos", { avatarId, paths, onProgress: channel });
+    return call("curate_photos", { avatarId, paths, onProgress: channel });
   },
   /** Stops the running curation; its call then fails with `cancelled`. */
-  cancelCuration: () => call<null>("cancel_curation"),
+  cancelCuration: () => call("cancel_curation"),
   /** Makes the avatar watch `folder` for new photos, or, with null, no folder. */
   setWatchFolder: (avatarId: string, folder: string | null) =>
-    call<PhotoSet>("set_watch_folder", { avatarId, folder }),
+    call("set_watch_folder", { avatarId, folder }),
   /** The run a request gives, with its expected time and cost; nothing starts. */
   planTraining: (avatarId: string, request: TrainingRequest) =>
-    call<TrainingPlan>("plan_training", { avatarId, ...request }),
+    call("plan_training", { avatarId, ...request }),
   /**
    * Starts exactly the plan the creator confirmed (a paid one is confirmed once more in a native
    * dialog); `conflict` when the plan in force changed since. The backend follows the job and
    * reports through `onTrainingChange`.
    */
-  startTraining: (plan: TrainingPlan) => call<JobView>("start_training", { plan }),
+  startTraining: (plan: TrainingPlan) => call("start_training", { plan }),
   /** The avatar's newest job, or null when it never trained. */
-  trainingStatus: (avatarId: string) => call<JobView | null>("training_status", { avatarId }),
-  cancelTraining: (avatarId: string) => call<JobView>("cancel_training", { avatarId }),
+  trainingStatus: (avatarId: string) => call("training_status", { avatarId }),
+  cancelTraining: (avatarId: string) => call("cancel_training", { avatarId }),
   /** Whether training news arrives through the webhook relay or by polling fal. */
-  updateChannel: () => call<UpdateChannel>("update_channel"),
+  updateChannel: () => call("update_channel"),
   /** Checks the relay step by step: health, a test event through it, fal's webhook URL. */
-  checkConnection: () => call<ConnectionReport>("check_connection"),
+  checkConnection: () => call("check_connection"),
   /** Every setting (stored, from the environment, in force) and whether each secret is set. */
-  settings: () => call<SettingsView>("settings"),
+  settings: () => call("settings"),
   /** Saves settings by variable name; null or "" returns one to its default. */
-  saveSettings: (changes: Record<string, string | null>) => call<SettingsView>("save_settings", { changes }),
+  saveSettings: (changes: Record<string, string | null>) => call("save_settings", { changes }),
   /** Keeps a secret in the system keychain; it is never read back into the UI. */
-  setSecret: (name: string, value: string) => call<SettingsView>("set_secret", { name, value }),
-  deleteSecret: (name: string) => call<SettingsView>("delete_secret", { name }),
+  setSecret: (name: string, value: string) => call("set_secret", { name, value }),
+  deleteSecret: (name: string) => call("delete_secret", { name }),
   /** Asks fal, the training-set storage, the keychain and the library. */
-  diagnose: () => call<Diagnosis[]>("diagnose"),
+  diagnose: () => call("diagnose"),
   /** Paid requests by month, what this month has spent or committed, and the monthly budget. */
-  spending: () => call<Spending>("spending"),
+  spending: () => call("spending"),
   /** Shows the avatar's trained model file in the file manager. */
-  showModel: (avatarId: string) => call<void>("show_model", { avatarId }),
+  showModel: (avatarId: string) => call("show_model", { avatarId }),
   /** The sample pack a request gives, with its images and cost; nothing starts. */
   planGeneration: (avatarId: string, request: GenerationRequest) =>
-    call<GenerationPlan>("plan_generation", { avatarId, request }),
+    call("plan_generation", { avatarId, request }),
   /** Starts exactly the pack the creator confirmed; its images arrive through `onGenerationChange`. */
-  startGeneration: (plan: GenerationPlan) => call<GenerationView>("start_generation", { plan }),
-  cancelGeneration: (generationId: string) => call<GenerationView>("cancel_generation", { generationId }),
-  gallery: (avatarId: string) => call<GalleryView>("gallery", { avatarId }),
+  startGeneration: (plan: GenerationPlan) => call("start_generation", { plan }),
+  cancelGeneration: (generationId: string) => call("cancel_generation", { generationId }),
+  gallery: (avatarId: string) => call("gallery", { avatarId }),
   setFavourite: (avatarId: string, imageId: string, favourite: boolean) =>
-    call<GalleryView>("set_favourite", { avatarId, imageId, favourite }),
+    call("set_favourite", { avatarId, imageId, favourite }),
   deleteGalleryImage: (avatarId: string, imageId: string) =>
-    call<GalleryView>("delete_gallery_image", { avatarId, imageId }),
-  showGalleryImage: (imageId: string) => call<void>("show_gallery_image", { imageId }),
+    call("delete_gallery_image", { avatarId, imageId }),
+  showGalleryImage: (imageId: string) => call("show_gallery_image", { imageId }),
   /** Copies the favourites into a folder the creator picks; the files written. */
-  exportFavourites: (avatarId: string) => call<string[]>("export_favourites", { avatarId }),
+  exportFavourites: (avatarId: string) => call("export_favourites", { avatarId }),
 };
 
 /** Listens for one of the backend's events, its payload typed as Rust declares it. */
