@@ -10,7 +10,7 @@ count=200
 source "$root/tests/bench/bench_photos.sh"
 
 cd "$root"
-cargo build -q --locked --release -p avatar-library --example seed_library
+cargo build -q --locked --release -p library --example seed_library
 cargo build -q --locked --workspace --bins
 cli="$CARGO_TARGET_DIR/debug/avatar-cli"
 seed="$CARGO_TARGET_DIR/release/examples/seed_library"

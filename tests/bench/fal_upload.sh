@@ -13,4 +13,4 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 width=4000 height=3000 quality=97
 source "$root/tests/bench/noise_photos.sh"
 cd "$root"
-cargo run -q --release --locked -p avatar-studio-core --example bench_fal_upload -- "$photos"
+cargo run -q --release --locked -p studio --example bench_fal_upload -- "$photos"

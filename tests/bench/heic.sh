@@ -23,7 +23,7 @@ PY
 fi
 heif-enc -q 50 -o "$work/photo.heic" "$work/photo.jpg" >/dev/null
 cd "$root"
-cargo build -q --locked --release -p avatar-photos --example stage_times
+cargo build -q --locked --release -p photos --example stage_times
 for file in "$work/photo.jpg" "$work/photo.heic"; do
   printf '%s (%s bytes): ' "$(basename "$file")" "$(stat -c %s "$file")"
   "$CARGO_TARGET_DIR/release/examples/stage_times" "$file" | grep "whole check portrait"

@@ -17,7 +17,7 @@ cd "$root"
 # Release builds on both sides of the comparison, as the app ships.
 # Two builds: naming an example builds only the example, not the package's binaries.
 cargo build -q --locked --release -p avatar-cli
-cargo build -q --locked --release -p avatar-photos --example decode_limit
+cargo build -q --locked --release -p photos --example decode_limit
 cli="$CARGO_TARGET_DIR/release/avatar-cli"
 library="$(mktemp -d)"
 

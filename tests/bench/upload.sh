@@ -14,5 +14,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 width=6000 height=4000 quality=95
 source "$root/tests/bench/noise_photos.sh"
 cd "$root"
-cargo run -q --release --locked -p avatar-studio-core --example bench_upload -- "$photos"
-cargo run -q --release --locked -p avatar-studio-core --example bench_model
+cargo run -q --release --locked -p studio --example bench_upload -- "$photos"
+cargo run -q --release --locked -p studio --example bench_model

@@ -2,7 +2,7 @@
 //! reason, with the client's read timeout (`FAL_READ_TIMEOUT_MS`, 30 s by default) against the
 //! fake fal: an upload PUT whose server stops reading, and a LoRA download whose body stops.
 //!
-//! usage: `cargo run --release -p avatar-fal --example bench_stalls -- [READ_TIMEOUT_MS]`
+//! usage: `cargo run --release -p fal --example bench_stalls -- [READ_TIMEOUT_MS]`
 
 use std::time::{Duration, Instant};
 

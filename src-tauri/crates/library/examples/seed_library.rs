@@ -2,13 +2,13 @@
 //! avatars, scrolling 20,000 photos). Every photo gets its own bytes and thumbnail (a real
 //! thumbnail with a distinct tail, which decoders ignore), so each is a separate file as in use.
 //!
-//! usage: cargo run --release -p avatar-library --example seed_library -- LIBRARY AVATARS \
+//! usage: cargo run --release -p library --example seed_library -- LIBRARY AVATARS \
 //!        PHOTOS_PER_AVATAR THUMBNAIL.jpg
 
 use std::path::PathBuf;
 
-use avatar_library::{Avatar, Gender, Library, Photo, PhotoDetails, TrainingType};
 use chrono::Utc;
+use library::{Avatar, Gender, Library, Photo, PhotoDetails, TrainingType};
 use uuid::Uuid;
 
 fn main() {
@@ -33,7 +33,7 @@ fn main() {
             let mut bytes = thumbnail.clone();
             bytes.extend_from_slice(format!("{}-{number}", avatar.id).as_bytes());
             let photo = Photo {
-                id: avatar_library::PhotoId::new(),
+                id: library::PhotoId::new(),
                 avatar_id: avatar.id,
                 minio_key: None,
                 file_hash: format!("{:032x}", Uuid::new_v4().as_u128()),

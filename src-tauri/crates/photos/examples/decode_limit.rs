@@ -1,7 +1,7 @@
 //! The ceiling for photo checking: read, MD5 and DCT-scaled JPEG decode alone, on every core,
 //! over the same files `avatar-cli photos check` is timed on.
 //!
-//! usage: cargo run --example decode_limit -p avatar-photos -- DIR
+//! usage: cargo run --example decode_limit -p photos -- DIR
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};

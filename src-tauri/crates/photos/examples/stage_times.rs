@@ -1,6 +1,6 @@
 //! Times each stage of one photo's check, to see where the time goes.
 //!
-//! usage: cargo run --release --example stage_times -p avatar-photos -- PHOTO.jpg [FOLDER]
+//! usage: cargo run --release --example stage_times -p photos -- PHOTO.jpg [FOLDER]
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 //! concurrent clients, then reads the whole feed back and checks that every accepted webhook is
 //! in it exactly once. Prints the sustained rate of accepted webhooks and their latency.
 //!
-//! `cargo run -p avatar-relay --example load -- --webhooks 5000 --clients 32 2>/tmp/relay-load.log`
+//! `cargo run -p relay --example load -- --webhooks 5000 --clients 32 2>/tmp/relay-load.log`
 //! (the relay logs one line per stored event on stderr).
 
 // A load generator, not part of the app.

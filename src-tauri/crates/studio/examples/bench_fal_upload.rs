@@ -2,7 +2,7 @@
 //! multipart (the app's path: 10 MiB parts, one at a time, as fal-js), against a raw single
 //! streamed PUT of the same bytes in the same run, with the peak memory of each.
 //!
-//! usage: `cargo run --release -p avatar-studio-core --example bench_fal_upload -- DIR`
+//! usage: `cargo run --release -p studio --example bench_fal_upload -- DIR`
 //! where DIR holds the photos (tests/bench/fal_upload.sh makes 20 photos of 12 MP).
 
 // The benchmark's own client, the baseline the app is compared with.

@@ -1,7 +1,7 @@
 //! Benchmark: from fal reporting COMPLETED to the LoRA file verified in the library, with a
 //! 90 MB LoRA served by the fake fal on loopback.
 //!
-//! usage: `cargo run -p avatar-studio-core --example bench_model`
+//! usage: `cargo run -p studio --example bench_model`
 
 use std::time::{Duration, Instant};
 

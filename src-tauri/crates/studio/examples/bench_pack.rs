@@ -3,7 +3,7 @@
 //! polls (every second by default). fal's COMPLETED is the moment the fake's request history
 //! says the last request ended.
 //!
-//! usage: `cargo run --release -p avatar-studio-core --example bench_pack`
+//! usage: `cargo run --release -p studio --example bench_pack`
 
 use std::time::Duration;
 

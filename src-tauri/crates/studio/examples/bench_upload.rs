@@ -2,7 +2,7 @@
 //! aws-sdk-s3 multipart upload of the same bytes in the same run, and the peak memory of the
 //! packing and upload.
 //!
-//! usage: `cargo run -p avatar-studio-core --example bench_upload -- DIR`
+//! usage: `cargo run -p studio --example bench_upload -- DIR`
 //! where DIR holds the photos (tests/bench/upload.sh makes 20 photos of about 20 MB).
 
 mod common;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use avatar_library::{Generation, TrainingJob};
+use library::{Generation, TrainingJob};
 use uuid::Uuid;
 
 use crate::{AvatarId, JobId, PhotoResult, Studio, UpdateChannel, WatchProblem};

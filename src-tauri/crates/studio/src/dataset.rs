@@ -6,7 +6,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use avatar_library::{PARTIAL_SUFFIX, Photo};
+use library::{PARTIAL_SUFFIX, Photo};
 use md5::{Digest, Md5};
 use zip::CompressionMethod;
 use zip::write::SimpleFileOptions;

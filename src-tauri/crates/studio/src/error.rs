@@ -1,6 +1,6 @@
 //! One error type for the application, with a closed set of codes the UI and scripts can match on.
 
-use avatar_library::LibraryError;
+use library::LibraryError;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 

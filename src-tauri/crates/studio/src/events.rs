@@ -4,7 +4,7 @@
 //! followers, which ask fal's own status and result, so the model's address always comes from fal
 //! and nothing a relay token holder posts can end a job or choose what is downloaded.
 
-use avatar_library::{JobState, JobStep, TrainingJob};
+use library::{JobState, JobStep, TrainingJob};
 use relay_wire::{EventKind, FeedEvent};
 use serde_json::Value;
 

@@ -6,10 +6,10 @@
 
 use std::collections::HashSet;
 
-use avatar_library::{
+use fal::{FalClient, FalError, QueueState};
+use library::{
     GalleryImage, Generation, GenerationRequest, GenerationState, JobFailure, RequestState,
 };
-use fal::{FalClient, FalError, QueueState};
 use serde_json::{Value, json};
 
 use crate::generation::{FalSampleMaker, PackContext, Sample, SampleMaker};
@@ -157,7 +157,7 @@ impl Studio {
                     })
                     .await
                     .map_err(|error| JobFailure::TransferGaveUp {
-                        transfer: avatar_library::Transfer::Upload,
+                        transfer: library::Transfer::Upload,
                         tries: 1,
                         detail: error.to_string(),
                     })?

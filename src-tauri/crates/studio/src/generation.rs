@@ -8,9 +8,7 @@
 
 use std::path::PathBuf;
 
-use avatar_library::{
-    GalleryImage, Generation, GenerationInsert, GenerationState, JobFailure, JobState,
-};
+use library::{GalleryImage, Generation, GenerationInsert, GenerationState, JobFailure, JobState};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
@@ -114,7 +112,7 @@ impl Studio {
 /// What judging a pack's images needs.
 pub(crate) struct PackContext {
     portrait: bool,
-    photos: Vec<avatar_library::Photo>,
+    photos: Vec<library::Photo>,
     training: Vec<photos::TrainingPhoto>,
     checker: photos::Checker,
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use avatar_library::{Photo, PhotoDetails};
 use base64::prelude::{BASE64_STANDARD, Engine as _};
+use library::{Photo, PhotoDetails};
 use photos::{Code, Report, Subject};
 use serde::Serialize;
 use ts_rs::TS;
@@ -211,7 +211,7 @@ impl Studio {
     /// [`Studio::add_photos`] for an avatar already found.
     pub fn add_photos_to(
         &self,
-        avatar: &avatar_library::Avatar,
+        avatar: &library::Avatar,
         paths: &[PathBuf],
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
@@ -296,7 +296,7 @@ impl Studio {
 
     /// An avatar already found: its photos, how far they are from training, and its watched
     /// folder, read together (one read of each).
-    pub fn photo_set(&self, avatar: &avatar_library::Avatar) -> Result<PhotoSetState> {
+    pub fn photo_set(&self, avatar: &library::Avatar) -> Result<PhotoSetState> {
         let photos = self.library.photos(avatar.id)?;
         let readiness = self.readiness_with(avatar, photos.len() as u32)?;
         let watch_folder = self.watch_folder_for(avatar.id)?;
@@ -358,11 +358,7 @@ impl Studio {
     }
 
     /// The readiness of an avatar already found that holds `photo_count` photos.
-    fn readiness_with(
-        &self,
-        avatar: &avatar_library::Avatar,
-        photo_count: u32,
-    ) -> Result<Readiness> {
+    fn readiness_with(&self, avatar: &library::Avatar, photo_count: u32) -> Result<Readiness> {
         self.backfill_identities(avatar)?;
         let (different_person, coverage) = match avatar.training_type {
             TrainingType::Portrait => {
@@ -640,7 +636,7 @@ pub fn judge_portrait_set(results: &mut [PhotoResult]) {
 impl Studio {
     /// Gives the identities to a portrait avatar's photos stored before they were kept, from
     /// their files, once: the set's judgement then counts them too.
-    pub(crate) fn backfill_identities(&self, avatar: &avatar_library::Avatar) -> Result<()> {
+    pub(crate) fn backfill_identities(&self, avatar: &library::Avatar) -> Result<()> {
         if avatar.training_type != TrainingType::Portrait {
             return Ok(());
         }

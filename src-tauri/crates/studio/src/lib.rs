@@ -28,11 +28,6 @@ mod watch;
 
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-pub use avatar_library::{
-    Avatar, AvatarId, AvatarStatus, DATABASE_FILE, GALLERY_DIR, GalleryImage, Gender, Generation,
-    GenerationState, JobFailure, JobId, JobState, JobStep, Library, MonthSpending, Photo, PhotoId,
-    THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
-};
 pub use avatars::{DeletedAvatar, MAX_NAME_CHARS, NewAvatar};
 pub use background::{CoreEvent, EventSink};
 pub use config::{Config, ENV_LIBRARY, S3Location, SETTINGS};
@@ -49,6 +44,11 @@ pub use import::{
     judge_portrait_set,
 };
 pub use keychain::{KeychainSecrets, SecretStatus};
+pub use library::{
+    Avatar, AvatarId, AvatarStatus, DATABASE_FILE, GALLERY_DIR, GalleryImage, Gender, Generation,
+    GenerationState, JobFailure, JobId, JobState, JobStep, Library, MonthSpending, Photo, PhotoId,
+    THUMBNAILS_DIR, TrainingJob, TrainingType, Transfer,
+};
 pub use photos::Code as PhotoCode;
 pub use photos::{
     Coverage, CoverageGap, Framing, FramingCounts, Lighting, LightingCounts, LikenessBand, Look,

@@ -110,7 +110,7 @@ pub struct Notice {
     pub avatar_name: String,
     pub outcome: JobState,
     /// Why it failed, when it did.
-    pub failure: Option<avatar_library::JobFailure>,
+    pub failure: Option<library::JobFailure>,
     /// For a sample pack, how many images it brought; `None` for a training.
     pub pack_images: Option<u32>,
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use avatar_library::MonthSpending;
 use chrono::{DateTime, Utc};
+use library::MonthSpending;
 use serde::Serialize;
 use ts_rs::TS;
 

@@ -110,8 +110,8 @@ impl Studio {
     pub async fn follow_with_relay(
         &self,
         job_id: JobId,
-        watch: impl FnMut(&avatar_library::TrainingJob) -> bool,
-    ) -> Result<avatar_library::TrainingJob> {
+        watch: impl FnMut(&library::TrainingJob) -> bool,
+    ) -> Result<library::TrainingJob> {
         if self.relay().is_none() {
             return self.follow(job_id, watch).await;
         }

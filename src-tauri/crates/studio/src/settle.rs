@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use avatar_library::{JobFailure, JobState, JobStep, TrainingJob};
 use chrono::Duration;
+use library::{JobFailure, JobState, JobStep, TrainingJob};
 
 use crate::{Error, Result, Studio};
 

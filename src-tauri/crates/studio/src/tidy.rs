@@ -2,7 +2,7 @@
 //! the creator keeps them) and the outputs fal stored for the request (deleted when the key may,
 //! and what fal billed read when it may).
 
-use avatar_library::TrainingJob;
+use library::TrainingJob;
 
 use crate::Studio;
 use crate::pricing::dollars;

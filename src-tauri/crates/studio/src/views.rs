@@ -7,7 +7,7 @@ use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;
 
-use avatar_library::{
+use library::{
     Avatar, AvatarId, AvatarStatus, GalleryImage, Gender, Generation, GenerationState, JobFailure,
     JobId, JobState, JobStep, Photo, PhotoId, TrainingJob, TrainingType,
 };

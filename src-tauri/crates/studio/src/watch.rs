@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 
 use crate::import::{Gathered, gather, is_hidden_or_unfinished};
-use avatar_library::WatchedFile;
+use library::WatchedFile;
 
 use crate::{AvatarId, AvatarRef, Error, PhotoCode, PhotoResult, Result, Studio};
 

@@ -1,6 +1,6 @@
 //! Likeness on labelled cases: images of the subject, of other people, of no person, and near
 //! copies of a training photo. Prints the table the closing figures quote:
-//! `cargo test -p avatar-photos --test photos likeness -- --nocapture`.
+//! `cargo test -p photos --test photos likeness -- --nocapture`.
 
 use std::path::{Path, PathBuf};
 

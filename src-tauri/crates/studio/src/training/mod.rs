@@ -6,10 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use avatar_library::{
-    JobFailure, JobInsert, JobState, JobStep, PARTIAL_SUFFIX, TrainingJob, Transfer,
-};
 use fal::{FalClient, FalError, Overrides, Preset, QueueState, TrainerKind, TrainerSpec};
+use library::{JobFailure, JobInsert, JobState, JobStep, PARTIAL_SUFFIX, TrainingJob, Transfer};
 use serde::Serialize;
 use ts_rs::TS;
 use uuid::Uuid;

@@ -49,7 +49,7 @@ impl Trainer for SimulatedTrainer {
         &self,
         studio: &Studio,
         mut job: TrainingJob,
-        avatar: &avatar_library::Avatar,
+        avatar: &library::Avatar,
     ) -> Result<TrainingJob> {
         job.state = JobState::Submitting;
         job = studio.save(job, JobStep::Sending)?;

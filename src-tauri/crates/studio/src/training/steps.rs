@@ -44,7 +44,7 @@ impl Studio {
     pub(super) async fn upload_training_set(&self, mut job: TrainingJob) -> Result<TrainingJob> {
         let (route, _) = self.training_set_route().await?;
         let store = self.dataset_store(route)?;
-        let photos: Vec<(avatar_library::Photo, PathBuf)> = self
+        let photos: Vec<(library::Photo, PathBuf)> = self
             .library
             .photos(job.avatar_id)?
             .into_iter()
@@ -189,7 +189,7 @@ impl Trainer for FalTrainer {
         &self,
         studio: &Studio,
         mut job: TrainingJob,
-        _avatar: &avatar_library::Avatar,
+        _avatar: &library::Avatar,
     ) -> Result<TrainingJob> {
         // Everything that can fail without fal is settled before the job is marked as being sent,
         // so a missing key never leaves a job whose fate cannot be told.

@@ -19,7 +19,7 @@ pub(crate) trait Trainer: Send + Sync {
         &self,
         studio: &Studio,
         job: TrainingJob,
-        avatar: &avatar_library::Avatar,
+        avatar: &library::Avatar,
     ) -> Result<TrainingJob>;
     /// A job whose sending began and whose answer never came (the process stopped, or the
     /// answer was lost on the way).
