@@ -389,10 +389,8 @@ fn an_avatar_keeps_its_watched_folder_refuses_one_it_cannot_watch_and_reports_on
     assert!(studio.watch_folders().expect("list").is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_background_watches_an_avatars_folder_while_it_has_one_and_only_then() {
-    let library = tempfile::tempdir().expect("library");
-    let studio = Arc::new(studio(library.path(), &[]));
+/// Starts the studio's background work on this runtime; its events arrive on the receiver.
+fn background_events(studio: &Arc<Studio>) -> std::sync::mpsc::Receiver<studio::CoreEvent> {
     let (sender, events) = std::sync::mpsc::channel();
     let sender = Mutex::new(sender);
     studio.start_background(
@@ -401,6 +399,14 @@ async fn the_background_watches_an_avatars_folder_while_it_has_one_and_only_then
             let _ = sender.lock().expect("sender").send(event);
         }),
     );
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_watches_an_avatars_folder_while_it_has_one_and_only_then() {
+    let library = tempfile::tempdir().expect("library");
+    let studio = Arc::new(studio(library.path(), &[]));
+    let events = background_events(&studio);
     let avatar = new_avatar(&studio, TrainingType::Portrait);
     let id = studio::AvatarId::parse(&avatar).expect("id");
     let inbox = tempfile::tempdir().expect("inbox");
@@ -444,14 +450,7 @@ async fn the_background_says_when_a_watched_folder_goes_and_when_it_is_back() {
     let library = tempfile::tempdir().expect("library");
     let (studio, clock) = clocked_studio(library.path(), &[]);
     let studio = Arc::new(studio);
-    let (sender, events) = std::sync::mpsc::channel();
-    let sender = Mutex::new(sender);
-    studio.start_background(
-        tokio::runtime::Handle::current(),
-        Arc::new(move |event| {
-            let _ = sender.lock().expect("sender").send(event);
-        }),
-    );
+    let events = background_events(&studio);
     let avatar = new_avatar(&studio, TrainingType::Portrait);
     let id = studio::AvatarId::parse(&avatar).expect("id");
     let drive = tempfile::tempdir().expect("drive");
