@@ -128,7 +128,13 @@ mod tests {
                 detail: detail(),
             },
             JobFailure::NeverReceived { minutes: 10 },
-            JobFailure::Unsettled { detail: detail() },
+            serde_json::from_value(serde_json::json!({
+                "code": "unsettled",
+                "detail": detail(),
+                "sent_at": "2026-12-07T21:58:00Z",
+            }))
+            .expect("an unsettled failure"),
+            JobFailure::ImageUnavailable { status: 404 },
             JobFailure::Other { detail: detail() },
         ]
     }

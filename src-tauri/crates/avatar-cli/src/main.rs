@@ -94,8 +94,8 @@ enum Command {
     Cancel { avatar: String },
     /// List every training, newest first. Reading only, unless `--advance`.
     Jobs {
-        /// Move every unfinished training on one step first (upload, submit, poll, download),
-        /// reporting any error met on the way.
+        /// Move every unfinished training on one step first (upload, submit, poll, download)
+        /// and carry every unfinished sample pack to its end, reporting any error met on the way.
         #[arg(long)]
         advance: bool,
     },
@@ -216,6 +216,9 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
     );
     if moves_jobs {
         runtime.block_on(training::advance_unfinished(&studio, &out))?;
+    }
+    if matches!(cli.command, Command::Jobs { advance: true }) {
+        runtime.block_on(training::advance_unfinished_packs(&studio, &out))?;
     }
     match cli.command {
         Command::Train {

@@ -260,12 +260,47 @@ pub fn spend(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
     Ok(())
 }
 
-/// One error met while moving a training on, as `--json` reports it on stderr.
+/// One error met while moving a training or a pack on, as `--json` reports it on stderr.
 #[derive(Serialize)]
 struct AdvanceError<'a> {
-    job_id: studio::JobId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<studio::JobId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation_id: Option<uuid::Uuid>,
     code: studio::ErrorCode,
     message: &'a str,
+}
+
+fn report_advance_error(out: &Output, what: &str, line: AdvanceError<'_>) {
+    if out.json {
+        eprintln!("{}", serde_json::to_string(&line).unwrap_or_default());
+    } else {
+        let id = line
+            .job_id
+            .map(|id| id.to_string())
+            .or(line.generation_id.map(|id| id.to_string()))
+            .unwrap_or_default();
+        eprintln!("warning: {what} {id} could not move on: {}", line.message);
+    }
+}
+
+/// Carries every unfinished sample pack to its end, as the app does at start: a pack cut off by
+/// a crash or a closed laptop is finished from the command line too. Errors are reported like
+/// a training's and never stop the command.
+pub async fn advance_unfinished_packs(studio: &Studio, out: &Output) -> Result<(), ErrorReport> {
+    for generation in studio.unfinished_generations()? {
+        if let Err(error) = studio.advance_generation(generation.id, |_| {}).await {
+            let report = ErrorReport::from(error);
+            let line = AdvanceError {
+                job_id: None,
+                generation_id: Some(generation.id),
+                code: report.code,
+                message: &report.message,
+            };
+            report_advance_error(out, "pack", line);
+        }
+    }
+    Ok(())
 }
 
 /// Moves every unfinished job on one step, so none waits for the app to be opened. Errors are
@@ -274,19 +309,13 @@ pub async fn advance_unfinished(studio: &Studio, out: &Output) -> Result<(), Err
     for (job, error) in studio.advance_unfinished().await? {
         let Some(error) = error else { continue };
         let report = ErrorReport::from(error);
-        if out.json {
-            let line = AdvanceError {
-                job_id: job.id,
-                code: report.code,
-                message: &report.message,
-            };
-            eprintln!("{}", serde_json::to_string(&line).unwrap_or_default());
-        } else {
-            eprintln!(
-                "warning: training {} could not move on: {}",
-                job.id, report.message
-            );
-        }
+        let line = AdvanceError {
+            job_id: Some(job.id),
+            generation_id: None,
+            code: report.code,
+            message: &report.message,
+        };
+        report_advance_error(out, "training", line);
     }
     Ok(())
 }

@@ -80,8 +80,14 @@ pub fn failure(failure: &JobFailure) -> String {
         JobFailure::NeverReceived { minutes } => format!(
             "fal never received this training: its request history lists no such request {minutes} minutes after it was sent, so nothing was charged. Start the training again when you are ready."
         ),
-        JobFailure::Unsettled { detail } => format!(
-            "fal's answer to this training was lost, and fal's request history could not tell whether it arrived ({detail}). Check your requests on fal's dashboard before starting again; nothing was sent twice."
+        JobFailure::Unsettled { detail, sent_at } => format!(
+            "fal's answer to this request was lost, and fal's request history could not tell whether it arrived ({detail}). Check your requests on fal's dashboard{} before starting again; nothing was sent twice.",
+            sent_at
+                .map(|sent_at| format!(" for the one sent at {}", sent_at.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default()
+        ),
+        JobFailure::ImageUnavailable { status } => format!(
+            "An image could not be downloaded from fal's file server (HTTP {status}): it is missing from the gallery; the other images were kept."
         ),
         JobFailure::Other { detail } => detail.clone(),
     }

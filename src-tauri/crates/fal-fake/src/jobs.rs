@@ -2,6 +2,7 @@
 //! its output (a LoRA, or images) or an error; and the JSON its status, result and webhook show
 //! at each point.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,14 @@ use crate::{Outcome, Refusal, Script, Submission, lifecycle, webhooks};
 
 pub const LORA_FILE_NAME: &str = "pytorch_lora_weights.safetensors";
 pub const CONFIG_FILE_NAME: &str = "config.json";
+
+/// How long fal keeps a result (fal-protocol.md §8.1): its payload storage period ("Payloads are
+/// stored for 30 days by default", §7.3); with `X-Fal-Store-IO: 0`, an hour, or 6 minutes from
+/// 10 KB.
+const PAYLOAD_STORAGE_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
+const SMALL_RESULT_RETENTION: Duration = Duration::from_secs(3600);
+const LARGE_RESULT_RETENTION: Duration = Duration::from_secs(6 * 60);
+const SMALL_RESULT_BYTES: usize = 10 * 1024;
 
 /// How many requests pretend to be ahead of a new one; `queue_position` counts down from here
 /// to 0 over the queue time.
@@ -65,15 +74,21 @@ pub(crate) struct Job {
     pub sent_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
-    /// Whether fal holds the request's JSON payloads: not sent with `X-Fal-Store-IO: 0`, and not
-    /// deleted (fal-protocol.md §7.3, §7.4).
-    payloads_stored: bool,
+    /// Sent with `X-Fal-Store-IO: 0`: fal stores no JSON payloads, and keeps the result only
+    /// briefly after completion (fal-protocol.md §7.3, §8.1).
+    store_io_off: bool,
+    /// The platform API deleted the payloads (fal-protocol.md §7.4).
+    payloads_deleted: bool,
+    /// When the job completed, on the fake's retention clock.
+    completed_at: Option<Instant>,
     /// How long the output files live once the job completes: the submit's
     /// `X-Fal-Object-Lifecycle-Preference` (fal-protocol.md §7.3).
     output_lifetime: Option<Duration>,
     outputs_expire_at: Option<Instant>,
-    /// The platform API deleted the output files.
-    outputs_deleted: bool,
+    /// The output files the platform API deleted.
+    deleted_files: Vec<String>,
+    /// Every output file is gone (`FakeFal::delete_output_files`).
+    outputs_gone: bool,
     /// The training zip the job downloaded, whose photos an inference with its LoRA shows.
     dataset: Option<Bytes>,
 }
@@ -263,7 +278,12 @@ struct LogEntry {
 }
 
 impl Job {
-    pub fn new(submission: &Submission, script: Script, kind: JobKind) -> Self {
+    pub fn new(
+        submission: &Submission,
+        script: Script,
+        kind: JobKind,
+        sent_at: DateTime<Utc>,
+    ) -> Self {
         let owner_app = submission
             .endpoint_id
             .splitn(3, '/')
@@ -285,13 +305,16 @@ impl Job {
             cancel: Arc::new(Notify::new()),
             expired: false,
             forgotten: false,
-            sent_at: Utc::now(),
+            sent_at,
             started_at: None,
             ended_at: None,
-            payloads_stored: submission.store_io.as_deref().map(str::trim) != Some("0"),
+            store_io_off: submission.store_io.as_deref().map(str::trim) == Some("0"),
+            payloads_deleted: false,
+            completed_at: None,
             output_lifetime: lifecycle::lifetime(submission.lifecycle_preference.as_ref()),
             outputs_expire_at: None,
-            outputs_deleted: false,
+            deleted_files: Vec::new(),
+            outputs_gone: false,
             dataset: None,
         }
     }
@@ -398,33 +421,86 @@ impl Job {
             .unwrap_or(1000)
     }
 
-    /// Whether the output files can still be downloaded: not deleted and not past the submit's
+    /// Whether fal holds the request's JSON payloads: not sent with `X-Fal-Store-IO: 0`, and not
+    /// deleted (fal-protocol.md §7.3, §7.4).
+    fn payloads_stored(&self) -> bool {
+        !self.store_io_off && !self.payloads_deleted
+    }
+
+    /// Whether a completed job's result can still be fetched at `now` (fal-protocol.md §8.1):
+    /// for the payload storage period when payloads are stored; with `X-Fal-Store-IO: 0`, an
+    /// hour after completion, or 6 minutes when the result is 10 KB or larger. A result whose
+    /// payloads were deleted is gone with them.
+    pub fn result_available(&self, base_url: &str, now: Instant) -> bool {
+        let Some(completed_at) = self.completed_at else {
+            return true;
+        };
+        let kept_for = if self.store_io_off {
+            let size = match self.result() {
+                Some(JobResult::Output(output)) => self.output(base_url, output).to_string().len(),
+                Some(JobResult::Error(error)) => error.body.to_string().len(),
+                None => 0,
+            };
+            if size >= SMALL_RESULT_BYTES {
+                LARGE_RESULT_RETENTION
+            } else {
+                SMALL_RESULT_RETENTION
+            }
+        } else if self.payloads_deleted {
+            return false;
+        } else {
+            PAYLOAD_STORAGE_PERIOD
+        };
+        now < completed_at + kept_for
+    }
+
+    /// Removes every output file, now and when the job completes later.
+    pub fn delete_output_files(&mut self) {
+        self.outputs_gone = true;
+    }
+
+    /// Whether an output file can still be downloaded: not deleted and not past the submit's
     /// lifecycle expiry.
-    pub fn outputs_available(&self, now: Instant) -> bool {
-        !self.outputs_deleted
+    pub fn output_available(&self, file_name: &str, now: Instant) -> bool {
+        !self.outputs_gone
+            && !self
+                .deleted_files
+                .iter()
+                .any(|deleted| deleted == file_name)
             && self
                 .outputs_expire_at
                 .is_none_or(|expires_at| now < expires_at)
     }
 
-    /// Deletes the request's payloads and its output files (fal-protocol.md §7.4: input files
-    /// stay) and returns the URLs of the files deleted now.
-    pub fn delete_payloads(&mut self, base_url: &str) -> Vec<String> {
-        self.payloads_stored = false;
-        let Some(JobResult::Output(output)) = self.result() else {
+    /// Deletes the request's payloads and the output files found in its stored output
+    /// (fal-protocol.md §7.4, §8.3: input files stay), and answers per file: its URL and the
+    /// exception that kept it, if any. Nothing is found when no output was stored (`X-Fal-Store-IO:
+    /// 0`) or it was deleted before.
+    pub fn delete_payloads(
+        &mut self,
+        base_url: &str,
+        undeletable: &HashSet<String>,
+    ) -> Vec<(String, Option<String>)> {
+        let found = self.payloads_stored();
+        self.payloads_deleted = true;
+        let Some(JobResult::Output(output)) = self.result().filter(|_| found) else {
             return Vec::new();
         };
-        if self.outputs_deleted {
-            return Vec::new();
-        }
         let files = self.files_url(base_url);
-        let urls = output
-            .file_names()
-            .into_iter()
-            .map(|file_name| format!("{files}/{file_name}"))
-            .collect();
-        self.outputs_deleted = true;
-        urls
+        let mut results = Vec::new();
+        for file_name in output.file_names() {
+            let link = format!("{files}/{file_name}");
+            if undeletable.contains(&file_name) {
+                results.push((
+                    link,
+                    Some(format!("could not delete {file_name}: storage error")),
+                ));
+            } else {
+                results.push((link, None));
+                self.deleted_files.push(file_name);
+            }
+        }
+        results
     }
 
     /// One of a completed job's output files as `(content type, size, body)`, whether or not it
@@ -489,7 +565,7 @@ impl Job {
             item["status_code"] = json!(status.as_u16());
             item["duration"] = json!(micros as f64 / 1e6);
         }
-        if with_payloads && self.payloads_stored {
+        if with_payloads && self.payloads_stored() {
             item["json_input"] = self.input.clone();
             match self.result() {
                 Some(JobResult::Output(output)) => {
@@ -630,12 +706,16 @@ pub(crate) async fn run(shared: Arc<Shared>, request_id: String) {
         () = cancel.notified() => return complete(&shared, &request_id, JobResult::Error(JobError::cancelled())).await,
         () = timeout => return complete(&shared, &request_id, JobResult::Error(JobError::timed_out())).await,
     }
-    with_job(&shared, &request_id, |job| {
-        job.phase = Phase::Running {
-            since: Instant::now(),
-        };
-        job.started_at = Some(Utc::now());
-    });
+    {
+        let mut state = shared.state();
+        let started_at = state.wall_now();
+        if let Some(job) = state.jobs.get_mut(&request_id) {
+            job.phase = Phase::Running {
+                since: Instant::now(),
+            };
+            job.started_at = Some(started_at);
+        }
+    }
 
     let output = match kind {
         JobKind::Training => train(&shared, &request_id, &script, &input, &cancel).await,
@@ -748,7 +828,12 @@ async fn start_training(
 }
 
 async fn complete(shared: &Shared, request_id: &str, result: JobResult) {
-    let webhook = with_job(shared, request_id, |job| {
+    let webhook = {
+        let mut state = shared.state();
+        let (now, wall_now) = (state.now(), state.wall_now());
+        let Some(job) = state.jobs.get_mut(request_id) else {
+            return;
+        };
         let webhook = job
             .webhook_url
             .clone()
@@ -758,13 +843,12 @@ async fn complete(shared: &Shared, request_id: &str, result: JobResult) {
             _ => None,
         };
         job.phase = Phase::Completed { ran_for, result };
-        job.ended_at = Some(Utc::now());
-        job.outputs_expire_at = job
-            .output_lifetime
-            .map(|lifetime| Instant::now() + lifetime);
+        job.ended_at = Some(wall_now);
+        job.completed_at = Some(now);
+        job.outputs_expire_at = job.output_lifetime.map(|lifetime| now + lifetime);
         webhook
-    })
-    .flatten();
+    };
+    shared.record_completion();
     if let Some((url, payload)) = webhook {
         webhooks::deliver(shared, request_id, &url, &payload).await;
     }

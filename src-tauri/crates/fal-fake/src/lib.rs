@@ -97,6 +97,7 @@ use tokio::task::JoinHandle;
 
 pub use jobs::{CONFIG_FILE_NAME, LORA_FILE_NAME};
 pub use lora::MIN_LORA_BYTES;
+pub use state::SIGNED_URL_PARAMETER;
 pub use webhooks::{WEBHOOK_ATTEMPTS, WEBHOOK_RETRY_DELAY, WEBHOOK_USER_ID};
 
 use server::Origin;
@@ -148,6 +149,18 @@ pub enum Route {
     DeletePayloads,
     /// `GET /v1/models/billing-events` on the platform origin.
     BillingEvents,
+    /// `POST /v1/storage/files/sign?url=…` on the platform origin.
+    SignFileUrl,
+}
+
+/// An account's default access rule for the files its requests generate (fal-protocol.md §7.3,
+/// §8.4): `allow` serves them to anyone with the URL; `forbid` answers 403 and `hide` 404
+/// (UNCONFIRMED: the codes), except through a signed URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acl {
+    Allow,
+    Forbid,
+    Hide,
 }
 
 /// How jobs submitted after [`FakeFal::set_script`] behave. Times run on tokio's clock from
@@ -529,6 +542,20 @@ impl FakeFal {
         job.forgotten = true;
     }
 
+    /// Removes `request_id`'s output files from the CDN for good (as its lifecycle or a
+    /// deletion would): they answer 404 from now on; its result still names them.
+    ///
+    /// # Panics
+    /// When no such request was submitted.
+    pub fn delete_output_files(&self, request_id: &str) {
+        let mut state = self.shared.state();
+        let job = state
+            .jobs
+            .get_mut(request_id)
+            .unwrap_or_else(|| panic!("no request {request_id} was submitted"));
+        job.delete_output_files();
+    }
+
     /// Makes the fake's key count as an admin key on the platform API (fal-protocol.md §7.4):
     /// billing events and payload deletion need one. A plain key until set.
     pub fn set_admin_key(&self, admin: bool) {
@@ -545,6 +572,34 @@ impl FakeFal {
                 unit: unit.to_owned(),
             },
         );
+    }
+
+    /// Moves the fake's clock of retention and history on by `by`, as if that much time had
+    /// passed with the app closed: results, output files and uploads expire by it, and the
+    /// request history stamps and windows read it. Jobs run on tokio's clock, unmoved.
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.state().clock_offset += by;
+    }
+
+    /// Resolves once `count` jobs have completed (with their output or an error), before their
+    /// webhooks go out.
+    pub async fn wait_for_completions(&self, count: usize) {
+        self.shared.wait_for_completions(count).await;
+    }
+
+    /// Makes the CDN's deletion of output files named `file_name` fail: payload deletion then
+    /// answers an `exception` for it and the file stays (fal-protocol.md §8.3).
+    pub fn fail_deletion_of(&self, file_name: &str) {
+        self.shared
+            .state()
+            .undeletable_files
+            .insert(file_name.to_owned());
+    }
+
+    /// Sets the account's default access rule for the files requests generate from now on and
+    /// before (fal-protocol.md §8.4). [`Acl::Allow`] until set.
+    pub fn set_output_acl(&self, acl: Acl) {
+        self.shared.state().output_acl = acl;
     }
 
     /// The request ids whose payloads the platform API deleted, once per deletion (an

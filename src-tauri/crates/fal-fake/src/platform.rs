@@ -319,21 +319,18 @@ fn page(query: &[(String, String)]) -> Result<(usize, usize), Rejection> {
     Ok((limit, page))
 }
 
-/// Unfinished requests first, the latest sent first; then finished ones, the latest ended
-/// first (fal's default `sort_by=ended_at`; where it puts unfinished ones is UNCONFIRMED).
+/// The latest ended first (fal's default `sort_by=ended_at`).
 fn history_order(a: &&Job, b: &&Job) -> Ordering {
-    let by_time = match (a.ended_at, b.ended_at) {
-        (None, None) => b.sent_at.cmp(&a.sent_at),
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a_ended), Some(b_ended)) => b_ended.cmp(&a_ended),
-    };
-    by_time.then_with(|| a.request_id.cmp(&b.request_id))
+    b.ended_at
+        .cmp(&a.ended_at)
+        .then_with(|| a.request_id.cmp(&b.request_id))
 }
 
 /// `GET /v1/models/requests/by-endpoint?endpoint_id=…[&start][&end][&request_id][&status]
-/// [&expand=payloads][&limit][&cursor]`: every accepted submit, whether or not its answer
-/// reached the client, filtered on `sent_at` (UNCONFIRMED: which time the window applies to).
+/// [&expand=payloads][&limit][&cursor]`: every finished request, whether or not its submit's
+/// answer reached the client (queued and running ones are not listed: fal documents finished
+/// requests only, fal-protocol.md §8.2), filtered on `sent_at` (UNCONFIRMED: which time the
+/// window applies to).
 /// The window starts 24 h back, 90 days back when a `request_id` is given. Requests the queue
 /// has forgotten stay here: the history outlives the queue's retention. `status` is `success`
 /// (2xx), `user_error` (4xx) or `error` (5xx), and leaves unfinished requests out.
@@ -345,7 +342,7 @@ pub(crate) fn requests_by_endpoint(
     let query = query_pairs(request.uri());
     let endpoint_ids = ids(&query, "endpoint_id", true)?;
     let request_id = single(&query, "request_id");
-    let window = Window::for_history(&query, Utc::now())?;
+    let window = Window::for_history(&query, shared.state().wall_now())?;
     let status = single(&query, "status");
     if status.is_some_and(|status| !["success", "error", "user_error"].contains(&status)) {
         return Err(invalid("status must be success, error or user_error"));
@@ -360,6 +357,8 @@ pub(crate) fn requests_by_endpoint(
         .jobs
         .values()
         .filter(|job| endpoint_ids.contains(&job.endpoint_id))
+        // fal documents finished requests only (fal-protocol.md §8.2).
+        .filter(|job| job.ended_at.is_some())
         .filter(|job| window.contains(job.sent_at))
         .filter(|job| request_id.is_none_or(|id| job.request_id == id))
         .filter(|job| status.is_none_or(|status| job.status_class() == Some(status)))
@@ -380,9 +379,11 @@ pub(crate) fn requests_by_endpoint(
 }
 
 /// `DELETE /v1/models/requests/{request_id}/payloads` (admin keys only): deletes the request's
-/// payloads and its output files, not its input files, and lists the files deleted. An
-/// `Idempotency-Key` replays the first answer given for it within 10 minutes. A second deletion
-/// without one lists no files, as none are left (UNCONFIRMED).
+/// payloads and the output files its stored output names, not its input files, and answers per
+/// file with its `exception` (fal-protocol.md §8.3). A request sent with `X-Fal-Store-IO: 0` has
+/// no stored output, so nothing is found. An `Idempotency-Key` replays the first answer given
+/// for it within 10 minutes. A second deletion without one lists no files, as none are left
+/// (UNCONFIRMED).
 pub(crate) fn delete_payloads(
     shared: &Shared,
     request_id: &str,
@@ -394,8 +395,8 @@ pub(crate) fn delete_payloads(
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let now = Instant::now();
     let state = &mut *shared.state();
+    let now = state.now();
     state
         .deletions_by_key
         .retain(|_, deletion| now.duration_since(deletion.answered_at) < IDEMPOTENCY_WINDOW);
@@ -412,9 +413,9 @@ pub(crate) fn delete_payloads(
         ),
         Some(job) => {
             let results: Vec<Value> = job
-                .delete_payloads(&shared.base_url)
+                .delete_payloads(&shared.base_url, &state.undeletable_files)
                 .into_iter()
-                .map(|link| json!({ "link": link, "exception": null }))
+                .map(|(link, exception)| json!({ "link": link, "exception": exception }))
                 .collect();
             state.deleted_payloads.push(request_id.to_owned());
             (StatusCode::OK, json!({ "cdn_delete_results": results }))
@@ -443,7 +444,7 @@ pub(crate) fn billing_events(shared: &Shared, request: &Request) -> Result<Respo
     authorise(shared, request.headers(), Scope::Admin)?;
     let query = query_pairs(request.uri());
     let request_ids = ids(&query, "request_id", false)?;
-    let window = Window::from_query(&query, DEFAULT_LOOKBACK, Utc::now())?;
+    let window = Window::from_query(&query, DEFAULT_LOOKBACK, shared.state().wall_now())?;
     let state = shared.state();
     let mut billed: Vec<(&Job, DateTime<Utc>)> = state
         .jobs
@@ -552,4 +553,62 @@ mod tests {
             assert!(Window::for_history(&query(bad), now).is_err(), "{bad:?}");
         }
     }
+}
+
+/// The longest a signed URL may live: "maximum 604800" (7 days).
+const MAX_SIGNED_URL_SECONDS: u64 = 604_800;
+
+/// `POST /v1/storage/files/sign?url=<file URL>` with `{"expiration_seconds": 1..=604800}`: a
+/// URL that reads the file whatever its access rule, until it expires (fal-protocol.md §8.4).
+/// Any valid key may sign; the file must be one the fake serves, named without a query.
+pub(crate) async fn sign_file_url(
+    shared: &Shared,
+    request: Request,
+) -> Result<Response, Rejection> {
+    authorise(shared, request.headers(), Scope::AnyKey)?;
+    let query = query_pairs(request.uri());
+    let url = single(&query, "url")
+        .ok_or_else(|| invalid("url is required"))?
+        .to_owned();
+    if url.contains('?') {
+        return Err(invalid("url must not contain query parameters"));
+    }
+    // `dispatch` has read the body already and enforced its limit.
+    let body = to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let seconds = body
+        .get("expiration_seconds")
+        .and_then(Value::as_u64)
+        .filter(|seconds| (1..=MAX_SIGNED_URL_SECONDS).contains(seconds))
+        .ok_or_else(|| invalid("expiration_seconds must be an integer from 1 to 604800"))?;
+    let files = format!("{}/files/", shared.base_url);
+    let known = url.strip_prefix(&files).is_some_and(|rest| {
+        let state = shared.state();
+        rest.split_once('/').is_some_and(|(request_id, file_name)| {
+            state
+                .jobs
+                .get(request_id)
+                .is_some_and(|job| job.output_file(file_name).is_some())
+        })
+    });
+    if !known {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Resource not found",
+        ));
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut state = shared.state();
+    let expires_at = state.now() + Duration::from_secs(seconds);
+    state
+        .signed_urls
+        .insert(token.clone(), (url.clone(), expires_at));
+    let signed_url = format!("{url}?{}={token}", crate::SIGNED_URL_PARAMETER);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "signed_url": signed_url }),
+    ))
 }

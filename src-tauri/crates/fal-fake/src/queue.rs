@@ -19,7 +19,7 @@ use crate::jobs::{self, Job, JobError, JobKind, JobResult};
 use crate::lifecycle::{self, LIFECYCLE_PREFERENCE};
 use crate::server::{json_response, not_found, request_not_found};
 use crate::state::{Faults, Shared};
-use crate::{Fault, Submission};
+use crate::{Acl, Fault, Submission};
 
 /// How often a status stream looks at its job for a change to send.
 const STREAM_TICK: Duration = Duration::from_millis(100);
@@ -98,7 +98,8 @@ pub(crate) async fn submit(
         } else {
             JobKind::Training
         };
-        let job = Job::new(&submission, state.script.clone(), kind);
+        let sent_at = state.wall_now();
+        let job = Job::new(&submission, state.script.clone(), kind, sent_at);
         let answer = job.submitted(&shared.base_url);
         state.jobs.insert(request_id.clone(), job);
         state.submissions.push(submission);
@@ -235,6 +236,7 @@ impl StatusEvents {
 /// answered it; `x-fal-request-id` either way.
 pub(crate) fn result(shared: &Shared, owner_app: &str, request_id: &str) -> Response {
     let state = &mut *shared.state();
+    let now = state.now();
     let Some(job) = state
         .jobs
         .get_mut(request_id)
@@ -242,7 +244,9 @@ pub(crate) fn result(shared: &Shared, owner_app: &str, request_id: &str) -> Resp
     else {
         return request_not_found();
     };
-    if job.result().is_some() && past_retention(job, &mut state.faults) {
+    if job.result().is_some()
+        && (past_retention(job, &mut state.faults) || !job.result_available(&shared.base_url, now))
+    {
         return request_not_found();
     }
     let mut response = match job.result() {
@@ -315,15 +319,28 @@ pub(crate) fn cancel(shared: &Shared, owner_app: &str, request_id: &str) -> Resp
 /// an inference's images), public like fal's CDN, until its lifecycle expires or its payloads
 /// are deleted (fal-protocol.md §7.3, §7.4). A forgotten request's files stay: CDN files outlive
 /// the queue's record.
-pub(crate) fn output_file(shared: &Shared, request_id: &str, file_name: &str) -> Response {
+pub(crate) fn output_file(
+    shared: &Shared,
+    request_id: &str,
+    file_name: &str,
+    uri: &Uri,
+) -> Response {
     let state = &mut *shared.state();
+    let now = state.now();
+    let file_url = format!("{}/files/{request_id}/{file_name}", shared.base_url);
+    if !state.may_read_output(&file_url, uri.query()) {
+        return match state.output_acl {
+            Acl::Hide => not_found(),
+            _ => json_response(StatusCode::FORBIDDEN, json!({ "detail": "Forbidden" })),
+        };
+    }
     let Some(job) = state.jobs.get_mut(request_id) else {
         return not_found();
     };
     let Some((content_type, size, body)) = job.output_file(file_name) else {
         return not_found();
     };
-    if !job.outputs_available(Instant::now()) || past_retention(job, &mut state.faults) {
+    if !job.output_available(file_name, now) || past_retention(job, &mut state.faults) {
         return not_found();
     }
     (

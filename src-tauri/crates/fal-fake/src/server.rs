@@ -90,6 +90,7 @@ enum Target {
         request_id: String,
     },
     BillingEvents,
+    SignFileUrl,
 }
 
 impl Target {
@@ -167,6 +168,7 @@ impl Target {
                 }
             }
             (Method::GET, ["v1", "models", "billing-events"]) => Target::BillingEvents,
+            (Method::POST, ["v1", "storage", "files", "sign"]) => Target::SignFileUrl,
             _ => return None,
         };
         Some(target)
@@ -191,6 +193,7 @@ impl Target {
             Target::RequestsByEndpoint => Route::RequestsByEndpoint,
             Target::DeletePayloads { .. } => Route::DeletePayloads,
             Target::BillingEvents => Route::BillingEvents,
+            Target::SignFileUrl => Route::SignFileUrl,
         }
     }
 
@@ -361,7 +364,7 @@ async fn handle(shared: &Arc<Shared>, target: Target, request: Request) -> Respo
         Target::StorageComplete { key } => multipart::complete(shared, &key, request).await,
         Target::FileDownload { key, file_name } => match storage::download(shared, &key).await {
             Some(response) => response,
-            None => queue::output_file(shared, &key, &file_name),
+            None => queue::output_file(shared, &key, &file_name, request.uri()),
         },
         Target::Jwks => json_response(StatusCode::OK, shared.signer.jwks()),
         Target::Pricing => platform::pricing(shared, &request).into_response(),
@@ -373,6 +376,9 @@ async fn handle(shared: &Arc<Shared>, target: Target, request: Request) -> Respo
             platform::delete_payloads(shared, &request_id, &request).into_response()
         }
         Target::BillingEvents => platform::billing_events(shared, &request).into_response(),
+        Target::SignFileUrl => platform::sign_file_url(shared, request)
+            .await
+            .into_response(),
     }
 }
 

@@ -6,16 +6,21 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use fal::webhook::WebhookSigner;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::connections::OpenConnections;
 use crate::inference::FLUX_LORA;
 use crate::jobs::Job;
 use crate::platform::{Price, ReplayedDeletion};
 use crate::storage::StoredObject;
-use crate::{DEFAULT_SINGLE_UPLOAD_LIMIT, Delivery, Fault, Route, Script, Submission, Upload};
+use crate::{Acl, DEFAULT_SINGLE_UPLOAD_LIMIT, Delivery, Fault, Route, Script, Submission, Upload};
+
+/// The query parameter a signed URL carries its token in (fal's example: `?identity=…`).
+pub const SIGNED_URL_PARAMETER: &str = "identity";
 
 pub(crate) struct Shared {
     pub base_url: String,
@@ -30,6 +35,8 @@ pub(crate) struct Shared {
     pub storage_dir: tempfile::TempDir,
     pub connections: Arc<OpenConnections>,
     arrivals: watch::Sender<HashMap<Route, usize>>,
+    /// How many jobs have completed, successfully or not.
+    completions: watch::Sender<usize>,
     tasks: Mutex<JoinSet<()>>,
     state: Mutex<State>,
 }
@@ -54,6 +61,15 @@ pub(crate) struct State {
     pub deleted_payloads: Vec<String>,
     /// Payload deletions by `Idempotency-Key`.
     pub deletions_by_key: HashMap<String, ReplayedDeletion>,
+    /// Output file names whose CDN deletion fails (`FakeFal::fail_deletion_of`).
+    pub undeletable_files: HashSet<String>,
+    /// How far the fake's clock of retention and history is ahead of tokio's
+    /// (`FakeFal::advance_clock`).
+    pub clock_offset: Duration,
+    /// The account's default access rule for generated files.
+    pub output_acl: Acl,
+    /// Signed URL tokens handed out: token → (the file's URL without query, when it expires).
+    pub signed_urls: HashMap<String, (String, Instant)>,
 }
 
 impl Shared {
@@ -76,6 +92,10 @@ impl Shared {
             prices: HashMap::from([(FLUX_LORA.to_owned(), Price::flux_lora())]),
             deleted_payloads: Vec::new(),
             deletions_by_key: HashMap::new(),
+            undeletable_files: HashSet::new(),
+            clock_offset: Duration::ZERO,
+            output_acl: Acl::Allow,
+            signed_urls: HashMap::new(),
         };
         Self {
             base_url,
@@ -90,6 +110,7 @@ impl Shared {
             storage_dir: tempfile::tempdir().expect("the fake creates a temporary folder"),
             connections: Arc::default(),
             arrivals: watch::Sender::new(HashMap::new()),
+            completions: watch::Sender::new(0),
             tasks: Mutex::default(),
             state: Mutex::new(state),
         }
@@ -115,6 +136,16 @@ impl Shared {
         let _ = arrivals
             .wait_for(|counts| counts.get(&route).copied().unwrap_or(0) >= count)
             .await;
+    }
+
+    pub fn record_completion(&self) {
+        self.completions.send_modify(|count| *count += 1);
+    }
+
+    pub async fn wait_for_completions(&self, count: usize) {
+        let mut completions = self.completions.subscribe();
+        // The sender lives in `self`, so waiting cannot fail.
+        let _ = completions.wait_for(|done| *done >= count).await;
     }
 
     /// Runs a job or a webhook delivery in the background until it ends or the fake stops.
@@ -150,6 +181,35 @@ impl Faults {
 }
 
 impl State {
+    /// Now on the fake's clock of retention and history: tokio's, moved on by
+    /// `FakeFal::advance_clock`. Jobs run on tokio's own.
+    pub fn now(&self) -> Instant {
+        Instant::now() + self.clock_offset
+    }
+
+    /// Whether `uri` may read the generated file at `file_url`: always under [`Acl::Allow`],
+    /// else only with an unexpired signed URL's token for that file.
+    pub fn may_read_output(&self, file_url: &str, query: Option<&str>) -> bool {
+        if self.output_acl == Acl::Allow {
+            return true;
+        }
+        let token = query
+            .into_iter()
+            .flat_map(|query| query.split('&'))
+            .find_map(|pair| {
+                pair.strip_prefix(SIGNED_URL_PARAMETER)
+                    .and_then(|rest| rest.strip_prefix('='))
+            });
+        token
+            .and_then(|token| self.signed_urls.get(token))
+            .is_some_and(|(url, expires_at)| url == file_url && self.now() < *expires_at)
+    }
+
+    /// The wall-clock time the history stamps and windows use, moved on likewise.
+    pub fn wall_now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
     /// The job `request_id` as the queue knows it: submitted to an endpoint of `owner_app`, and
     /// not forgotten.
     pub fn job(&self, owner_app: &str, request_id: &str) -> Option<&Job> {

@@ -327,7 +327,7 @@ pub(crate) async fn download(shared: &Shared, key: &str) -> Option<Response> {
         let object = state.stored_objects.get(key)?;
         (
             object.content_type.clone(),
-            object.servable_size(Instant::now()),
+            object.servable_size(state.now()),
         )
     };
     let Some(size) = size else {

@@ -100,6 +100,16 @@ pub enum CancelAnswer {
 /// (which may be forever).
 pub const OUTPUT_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// The start deadline every submit carries (`X-Fal-Request-Timeout`, fal-protocol.md §1.3): a
+/// request fal has not started within it ends with a 504 and is never run or billed. It bounds
+/// how long a request whose submit answer was lost can stay unfinished, and so absent from the
+/// request history, which lists finished requests only (§8.2).
+pub const START_DEADLINE: Duration = Duration::from_secs(2 * 3600);
+
+/// How long fal keeps a request's payloads, and so its result, when `X-Fal-Store-IO` is not 0:
+/// "Payloads are stored for 30 days by default" (fal-protocol.md §7.3, §8.1).
+pub const PAYLOAD_STORAGE_PERIOD: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// A fal client holding the key. `Debug` never shows the key.
 #[derive(Clone)]
 pub struct FalClient {
@@ -139,6 +149,11 @@ impl FalClient {
         }
     }
 
+    /// How many times a call or a download is tried before it fails.
+    pub fn attempts(&self) -> u32 {
+        self.retry.max_retries + 1
+    }
+
     /// The same client (the same connection pool) with another retry policy.
     pub fn with_retry(self, retry: RetryPolicy) -> Self {
         Self { retry, ..self }
@@ -160,12 +175,12 @@ impl FalClient {
             .header(ACCEPT, "application/json")
     }
 
-    /// A queue call: the key, and `X-Fal-Store-IO: 0` so fal keeps no copy of the request's
-    /// inputs and outputs in its request history (30 days by default).
+    /// A queue call. No `X-Fal-Store-IO: 0`: with it fal keeps a finished request's result
+    /// for an hour only (6 minutes from 10 KB, fal-protocol.md §8.1), and a creator whose
+    /// laptop slept through that hour would lose a paid model. fal keeps the payloads for its
+    /// storage period instead; the app deletes them once the outputs are safe in the library.
     fn queue_call(&self, builder: RequestBuilder) -> RequestBuilder {
-        self.authorised(builder)
-            .header("X-Fal-Store-IO", "0")
-            .timeout(REQUEST_TIMEOUT)
+        self.authorised(builder).timeout(REQUEST_TIMEOUT)
     }
 
     /// The queue addresses of a request known only by its id (found in fal's request history):
@@ -209,6 +224,10 @@ impl FalClient {
                 let builder = self
                     .queue_call(self.http.post(&url))
                     .header("X-Fal-Queue-Priority", "normal")
+                    .header(
+                        "X-Fal-Request-Timeout",
+                        START_DEADLINE.as_secs().to_string(),
+                    )
                     .header("X-Fal-Object-Lifecycle-Preference", &outputs)
                     .json(input);
                 match webhook_url {
@@ -287,9 +306,10 @@ impl FalClient {
             .send()
             .await
             .map_err(|error| FalError::network(&error))?;
-        match response.status().as_u16() {
-            403 | 404 | 410 => Ok(false),
-            _ => check(response, true).await.map(|_| true),
+        match check_file(response).await {
+            Ok(_) => Ok(true),
+            Err(FalError::FileUnavailable { .. }) => Ok(false),
+            Err(error) => Err(error),
         }
     }
 
@@ -305,7 +325,7 @@ impl FalClient {
             .send()
             .await
             .map_err(|error| FalError::network(&error))?;
-        let response = check(response, true).await?;
+        let response = check_file(response).await?;
         let too_large = FalError::TooLarge { limit: max_bytes };
         let response_length = response.content_length();
         if response_length.is_some_and(|length| length > max_bytes) {
@@ -437,6 +457,15 @@ async fn check(response: Response, idempotent: bool) -> Result<Response, FalErro
     let headers = response.headers().clone();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     Err(classify(status, &headers, &body, idempotent))
+}
+
+/// A file server's answer: the key never goes to it, so a 401, 403, 404 or 410 says the file is
+/// private or gone, never that the key is wrong.
+async fn check_file(response: Response) -> Result<Response, FalError> {
+    match response.status().as_u16() {
+        status @ (401 | 403 | 404 | 410) => Err(FalError::FileUnavailable { status }),
+        _ => check(response, true).await,
+    }
 }
 
 /// A refusal from fal storage's upload host, which takes no fal key: a 401/403 there is an

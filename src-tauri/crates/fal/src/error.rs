@@ -35,6 +35,10 @@ pub enum FalError {
     },
     #[error("the fal key may not do this (it needs the admin scope): {0}")]
     NotPermitted(String),
+    #[error(
+        "fal's file server does not serve this file (HTTP {status}): it is private, expired or deleted"
+    )]
+    FileUnavailable { status: u16 },
     #[error("the file is larger than the {limit} bytes expected of it")]
     TooLarge { limit: u64 },
     #[error("cannot read or write {path}: {message}")]

@@ -13,8 +13,8 @@ mod trainers;
 pub mod webhook;
 
 pub use client::{
-    CancelAnswer, Endpoints, FalClient, LogEntry, OUTPUT_LIFETIME, QueueState, QueueStatus,
-    Submitted, is_fetchable_url,
+    CancelAnswer, Endpoints, FalClient, LogEntry, OUTPUT_LIFETIME, PAYLOAD_STORAGE_PERIOD,
+    QueueState, QueueStatus, START_DEADLINE, Submitted, is_fetchable_url,
 };
 pub use error::FalError;
 pub use logs::{StepProgress, step_progress};

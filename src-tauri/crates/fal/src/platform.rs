@@ -194,6 +194,41 @@ impl FalClient {
     }
 }
 
+/// How long a signed URL for a private file is asked for: enough for one download.
+const SIGNED_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[derive(Deserialize)]
+struct Signed {
+    signed_url: String,
+}
+
+impl FalClient {
+    /// A URL that reads a file of this account's fal storage whatever its access rule, for an
+    /// hour: `POST /storage/files/sign?url=…` (permission `assets:read`, fal-protocol.md §8.4).
+    /// Used when the account keeps its files private (`forbid`/`hide`).
+    pub async fn signed_url(&self, file_url: &str) -> Result<String, FalError> {
+        let url = self.platform_url("storage/files/sign");
+        let body = serde_json::json!({ "expiration_seconds": SIGNED_URL_LIFETIME.as_secs() });
+        let response = self
+            .send(true, || {
+                self.authorised(self.http.post(&url))
+                    .query(&[("url", file_url)])
+                    .json(&body)
+                    .timeout(crate::client::REQUEST_TIMEOUT)
+            })
+            .await
+            .map_err(platform_error)?;
+        let signed: Signed = parse_json(response).await?;
+        if !crate::is_fetchable_url(&signed.signed_url) {
+            return Err(FalError::Protocol(format!(
+                "fal signed the file at {:?}, which is not an https address",
+                signed.signed_url
+            )));
+        }
+        Ok(signed.signed_url)
+    }
+}
+
 /// A 403 from the platform APIs is a key without the scope, not a wrong key.
 fn platform_error(error: FalError) -> FalError {
     match error {

@@ -88,7 +88,8 @@ async fn training_set(client: &FalClient, dir: &Path) -> Value {
 }
 
 #[tokio::test]
-async fn every_queue_call_asks_fal_to_keep_no_payloads_and_outputs_for_a_week_at_most() {
+async fn every_submit_lets_fal_keep_its_result_with_a_start_deadline_and_outputs_for_a_week_at_most()
+ {
     let fake = FakeFal::start().await;
     fake.set_script(quick());
     let client = client(&fake);
@@ -103,7 +104,11 @@ async fn every_queue_call_asks_fal_to_keep_no_payloads_and_outputs_for_a_week_at
 
     let submitted = client.submit(TRAINER, &input, None).await.expect("submit");
     let submission = &fake.submissions()[0];
-    assert_eq!(submission.store_io.as_deref(), Some("0"));
+    assert_eq!(
+        submission.store_io, None,
+        "fal keeps the result for its storage period, not an hour (fal-protocol.md §8.1)"
+    );
+    assert_eq!(submission.request_timeout, Some(fal::START_DEADLINE));
     assert_eq!(
         submission.lifecycle_preference,
         Some(json!({"expiration_duration_seconds": 7 * 24 * 3600}))
@@ -285,7 +290,7 @@ async fn a_request_known_only_by_its_id_is_followed_on_owner_and_app() {
 }
 
 #[tokio::test]
-async fn the_request_history_shows_a_submit_without_its_payload() {
+async fn the_request_history_shows_a_finished_submit_with_its_payload() {
     let fake = FakeFal::start().await;
     fake.set_script(quick());
     let client = client(&fake);
@@ -293,6 +298,7 @@ async fn the_request_history_shows_a_submit_without_its_payload() {
     let input = training_set(&client, dir.path()).await;
     let before = chrono::Utc::now() - chrono::Duration::seconds(5);
     let submitted = client.submit(TRAINER, &input, None).await.expect("submit");
+    fake.wait_for_completions(1).await;
     let records = client
         .requests(&RequestQuery {
             endpoint_id: TRAINER,
@@ -306,8 +312,9 @@ async fn the_request_history_shows_a_submit_without_its_payload() {
     assert_eq!(records[0].request_id, submitted.request_id);
     assert!(records[0].sent_at >= before);
     assert_eq!(
-        records[0].json_input, None,
-        "sent with X-Fal-Store-IO: 0, so fal kept no input"
+        records[0].json_input.as_ref(),
+        Some(&input),
+        "fal kept the input: a lost submit is told apart by it"
     );
     let other = client
         .requests(&RequestQuery {

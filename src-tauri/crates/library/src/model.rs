@@ -260,8 +260,17 @@ pub enum JobFailure {
     },
     /// fal's request history never listed the lost submit: nothing was charged.
     NeverReceived { minutes: u32 },
-    /// fal's answer was lost and its request history cannot tell whether the job arrived.
-    Unsettled { detail: String },
+    /// fal's answer was lost and its request history cannot tell whether the job arrived; the
+    /// creator looks for the request sent at `sent_at` on fal's dashboard.
+    Unsettled {
+        detail: String,
+        /// When it was sent; absent in failures recorded by an older version.
+        #[serde(default)]
+        sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// fal's file server refused a generated image (HTTP `status`: private, expired or
+    /// deleted): that image is missing, the rest are kept.
+    ImageUnavailable { status: u16 },
     /// A reason recorded in words by an older version.
     Other { detail: String },
 }

@@ -209,9 +209,10 @@ impl Studio {
                 .filter(|job| job.fal_outputs.as_deref() == Some("kept"))
                 .filter(|job| {
                     job.finished_at.is_some_and(|finished| {
+                        // Payloads stay for fal's storage period, output files their lifetime.
                         self.clock.now() - finished
-                            < chrono::Duration::from_std(fal::OUTPUT_LIFETIME)
-                                .unwrap_or_else(|_| chrono::Duration::days(7))
+                            < chrono::Duration::from_std(fal::PAYLOAD_STORAGE_PERIOD)
+                                .unwrap_or_else(|_| chrono::Duration::days(30))
                     })
                 })
                 .count()

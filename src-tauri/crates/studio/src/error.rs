@@ -74,7 +74,8 @@ impl From<fal::FalError> for Error {
             | FalError::Unavailable { .. }
             | FalError::Storage { .. }
             | FalError::Protocol(_)
-            | FalError::TooLarge { .. } => Self::Remote(message),
+            | FalError::TooLarge { .. }
+            | FalError::FileUnavailable { .. } => Self::Remote(message),
             FalError::File { .. } => Self::Internal(message),
         }
     }

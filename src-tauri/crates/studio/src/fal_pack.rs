@@ -13,7 +13,7 @@ use library::{
 use serde_json::{Value, json};
 
 use crate::generation::{FalSampleMaker, PackContext, Sample, SampleMaker};
-use crate::settle::{Finding, LostSubmit};
+use crate::settle::{Finding, LONGEST_INFERENCE_RUN, LostSubmit, settle_bound};
 use crate::training::submit_not_taken;
 use crate::{Error, Result, Studio};
 
@@ -21,6 +21,8 @@ use crate::{Error, Result, Studio};
 const MAX_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long an uploaded copy of a LoRA stays on fal: the pack's requests fetch it at once.
 const LORA_COPY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The longest pause between two looks at a pack's requests.
+const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[async_trait::async_trait]
 impl SampleMaker for FalSampleMaker {
@@ -39,6 +41,10 @@ impl SampleMaker for FalSampleMaker {
             }
             Err(error) => return Err(error),
         };
+        // A pack resumed after a while re-checks the LoRA address it stored before sending more:
+        // fal's copy may have expired meanwhile.
+        let mut lora_checked = false;
+        let mut pause = studio.config().poll_interval;
         // Every prompt is sent first, then all are followed together: fal runs them side by
         // side, and the pack takes as long as its slowest request, not their sum.
         loop {
@@ -48,8 +54,9 @@ impl SampleMaker for FalSampleMaker {
             }
             let cancel = studio.load_generation(generation.id)?.cancel_requested;
             for mut request in requests
-                .into_iter()
+                .iter()
                 .filter(|request| !request.state.is_final())
+                .cloned()
             {
                 match request.state {
                     RequestState::Pending if cancel => {
@@ -57,6 +64,10 @@ impl SampleMaker for FalSampleMaker {
                         studio.library.save_generation_request(&request)?;
                     }
                     RequestState::Pending => {
+                        if !lora_checked {
+                            studio.recheck_lora(&mut generation, &client).await?;
+                            lora_checked = true;
+                        }
                         let lora = match studio.usable_lora(&mut generation, &client).await {
                             Ok(lora) => lora,
                             Err(failure) => {
@@ -90,12 +101,18 @@ impl SampleMaker for FalSampleMaker {
                     }
                 }
             }
-            let requests = studio.library.generation_requests(generation.id)?;
-            if requests
-                .iter()
-                .any(|request| request.state == RequestState::Queued)
-            {
-                studio.clock.sleep(studio.config().poll_interval).await;
+            let after = studio.library.generation_requests(generation.id)?;
+            let waiting = after.iter().any(|request| {
+                matches!(request.state, RequestState::Queued | RequestState::Sending)
+            });
+            if after != requests {
+                pause = studio.config().poll_interval;
+            }
+            if waiting {
+                // The pause grows while nothing changes, as a training's polls do: a request
+                // awaiting fal's history may wait hours.
+                studio.clock.sleep(pause).await;
+                pause = pause.mul_f64(1.5).min(MAX_PAUSE);
             }
         }
         let requests = studio.library.generation_requests(generation.id)?;
@@ -115,6 +132,18 @@ impl SampleMaker for FalSampleMaker {
 }
 
 impl Studio {
+    /// Forgets the pack's stored LoRA address when fal no longer serves it (the 24-hour copy,
+    /// or the training's output, expired), so the next send uploads the library's copy.
+    async fn recheck_lora(&self, generation: &mut Generation, client: &FalClient) -> Result<()> {
+        let Some(url) = generation.lora_url.clone() else {
+            return Ok(());
+        };
+        if !client.still_served(&url).await? {
+            generation.lora_url = None;
+        }
+        Ok(())
+    }
+
     /// The LoRA URL the requests name: the training's on fal while fal still serves it, else a
     /// copy of the library's file uploaded to fal storage (once per pack).
     async fn usable_lora(
@@ -240,6 +269,7 @@ impl Studio {
                 request.state = RequestState::Failed;
                 request.failure = Some(JobFailure::Unsettled {
                     detail: error.to_string(),
+                    sent_at: Some(sending_began),
                 });
                 return self
                     .library
@@ -261,13 +291,23 @@ impl Studio {
         let others_sending = siblings.iter().any(|other| {
             other.prompt_index != request.prompt_index && other.state == RequestState::Sending
         });
-        let prompt = &generation.prompts[request.prompt_index as usize];
-        let seed = request_seed(generation, request.prompt_index);
-        let is_ours = |input: &Value| input["prompt"] == *prompt && input["seed"] == seed;
+        // fal keeps the inputs now (no `X-Fal-Store-IO: 0`): the prompt, the seed and the LoRA
+        // address together name this request, not one of another pack.
+        let expected = request_input(
+            generation,
+            request.prompt_index,
+            generation.lora_url.as_deref().unwrap_or_default(),
+        );
+        let is_ours = |input: &Value| {
+            ["prompt", "seed", "loras"]
+                .into_iter()
+                .all(|field| input[field] == expected[field])
+        };
         let lost = LostSubmit {
             sending_began,
             known: &known,
             others_sending,
+            longest_run: LONGEST_INFERENCE_RUN,
             what: "sample request",
         };
         match self.find_lost_request(records, lost, is_ours) {
@@ -282,18 +322,19 @@ impl Studio {
             Finding::NotArrived => {
                 request.paid = false;
                 request.state = RequestState::Failed;
+                let bound = settle_bound(LONGEST_INFERENCE_RUN, self.config().history_delay);
                 request.failure = Some(JobFailure::NeverReceived {
-                    minutes: self.history_delay().num_minutes().max(1) as u32,
+                    minutes: bound.num_minutes() as u32,
                 });
             }
-            Finding::NotYetKnown => {
-                return Err(Error::Remote(
-                    "fal's answer was lost; waiting for fal's request history to show whether the request arrived".into(),
-                ));
-            }
+            // Asked again on a later turn of the pack's loop.
+            Finding::NotYetKnown => return Ok(()),
             Finding::Ambiguous(detail) => {
                 request.state = RequestState::Failed;
-                request.failure = Some(JobFailure::Unsettled { detail });
+                request.failure = Some(JobFailure::Unsettled {
+                    detail,
+                    sent_at: Some(sending_began),
+                });
             }
         }
         self.library.save_generation_request(request)?;
@@ -317,40 +358,83 @@ impl Studio {
             return Err(Error::Internal("a queued request has no addresses".into()));
         };
         if cancel && !request.cancel_sent {
-            if let Some(cancel_url) = &request.cancel_url {
-                client.cancel(cancel_url).await?;
+            // A cancel that fails is sent again on the next turn; the status is read either
+            // way, so a request whose cancel keeps failing still reaches its end.
+            let cancelled = match &request.cancel_url {
+                Some(cancel_url) => client.cancel(cancel_url).await.is_ok(),
+                None => true,
+            };
+            if cancelled {
+                request.cancel_sent = true;
+                self.library.save_generation_request(request)?;
             }
-            request.cancel_sent = true;
-            self.library.save_generation_request(request)?;
         }
-        let status = client.status(&status_url, false).await?;
+        let status = match client.status(&status_url, false).await {
+            Ok(status) => status,
+            // fal no longer knows this request: it ends alone, the pack goes on.
+            Err(FalError::NotFound(_)) => {
+                return self.end_request(request, None, Some(JobFailure::Forgotten));
+            }
+            Err(FalError::WrongKey { .. }) => {
+                let failure = JobFailure::Settings {
+                    detail: FalError::WrongKey { status: 401 }.to_string(),
+                };
+                return self.end_request(request, None, Some(failure));
+            }
+            // Tried again on the next turn.
+            Err(_) => return Ok(()),
+        };
         if status.state != QueueState::Completed {
             return Ok(());
         }
         match client.result(&response_url).await {
             Ok(output) => {
-                self.keep_fal_images(generation, request, &output, client, pack, on_image)
+                let failure = self
+                    .keep_fal_images(generation, request, &output, client, pack, on_image)
                     .await?;
-                request.state = RequestState::Done;
+                self.end_request(request, Some(RequestState::Done), failure)
             }
             // A cancelled request completes with an error of its own: it ended as asked.
             Err(_) if request.cancel_sent => {
-                request.state = RequestState::Cancelled;
-                request.failure = None;
+                self.end_request(request, Some(RequestState::Cancelled), None)
             }
+            Err(FalError::NotFound(_)) => {
+                self.end_request(request, None, Some(JobFailure::ResultExpired))
+            }
+            Err(error) if error.is_transient() => Ok(()),
             Err(error) => {
-                request.state = RequestState::Failed;
-                request.failure = Some(JobFailure::Refused {
+                let failure = JobFailure::Refused {
                     detail: error.to_string(),
-                });
+                };
+                self.end_request(request, None, Some(failure))
             }
         }
+    }
+
+    /// Ends one request of a pack: `state`, or cancelled when a cancel was sent, else failed.
+    fn end_request(
+        &self,
+        request: &mut GenerationRequest,
+        state: Option<RequestState>,
+        failure: Option<JobFailure>,
+    ) -> Result<()> {
+        request.state = state.unwrap_or(if request.cancel_sent {
+            RequestState::Cancelled
+        } else {
+            RequestState::Failed
+        });
+        request.failure = if request.state == RequestState::Cancelled {
+            None
+        } else {
+            failure
+        };
         self.library.save_generation_request(request)?;
         Ok(())
     }
 
     /// Downloads each image of a completed request into the gallery, judged for likeness; a
-    /// flagged one is kept as flagged, not scored.
+    /// flagged one is kept as flagged, not scored. An image that cannot be downloaded is left
+    /// out and named in the failure returned; the others are kept.
     async fn keep_fal_images(
         &self,
         generation: &Generation,
@@ -359,7 +443,7 @@ impl Studio {
         client: &FalClient,
         pack: &PackContext,
         on_image: &mut (dyn FnMut(&GalleryImage) + Send),
-    ) -> Result<()> {
+    ) -> Result<Option<JobFailure>> {
         let images = output["images"].as_array().cloned().unwrap_or_default();
         let flags = output["has_nsfw_concepts"]
             .as_array()
@@ -367,9 +451,11 @@ impl Studio {
             .unwrap_or_default();
         let done = self.filled_places(generation)?;
         let prompt = &generation.prompts[request.prompt_index as usize];
-        let first_seed = output["seed"]
+        // fal answers one seed per request; an image's own seed wins where fal sends one.
+        let seed_of_request = output["seed"]
             .as_u64()
             .unwrap_or_else(|| request_seed(generation, request.prompt_index));
+        let mut failure = None;
         for (index, image) in images
             .iter()
             .enumerate()
@@ -388,7 +474,18 @@ impl Studio {
             let partial = self
                 .library
                 .work_file(&format!("{}-{position}.image.partial", generation.id));
-            client.download(url, &partial, MAX_IMAGE_BYTES).await?;
+            if let Err(error) = client.download(url, &partial, MAX_IMAGE_BYTES).await {
+                let _ = std::fs::remove_file(&partial);
+                failure = Some(match error {
+                    FalError::FileUnavailable { status } => JobFailure::ImageUnavailable { status },
+                    error => JobFailure::TransferGaveUp {
+                        transfer: library::Transfer::Download,
+                        tries: client.attempts(),
+                        detail: error.to_string(),
+                    },
+                });
+                continue;
+            }
             let bytes = std::fs::read(&partial).map_err(|error| {
                 Error::Internal(format!("the downloaded image cannot be read: {error}"))
             })?;
@@ -396,7 +493,7 @@ impl Studio {
             let sample = Sample {
                 position,
                 prompt,
-                seed: first_seed + index as u64,
+                seed: image["seed"].as_u64().unwrap_or(seed_of_request),
                 flagged: flags.get(index).and_then(Value::as_bool).unwrap_or(false),
                 simulated: false,
             };
@@ -404,7 +501,7 @@ impl Studio {
                 on_image(&image);
             }
         }
-        Ok(())
+        Ok(failure)
     }
 }
 

@@ -2,19 +2,38 @@
 //! settled with fal's request history (fal-protocol.md §7.4 "Requests by endpoint"), never by
 //! sending it again: the job adopts the request fal holds, or ends saying that fal never
 //! received it (nothing was charged, the creator may start again), or, only when the history
-//! cannot be read, ends with the advice to look at fal's dashboard.
+//! cannot be read or cannot tell, ends with the advice to look at fal's dashboard.
+//!
+//! The history lists finished requests only (§8.2), so "not listed" means "not yet known"
+//! until every request sent then must have finished: the [`settle_bound`].
 
 use std::collections::HashSet;
 
 use chrono::Duration;
 use library::{JobFailure, JobState, JobStep, TrainingJob};
 
-use crate::{Error, Result, Studio};
+use crate::{Result, Studio};
 
 /// How far from the moment the job was marked as being sent fal's stamp of its arrival may be:
 /// the clocks differ a little, and a submit waits at most its timeout for an answer.
 const CLOCK_SKEW: Duration = Duration::seconds(30);
 const LONGEST_SEND: Duration = Duration::seconds(150);
+
+/// The longest a training may run once started: four times the guide's longest preset (45
+/// minutes for a quality style run). fal documents no run time for its trainers.
+pub(crate) const LONGEST_TRAINING_RUN: Duration = Duration::hours(3);
+/// The longest one image request of a pack may run once started.
+pub(crate) const LONGEST_INFERENCE_RUN: Duration = Duration::minutes(10);
+
+/// How long after sending a request fal's history may still not list it: the start deadline
+/// every submit carries (fal drops a request not started by then), its longest run, and the
+/// history's own delay in listing a finished request (`FAL_HISTORY_DELAY_MS`). Past it, a
+/// request the history does not list was never received.
+pub(crate) fn settle_bound(longest_run: Duration, history_delay: std::time::Duration) -> Duration {
+    let start_deadline =
+        Duration::from_std(fal::START_DEADLINE).expect("the start deadline is a few hours");
+    start_deadline + longest_run + Duration::from_std(history_delay).unwrap_or(Duration::days(1))
+}
 
 /// What fal's history says about a submit.
 pub(crate) enum Finding {
@@ -32,6 +51,9 @@ pub(crate) struct LostSubmit<'a> {
     pub known: &'a HashSet<String>,
     /// Whether another request of this library was being sent to the same endpoint.
     pub others_sending: bool,
+    /// How long the request may run once started ([`LONGEST_TRAINING_RUN`] or
+    /// [`LONGEST_INFERENCE_RUN`]).
+    pub longest_run: Duration,
     /// What was sent, for the reason given when it cannot be told apart.
     pub what: &'static str,
 }
@@ -85,20 +107,17 @@ impl Studio {
             Finding::NotArrived => {
                 let mut job = job;
                 job.paid_request = false;
+                let bound = settle_bound(LONGEST_TRAINING_RUN, self.config().history_delay);
                 self.conclude(
                     job,
                     JobState::Failed,
                     Some(JobFailure::NeverReceived {
-                        minutes: self.config().history_delay.as_secs().div_ceil(60) as u32,
+                        minutes: bound.num_minutes() as u32,
                     }),
                 )
             }
-            Finding::NotYetKnown => {
-                self.save(job, JobStep::AwaitingHistory)?;
-                Err(Error::Remote(
-                    "fal's answer was lost; waiting for fal's request history to show whether the training arrived".into(),
-                ))
-            }
+            // Asked again at the next step: the follow loop's pause grows to a few seconds.
+            Finding::NotYetKnown => self.save_if_changed(job, JobStep::AwaitingHistory),
             Finding::Ambiguous(why) => self.settle_impossible(job, &why),
         }
     }
@@ -127,6 +146,7 @@ impl Studio {
                 sending_began: sending_began(job),
                 known,
                 others_sending,
+                longest_run: LONGEST_TRAINING_RUN,
                 what: "training",
             },
             names_the_set,
@@ -168,7 +188,9 @@ impl Studio {
                 lost.what
             )),
             1 => Finding::Arrived(unmarked.into_iter().next().expect("one request")),
-            0 if self.clock.now() - lost.sending_began < self.history_delay() => {
+            0 if self.clock.now() - lost.sending_began
+                < settle_bound(lost.longest_run, self.config().history_delay) =>
+            {
                 Finding::NotYetKnown
             }
             0 => Finding::NotArrived,
@@ -179,19 +201,15 @@ impl Studio {
         }
     }
 
-    /// How long fal's history may take to list a request it took; before that, "not listed" is
-    /// not yet an answer.
-    pub(crate) fn history_delay(&self) -> Duration {
-        Duration::from_std(self.config().history_delay).unwrap_or(Duration::MAX)
-    }
-
-    /// The history cannot answer: the creator checks fal's dashboard.
+    /// The history cannot answer: the creator checks fal's dashboard for the request sent then.
     fn settle_impossible(&self, job: TrainingJob, why: &str) -> Result<TrainingJob> {
+        let sent_at = Some(sending_began(&job));
         self.conclude(
             job,
             JobState::Failed,
             Some(JobFailure::Unsettled {
                 detail: why.to_string(),
+                sent_at,
             }),
         )
     }

@@ -59,10 +59,19 @@ impl Studio {
         else {
             return;
         };
+        // `deleted` only when fal named the files it found and deleted every one of them
+        // (fal-protocol.md §8.3): an empty list found nothing, an `exception` kept that file.
         let deleted = client
             .delete_payloads(&request_id, &job.idempotency_key)
-            .await;
-        job.fal_outputs = Some(if deleted.is_ok() { "deleted" } else { "kept" }.to_string());
+            .await
+            .is_ok_and(|deletion| {
+                !deletion.cdn_delete_results.is_empty()
+                    && deletion
+                        .cdn_delete_results
+                        .iter()
+                        .all(|file| file.exception.is_none())
+            });
+        job.fal_outputs = Some(if deleted { "deleted" } else { "kept" }.to_string());
         if let Ok(events) = client.billing_events(&request_id).await
             && !events.is_empty()
         {

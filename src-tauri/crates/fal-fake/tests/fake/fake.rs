@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use fal_fake::{
-    DEFAULT_SINGLE_UPLOAD_LIMIT, FakeFal, Fault, LORA_FILE_NAME, Outcome, Refusal, Route, Script,
-    Submission, WEBHOOK_ATTEMPTS, WEBHOOK_USER_ID,
+    Acl, DEFAULT_SINGLE_UPLOAD_LIMIT, FakeFal, Fault, LORA_FILE_NAME, Outcome, Refusal, Route,
+    Script, Submission, WEBHOOK_ATTEMPTS, WEBHOOK_USER_ID,
 };
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
@@ -1761,30 +1761,24 @@ async fn the_request_history_lists_every_accepted_submit() {
 }
 
 #[tokio::test]
-async fn an_unfinished_request_shows_without_an_end() {
+async fn an_unfinished_request_is_not_listed_until_it_ends() {
+    // fal documents finished requests only (fal-protocol.md §8.2).
     let fake = FakeFal::start().await;
     fake.set_script(Script {
-        queue_time: Duration::from_secs(30),
-        ..Script::default()
+        queue_time: Duration::from_millis(300),
+        ..quick_script()
     });
     let submitted = submit(&fake, &training_input(&fake).await).await;
-    let (_, history) = platform_get(
-        &fake,
-        &format!("models/requests/by-endpoint?endpoint_id={TRAINER}"),
-    )
-    .await;
-    let item = &history["items"][0];
+    let history = format!("models/requests/by-endpoint?endpoint_id={TRAINER}");
+    let (_, queued) = platform_get(&fake, &history).await;
+    assert_eq!(queued["items"], json!([]), "queued: not listed");
+    completed_status(&fake, &submitted).await;
+    let (_, ended) = platform_get(&fake, &history).await;
+    let item = &ended["items"][0];
     assert_eq!(item["request_id"], submitted["request_id"]);
-    assert_eq!(item["started_at"], item["sent_at"], "queued: not started");
     for field in ["ended_at", "status_code", "duration"] {
-        assert!(item.get(field).is_none(), "{field} only once completed");
+        assert!(item.get(field).is_some(), "{field} once completed");
     }
-    let (_, succeeded) = platform_get(
-        &fake,
-        &format!("models/requests/by-endpoint?endpoint_id={TRAINER}&status=success"),
-    )
-    .await;
-    assert_eq!(succeeded["items"], json!([]));
 }
 
 #[tokio::test]
@@ -1858,6 +1852,137 @@ async fn deleting_payloads_needs_an_admin_key_and_removes_only_outputs() {
     assert_eq!(again, json!({ "cdn_delete_results": [] }), "nothing left");
     assert_eq!(fake.deleted_payloads(), vec![request_id, request_id]);
     assert_eq!(fake.request_count(Route::DeletePayloads), 5);
+    let (status, _, _) = get(&fake, submitted["response_url"].as_str().unwrap()).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the result went with the payloads"
+    );
+}
+
+/// Submits the training input with `X-Fal-Store-IO` as given and waits for the job to end.
+async fn completed_with_store_io(fake: &FakeFal, store_io: Option<&str>) -> Value {
+    let mut request = http()
+        .post(format!("{}/{TRAINER}", fake.base_url()))
+        .header("Authorization", format!("Key {}", fake.api_key()))
+        .json(&training_input(fake).await);
+    if let Some(store_io) = store_io {
+        request = request.header("X-Fal-Store-IO", store_io);
+    }
+    let submitted: Value = request.send().await.unwrap().json().await.unwrap();
+    completed_status(fake, &submitted).await;
+    submitted
+}
+
+#[tokio::test]
+async fn a_result_is_kept_an_hour_without_payload_storage_and_for_the_storage_period_with_it() {
+    // fal-protocol.md §8.1: 1 hour after completion with `X-Fal-Store-IO: 0` (6 minutes from
+    // 10 KB); the payload storage period otherwise.
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script());
+    let unstored = completed_with_store_io(&fake, Some("0")).await;
+    let stored = completed_with_store_io(&fake, None).await;
+    let result = |submitted: &Value| {
+        let url = submitted["response_url"].as_str().unwrap().to_owned();
+        let fake = &fake;
+        async move { get(fake, &url).await.0 }
+    };
+    assert_eq!(result(&unstored).await, StatusCode::OK);
+    fake.advance_clock(Duration::from_secs(59 * 60));
+    assert_eq!(result(&unstored).await, StatusCode::OK, "within the hour");
+    fake.advance_clock(Duration::from_secs(2 * 60));
+    assert_eq!(result(&unstored).await, StatusCode::NOT_FOUND, "an hour on");
+    assert_eq!(result(&stored).await, StatusCode::OK, "stored: kept");
+    fake.advance_clock(Duration::from_secs(6 * 24 * 3600));
+    assert_eq!(result(&stored).await, StatusCode::OK, "six days on");
+    fake.advance_clock(Duration::from_secs(24 * 24 * 3600));
+    assert_eq!(result(&stored).await, StatusCode::NOT_FOUND, "past 30 days");
+}
+
+#[tokio::test]
+async fn deleting_payloads_answers_per_file_and_finds_nothing_when_nothing_was_stored() {
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script());
+    fake.set_admin_key(true);
+    fake.fail_deletion_of(LORA_FILE_NAME);
+    let stored = completed_with_store_io(&fake, None).await;
+    let (_, _, output) = get(&fake, stored["response_url"].as_str().unwrap()).await;
+    let delete = |submitted: &Value| {
+        let path = format!(
+            "models/requests/{}/payloads",
+            submitted["request_id"].as_str().unwrap()
+        );
+        answer(platform(&fake, reqwest::Method::DELETE, &path))
+    };
+    let (status, deleted) = delete(&stored).await;
+    assert_eq!(status, StatusCode::OK);
+    let results = deleted["cdn_delete_results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["link"], output["diffusers_lora_file"]["url"]);
+    assert!(results[0]["exception"].is_string(), "{deleted}");
+    assert_eq!(results[1]["exception"], Value::Null);
+    let lora = http()
+        .get(output["diffusers_lora_file"]["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lora.status(), StatusCode::OK, "the file that failed stays");
+
+    let unstored = completed_with_store_io(&fake, Some("0")).await;
+    let (status, found) = delete(&unstored).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        found,
+        json!({ "cdn_delete_results": [] }),
+        "no stored output to find"
+    );
+}
+
+#[tokio::test]
+async fn private_output_files_are_read_only_through_a_signed_url() {
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script());
+    let submitted = completed_with_store_io(&fake, None).await;
+    let (_, _, output) = get(&fake, submitted["response_url"].as_str().unwrap()).await;
+    let lora = output["diffusers_lora_file"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fetch = |url: String| async move { http().get(url).send().await.unwrap().status() };
+    for (acl, refused) in [
+        (Acl::Forbid, StatusCode::FORBIDDEN),
+        (Acl::Hide, StatusCode::NOT_FOUND),
+    ] {
+        fake.set_output_acl(acl);
+        assert_eq!(fetch(lora.clone()).await, refused, "{acl:?}");
+        let sign = platform(
+            &fake,
+            reqwest::Method::POST,
+            &format!("storage/files/sign?url={lora}"),
+        )
+        .json(&json!({ "expiration_seconds": 60 }));
+        let (status, signed) = answer(sign).await;
+        assert_eq!(status, StatusCode::OK, "{signed}");
+        let signed_url = signed["signed_url"].as_str().unwrap().to_owned();
+        assert!(
+            signed_url.starts_with(&format!("{lora}?identity=")),
+            "{signed_url}"
+        );
+        assert_eq!(fetch(signed_url.clone()).await, StatusCode::OK, "{acl:?}");
+        fake.advance_clock(Duration::from_secs(61));
+        assert_eq!(fetch(signed_url).await, refused, "expired");
+    }
+    let too_long = platform(
+        &fake,
+        reqwest::Method::POST,
+        &format!("storage/files/sign?url={lora}"),
+    )
+    .json(&json!({ "expiration_seconds": 604_801 }));
+    assert_platform_error(
+        &answer(too_long).await,
+        StatusCode::BAD_REQUEST,
+        "validation_error",
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ impl Studio {
         self.load_job(job.id)
     }
 
-    pub(super) fn save_if_changed(
+    pub(crate) fn save_if_changed(
         &self,
         mut job: TrainingJob,
         step: JobStep,

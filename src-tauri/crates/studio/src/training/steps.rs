@@ -423,14 +423,27 @@ impl Trainer for FalTrainer {
         }
         let limit = expected_size.unwrap_or(studio.config().max_model_bytes);
         let url = job.model_url.clone().unwrap_or_default();
-        let downloaded = client.download(&url, partial, limit).await;
+        let mut downloaded = client.download(&url, partial, limit).await;
+        if let Err(FalError::FileUnavailable {
+            status: status @ (401 | 403 | 404),
+        }) = downloaded
+        {
+            // An account whose storage is private by default (`forbid` answers an error,
+            // `hide` as if the file did not exist) reads its own files through a signed URL
+            // (fal-protocol.md §8.4). Only fal's platform API is asked; the key never goes to
+            // the file server.
+            downloaded = match client.signed_url(&url).await {
+                Ok(signed) => client.download(&signed, partial, limit).await,
+                Err(_) => Err(FalError::FileUnavailable { status }),
+            };
+        }
         if let Err(error) = downloaded {
             remove_if_present(partial)?;
             let ended = match error {
-                FalError::NotFound(_) => {
+                FalError::FileUnavailable { status: 404 | 410 } => {
                     studio.conclude(job, JobState::Failed, Some(JobFailure::ModelGone))
                 }
-                FalError::WrongKey { status } => studio.conclude(
+                FalError::FileUnavailable { status } => studio.conclude(
                     job,
                     JobState::Failed,
                     Some(JobFailure::ModelPrivate { status }),

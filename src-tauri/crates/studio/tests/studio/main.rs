@@ -4,6 +4,7 @@
 mod common;
 mod generation;
 mod import;
+mod money;
 mod sameness;
 mod settings;
 mod training;

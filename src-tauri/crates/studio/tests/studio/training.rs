@@ -10,75 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fal_fake::{FakeFal, Fault, Outcome, Route, Script};
+
+use crate::common::cases;
+use crate::common::fal::*;
 use studio::{
     Gender, JobFailure, JobState, JobStep, MemorySecrets, NewAvatar, Overrides, Ports, Preset,
-    RecordingNotifier, SecretName, Studio, SystemClock, TestStudio, TrainingJob, TrainingType,
-    Transfer,
+    SecretName, Studio, SystemClock, TrainingJob, TrainingType, Transfer,
 };
-
-fn cases() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/cases")
-}
-
-/// A studio on `library` talking to `fake`, with quick polls and retries so tests stay short.
-struct Setup {
-    studio: Studio,
-    notifier: Arc<RecordingNotifier>,
-}
-
-fn open(library: &Path, fake: Option<&FakeFal>, key: &str, vars: &[(&str, String)]) -> Setup {
-    open_with(
-        library,
-        fake,
-        MemorySecrets::default().with(SecretName::FalKey, key),
-        vars,
-    )
-}
-
-fn open_with(
-    library: &Path,
-    fake: Option<&FakeFal>,
-    secrets: MemorySecrets,
-    vars: &[(&str, String)],
-) -> Setup {
-    open_with_clock(library, fake, secrets, vars, Arc::new(SystemClock))
-}
-
-fn open_with_clock(
-    library: &Path,
-    fake: Option<&FakeFal>,
-    secrets: MemorySecrets,
-    vars: &[(&str, String)],
-    clock: Arc<dyn studio::Clock>,
-) -> Setup {
-    let mut all: Vec<(String, String)> = vec![
-        ("AVATAR_MIN_PHOTOS".into(), "2".into()),
-        ("FAL_POLL_INTERVAL_MS".into(), "40".into()),
-        ("FAL_RETRY_BASE_MS".into(), "20".into()),
-        ("AVATAR_STUDIO_JOB_LEASE_SECS".into(), "1".into()),
-        ("FAL_MOCK_TRAINING_DURATION".into(), "1".into()),
-    ];
-    if let Some(fake) = fake {
-        all.push(("FAL_QUEUE_URL".into(), fake.base_url()));
-        all.push(("FAL_REST_URL".into(), fake.base_url()));
-        all.push(("FAL_PLATFORM_URL".into(), fake.platform_url()));
-        all.push(("FAL_TRAINING_TEST_MODE".into(), "false".into()));
-    }
-    all.extend(
-        vars.iter()
-            .map(|(name, value)| (name.to_string(), value.clone())),
-    );
-    let (studio, notifier) = TestStudio::new(library)
-        .vars(
-            all.iter()
-                .map(|(name, value)| (name.as_str(), value.clone())),
-        )
-        .secrets(secrets)
-        .clock(clock)
-        .open_recording()
-        .expect("studio");
-    Setup { studio, notifier }
-}
 
 /// A studio with a real S3 server (s3s-fs) on this machine, training on the fake fal: fal cannot
 /// fetch from it, so it keeps the library's photo copies while the sets go through fal storage.
@@ -104,27 +42,6 @@ async fn open_with_s3(
     (s3, fake, setup)
 }
 
-/// An avatar holding two accepted photos (the tests lower the minimum to two).
-fn avatar_with_photos(studio: &Studio, training_type: TrainingType) -> String {
-    let avatar = studio
-        .create_avatar(NewAvatar {
-            name: "Anna".into(),
-            gender: Gender::Female,
-            training_type,
-        })
-        .expect("avatar");
-    let files = match training_type {
-        TrainingType::Portrait => ["good_portrait.jpg", "rotated_exif.jpg"],
-        TrainingType::Style => ["good_style.jpg", "webp_good.webp"],
-    };
-    let paths: Vec<PathBuf> = files.iter().map(|name| cases().join(name)).collect();
-    let readiness = studio
-        .add_photos(&avatar.id.to_string(), &paths, |_| {})
-        .expect("photos");
-    assert!(readiness.ready, "{readiness:?}");
-    avatar.id.to_string()
-}
-
 /// A portrait job followed until fal queues it, then asked to be cancelled.
 async fn queued_and_cancelled(setup: &Setup) -> TrainingJob {
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
@@ -139,54 +56,6 @@ async fn queued_and_cancelled(setup: &Setup) -> TrainingJob {
     assert_eq!(queued.state, JobState::Queued);
     setup.studio.request_cancel(&avatar).expect("cancel");
     queued
-}
-
-/// Starts the plan the creator would have confirmed for `preset`.
-async fn start(studio: &Studio, avatar: &str, preset: Preset) -> studio::Result<TrainingJob> {
-    let plan = studio
-        .plan_training(avatar, preset, Overrides::default())
-        .await?;
-    studio.start_training(&plan).await
-}
-
-async fn train(studio: &Studio, avatar: &str, preset: Preset) -> TrainingJob {
-    let job = start(studio, avatar, preset).await.expect("start");
-    studio.drive(job.id).await.expect("drive")
-}
-
-fn quick_script(outcome: Outcome) -> Script {
-    Script {
-        queue_time: Duration::from_millis(150),
-        run_time: Duration::from_millis(500),
-        outcome,
-        ..Script::default()
-    }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else {
-            found.push(path);
-        }
-    }
-    found
-}
-
-fn no_partial_files(library: &Path) {
-    for dir in ["models", "work"] {
-        let leftovers: Vec<PathBuf> = files_under(&library.join(dir))
-            .into_iter()
-            .filter(|path| path.to_string_lossy().ends_with(".partial") || dir == "work")
-            .collect();
-        assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -651,87 +520,6 @@ async fn a_submit_whose_answer_was_lost_is_found_in_fals_history_and_never_sent_
         again.studio.advance_unfinished().await.expect("advance");
         assert_eq!(fake.submissions().len(), 1, "{case}: taken once, sent once");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_submit_fal_never_received_says_so_and_one_the_history_cannot_settle_says_check_the_dashboard()
- {
-    // The connection breaks after the request left, and fal never took it.
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
-    fake.push_fault(Fault::DropConnection {
-        route: Route::Submit,
-    });
-    let library = tempfile::tempdir().expect("library");
-    // Just after the send, "not listed" is not an answer yet: fal's history may lag.
-    let waiting = open(library.path(), Some(&fake), fake.api_key(), &[]);
-    let avatar = avatar_with_photos(&waiting.studio, TrainingType::Portrait);
-    let job = start(&waiting.studio, &avatar, Preset::Fast)
-        .await
-        .expect("start");
-    let error = waiting
-        .studio
-        .drive(job.id)
-        .await
-        .expect_err("not settled yet");
-    assert_eq!(
-        error.code(),
-        studio::ErrorCode::RemoteUnavailable,
-        "{error}"
-    );
-    let pending = waiting.studio.jobs().expect("jobs").remove(0);
-    assert_eq!(pending.state, JobState::Submitting, "{pending:?}");
-    assert!(
-        pending.paid_request,
-        "counted until fal's history says otherwise"
-    );
-    drop(waiting);
-    // Once the history has had its time (none here), its silence settles it.
-    let no_delay = [("FAL_HISTORY_DELAY_MS", "0".to_string())];
-    let setup = open(library.path(), Some(&fake), fake.api_key(), &no_delay);
-    let job = setup.studio.drive(job.id).await.expect("settled");
-    assert_eq!(job.state, JobState::Failed, "{job:?}");
-    assert!(
-        matches!(job.failure, Some(JobFailure::NeverReceived { .. })),
-        "{job:?}"
-    );
-    assert!(!job.paid_request, "nothing was charged");
-    assert!(fake.submissions().is_empty());
-    assert!(
-        setup.studio.spending().expect("ledger").months.is_empty(),
-        "the ledger holds no request"
-    );
-    // The creator decides to send it again: one request, completed.
-    let job = train(&setup.studio, &avatar, Preset::Fast).await;
-    assert_eq!(job.state, JobState::Completed, "{job:?}");
-    assert_eq!(fake.submissions().len(), 1);
-
-    // The history cannot be read (the key may not, or the API is down): the dashboard.
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
-    fake.push_fault(Fault::AcceptThenDrop {
-        route: Route::Submit,
-    });
-    for _ in 0..4 {
-        fake.push_fault(Fault::Status {
-            route: Route::RequestsByEndpoint,
-            status: 500,
-            body: serde_json::json!({"error": {"type": "server_error", "message": "down"}}),
-            headers: Vec::new(),
-        });
-    }
-    let library = tempfile::tempdir().expect("library");
-    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
-    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = train(&setup.studio, &avatar, Preset::Fast).await;
-    assert_eq!(job.state, JobState::Failed, "{job:?}");
-    let failure = job.failure.expect("reason");
-    assert!(
-        matches!(failure, JobFailure::Unsettled { .. }),
-        "{failure:?}"
-    );
-    assert!(job.paid_request, "it may have been charged");
-    assert_eq!(fake.submissions().len(), 1, "never sent twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1839,41 +1627,6 @@ async fn the_relay_token_is_read_once_per_config_not_per_feed_read() {
         Some(&1),
         "no feed read asked the keychain again"
     );
-}
-
-/// A portrait trained on the fake, ready for sample packs.
-async fn trained_on_fal(fake: &FakeFal, library: &Path) -> (Setup, String, TrainingJob) {
-    let setup = open(library, Some(fake), fake.api_key(), &[]);
-    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
-    let job = train(&setup.studio, &avatar, Preset::Fast).await;
-    assert_eq!(job.state, JobState::Completed, "{job:?}");
-    (setup, avatar, job)
-}
-
-async fn start_pack(
-    studio: &Studio,
-    avatar: &str,
-    prompts: &[&str],
-    count: u32,
-) -> studio::Generation {
-    let request = studio::GenerationRequest {
-        pack: None,
-        prompts: prompts.iter().map(|prompt| prompt.to_string()).collect(),
-        count: Some(count),
-        seed: Some(11),
-    };
-    let plan = studio
-        .plan_generation(avatar, &request)
-        .await
-        .expect("plan");
-    studio.start_generation(&plan).await.expect("start")
-}
-
-fn inference_submissions(fake: &FakeFal) -> Vec<fal_fake::Submission> {
-    fake.submissions()
-        .into_iter()
-        .filter(|submission| submission.endpoint_id == studio::DEFAULT_GENERATION_ENDPOINT)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,7 @@
 //! Helpers shared by the photo tests: the fixture cases, a studio over a library folder, an avatar.
 
+pub mod fal;
+
 use std::path::{Path, PathBuf};
 
 use studio::{Gender, NewAvatar, Studio, TestStudio, TrainingType};

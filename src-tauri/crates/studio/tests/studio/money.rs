@@ -1,0 +1,314 @@
+//! Paid work on a real account, as fal documents it (fal-protocol.md §8): a result collected
+//! hours or days after the app was closed, a lost submit settled only once fal's history can
+//! know, a pack that always ends, payload deletion that is believed only when verified, and
+//! private storage read through signed URLs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fal_fake::{Acl, FakeFal, Fault, LORA_FILE_NAME, Outcome, Route, Script};
+use studio::{
+    GenerationState, JobFailure, JobState, JobStep, ManualClock, MemorySecrets, Preset, SecretName,
+    TrainingType,
+};
+
+use crate::common::fal::*;
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_training_that_ends_while_the_app_is_closed_is_collected_hours_or_days_later() {
+    for later in [2 * HOUR, 6 * DAY] {
+        let library = tempfile::tempdir().expect("library");
+        let fake = FakeFal::start().await;
+        fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+        let first = open(library.path(), Some(&fake), fake.api_key(), &[]);
+        let avatar = avatar_with_photos(&first.studio, TrainingType::Portrait);
+        let job = start(&first.studio, &avatar, Preset::Fast)
+            .await
+            .expect("start");
+        let queued = first
+            .studio
+            .follow(job.id, |job| job.state != JobState::Queued)
+            .await
+            .expect("queued");
+        assert_eq!(queued.state, JobState::Queued);
+        // The lid closes: the app stops while fal trains, and opens again long after the end.
+        drop(first);
+        fake.wait_for_completions(1).await;
+        fake.advance_clock(later);
+
+        let second = open(library.path(), Some(&fake), fake.api_key(), &[]);
+        let job = second.studio.drive(job.id).await.expect("collected");
+        assert_eq!(job.state, JobState::Completed, "{later:?} later: {job:?}");
+        studio::verify_safetensors(
+            std::path::Path::new(job.model_path.as_deref().expect("model")),
+            Some(4096),
+        )
+        .expect("a whole model");
+        let submissions = fake.submissions();
+        assert_eq!(submissions.len(), 1, "one submit");
+        assert_ne!(
+            submissions[0].store_io.as_deref(),
+            Some("0"),
+            "fal keeps the result for its storage period"
+        );
+        assert_eq!(
+            submissions[0].request_timeout,
+            Some(fal::START_DEADLINE),
+            "and a start deadline bounds an unanswered submit"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_that_ends_while_the_app_is_closed_is_collected_two_hours_later() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let generation = start_pack(&setup.studio, &avatar, &["on a boat", "at the beach"], 2).await;
+    let sent = async {
+        while inference_submissions(&fake).len() < 2 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::select! {
+        outcome = setup.studio.advance_generation(generation.id, |_| {}) => {
+            panic!("the pack should still be running: {outcome:?}")
+        }
+        () = sent => {}
+    }
+    drop(setup);
+    // The training and both requests end while the app is closed.
+    fake.wait_for_completions(3).await;
+    fake.advance_clock(2 * HOUR);
+
+    let next = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let done = next
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(done.state, GenerationState::Completed, "{done:?}");
+    let gallery = next.studio.gallery(&avatar).expect("gallery");
+    assert_eq!(gallery.len(), 4, "every image in the gallery");
+    assert_eq!(
+        inference_submissions(&fake).len(),
+        2,
+        "each request sent once"
+    );
+    for pair in gallery.chunks(2) {
+        assert!(
+            gallery
+                .iter()
+                .filter(|image| image.seed == pair[0].seed)
+                .count()
+                >= 2,
+            "fal answers one seed per request: {gallery:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_is_adopted_once_fal_lists_it_after_it_finishes() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    // Long enough that the first looks at the history come before it ends.
+    fake.set_script(Script {
+        run_time: Duration::from_millis(1500),
+        ..quick_script(Outcome::Success { lora_bytes: 4096 })
+    });
+    fake.push_fault(Fault::AcceptThenAnswer {
+        route: Route::Submit,
+        status: 504,
+        body: r#"{"detail": "upstream failed"}"#.into(),
+        headers: Vec::new(),
+    });
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
+    let mut steps = Vec::new();
+    let job = setup
+        .studio
+        .follow(job.id, |job| {
+            steps.extend(job.step.clone());
+            true
+        })
+        .await
+        .expect("followed");
+    assert_eq!(job.state, JobState::Completed, "{job:?}");
+    assert!(
+        steps.contains(&JobStep::AwaitingHistory),
+        "not listed while it ran: {steps:?}"
+    );
+    assert!(steps.contains(&JobStep::Adopted), "{steps:?}");
+    assert_eq!(fake.submissions().len(), 1, "one submit");
+    assert_eq!(
+        job.request_id.as_deref(),
+        Some(fake.submissions()[0].request_id.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_that_never_reached_fal_is_called_never_received_only_after_the_bound() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    // The connection breaks after the request left, and fal never took it.
+    fake.push_fault(Fault::DropConnection {
+        route: Route::Submit,
+    });
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let setup = open_with_clock(
+        library.path(),
+        Some(&fake),
+        MemorySecrets::default().with(SecretName::FalKey, fake.api_key()),
+        &[],
+        clock.clone(),
+    );
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("start");
+    let step = || async {
+        let mut stepped = setup.studio.advance_unfinished().await.expect("advance");
+        stepped.remove(0).0
+    };
+    let pending = step().await;
+    assert_eq!(pending.state, JobState::Submitting, "{pending:?}");
+    assert_eq!(pending.step, Some(JobStep::AwaitingHistory));
+    assert!(pending.paid_request, "counted until proven otherwise");
+    // The start deadline, the longest run and the history's delay: 5 h 10 min by default.
+    let bound = Duration::from_secs((2 * 60 + 3 * 60 + 10) * 60);
+    clock.advance(chrono::Duration::from_std(bound - Duration::from_secs(120)).expect("time"));
+    let still = step().await;
+    assert_eq!(
+        still.state,
+        JobState::Submitting,
+        "not yet proven: {still:?}"
+    );
+    clock.advance(chrono::Duration::minutes(3));
+    let settled = step().await;
+    assert_eq!(settled.state, JobState::Failed, "{settled:?}");
+    assert_eq!(
+        settled.failure,
+        Some(JobFailure::NeverReceived {
+            minutes: bound.as_secs() as u32 / 60
+        })
+    );
+    assert!(!settled.paid_request, "nothing was charged");
+    assert!(fake.submissions().is_empty(), "0 charges");
+    assert!(setup.studio.spending().expect("ledger").months.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_the_history_cannot_settle_says_check_the_dashboard_with_its_time() {
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    fake.push_fault(Fault::AcceptThenDrop {
+        route: Route::Submit,
+    });
+    for _ in 0..4 {
+        fake.push_fault(Fault::Status {
+            route: Route::RequestsByEndpoint,
+            status: 500,
+            body: serde_json::json!({"error": {"type": "server_error", "message": "down"}}),
+            headers: Vec::new(),
+        });
+    }
+    let library = tempfile::tempdir().expect("library");
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    let Some(JobFailure::Unsettled { sent_at, .. }) = job.failure else {
+        panic!("{job:?}");
+    };
+    assert_eq!(
+        sent_at, job.submitted_at,
+        "the time to look for on the dashboard"
+    );
+    assert!(job.paid_request, "it may have been charged");
+    assert_eq!(fake.submissions().len(), 1, "never sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_ends_when_one_request_is_forgotten_and_one_image_is_gone_for_good() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let generation = start_pack(
+        &setup.studio,
+        &avatar,
+        &["on a boat", "at the beach", "in the snow"],
+        1,
+    )
+    .await;
+    let sabotage = async {
+        while inference_submissions(&fake).len() < 3 {
+            tokio::task::yield_now().await;
+        }
+        let sent = inference_submissions(&fake);
+        // fal forgets the first request (its status answers 404), and the second's image is
+        // gone from the CDN for good.
+        fake.forget_request(&sent[0].request_id);
+        fake.delete_output_files(&sent[1].request_id);
+    };
+    let (done, ()) = tokio::join!(
+        setup.studio.advance_generation(generation.id, |_| {}),
+        sabotage
+    );
+    let done = done.expect("the pack ends");
+    assert!(done.state.is_final(), "{done:?}");
+    let gallery = setup.studio.gallery(&avatar).expect("gallery");
+    assert_eq!(gallery.len(), 1, "the third request's image is kept");
+    assert!(gallery[0].prompt.ends_with("in the snow"), "{gallery:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_are_called_deleted_on_fal_only_when_every_file_went() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    fake.set_admin_key(true);
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.fal_outputs.as_deref(), Some("deleted"), "{job:?}");
+
+    fake.fail_deletion_of(LORA_FILE_NAME);
+    let job = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert_eq!(job.state, JobState::Completed);
+    assert_eq!(
+        job.fal_outputs.as_deref(),
+        Some("kept"),
+        "fal answered an exception for the LoRA file"
+    );
+    let diagnosis = setup.studio.diagnose().await;
+    assert!(
+        diagnosis
+            .iter()
+            .any(|line| line.finding == studio::Finding::RetentionOutputsKept),
+        "{diagnosis:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_with_private_storage_downloads_its_model_through_a_signed_url() {
+    for acl in [Acl::Forbid, Acl::Hide] {
+        let library = tempfile::tempdir().expect("library");
+        let fake = FakeFal::start().await;
+        fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+        fake.set_output_acl(acl);
+        let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+        let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+        let job = train(&setup.studio, &avatar, Preset::Fast).await;
+        assert_eq!(job.state, JobState::Completed, "{acl:?}: {job:?}");
+        assert_eq!(fake.request_count(Route::SignFileUrl), 1, "{acl:?}");
+    }
+}
