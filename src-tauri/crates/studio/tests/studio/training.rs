@@ -193,7 +193,10 @@ async fn a_local_s3_keeps_the_photo_copies_while_fal_fetches_the_set_from_fal_st
         submission.input["images_data_url"],
         uploads[0].file_url.as_str()
     );
-    assert_eq!(submission.store_io.as_deref(), Some("0"));
+    assert_eq!(
+        submission.store_io, None,
+        "fal keeps the result until the model is safe"
+    );
     assert_eq!(
         copies.lock().expect("copies").len(),
         2,
