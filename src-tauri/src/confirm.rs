@@ -20,10 +20,17 @@ fn question(plan: &TrainingPlan, words: &Words) -> Question {
         (_, Some("s3_not_public")) => "confirmPaid.storage.falNotPublic",
         _ => "confirmPaid.storage.fal",
     };
-    let cost_label = if plan.price_source == "fal" {
-        "confirmPaid.cost.fal"
-    } else {
-        "confirmPaid.cost.static"
+    // A price fal's pricing and its published table disagree on names both figures.
+    let cost_label = match (plan.cost_usd_fal, plan.cost_usd_table) {
+        (Some(fal), Some(table)) if plan.price_unverified => words.text(
+            "confirmPaid.cost.unverified",
+            &[
+                ("fal", format!("{fal:.2}")),
+                ("table", format!("{table:.2}")),
+            ],
+        ),
+        _ if plan.price_source == "fal" => words.plain("confirmPaid.cost.fal"),
+        _ => words.plain("confirmPaid.cost.static"),
     };
     Question {
         title: words.plain("confirmPaid.title"),
@@ -36,7 +43,7 @@ fn question(plan: &TrainingPlan, words: &Words) -> Question {
                 ("minMinutes", plan.min_minutes.to_string()),
                 ("maxMinutes", plan.max_minutes.to_string()),
                 ("storage", words.plain(storage)),
-                ("costLabel", words.plain(cost_label)),
+                ("costLabel", cost_label),
                 ("cost", format!("{:.2}", plan.cost_usd)),
             ],
         ),
@@ -88,6 +95,9 @@ mod tests {
             storage: storage.into(),
             storage_notice: notice.map(str::to_string),
             price_source: price_source.into(),
+            price_unverified: false,
+            cost_usd_fal: None,
+            cost_usd_table: None,
             spent_this_month_usd: 0.0,
             monthly_budget_usd: None,
         }
@@ -111,5 +121,24 @@ mod tests {
             s3.contains("your S3 storage") && s3.contains("Estimated cost: $1.50"),
             "{s3}"
         );
+    }
+
+    #[test]
+    fn an_unverified_price_shows_both_figures_and_confirms_the_higher() {
+        let unverified = TrainingPlan {
+            cost_usd: 20.0,
+            price_unverified: true,
+            cost_usd_fal: Some(20.0),
+            cost_usd_table: Some(2.4),
+            ..plan("fal", None, "fal")
+        };
+        let english = question(&unverified, &Words::for_language("en")).question;
+        assert!(
+            english.contains("Price unverified: fal's pricing says $20.00, its published table $2.40. You confirm the higher: $20.00"),
+            "{english}"
+        );
+        let russian = question(&unverified, &Words::for_language("ru")).question;
+        assert!(russian.contains("Цена не подтверждена"), "{russian}");
+        assert!(!russian.contains("Price"), "{russian}");
     }
 }

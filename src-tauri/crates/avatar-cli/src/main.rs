@@ -32,6 +32,36 @@ struct Cli {
     command: Command,
 }
 
+/// What a training run is: the trainer, the preset and any override of it.
+#[derive(clap::Args)]
+struct RunChoice {
+    /// The trainer (flux1-portrait, flux1-fast); the avatar type's own by default.
+    #[arg(long)]
+    trainer: Option<String>,
+    #[arg(long, default_value = "balanced", value_parser = parse_preset, value_name = "fast|balanced|quality")]
+    preset: Preset,
+    /// Training steps instead of the preset's.
+    #[arg(long)]
+    steps: Option<u32>,
+    /// Learning rate instead of the preset's (portrait only).
+    #[arg(long)]
+    learning_rate: Option<f64>,
+}
+
+impl RunChoice {
+    /// The preset and overrides, once the trainer is known to train the avatar.
+    fn checked(self, studio: &Studio, avatar: &str) -> Result<(Preset, Overrides), ErrorReport> {
+        if let Some(trainer) = &self.trainer {
+            studio.check_trainer(avatar, trainer)?;
+        }
+        let overrides = Overrides {
+            steps: self.steps,
+            learning_rate: self.learning_rate,
+        };
+        Ok((self.preset, overrides))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create, list, show, rename and delete avatars.
@@ -40,17 +70,18 @@ enum Command {
     /// Check, add, list and remove photos.
     #[command(subcommand)]
     Photos(PhotosCommand),
+    /// Show the plan a training would confirm (trainer, steps, time, cost and where the price
+    /// came from), starting nothing.
+    Plan {
+        avatar: String,
+        #[command(flatten)]
+        run: RunChoice,
+    },
     /// Train an avatar on fal (or simulated, in test mode).
     Train {
         avatar: String,
-        #[arg(long, default_value = "balanced", value_parser = parse_preset, value_name = "fast|balanced|quality")]
-        preset: Preset,
-        /// Training steps instead of the preset's.
-        #[arg(long)]
-        steps: Option<u32>,
-        /// Learning rate instead of the preset's (portrait only).
-        #[arg(long)]
-        learning_rate: Option<f64>,
+        #[command(flatten)]
+        run: RunChoice,
         /// Start a paid training without asking.
         #[arg(long)]
         yes: bool,
@@ -221,21 +252,26 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
         runtime.block_on(training::advance_unfinished_packs(&studio, &out))?;
     }
     match cli.command {
+        Command::Plan { avatar, run } => {
+            let (preset, overrides) = run.checked(&studio, &avatar)?;
+            let plan = runtime.block_on(studio.plan_training(&avatar, preset, overrides))?;
+            if out.json {
+                out.print_json(&plan);
+            } else {
+                out.line(&training::describe_plan(&plan));
+            }
+        }
         Command::Train {
             avatar,
-            preset,
-            steps,
-            learning_rate,
+            run,
             yes,
             wait,
         } => {
+            let (preset, overrides) = run.checked(&studio, &avatar)?;
             let options = training::TrainOptions {
                 avatar,
                 preset,
-                overrides: Overrides {
-                    steps,
-                    learning_rate,
-                },
+                overrides,
                 yes,
                 wait,
             };

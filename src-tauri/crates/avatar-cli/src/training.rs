@@ -125,13 +125,19 @@ pub fn confirm(out: &Output, what: &str) -> Result<bool, ErrorReport> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-fn describe_plan(plan: &TrainingPlan) -> String {
+pub fn describe_plan(plan: &TrainingPlan) -> String {
     let learning_rate = plan
         .learning_rate
         .map(|rate| format!(", learning rate {rate}"))
         .unwrap_or_default();
     let cost = match plan.price_source.as_str() {
         "none" => "test mode: simulated, no cost".to_string(),
+        _ if plan.price_unverified => format!(
+            "${:.2}, price unverified: fal's pricing says ${:.2} and fal's published table ${:.2}; the higher is what you confirm and what the budget counts",
+            plan.cost_usd,
+            plan.cost_usd_fal.unwrap_or_default(),
+            plan.cost_usd_table.unwrap_or_default()
+        ),
         "fal" => format!(
             "about ${:.2} at fal's price for this account",
             plan.cost_usd

@@ -55,11 +55,19 @@
 //! - An upload expires after `expiration_duration_seconds` of `X-Fal-Object-Lifecycle` (not of
 //!   `X-Fal-Object-Lifecycle-Preference`, which is only recorded), counted from when its bytes
 //!   are stored; expired files answer 404.
-//! - Request history: `started_at` equals `sent_at` until the job runs; a window filters on
-//!   `sent_at`; unfinished requests come first, newest sent first, then finished ones by
-//!   `ended_at`, newest first; `duration` is `ended_at - started_at`; forgotten requests
-//!   ([`FakeFal::forget_request`]) stay in the history. Billing events exist for successful jobs
-//!   only.
+//! - Request history: finished requests only, by `ended_at`, newest first (fal-protocol.md
+//!   §8.2: fal documents no other); a window filters on `sent_at`; `duration` is `ended_at -
+//!   started_at`; forgotten requests ([`FakeFal::forget_request`]) stay in the history. Billing
+//!   events exist for successful jobs only.
+//! - Results (§8.1): with `X-Fal-Store-IO: 0` a finished request's result answers for an hour
+//!   after completion, 6 minutes when it is 10 KB or larger; otherwise for the payload storage
+//!   period (30 days), until its payloads are deleted. [`FakeFal::advance_clock`] moves the clock
+//!   these, the output files' and the uploads' lifetimes and the history's stamps read.
+//! - Payload deletion (§8.3) answers per file with its `exception` ([`FakeFal::fail_deletion_of`]
+//!   makes one fail and the file stay) and finds nothing when no output was stored.
+//! - Private storage (§8.4): under [`FakeFal::set_output_acl`] `forbid` a job's output files
+//!   answer 403 and under `hide` 404 (UNCONFIRMED: the codes), except through a URL from
+//!   `POST /v1/storage/files/sign` (any key, 1 s to 7 days).
 //! - Inference input faults are all reported at once, in pydantic v1's messages and types; a
 //!   custom `image_size` side is at most 4096. A LoRA that cannot be fetched (refused, not 2xx,
 //!   cut short) fails the job with 422 `file_download_error`, and one that is not a safetensors

@@ -488,6 +488,64 @@ pub(crate) fn billing_events(shared: &Shared, request: &Request) -> Result<Respo
     ))
 }
 
+/// The longest a signed URL may live: "maximum 604800" (7 days).
+const MAX_SIGNED_URL_SECONDS: u64 = 604_800;
+
+/// `POST /v1/storage/files/sign?url=<file URL>` with `{"expiration_seconds": 1..=604800}`: a
+/// URL that reads the file whatever its access rule, until it expires (fal-protocol.md §8.4).
+/// Any valid key may sign; the file must be one the fake serves, named without a query.
+pub(crate) async fn sign_file_url(
+    shared: &Shared,
+    request: Request,
+) -> Result<Response, Rejection> {
+    authorise(shared, request.headers(), Scope::AnyKey)?;
+    let query = query_pairs(request.uri());
+    let url = single(&query, "url")
+        .ok_or_else(|| invalid("url is required"))?
+        .to_owned();
+    if url.contains('?') {
+        return Err(invalid("url must not contain query parameters"));
+    }
+    // `dispatch` has read the body already and enforced its limit.
+    let body = to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let seconds = body
+        .get("expiration_seconds")
+        .and_then(Value::as_u64)
+        .filter(|seconds| (1..=MAX_SIGNED_URL_SECONDS).contains(seconds))
+        .ok_or_else(|| invalid("expiration_seconds must be an integer from 1 to 604800"))?;
+    let files = format!("{}/files/", shared.base_url);
+    let known = url.strip_prefix(&files).is_some_and(|rest| {
+        let state = shared.state();
+        rest.split_once('/').is_some_and(|(request_id, file_name)| {
+            state
+                .jobs
+                .get(request_id)
+                .is_some_and(|job| job.output_file(file_name).is_some())
+        })
+    });
+    if !known {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Resource not found",
+        ));
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut state = shared.state();
+    let expires_at = state.now() + Duration::from_secs(seconds);
+    state
+        .signed_urls
+        .insert(token.clone(), (url.clone(), expires_at));
+    let signed_url = format!("{url}?{}={token}", crate::SIGNED_URL_PARAMETER);
+    Ok(json_response(
+        StatusCode::OK,
+        json!({ "signed_url": signed_url }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,62 +611,4 @@ mod tests {
             assert!(Window::for_history(&query(bad), now).is_err(), "{bad:?}");
         }
     }
-}
-
-/// The longest a signed URL may live: "maximum 604800" (7 days).
-const MAX_SIGNED_URL_SECONDS: u64 = 604_800;
-
-/// `POST /v1/storage/files/sign?url=<file URL>` with `{"expiration_seconds": 1..=604800}`: a
-/// URL that reads the file whatever its access rule, until it expires (fal-protocol.md §8.4).
-/// Any valid key may sign; the file must be one the fake serves, named without a query.
-pub(crate) async fn sign_file_url(
-    shared: &Shared,
-    request: Request,
-) -> Result<Response, Rejection> {
-    authorise(shared, request.headers(), Scope::AnyKey)?;
-    let query = query_pairs(request.uri());
-    let url = single(&query, "url")
-        .ok_or_else(|| invalid("url is required"))?
-        .to_owned();
-    if url.contains('?') {
-        return Err(invalid("url must not contain query parameters"));
-    }
-    // `dispatch` has read the body already and enforced its limit.
-    let body = to_bytes(request.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let seconds = body
-        .get("expiration_seconds")
-        .and_then(Value::as_u64)
-        .filter(|seconds| (1..=MAX_SIGNED_URL_SECONDS).contains(seconds))
-        .ok_or_else(|| invalid("expiration_seconds must be an integer from 1 to 604800"))?;
-    let files = format!("{}/files/", shared.base_url);
-    let known = url.strip_prefix(&files).is_some_and(|rest| {
-        let state = shared.state();
-        rest.split_once('/').is_some_and(|(request_id, file_name)| {
-            state
-                .jobs
-                .get(request_id)
-                .is_some_and(|job| job.output_file(file_name).is_some())
-        })
-    });
-    if !known {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "Resource not found",
-        ));
-    }
-    let token = uuid::Uuid::new_v4().simple().to_string();
-    let mut state = shared.state();
-    let expires_at = state.now() + Duration::from_secs(seconds);
-    state
-        .signed_urls
-        .insert(token.clone(), (url.clone(), expires_at));
-    let signed_url = format!("{url}?{}={token}", crate::SIGNED_URL_PARAMETER);
-    Ok(json_response(
-        StatusCode::OK,
-        json!({ "signed_url": signed_url }),
-    ))
 }

@@ -80,6 +80,12 @@ pub struct DeletedFile {
 }
 
 #[derive(Deserialize)]
+struct Estimate {
+    total_cost: f64,
+    currency: String,
+}
+
+#[derive(Deserialize)]
 struct Page<T> {
     #[serde(alias = "prices", alias = "items", alias = "billing_events")]
     entries: Vec<T>,
@@ -141,6 +147,36 @@ impl FalClient {
     pub async fn prices(&self, endpoint_ids: &[&str]) -> Result<Vec<Price>, FalError> {
         self.pages("models/pricing", &[("endpoint_id", endpoint_ids.join(","))])
             .await
+    }
+
+    /// fal's own estimate of what `unit_quantity` billing units of `endpoint_id` cost, in USD:
+    /// `POST /models/pricing/estimate` with `estimate_type: unit_price` (fal-protocol.md §7.4).
+    pub async fn estimate_cost(
+        &self,
+        endpoint_id: &str,
+        unit_quantity: f64,
+    ) -> Result<f64, FalError> {
+        let url = self.platform_url("models/pricing/estimate");
+        let body = serde_json::json!({
+            "estimate_type": "unit_price",
+            "endpoints": { endpoint_id: { "unit_quantity": unit_quantity } },
+        });
+        let response = self
+            .send(true, || {
+                self.authorised(self.http.post(&url))
+                    .json(&body)
+                    .timeout(crate::client::REQUEST_TIMEOUT)
+            })
+            .await
+            .map_err(platform_error)?;
+        let estimate: Estimate = parse_json(response).await?;
+        if estimate.currency != "USD" {
+            return Err(FalError::Protocol(format!(
+                "fal's estimate is in {}, not USD",
+                estimate.currency
+            )));
+        }
+        Ok(estimate.total_cost)
     }
 
     /// Requests to one endpoint in fal's history (24 h by default, 90 days when asking for one

@@ -18,6 +18,22 @@ pub enum TrainerKind {
     Style,
 }
 
+impl TrainerKind {
+    pub const ALL: [TrainerKind; 2] = [TrainerKind::Portrait, TrainerKind::Style];
+
+    /// The id a creator names the trainer by (`--trainer`): the base model and the trainer.
+    pub fn id(self) -> &'static str {
+        match self {
+            TrainerKind::Portrait => "flux1-portrait",
+            TrainerKind::Style => "flux1-fast",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<TrainerKind> {
+        TrainerKind::ALL.into_iter().find(|kind| kind.id() == id)
+    }
+}
+
 /// The guide's presets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -68,9 +68,23 @@ impl Library {
     /// the photo files, thumbnails and gallery images no other avatar holds; `None` when there is
     /// no such avatar.
     pub fn delete_avatar(&self, id: AvatarId) -> Result<Option<DeletedFiles>> {
-        let changed = self
-            .connection()
-            .execute("DELETE FROM avatars WHERE id = ?1", [id.to_string()])?;
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        // The avatar's paid requests stay in the ledger: the budget counts money spent, whatever
+        // was deleted since.
+        let paid = crate::jobs::PAID_REQUESTS
+            .replace("{avatar}", "AND avatar_id = ?1")
+            .replace("{avatar_of_pack}", "AND packs.avatar_id = ?1");
+        transaction.execute(
+            &format!(
+                "INSERT INTO deleted_spending (month, confirmed, billed, deleted_at)
+                 SELECT month, confirmed, billed, ?2 FROM ({paid})"
+            ),
+            rusqlite::params![id.to_string(), crate::jobs::timestamp(chrono::Utc::now())],
+        )?;
+        let changed = transaction.execute("DELETE FROM avatars WHERE id = ?1", [id.to_string()])?;
+        transaction.commit()?;
+        drop(connection);
         if changed == 0 {
             return Ok(None);
         }

@@ -164,6 +164,26 @@ impl Library {
         .collect()
     }
 
+    /// Marks a pending request as being sent, paid, from `sent_at`: a compare-and-swap on its
+    /// state, so of two processes advancing the same pack only the one whose row count is 1
+    /// sends it.
+    pub fn claim_generation_request(
+        &self,
+        request: &GenerationRequest,
+        sent_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let changed = self.connection().execute(
+            "UPDATE generation_requests SET state = 'sending', paid = 1, sent_at = ?3
+             WHERE generation_id = ?1 AND prompt_index = ?2 AND state = 'pending'",
+            params![
+                request.generation_id.to_string(),
+                request.prompt_index,
+                timestamp(sent_at),
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
     /// Writes one request of a generation as it is now.
     pub fn save_generation_request(&self, request: &GenerationRequest) -> Result<()> {
         self.connection().execute(

@@ -48,7 +48,24 @@ pub(crate) const COMMITTED_IN_MONTH: &str = "SELECT COALESCE(SUM(cost), 0) FROM 
     SELECT confirmed_cost_usd FROM generations
     WHERE test_mode = 0 AND substr(created_at, 1, 7) = ?1
         AND (state IN ('pending', 'running') OR EXISTS (
-            SELECT 1 FROM generation_requests WHERE generation_id = generations.id AND paid = 1)))";
+            SELECT 1 FROM generation_requests WHERE generation_id = generations.id AND paid = 1))
+    UNION ALL
+    SELECT confirmed FROM deleted_spending WHERE month = ?1)";
+
+/// A paid request of the ledger, one row each, with its month, confirmed and billed cost: the
+/// trainings, the pack requests (each at its share of the pack's confirmed cost; fal's billing
+/// of them is not read) and what deleted avatars' paid requests cost. `{avatar}` narrows the
+/// trainings and packs to one avatar's.
+pub(crate) const PAID_REQUESTS: &str = "
+    SELECT substr(created_at, 1, 7) AS month, confirmed_cost_usd AS confirmed,
+        billed_cost_usd AS billed
+    FROM training_jobs WHERE test_mode = 0 AND paid_request = 1 {avatar}
+    UNION ALL
+    SELECT substr(packs.created_at, 1, 7), packs.confirmed_cost_usd
+        / json_array_length(packs.prompts), NULL
+    FROM generation_requests AS requests
+    JOIN generations AS packs ON packs.id = requests.generation_id
+    WHERE packs.test_mode = 0 AND requests.paid = 1 {avatar_of_pack}";
 
 impl Library {
     /// Records a new job, unless the avatar already has an unfinished one or, with a monthly
@@ -107,6 +124,17 @@ impl Library {
         Ok(JobInsert::Inserted)
     }
 
+    /// Moves the charge of a job that ended unsettled to the job that adopted its request: the
+    /// request is paid once, by the job that follows it. Returns whether `from` still held it.
+    pub fn hand_over_charge(&self, from: JobId) -> Result<bool> {
+        let changed = self.connection().execute(
+            "UPDATE training_jobs SET paid_request = 0 WHERE id = ?1 AND state = 'failed'
+                AND paid_request = 1",
+            [from.to_string()],
+        )?;
+        Ok(changed == 1)
+    }
+
     pub fn job(&self, id: JobId) -> Result<Option<TrainingJob>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(&format!("{SELECT_JOB} WHERE id = ?1"))?;
@@ -134,21 +162,16 @@ impl Library {
     /// request never left are not in it.
     pub fn monthly_spending(&self) -> Result<Vec<MonthSpending>> {
         let connection = self.connection();
-        let mut statement = connection.prepare(
-            // A sample pack's requests each count as one request, at its share of the pack's
-            // confirmed cost; fal's billing of them is not read.
+        let paid = PAID_REQUESTS
+            .replace("{avatar}", "")
+            .replace("{avatar_of_pack}", "");
+        let mut statement = connection.prepare(&format!(
             "SELECT month, SUM(confirmed), SUM(billed), COUNT(*), COUNT(billed) FROM (
-                SELECT substr(created_at, 1, 7) AS month, confirmed_cost_usd AS confirmed,
-                    billed_cost_usd AS billed
-                FROM training_jobs WHERE test_mode = 0 AND paid_request = 1
+                {paid}
                 UNION ALL
-                SELECT substr(packs.created_at, 1, 7), packs.confirmed_cost_usd
-                    / json_array_length(packs.prompts), NULL
-                FROM generation_requests AS requests
-                JOIN generations AS packs ON packs.id = requests.generation_id
-                WHERE packs.test_mode = 0 AND requests.paid = 1)
-             GROUP BY month ORDER BY month DESC",
-        )?;
+                SELECT month, confirmed, billed FROM deleted_spending)
+             GROUP BY month ORDER BY month DESC"
+        ))?;
         let months = statement.query_map([], |row| {
             Ok(MonthSpending {
                 month: row.get(0)?,

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_job_codes.sql"),
     include_str!("../migrations/0010_photo_identities.sql"),
     include_str!("../migrations/0011_generations.sql"),
+    include_str!("../migrations/0012_deleted_spending.sql"),
 ];
 
 /// The schema version this build writes.

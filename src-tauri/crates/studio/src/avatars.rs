@@ -112,6 +112,18 @@ impl Studio {
                 avatar.name
             )));
         }
+        // A pack's queued requests are paid work on fal: they are cancelled and ended first.
+        if self
+            .library
+            .generations(avatar.id)?
+            .iter()
+            .any(|generation| !generation.state.is_final())
+        {
+            return Err(Error::Conflict(format!(
+                "{} is still making a sample pack; stop the pack and wait until it has ended, then delete the avatar",
+                avatar.name
+            )));
+        }
         let s3_objects = match self.s3_store()? {
             Some(store) => store
                 .delete_prefix(&format!("avatars/{}/", avatar.id))

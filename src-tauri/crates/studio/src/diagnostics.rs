@@ -17,7 +17,13 @@ pub enum Service {
     Library,
     /// What stays on fal's servers after a training, and for how long.
     FalRetention,
+    /// What fal billed against what the creator confirmed.
+    FalBilling,
 }
+
+/// How far what fal billed for a training may be from what the creator confirmed before
+/// Diagnostics says so.
+const BILLED_TOLERANCE: f64 = 0.2;
 
 /// What a check found; the UI words each one, `detail` carries the specifics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
@@ -49,9 +55,14 @@ pub enum Finding {
     /// Nothing of the library's trainings is kept by fal beyond the lifetimes the app asks for
     /// (training sets one day, outputs deleted once the model is saved).
     RetentionMinimal,
-    /// fal keeps the outputs (the model files) of `detail` trainings until they expire, seven
-    /// days after they were made: the key may not delete them (an admin key may).
+    /// fal keeps what `detail`'s first number of trainings left (their request records for its
+    /// storage period, their model files seven days), the last until `detail`'s date
+    /// (`YYYY-MM-DD`): the key may not delete them (an admin key may), or fal could not.
     RetentionOutputsKept,
+    /// Every training whose billing could be read was billed within 20% of what was confirmed.
+    BilledAsConfirmed,
+    /// fal billed `detail` trainings more than 20% away from what the creator confirmed.
+    BilledDiffers,
 }
 
 impl Finding {
@@ -66,6 +77,7 @@ impl Finding {
                 | Self::StorageUnencrypted
                 | Self::StorageNotPublicS3Only
                 | Self::KeychainUnavailable
+                | Self::BilledDiffers
         )
     }
 }
@@ -100,6 +112,7 @@ impl Studio {
             self.diagnose_keychain(),
             self.diagnose_library(),
             self.diagnose_retention(),
+            self.diagnose_billing(),
         ]
     }
 
@@ -204,24 +217,52 @@ impl Studio {
     }
 
     fn diagnose_retention(&self) -> Diagnosis {
-        let kept = self.library.jobs().map(|jobs| {
-            jobs.iter()
-                .filter(|job| job.fal_outputs.as_deref() == Some("kept"))
-                .filter(|job| {
-                    job.finished_at.is_some_and(|finished| {
-                        // Payloads stay for fal's storage period, output files their lifetime.
-                        self.clock.now() - finished
-                            < chrono::Duration::from_std(fal::PAYLOAD_STORAGE_PERIOD)
-                                .unwrap_or_else(|_| chrono::Duration::days(30))
-                    })
-                })
-                .count()
-        });
-        match kept {
-            Ok(0) | Err(_) => Diagnosis::new(Service::FalRetention, Finding::RetentionMinimal, ""),
-            Ok(count) => Diagnosis::new(
+        let now = self.clock.now();
+        // Payloads stay for fal's storage period (the output files their shorter lifetime).
+        let period = chrono::Duration::from_std(fal::PAYLOAD_STORAGE_PERIOD)
+            .unwrap_or_else(|_| chrono::Duration::days(30));
+        let kept_until: Vec<chrono::DateTime<chrono::Utc>> = self
+            .library
+            .jobs()
+            .map(|jobs| {
+                jobs.iter()
+                    .filter(|job| job.fal_outputs.as_deref() == Some("kept"))
+                    .filter_map(|job| job.finished_at.map(|finished| finished + period))
+                    .filter(|until| *until > now)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match kept_until.iter().max() {
+            None => Diagnosis::new(Service::FalRetention, Finding::RetentionMinimal, ""),
+            Some(until) => Diagnosis::new(
                 Service::FalRetention,
                 Finding::RetentionOutputsKept,
+                format!("{} {}", kept_until.len(), until.format("%Y-%m-%d")),
+            ),
+        }
+    }
+
+    /// Trainings fal billed more than [`BILLED_TOLERANCE`] away from what the creator confirmed.
+    fn diagnose_billing(&self) -> Diagnosis {
+        let differing = self
+            .library
+            .jobs()
+            .map(|jobs| {
+                jobs.iter()
+                    .filter(|job| {
+                        job.billed_cost_usd.is_some_and(|billed| {
+                            (billed - job.confirmed_cost_usd).abs()
+                                > BILLED_TOLERANCE * job.confirmed_cost_usd.max(0.01)
+                        })
+                    })
+                    .count()
+            })
+            .unwrap_or_default();
+        match differing {
+            0 => Diagnosis::new(Service::FalBilling, Finding::BilledAsConfirmed, ""),
+            count => Diagnosis::new(
+                Service::FalBilling,
+                Finding::BilledDiffers,
                 count.to_string(),
             ),
         }

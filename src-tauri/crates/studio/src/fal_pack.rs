@@ -210,10 +210,14 @@ impl Studio {
         lora: &str,
     ) -> Result<()> {
         let input = request_input(generation, request.prompt_index, lora);
+        let now = self.clock.now();
+        if !self.library.claim_generation_request(request, now)? {
+            // Another process (the app and the CLI at once) is sending it.
+            return Ok(());
+        }
         request.state = RequestState::Sending;
         request.paid = true;
-        request.sent_at = Some(self.clock.now());
-        self.library.save_generation_request(request)?;
+        request.sent_at = Some(now);
         match client.submit(&generation.endpoint, &input, None).await {
             Ok(submitted) => {
                 request.state = RequestState::Queued;
@@ -292,16 +296,22 @@ impl Studio {
             other.prompt_index != request.prompt_index && other.state == RequestState::Sending
         });
         // fal keeps the inputs now (no `X-Fal-Store-IO: 0`): the prompt, the seed and the LoRA
-        // address together name this request, not one of another pack.
-        let expected = request_input(
-            generation,
-            request.prompt_index,
-            generation.lora_url.as_deref().unwrap_or_default(),
-        );
+        // address together name this request, not one of another pack. The LoRA it was sent
+        // with is the pack's stored address or, when that was replaced since, the training's.
+        let training_lora = self
+            .library
+            .job(generation.training_job_id)?
+            .and_then(|training| training.model_url);
+        let loras: Vec<Value> = [generation.lora_url.clone(), training_lora]
+            .into_iter()
+            .flatten()
+            .map(|lora| request_input(generation, request.prompt_index, &lora)["loras"].clone())
+            .collect();
+        let expected = request_input(generation, request.prompt_index, "");
         let is_ours = |input: &Value| {
-            ["prompt", "seed", "loras"]
-                .into_iter()
-                .all(|field| input[field] == expected[field])
+            input["prompt"] == expected["prompt"]
+                && input["seed"] == expected["seed"]
+                && loras.contains(&input["loras"])
         };
         let lost = LostSubmit {
             sending_began,
@@ -471,9 +481,12 @@ impl Studio {
                     index + 1
                 ))
             })?;
-            let partial = self
-                .library
-                .work_file(&format!("{}-{position}.image.partial", generation.id));
+            // A name of its own: another process advancing the same pack may fetch it too.
+            let partial = self.library.work_file(&format!(
+                "{}-{position}-{}.image.partial",
+                generation.id,
+                uuid::Uuid::new_v4().simple()
+            ));
             if let Err(error) = client.download(url, &partial, MAX_IMAGE_BYTES).await {
                 let _ = std::fs::remove_file(&partial);
                 failure = Some(match error {

@@ -23,6 +23,9 @@ pub const DEFAULT_GENERATION_ENDPOINT: &str = "fal-ai/flux-lora";
 const IMAGE_SIZE: &str = "portrait_4_3";
 /// Images per prompt fal accepts in one request.
 const MAX_IMAGES_PER_PROMPT: u32 = 4;
+/// The largest seed a request may carry: fal's seeds are signed 64-bit integers (UNCONFIRMED
+/// beyond the schema's "integer"); a pack's seeds count up from its first.
+const MAX_SEED: u64 = i64::MAX as u64;
 /// Prompts in one pack.
 const MAX_PROMPTS: usize = 16;
 /// `portrait_4_3` is 768 × 1024 pixels.
@@ -303,6 +306,17 @@ impl Studio {
             )));
         }
         let images = prompts.len() as u32 * images_per_prompt;
+        let seed = request
+            .seed
+            .or(pack.map(|pack| pack.seed))
+            .unwrap_or(PACKS[0].seed);
+        // Each image's seed follows the first; fal takes a signed 64-bit integer.
+        if seed > MAX_SEED - u64::from(images) {
+            return Err(Error::InvalidInput(format!(
+                "the seed {seed} is too large: at most {}",
+                MAX_SEED - u64::from(images)
+            )));
+        }
         Ok(GenerationPlan {
             avatar_id: avatar.id,
             avatar_name: avatar.name,
@@ -310,10 +324,7 @@ impl Studio {
             pack: pack.map_or("custom", |pack| pack.name).to_string(),
             prompts,
             images_per_prompt,
-            seed: request
-                .seed
-                .or(pack.map(|pack| pack.seed))
-                .unwrap_or(PACKS[0].seed),
+            seed,
             image_size: IMAGE_SIZE.to_string(),
             endpoint: self.config().generation_endpoint.clone(),
             images,

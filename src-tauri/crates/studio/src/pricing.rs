@@ -22,30 +22,48 @@ const PRICE_TRIES: fal::RetryPolicy = fal::RetryPolicy {
     max_delay: Duration::from_millis(200),
 };
 
-/// Prices read from fal, by endpoint.
+/// What fal said, each kept with when it was read: prices by endpoint, and fal's estimates of a
+/// run by endpoint and step count.
 #[derive(Default)]
-pub(crate) struct PriceCache(Mutex<HashMap<String, (DateTime<Utc>, fal::Price)>>);
+pub(crate) struct PriceCache {
+    prices: Timed<String, fal::Price>,
+    /// By endpoint and step count.
+    estimates: Timed<(String, u32), f64>,
+}
 
-impl PriceCache {
-    /// The price read less than [`PRICE_LIFETIME`] before `now`, on the studio's clock.
-    fn get(&self, endpoint: &str, now: DateTime<Utc>) -> Option<fal::Price> {
-        let prices = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        prices
-            .get(endpoint)
-            .filter(|(read_at, _)| (now - *read_at).to_std().unwrap_or_default() < PRICE_LIFETIME)
-            .map(|(_, price)| price.clone())
-    }
+/// Values by key, each with when it was read.
+type Timed<K, V> = Mutex<HashMap<K, (DateTime<Utc>, V)>>;
 
-    fn put(&self, price: fal::Price, now: DateTime<Utc>) {
-        let mut prices = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        prices.insert(price.endpoint_id.clone(), (now, price));
-    }
+/// The value read less than [`PRICE_LIFETIME`] before `now`, on the studio's clock.
+fn fresh<K: std::hash::Hash + Eq, V: Clone>(
+    map: &Timed<K, V>,
+    key: &K,
+    now: DateTime<Utc>,
+) -> Option<V> {
+    let map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.get(key)
+        .filter(|(read_at, _)| (now - *read_at).to_std().unwrap_or_default() < PRICE_LIFETIME)
+        .map(|(_, value)| value.clone())
+}
+
+fn remember<K: std::hash::Hash + Eq, V>(map: &Timed<K, V>, key: K, value: V, now: DateTime<Utc>) {
+    let mut map = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    map.insert(key, (now, value));
+}
+
+/// How far fal's figure and the documented table may differ before the price is called
+/// unverified: the pricing API's units are not documented, and a public snapshot of it gives
+/// the trainers ten times their model pages' price (fal-protocol.md §8.5).
+const MAX_PRICE_RATIO: f64 = 3.0;
+
+/// A run's cost as a plan shows it and the budget counts it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Cost {
+    /// What the confirmation names and the budget counts: the higher figure when unverified.
+    pub usd: f64,
+    pub source: PriceSource,
+    /// fal's figure and the table's, when they differ by more than [`MAX_PRICE_RATIO`].
+    pub unverified: Option<(f64, f64)>,
 }
 
 /// Where a cost came from.
@@ -90,34 +108,74 @@ pub(crate) fn dollars(amount: f64) -> f64 {
 }
 
 impl Studio {
-    /// A run's cost: fal's live price per step for the trainer when it can be read, else the
-    /// built-in estimate.
-    pub(crate) async fn training_cost(
-        &self,
-        endpoint: &str,
-        steps: u32,
-        static_cost: f64,
-    ) -> (f64, PriceSource) {
+    /// A run's cost: fal's own figure for the trainer when its price is one the app can count
+    /// (per step), from fal's estimate endpoint where the key may call it, else its unit price
+    /// times the steps; always checked against the documented table. A figure of fal's that is
+    /// not a positive number is not used; one that differs from the table by more than
+    /// [`MAX_PRICE_RATIO`] either way is shown with the table's as unverified, and the higher
+    /// of the two is what the creator confirms and the budget counts.
+    pub(crate) async fn training_cost(&self, endpoint: &str, steps: u32, table_cost: f64) -> Cost {
         if self.config().test_mode {
-            return (0.0, PriceSource::None);
+            return Cost {
+                usd: 0.0,
+                source: PriceSource::None,
+                unverified: None,
+            };
         }
-        let price = match self.prices.get(endpoint, self.clock.now()) {
+        let table = Cost {
+            usd: table_cost,
+            source: PriceSource::Static,
+            unverified: None,
+        };
+        let price = match fresh(&self.prices.prices, &endpoint.to_string(), self.clock.now()) {
             Some(price) => Some(price),
             None => self.read_price(endpoint).await,
         };
-        match price {
-            // Only a per-step price can be counted for a training; any other unit (a GPU
-            // second, a run of unknown length) falls back to the table.
-            Some(price)
-                if price.currency == "USD" && price.unit.to_lowercase().contains("step") =>
-            {
-                (
-                    dollars(price.unit_price * f64::from(steps)),
-                    PriceSource::Fal,
-                )
-            }
-            _ => (static_cost, PriceSource::Static),
+        // Only a per-step price can be counted for a training; any other unit (a GPU second, a
+        // run of unknown length) falls back to the table.
+        let Some(price) = price
+            .filter(|price| price.currency == "USD" && price.unit.to_lowercase().contains("step"))
+        else {
+            return table;
+        };
+        let fal_cost = match self.fal_estimate(endpoint, steps).await {
+            Some(estimate) => estimate,
+            None => price.unit_price * f64::from(steps),
+        };
+        if !(fal_cost.is_finite() && fal_cost > 0.0) {
+            return table;
         }
+        let fal_cost = dollars(fal_cost);
+        let ratio = fal_cost.max(table_cost) / fal_cost.min(table_cost).max(0.01);
+        if ratio > MAX_PRICE_RATIO {
+            Cost {
+                usd: fal_cost.max(table_cost),
+                source: PriceSource::Fal,
+                unverified: Some((fal_cost, table_cost)),
+            }
+        } else {
+            Cost {
+                usd: fal_cost,
+                source: PriceSource::Fal,
+                unverified: None,
+            }
+        }
+    }
+
+    /// fal's estimate of a run of `steps`, read once an hour per step count; `None` when the
+    /// key may not ask or fal cannot answer.
+    async fn fal_estimate(&self, endpoint: &str, steps: u32) -> Option<f64> {
+        let key = (endpoint.to_string(), steps);
+        if let Some(estimate) = fresh(&self.prices.estimates, &key, self.clock.now()) {
+            return Some(estimate);
+        }
+        let client = self.fal_client_retrying(PRICE_TRIES).ok()?;
+        let estimate = client
+            .estimate_cost(endpoint, f64::from(steps))
+            .await
+            .ok()?;
+        remember(&self.prices.estimates, key, estimate, self.clock.now());
+        Some(estimate)
     }
 
     /// A sample pack's cost: fal's live price per megapixel (images billed by rounding up to
@@ -137,7 +195,7 @@ impl Studio {
         // UNCONFIRMED whether a megapixel is 10^6 or 2^20 pixels; 10^6 bills more, so it is the
         // one the estimate uses.
         let billed_megapixels = megapixels_per_image.ceil();
-        let price = match self.prices.get(endpoint, self.clock.now()) {
+        let price = match fresh(&self.prices.prices, &endpoint.to_string(), self.clock.now()) {
             Some(price) => Some(price),
             None => self.read_price(endpoint).await,
         };
@@ -155,8 +213,11 @@ impl Studio {
             _ => None,
         };
         match per_image {
-            Some(per_image) => (dollars(per_image * f64::from(images)), PriceSource::Fal),
-            None => (
+            // A price of 0 or less, or not a number, is not fal's word on what a pack costs.
+            Some(per_image) if per_image.is_finite() && per_image > 0.0 => {
+                (dollars(per_image * f64::from(images)), PriceSource::Fal)
+            }
+            _ => (
                 dollars(STATIC_PER_MEGAPIXEL * billed_megapixels * f64::from(images)),
                 PriceSource::Static,
             ),
@@ -171,7 +232,12 @@ impl Studio {
             .ok()?
             .into_iter()
             .find(|price| price.endpoint_id == endpoint)?;
-        self.prices.put(price.clone(), self.clock.now());
+        remember(
+            &self.prices.prices,
+            endpoint.to_string(),
+            price.clone(),
+            self.clock.now(),
+        );
         Some(price)
     }
 

@@ -18,6 +18,8 @@ use crate::{Result, Studio};
 /// the clocks differ a little, and a submit waits at most its timeout for an answer.
 const CLOCK_SKEW: Duration = Duration::seconds(30);
 const LONGEST_SEND: Duration = Duration::seconds(150);
+/// How far back fal's request history answers for one request (fal-protocol.md §7.4).
+const HISTORY_WINDOW: Duration = Duration::days(90);
 
 /// The longest a training may run once started: four times the guide's longest preset (45
 /// minutes for a quality style run). fal documents no run time for its trainers.
@@ -119,6 +121,64 @@ impl Studio {
             // Asked again at the next step: the follow loop's pause grows to a few seconds.
             Finding::NotYetKnown => self.save_if_changed(job, JobStep::AwaitingHistory),
             Finding::Ambiguous(why) => self.settle_impossible(job, &why),
+        }
+    }
+
+    /// Asks fal's history again about the avatar's latest job when it ended unsettled (its
+    /// answer lost and the history silent or unreadable then), before a new start sends
+    /// anything: the request fal now lists is returned for the new job to adopt. A start is
+    /// refused while the history cannot yet tell; one proven never received, or past the
+    /// history's 90 days, goes ahead.
+    pub(crate) async fn recheck_unsettled(
+        &self,
+        avatar_id: library::AvatarId,
+    ) -> Result<Option<(TrainingJob, fal::RequestRecord)>> {
+        let Some(latest) = self.library.latest_job(avatar_id)? else {
+            return Ok(None);
+        };
+        let unsettled = matches!(latest.failure, Some(JobFailure::Unsettled { .. }));
+        let sent = sending_began(&latest);
+        if !unsettled
+            || !latest.paid_request
+            || latest.test_mode
+            || self.clock.now() - sent > HISTORY_WINDOW
+        {
+            return Ok(None);
+        }
+        let refused = |why: String| {
+            crate::Error::Conflict(format!(
+                "fal's answer to this avatar's training sent at {} was lost, and {why}. Nothing new is sent until fal's history can tell whether it arrived, so it is never paid twice: try again later, or check your requests on fal's dashboard.",
+                sent.format("%Y-%m-%d %H:%M UTC")
+            ))
+        };
+        let client = self.fal_client()?;
+        let query = fal::RequestQuery {
+            endpoint_id: &latest.trainer,
+            start: Some(sent - CLOCK_SKEW),
+            end: None,
+            request_id: None,
+            with_payloads: true,
+        };
+        let records = client
+            .requests(&query)
+            .await
+            .map_err(|error| refused(format!("fal's request history cannot be read ({error})")))?;
+        let known: HashSet<String> = self
+            .library
+            .jobs()?
+            .into_iter()
+            .filter_map(|job| job.request_id)
+            .collect();
+        match self.judge(&latest, records, &known, false) {
+            Finding::Arrived(record) => Ok(Some((latest, record))),
+            Finding::NotArrived | Finding::Ambiguous(_) => Ok(None),
+            Finding::NotYetKnown => {
+                let bound = settle_bound(LONGEST_TRAINING_RUN, self.config().history_delay);
+                Err(refused(format!(
+                    "fal's history, which lists only finished requests, can tell by {}",
+                    (sent + bound).format("%Y-%m-%d %H:%M UTC")
+                )))
+            }
         }
     }
 

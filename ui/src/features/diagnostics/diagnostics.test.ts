@@ -42,11 +42,20 @@ describe("diagnoses in words", () => {
     expect(minimal.finding).toMatch(/^fal keeps nothing of your trainings beyond what the app asks/);
     const kept = (detail: string, target: "en" | "ru") =>
       diagnosisText(diagnosis({ service: "fal_retention", finding: "retention_outputs_kept", detail }), target);
-    expect(kept("1", "en").finding).toMatch(/^fal keeps the model files of 1 recent training on its servers until they expire, 7 days/);
-    expect(kept("3", "en").finding).toMatch(/^fal keeps the model files of 3 recent trainings on/);
-    expect(kept("3", "en").detail).toBeNull();
-    expect(kept("21", "ru").finding).toMatch(/^fal хранит на своих серверах файлы моделей 21 недавнего обучения,/);
-    expect(kept("5", "ru").finding).toMatch(/^fal хранит на своих серверах файлы моделей 5 недавних обучений,/);
-    expect(kept("5", "ru").service).toBe("Что остаётся на fal");
+    expect(kept("1 2027-01-06", "en").finding).toMatch(/^fal keeps what 1 recent training left on its servers .* until January 6, 2027 at the latest/);
+    expect(kept("3 2027-01-06", "en").finding).toMatch(/^fal keeps what 3 recent trainings left on/);
+    expect(kept("3 2027-01-06", "en").detail).toBeNull();
+    expect(kept("21 2027-01-06", "ru").finding).toMatch(/^fal хранит на своих серверах то, что осталось от 21 недавнего обучения .* 6 января 2027/);
+    expect(kept("5 2027-01-06", "ru").finding).toMatch(/^fal хранит на своих серверах то, что осталось от 5 недавних обучений/);
+    expect(kept("5 2027-01-06", "ru").service).toBe("Что остаётся на fal");
+  });
+
+  it("flag trainings fal billed far from what was confirmed", () => {
+    const differs = diagnosisText(diagnosis({ service: "fal_billing", finding: "billed_differs", detail: "2" }), "en");
+    expect(differs.service).toBe("What fal billed");
+    expect(differs.finding).toMatch(/^fal billed 2 trainings more than 20% away/);
+    expect(differs.detail).toBeNull();
+    const russian = diagnosisText(diagnosis({ service: "fal_billing", finding: "billed_differs", detail: "1" }), "ru");
+    expect(russian.finding).toMatch(/^fal списал за 1 обучение/);
   });
 });

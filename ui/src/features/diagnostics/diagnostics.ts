@@ -8,6 +8,7 @@ const DETAIL_IN_WORDS: ReadonlySet<Finding> = new Set<Finding>([
   "storage_not_public",
   "storage_not_public_s3_only",
   "retention_outputs_kept",
+  "billed_differs",
 ]);
 
 export interface DiagnosisText {
@@ -26,9 +27,20 @@ export function diagnosisText(diagnosis: Diagnosis, target: Locale = locale()): 
   };
 }
 
+/** A `YYYY-MM-DD` day in the creator's language; as given when it is not one. */
+function formatDay(day: string, target: Locale): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  if (Number.isNaN(date.getTime())) return day;
+  return new Intl.DateTimeFormat(target, { dateStyle: "long", timeZone: "UTC" }).format(date);
+}
+
 function findingText({ finding, detail }: Diagnosis, target: Locale): string {
-  // The detail is how many trainings' outputs fal still keeps.
-  if (finding === "retention_outputs_kept") return tn("diagnostics.outputsKept", Number(detail), target);
+  // The detail is how many trainings' outputs fal still keeps, and the last day it keeps them.
+  if (finding === "retention_outputs_kept") {
+    const [count, until] = detail.split(" ");
+    return tn("diagnostics.outputsKept", Number(count), target, { until: formatDay(until ?? "", target) });
+  }
+  if (finding === "billed_differs") return tn("diagnostics.billedDiffers", Number(detail), target);
   const key: `diagnostics.finding.${typeof finding}` = `diagnostics.finding.${finding}`;
   return translate(target, key, { detail });
 }

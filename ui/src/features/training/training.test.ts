@@ -71,6 +71,9 @@ const plan = (overrides: Partial<TrainingPlan> = {}): TrainingPlan => ({
   storage: "s3",
   storage_notice: null,
   price_source: "static",
+  price_unverified: false,
+  cost_usd_fal: null,
+  cost_usd_table: null,
   spent_this_month_usd: 0,
   monthly_budget_usd: null,
   ...overrides,
@@ -199,6 +202,18 @@ describe("estimate", () => {
     expect(text.priceSource).toBe("At fal's current price for your account");
     expect(text.note).toBeNull();
     expect(estimateText(plan({ price_source: "fal" }), "ru").priceSource).toBe("По текущей цене fal для вашего аккаунта");
+  });
+
+  it("shows both figures when fal's price and the published table disagree", () => {
+    const unverified = plan({ price_source: "fal", cost_usd: 20, price_unverified: true, cost_usd_fal: 20, cost_usd_table: 2.4 });
+    const english = estimateText(unverified, "en").priceSource ?? "";
+    expect(english).toContain("unverified");
+    expect(english).toContain("$20.00");
+    expect(english).toContain("$2.40");
+    const russian = plain(estimateText(unverified, "ru").priceSource ?? "");
+    expect(russian).toContain("не подтверждена");
+    expect(russian).toContain("20,00");
+    expect(russian).toContain("2,40");
     expect(estimateText(plan(), "ru").priceSource).toBe("Оценка по опубликованным ценам fal");
   });
 

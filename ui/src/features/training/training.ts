@@ -147,7 +147,14 @@ export function estimateText(plan: TrainingPlan, target: Locale = locale()): Est
     cost: plan.test_mode
       ? translate(target, "training.noCost")
       : translate(target, "training.cost", { cost: formatCost(plan.cost_usd, target) }),
-    priceSource: priceSource ? translate(target, priceSource) : null,
+    priceSource: plan.price_unverified
+      ? translate(target, "training.priceUnverified", {
+          fal: formatCost(plan.cost_usd_fal ?? 0, target),
+          table: formatCost(plan.cost_usd_table ?? 0, target),
+        })
+      : priceSource
+        ? translate(target, priceSource)
+        : null,
     note: plan.price_source === "static" ? translate(target, `training.priceBasis.${plan.training_type}`) : null,
     budget:
       budget === null

@@ -252,13 +252,17 @@ export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "libr
 
 export type ErrorReport = { code: ErrorCode, message: string, };
 
-export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "storage_not_public" | "storage_not_public_s3_only" | "keychain_available" | "keychain_unavailable" | "library_open" | "retention_minimal" | "retention_outputs_kept";
+export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "storage_not_public" | "storage_not_public_s3_only" | "keychain_available" | "keychain_unavailable" | "library_open" | "retention_minimal" | "retention_outputs_kept" | "billed_as_confirmed" | "billed_differs";
 
 export type Gender = "male" | "female" | "other";
 
 export type ImportUpdate = { result: PhotoResult, stored: PhotoEntry | null, };
 
-export type JobFailure = { "code": "settings", detail: string, } | { "code": "refused", detail: string, } | { "code": "fal_failed", kind: string | null, detail: string, } | { "code": "no_request" } | { "code": "forgotten" } | { "code": "result_expired" } | { "code": "result_unusable", detail: string, } | { "code": "model_not_https", url: string, } | { "code": "model_gone" } | { "code": "model_private", status: number, } | { "code": "transfer_gave_up", transfer: Transfer, tries: number, detail: string, } | { "code": "never_received", minutes: number, } | { "code": "unsettled", detail: string, } | { "code": "other", detail: string, };
+export type JobFailure = { "code": "settings", detail: string, } | { "code": "refused", detail: string, } | { "code": "fal_failed", kind: string | null, detail: string, } | { "code": "no_request" } | { "code": "forgotten" } | { "code": "result_expired" } | { "code": "result_unusable", detail: string, } | { "code": "model_not_https", url: string, } | { "code": "model_gone" } | { "code": "model_private", status: number, } | { "code": "transfer_gave_up", transfer: Transfer, tries: number, detail: string, } | { "code": "never_received", minutes: number, } | { "code": "unsettled", detail: string, 
+/**
+ * When it was sent; absent in failures recorded by an older version.
+ */
+sent_at: string | null, } | { "code": "image_unavailable", status: number, } | { "code": "other", detail: string, };
 
 export type JobState = "preparing" | "submitting" | "queued" | "running" | "downloading" | "completed" | "failed" | "cancelled";
 
@@ -355,7 +359,7 @@ name: string, source: SecretSource | null,
  */
 problem: string | null, };
 
-export type Service = "fal" | "storage" | "keychain" | "library" | "fal_retention";
+export type Service = "fal" | "storage" | "keychain" | "library" | "fal_retention" | "fal_billing";
 
 export type Setting = { name: string, 
 /**
@@ -461,6 +465,19 @@ storage_notice: string | null,
  * `none` (test mode).
  */
 price_source: string, 
+/**
+ * fal's figure and the documented table's differ by more than three times: both are
+ * shown, and `cost_usd` is the higher.
+ */
+price_unverified: boolean, 
+/**
+ * fal's figure, when unverified.
+ */
+cost_usd_fal: number | null, 
+/**
+ * The documented table's figure, when unverified.
+ */
+cost_usd_table: number | null, 
 /**
  * This month's paid requests and confirmed starts so far, before this one.
  */

@@ -57,6 +57,20 @@ fn paid_vars(fake: &FakeFal) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A portrait avatar trained on fal with the fast preset; returns its id.
+fn trained_on_fal(library: &Path, vars: &[(&str, String)]) -> String {
+    let avatar = ready_avatar(library);
+    let trained = json_ok(
+        library,
+        vars,
+        &[
+            "train", &avatar, "--preset", "fast", "--yes", "--wait", "--json",
+        ],
+    );
+    assert_eq!(trained["status"], "completed", "{trained}");
+    avatar
+}
+
 /// A portrait avatar with two accepted photos; returns its id.
 fn ready_avatar(library: &Path) -> String {
     let avatar = json_ok(
@@ -465,16 +479,8 @@ async fn a_paid_pack_needs_yes_and_then_fills_the_gallery_from_fal() {
         ..Script::default()
     });
     let library = tempfile::tempdir().expect("library");
-    let avatar = ready_avatar(library.path());
     let vars = paid_vars(&fake);
-    let trained = json_ok(
-        library.path(),
-        &vars,
-        &[
-            "train", &avatar, "--preset", "fast", "--yes", "--wait", "--json",
-        ],
-    );
-    assert_eq!(trained["status"], "completed", "{trained}");
+    let avatar = trained_on_fal(library.path(), &vars);
 
     let refused = run(
         library.path(),
@@ -518,4 +524,108 @@ async fn a_paid_pack_needs_yes_and_then_fills_the_gallery_from_fal() {
     assert_eq!(gallery.as_array().expect("images").len(), 2);
     assert!(gallery[0]["likeness"].is_number(), "{}", gallery[0]);
     assert_eq!(gallery[0]["simulated"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_shows_what_a_start_would_confirm_and_a_price_fal_cannot_stand_behind_as_unverified()
+{
+    let fake = FakeFal::start().await;
+    // A public snapshot of fal's pricing API gives the trainers ten times their model pages'
+    // price (fal-protocol.md §8.5).
+    fake.set_price("fal-ai/flux-lora-portrait-trainer", 0.02, "steps");
+    let library = tempfile::tempdir().expect("library");
+    let avatar = ready_avatar(library.path());
+    let vars = paid_vars(&fake);
+    let plan = json_ok(
+        library.path(),
+        &vars,
+        &["plan", &avatar, "--steps", "1000", "--json"],
+    );
+    assert_eq!(plan["price_source"], "fal", "{plan}");
+    assert_eq!(plan["price_unverified"], true, "{plan}");
+    assert_eq!(plan["cost_usd_fal"], 20.0);
+    assert_eq!(plan["cost_usd_table"], 2.4);
+    assert_eq!(
+        plan["cost_usd"], 20.0,
+        "the higher is confirmed and counted, and never silently"
+    );
+    assert_eq!(
+        fake.request_count(Route::PricingEstimate),
+        1,
+        "fal's own estimate"
+    );
+
+    let own = json_ok(
+        library.path(),
+        &vars,
+        &["plan", &avatar, "--trainer", "flux1-portrait", "--json"],
+    );
+    assert_eq!(own["trainer"], "fal-ai/flux-lora-portrait-trainer");
+    let other = run(
+        library.path(),
+        &vars,
+        &["plan", &avatar, "--trainer", "flux1-fast", "--json"],
+    );
+    assert!(!other.status.success());
+    let error: Value = serde_json::from_slice(&other.stderr).expect("one JSON error");
+    assert_eq!(error["code"], "invalid_input", "{error}");
+    assert!(fake.submissions().is_empty(), "a plan starts nothing");
+}
+
+#[test]
+fn jobs_advance_finishes_a_pack_cut_off_by_a_killed_process() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let fake = runtime.block_on(FakeFal::start());
+    fake.set_script(Script {
+        queue_time: Duration::from_millis(50),
+        run_time: Duration::from_millis(1500),
+        ..Script::default()
+    });
+    let library = tempfile::tempdir().expect("library");
+    let vars = paid_vars(&fake);
+    let avatar = trained_on_fal(library.path(), &vars);
+    let mut generate = command(
+        library.path(),
+        &vars,
+        &[
+            "generate",
+            &avatar,
+            "--prompt",
+            "on a boat",
+            "--count",
+            "2",
+            "--yes",
+            "--json",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("generate starts");
+    let polled = fake.request_count(Route::Status);
+    runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            fake.wait_for(Route::Status, polled + 2),
+        )
+        .await
+        .expect("the pack's request is being followed")
+    });
+    generate.kill().expect("kill");
+    generate.wait().expect("reaped");
+
+    let advanced = run(library.path(), &vars, &["jobs", "--advance", "--json"]);
+    assert!(
+        advanced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&advanced.stderr)
+    );
+    let gallery = json_ok(library.path(), &vars, &["gallery", &avatar, "--json"]);
+    assert_eq!(gallery.as_array().expect("images").len(), 2, "{gallery}");
+    let packs = fake
+        .submissions()
+        .iter()
+        .filter(|submission| submission.endpoint_id == "fal-ai/flux-lora")
+        .count();
+    assert_eq!(packs, 1, "the pack's request was sent once");
 }

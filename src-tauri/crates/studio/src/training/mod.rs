@@ -61,6 +61,13 @@ pub struct TrainingPlan {
     /// Where the cost came from: `fal` (its pricing API), `static` (the built-in table) or
     /// `none` (test mode).
     pub price_source: String,
+    /// fal's figure and the documented table's differ by more than three times: both are
+    /// shown, and `cost_usd` is the higher.
+    pub price_unverified: bool,
+    /// fal's figure, when unverified.
+    pub cost_usd_fal: Option<f64>,
+    /// The documented table's figure, when unverified.
+    pub cost_usd_table: Option<f64>,
     /// This month's paid requests and confirmed starts so far, before this one.
     pub spent_this_month_usd: f64,
     pub monthly_budget_usd: Option<f64>,
@@ -106,6 +113,80 @@ impl Studio {
                 TrainerSpec::new(TrainerKind::Style, self.config().style_trainer.clone())
             }
         }
+    }
+
+    /// A new job that follows the request an earlier, unsettled job sent, which fal's history
+    /// now lists: it costs what was confirmed for that request, the charge moves to it (so the
+    /// ledger counts the request once), and nothing is uploaded or sent.
+    fn adopt_earlier_request(
+        &self,
+        mut job: TrainingJob,
+        earlier: TrainingJob,
+        record: fal::RequestRecord,
+    ) -> Result<TrainingJob> {
+        let client = self.fal_client()?;
+        job.confirmed_cost_usd = earlier.confirmed_cost_usd;
+        job.price_source = earlier.price_source.clone();
+        // No new money: the budget already counts the earlier job's request.
+        match self.library.insert_job(&job, None)? {
+            JobInsert::Inserted => {}
+            _ => {
+                return Err(Error::Conflict(
+                    "the avatar is already training; wait for it to end or cancel it first".into(),
+                ));
+            }
+        }
+        let submitted = client.adopt(&job.trainer, &record.request_id);
+        job.request_id = Some(submitted.request_id);
+        job.status_url = Some(submitted.status_url);
+        job.response_url = Some(submitted.response_url);
+        job.cancel_url = Some(submitted.cancel_url);
+        job.storage = earlier.storage;
+        job.dataset_key = earlier.dataset_key;
+        job.dataset_url = earlier.dataset_url;
+        job.submitted_at = Some(record.sent_at);
+        job.paid_request = true;
+        job.state = JobState::Queued;
+        job.progress = PROGRESS_SUBMITTED;
+        // A new job is in a leased state: only the lease holder may move it on.
+        let job_id = job.id;
+        if !self.take_lease(job_id)? {
+            return Err(Error::Conflict(STALE_WRITE.into()));
+        }
+        let saved = self.save(job, JobStep::Adopted);
+        self.library.release_lease(job_id, &self.lease_owner)?;
+        let job = saved?;
+        // Counted twice rather than never, should the process stop between the two writes.
+        self.library.hand_over_charge(earlier.id)?;
+        self.follow_in_background(job.id);
+        Ok(job)
+    }
+
+    /// Refuses a trainer id (`flux1-portrait`, `flux1-fast`) that does not train this avatar's
+    /// type; each type has one trainer for now.
+    pub fn check_trainer<'a>(
+        &self,
+        avatar_reference: impl Into<AvatarRef<'a>>,
+        trainer_id: &str,
+    ) -> Result<()> {
+        let avatar = self.avatar(avatar_reference)?;
+        let Some(kind) = fal::TrainerKind::from_id(trainer_id) else {
+            let known: Vec<&str> = fal::TrainerKind::ALL.iter().map(|kind| kind.id()).collect();
+            return Err(Error::InvalidInput(format!(
+                "{trainer_id:?} is not a trainer; the trainers are {}",
+                known.join(", ")
+            )));
+        };
+        let own = self.trainer(avatar.training_type).kind;
+        if kind != own {
+            return Err(Error::InvalidInput(format!(
+                "{trainer_id} does not train {} avatars like {}; their trainer is {}",
+                avatar.training_type,
+                avatar.name,
+                own.id()
+            )));
+        }
+        Ok(())
     }
 
     /// Every preset of both avatar types with the trainers in force, and the accepted ranges.
@@ -154,7 +235,7 @@ impl Studio {
         let estimate = trainer.estimate(params);
         let test_mode = self.config().test_mode;
         let (storage, storage_notice) = self.training_set_route().await?;
-        let (cost_usd, price_source) = self
+        let cost = self
             .training_cost(&trainer.endpoint, params.steps, estimate.cost_usd)
             .await;
         let this_month = crate::pricing::month_of(self.clock.now());
@@ -168,12 +249,15 @@ impl Studio {
             learning_rate: params.learning_rate,
             min_minutes: estimate.minutes.0,
             max_minutes: estimate.minutes.1,
-            cost_usd,
+            cost_usd: cost.usd,
             test_mode,
             photos: avatar.photo_count,
             storage: storage.to_string(),
             storage_notice: storage_notice.map(str::to_string),
-            price_source: price_source.as_str().to_string(),
+            price_source: cost.source.as_str().to_string(),
+            price_unverified: cost.unverified.is_some(),
+            cost_usd_fal: cost.unverified.map(|(fal, _)| fal),
+            cost_usd_table: cost.unverified.map(|(_, table)| table),
             spent_this_month_usd: crate::pricing::dollars(
                 self.library.committed_in_month(&this_month)?,
             ),
@@ -252,6 +336,13 @@ impl Studio {
         }
         // Fail before writing a job that could never be submitted.
         self.trainer_of(plan.test_mode).ready(self, &plan.storage)?;
+        // An earlier submit of this avatar whose fate was not proven is asked about first: when
+        // fal now lists it, the new job follows that request instead of paying for another.
+        let adopting = if plan.test_mode {
+            None
+        } else {
+            self.recheck_unsettled(plan.avatar_id).await?
+        };
         let now = self.clock.now();
         let params = JobParams {
             steps: plan.steps,
@@ -297,6 +388,9 @@ impl Studio {
             download_attempts: 0,
             revision: 0,
         };
+        if let Some((earlier, record)) = adopting {
+            return self.adopt_earlier_request(job, earlier, record);
+        }
         let budget = self.config().monthly_budget_usd.filter(|_| !plan.test_mode);
         match self.library.insert_job(&job, budget)? {
             JobInsert::Inserted => {

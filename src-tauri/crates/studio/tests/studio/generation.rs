@@ -213,3 +213,28 @@ async fn a_pack_needs_a_trained_model() {
         .expect_err("no model");
     assert_eq!(error.code(), studio::ErrorCode::InvalidInput);
 }
+
+#[tokio::test]
+async fn a_seed_whose_images_would_pass_the_largest_seed_is_refused_at_plan_time() {
+    let library = tempfile::tempdir().expect("library");
+    let files = tempfile::tempdir().expect("files");
+    let (studio, _) = open(library.path());
+    let avatar = trained_avatar(&studio, files.path()).await;
+    let request = |seed: u64| GenerationRequest {
+        prompts: vec!["on a boat".into()],
+        count: Some(4),
+        seed: Some(seed),
+        ..GenerationRequest::default()
+    };
+    let error = studio
+        .plan_generation(&avatar, &request(u64::MAX - 1))
+        .await
+        .expect_err("overflows");
+    assert_eq!(error.code(), studio::ErrorCode::InvalidInput, "{error}");
+    let largest = i64::MAX as u64 - 4;
+    let plan = studio
+        .plan_generation(&avatar, &request(largest))
+        .await
+        .expect("the largest seed that fits");
+    assert_eq!(plan.seed, largest);
+}

@@ -205,10 +205,9 @@ async fn a_submit_that_never_reached_fal_is_called_never_received_only_after_the
     assert!(setup.studio.spending().expect("ledger").months.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_submit_the_history_cannot_settle_says_check_the_dashboard_with_its_time() {
-    let fake = FakeFal::start().await;
-    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+/// The next submit is taken but its answer lost, and fal's request history answers 500 to the
+/// lookup that follows (the client's tries included).
+fn lose_the_answer_while_the_history_is_down(fake: &FakeFal) {
     fake.push_fault(Fault::AcceptThenDrop {
         route: Route::Submit,
     });
@@ -220,6 +219,13 @@ async fn a_lost_submit_the_history_cannot_settle_says_check_the_dashboard_with_i
             headers: Vec::new(),
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_the_history_cannot_settle_says_check_the_dashboard_with_its_time() {
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 2048 }));
+    lose_the_answer_while_the_history_is_down(&fake);
     let library = tempfile::tempdir().expect("library");
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
@@ -311,4 +317,194 @@ async fn an_account_with_private_storage_downloads_its_model_through_a_signed_ur
         assert_eq!(job.state, JobState::Completed, "{acl:?}: {job:?}");
         assert_eq!(fake.request_count(Route::SignFileUrl), 1, "{acl:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_of_zero_is_not_fals_and_one_that_agrees_with_the_table_is() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    let trainer = "fal-ai/flux-lora-portrait-trainer";
+    fake.set_price(trainer, 0.0, "steps");
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let plan = |steps: u32| {
+        let overrides = studio::Overrides {
+            steps: Some(steps),
+            learning_rate: None,
+        };
+        setup.studio.plan_training(&avatar, Preset::Fast, overrides)
+    };
+    let free = plan(1000).await.expect("plan");
+    assert_eq!(free.price_source, "static", "$0 is not a price: {free:?}");
+    assert!((free.cost_usd - 2.4).abs() < 1e-9, "{free:?}");
+    // fal's estimate endpoint answers for the exact request, at the account's price.
+    fake.set_price(trainer, 0.0025, "steps");
+    let agreed = plan(1200).await.expect("plan");
+    assert_eq!(agreed.price_source, "fal", "{agreed:?}");
+    assert!(!agreed.price_unverified);
+    assert!((agreed.cost_usd - 3.0).abs() < 1e-9, "{agreed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_start_adopts_an_earlier_unsettled_request_fal_now_lists_instead_of_paying_again() {
+    let fake = FakeFal::start().await;
+    fake.set_script(Script {
+        run_time: Duration::from_millis(1500),
+        ..quick_script(Outcome::Success { lora_bytes: 4096 })
+    });
+    // The answer is lost and fal's history cannot be read then: the job ends unsettled.
+    lose_the_answer_while_the_history_is_down(&fake);
+    let library = tempfile::tempdir().expect("library");
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
+    let unsettled = train(&setup.studio, &avatar, Preset::Fast).await;
+    assert!(
+        matches!(unsettled.failure, Some(JobFailure::Unsettled { .. })),
+        "{unsettled:?}"
+    );
+    // While fal still trains it, the history cannot tell: nothing new starts.
+    let refused = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect_err("not yet known");
+    assert_eq!(refused.code(), studio::ErrorCode::Conflict, "{refused}");
+    assert!(
+        refused.to_string().contains("never paid twice"),
+        "{refused}"
+    );
+
+    fake.wait_for_completions(1).await;
+    let adopted = start(&setup.studio, &avatar, Preset::Fast)
+        .await
+        .expect("adopted");
+    assert_eq!(adopted.step, Some(JobStep::Adopted));
+    let done = setup.studio.drive(adopted.id).await.expect("drive");
+    assert_eq!(done.state, JobState::Completed, "{done:?}");
+    assert_eq!(
+        done.request_id.as_deref(),
+        Some(fake.submissions()[0].request_id.as_str())
+    );
+    assert_eq!(fake.submissions().len(), 1, "never a second paid submit");
+    let spending = setup.studio.spending().expect("ledger");
+    assert_eq!(spending.months.len(), 1);
+    assert_eq!(
+        spending.months[0].requests, 1,
+        "the request is counted once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_avatar_waits_for_its_pack_and_keeps_its_paid_runs_in_the_ledger() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let studio = &setup.studio;
+    let before = studio.spending().expect("ledger");
+    assert_eq!(before.months[0].requests, 1, "{before:?}");
+
+    let pack = start_pack(studio, &avatar, &["on a boat"], 1).await;
+    let refused = studio
+        .delete_avatar(avatar.as_str())
+        .await
+        .expect_err("a pack is under way");
+    assert_eq!(refused.code(), studio::ErrorCode::Conflict, "{refused}");
+    studio.cancel_generation(pack.id).expect("cancel");
+    let ended = studio
+        .advance_generation(pack.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(ended.state, GenerationState::Cancelled);
+
+    studio
+        .delete_avatar(avatar.as_str())
+        .await
+        .expect("deleted");
+    let after = studio.spending().expect("ledger");
+    assert_eq!(
+        after.months, before.months,
+        "the paid run stays in the ledger"
+    );
+    assert_eq!(
+        after.committed_this_month_usd, before.committed_this_month_usd,
+        "and the budget still counts it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_pack_whose_lora_expired_meanwhile_sends_the_librarys_copy() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, training) = trained_on_fal(&fake, library.path()).await;
+    let generation = start_pack(&setup.studio, &avatar, &["on a boat", "at the beach"], 1).await;
+    // The app stops as the first request reaches fal, its answer held: the second is not sent.
+    fake.push_fault(Fault::Delay {
+        route: Route::Submit,
+        delay: Duration::from_secs(60),
+    });
+    let first_sent = async {
+        while inference_submissions(&fake).is_empty() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::select! {
+        outcome = setup.studio.advance_generation(generation.id, |_| {}) => {
+            panic!("the pack should still be running: {outcome:?}")
+        }
+        () = first_sent => {}
+    }
+    drop(setup);
+    // The first request ends; then the training's LoRA goes from fal's CDN.
+    fake.wait_for_completions(2).await;
+    let training_request = training.request_id.clone().expect("request");
+    fake.delete_output_files(&training_request);
+    let uploads_before = fake.uploads().len();
+
+    let next = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let done = next
+        .studio
+        .advance_generation(generation.id, |_| {})
+        .await
+        .expect("pack");
+    assert_eq!(done.state, GenerationState::Completed, "{done:?}");
+    let sent = inference_submissions(&fake);
+    assert_eq!(sent.len(), 2, "each request sent once");
+    assert_ne!(
+        sent[1].input["loras"][0]["path"].as_str(),
+        training.model_url.as_deref(),
+        "never the dead address"
+    );
+    assert_eq!(
+        fake.uploads().len(),
+        uploads_before + 1,
+        "the library's copy"
+    );
+    assert_eq!(next.studio.gallery(&avatar).expect("gallery").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_advancing_one_pack_send_each_request_once() {
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (app, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let prompts = ["on a boat", "at the beach", "in the snow", "in a cafe"];
+    let generation = start_pack(&app.studio, &avatar, &prompts, 1).await;
+    // The app in the tray and `avatar-cli generate` at the same moment.
+    let cli = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let (first, second) = tokio::join!(
+        app.studio.advance_generation(generation.id, |_| {}),
+        cli.studio.advance_generation(generation.id, |_| {})
+    );
+    let (first, second) = (first.expect("app"), second.expect("cli"));
+    assert!(first.state.is_final() && second.state.is_final());
+    assert_eq!(
+        inference_submissions(&fake).len(),
+        prompts.len(),
+        "0 double sends"
+    );
+    assert_eq!(
+        app.studio.gallery(&avatar).expect("gallery").len(),
+        prompts.len()
+    );
 }

@@ -1397,9 +1397,13 @@ async fn live_prices_the_monthly_budget_and_what_stays_on_fal() {
         .iter()
         .find(|diagnosis| diagnosis.service == studio::Service::FalRetention)
         .expect("retention");
+    let until = (job.finished_at.expect("finished") + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
     assert_eq!(
-        (retention.finding, retention.detail.as_str()),
-        (studio::Finding::RetentionOutputsKept, "1")
+        (retention.finding, retention.detail.clone()),
+        (studio::Finding::RetentionOutputsKept, format!("1 {until}")),
+        "one training's request record and files stay, until fal's storage period ends"
     );
 
     fake.set_admin_key(true);
