@@ -24,7 +24,6 @@ struct JobReport<'a> {
     queue_position: Option<u32>,
     last_log: Option<&'a str>,
     model_path: Option<&'a str>,
-    model_url: Option<&'a str>,
     /// Why the job failed, in English; `failure` is the same as a code.
     error: Option<String>,
     failure: Option<&'a JobFailure>,
@@ -54,7 +53,6 @@ impl<'a> From<&'a TrainingJob> for JobReport<'a> {
             queue_position: job.queue_position,
             last_log: job.last_log.as_deref(),
             model_path: job.model_path.as_deref(),
-            model_url: job.model_url.as_deref(),
             error: job.failure.as_ref().map(crate::words::failure),
             failure: job.failure.as_ref(),
             preset: &job.preset,

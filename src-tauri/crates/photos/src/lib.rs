@@ -13,6 +13,7 @@ mod heif;
 mod identity;
 mod likeness;
 mod quality;
+mod read;
 mod sameness;
 mod sample;
 
@@ -35,6 +36,7 @@ pub use likeness::{
     Likeness, LikenessBand, TrainingPhoto, band as likeness_band, likeness, median_score,
 };
 pub use quality::Quality;
+pub use read::{ReadRefusal, is_kernel_file, read_photo_file};
 pub use sameness::{
     DIFFERENT_PERSON_DISTANCE, MIN_SET, PhotoJudgement, SAME_PERSON_PAIR, Sameness, judge_set,
     judge_set_with,
@@ -349,26 +351,26 @@ impl Checker {
     }
 
     /// Reads and checks one file. A file over the size limit is refused from its size alone,
-    /// without reading it. The bytes are let go once checked: a caller that stores the file reads
-    /// it again and compares its MD5.
+    /// without reading it, and one that lies about its size once the limit is read; only regular
+    /// files are read ([`read_photo_file`]). The bytes are let go once checked: a caller that
+    /// stores the file reads it again and compares its MD5.
     pub fn check_file(&self, path: &std::path::Path, subject: Subject) -> Report {
         let extension = path.extension().and_then(|extension| extension.to_str());
-        let size = match std::fs::metadata(path) {
-            Ok(metadata) => metadata.len(),
-            Err(error) => return Report::unreadable(error.to_string()),
-        };
-        if size > self.limits.max_file_size {
-            let mut report = Report::new(&[]);
-            report.md5.clear();
-            report.file_size = size;
-            return report.refuse(
-                Code::FileTooLarge,
-                too_large_detail(size, self.limits.max_file_size),
-            );
-        }
-        match std::fs::read(path) {
+        match read_photo_file(path, self.limits.max_file_size) {
             Ok(bytes) => self.check(&bytes, extension, subject),
-            Err(error) => Report::unreadable(error.to_string()),
+            Err(ReadRefusal::TooLarge { size }) => {
+                let mut report = Report::new(&[]);
+                report.md5.clear();
+                report.file_size = size;
+                report.refuse(
+                    Code::FileTooLarge,
+                    too_large_detail(size, self.limits.max_file_size),
+                )
+            }
+            Err(ReadRefusal::NotAFile) => Report::unreadable(
+                "this is not a regular file (a device, a pipe or the kernel's)".into(),
+            ),
+            Err(ReadRefusal::Unreadable(error)) => Report::unreadable(error.to_string()),
         }
     }
 

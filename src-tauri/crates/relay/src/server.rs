@@ -42,6 +42,8 @@ const STREAM_KEEP_ALIVE: Duration = Duration::from_secs(15);
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// Every fal signature header starts so (fal-protocol.md §2.2).
 const FAL_HEADER_PREFIX: &str = "x-fal-webhook-";
+/// Where fal and token holders deliver status updates.
+const STATUS_ROUTE: &str = "/api/avatar/status_update";
 
 pub(crate) struct AppState {
     pub store: Store,
@@ -50,7 +52,6 @@ pub(crate) struct AppState {
     rate_limiter: RateLimiter,
     /// Charged only by deliveries whose fal signature did not verify: fal's own deliveries all
     /// come from fal's few addresses and must not be starved by a per-address limit.
-    forgeries: RateLimiter,
     fal_user_ids: Vec<String>,
     body_limit: usize,
     trust_forwarded_for: bool,
@@ -68,7 +69,6 @@ impl AppState {
             keys: FalKeys::new(config.jwks_url.clone(), config.jwks_cache)?,
             token: BearerToken::new(&config.token),
             rate_limiter: RateLimiter::new(config.rate_limit_per_minute),
-            forgeries: RateLimiter::new(config.rate_limit_per_minute),
             fal_user_ids: config.fal_user_ids.clone(),
             body_limit: config.body_limit,
             trust_forwarded_for: config.trust_forwarded_for,
@@ -95,7 +95,7 @@ fn log(line: impl Display) {
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>) {
     let app = Router::new()
         .route("/health", get(health))
-        .route("/api/avatar/status_update", post(status_update))
+        .route(STATUS_ROUTE, post(status_update))
         .route("/api/events", get(events))
         .route("/api/events/stream", get(event_stream))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
@@ -194,12 +194,12 @@ async fn limit_rate(
     next: Next,
 ) -> Response {
     let client = client_address(&state, peer.ip(), request.headers());
-    // A delivery signed like fal's is always verified (an Ed25519 check is cheap), so fal's own
-    // deliveries are never held back by the address they share with others; one whose signature
-    // fails is charged in `status_update`. Every other request takes from its address's allowance.
-    if !signed_like_fal(request.headers())
-        && let Err(wait) = state.rate_limiter.admit(client, Instant::now())
-    {
+    // A delivery to the status route signed like fal's is always verified (an Ed25519 check is
+    // cheap), so fal's own deliveries are never held back by the address they share with
+    // others; it is charged in `status_update` unless it verifies for an account this relay
+    // serves. Every other request, fal's headers or not, takes from its address's allowance.
+    let fal_delivery = request.uri().path() == STATUS_ROUTE && signed_like_fal(request.headers());
+    if !fal_delivery && let Err(wait) = state.rate_limiter.admit(client, Instant::now()) {
         return too_many_requests(client, wait);
     }
     request.extensions_mut().insert(Client(client));
@@ -231,15 +231,17 @@ fn client_address(state: &AppState, peer: IpAddr, headers: &HeaderMap) -> IpAddr
         .unwrap_or(peer)
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
+/// `GET /health`: the version and whether the store answers, to anyone; how many events it
+/// holds only to the token holder.
+async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     match state.store.count().await {
-        Ok(events) => Json(json!({
-            "status": "ok",
-            "version": VERSION,
-            "store": "ok",
-            "events": events,
-        }))
-        .into_response(),
+        Ok(events) => {
+            let mut report = json!({ "status": "ok", "version": VERSION, "store": "ok" });
+            if state.token.authorizes(&headers) {
+                report["events"] = json!(events);
+            }
+            Json(report).into_response()
+        }
         Err(error) => {
             log(format!("health check: {error}"));
             (
@@ -248,7 +250,6 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
                     "status": "error",
                     "version": VERSION,
                     "store": error.to_string(),
-                    "events": null,
                 })),
             )
                 .into_response()
@@ -268,12 +269,19 @@ async fn status_update(
     request: Request,
 ) -> Result<Json<Value>, ApiError> {
     let received_at = Utc::now();
+    let headers = request.headers().clone();
+    let fal_signed = signed_like_fal(&headers);
     let refuse = |reason: &dyn Display| {
+        // A delivery signed like fal's was not charged on the way in: a refused one is, and
+        // one past its address's allowance is told to wait, unlogged, so refusals cannot flood
+        // the log.
+        if fal_signed && let Err(wait) = state.rate_limiter.admit(client, Instant::now()) {
+            return ApiError::too_many_requests(client, wait);
+        }
         log(format!("refused a status update from {client}: {reason}"));
         ApiError::new(StatusCode::UNAUTHORIZED, reason.to_string())
     };
-    let headers = request.headers().clone();
-    let source = if signed_like_fal(&headers) {
+    let source = if fal_signed {
         EventSource::Fal
     } else if !token::is_presented(&headers) {
         return Err(refuse(
@@ -315,14 +323,13 @@ async fn status_update(
                         verified.user_id
                     )));
                 }
-                Err(Refusal::Signature(reason)) => {
-                    // A forger past its allowance is told to wait, and no longer logged.
-                    if let Err(wait) = state.forgeries.admit(client, Instant::now()) {
+                Err(Refusal::Signature(reason)) => return Err(refuse(&reason)),
+                Err(Refusal::KeysUnavailable(error)) => {
+                    if let Err(wait) = state.rate_limiter.admit(client, Instant::now()) {
                         return Err(ApiError::too_many_requests(client, wait));
                     }
-                    return Err(refuse(&reason));
+                    return Err(ApiError::unavailable(error));
                 }
-                Err(Refusal::KeysUnavailable(error)) => return Err(ApiError::unavailable(error)),
             }
             intake::fal_webhook(&body)
         }

@@ -259,7 +259,7 @@ impl Studio {
                 // Read again rather than kept from the check: results wait here in path
                 // order, and holding every waiting file's bytes behind one slow file would
                 // grow with the folder.
-                let bytes = std::fs::read(path)
+                let bytes = photos::read_photo_file(path, self.config().photo_max_size)
                     .ok()
                     .filter(|bytes| photos::md5_hex(bytes) == report.md5)
                     .ok_or_else(|| {
@@ -745,6 +745,15 @@ fn visit(path: &Path, named: bool, visited: &mut HashSet<PathBuf>, gathered: &mu
     if !named && is_hidden_or_unfinished(path) {
         return;
     }
+    // A link into the kernel's files (procfs, sysfs, devices) leads to no photo, and some of
+    // those files never end: it is reported, never walked or read.
+    if photos::is_kernel_file(path) {
+        gathered.unreadable.push((
+            path.to_path_buf(),
+            "this is one of the system's own files, not a photo".into(),
+        ));
+        return;
+    }
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) => {
@@ -757,6 +766,12 @@ fn visit(path: &Path, named: bool, visited: &mut HashSet<PathBuf>, gathered: &mu
     if !metadata.is_dir() {
         if metadata.is_file() {
             gathered.files.push(path.to_path_buf());
+        } else if named {
+            // A pipe or a device asked for by name: said so, never opened (a pipe would wait).
+            gathered.unreadable.push((
+                path.to_path_buf(),
+                "this is not a regular file (a pipe or a device)".into(),
+            ));
         }
         return;
     }

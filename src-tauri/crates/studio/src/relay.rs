@@ -285,8 +285,10 @@ impl Studio {
         let mut checks = vec![ConnectionCheck::passed(Step::Configured, url.clone())];
         let client = relay_http();
 
+        // With the token, the relay's health says how many events it holds.
         let health = client
             .get(format!("{url}/health"))
+            .bearer_auth(&token)
             .timeout(CHECK_TIMEOUT)
             .send()
             .await;

@@ -114,10 +114,9 @@ pub struct JobView {
     pub last_log: Option<String>,
     /// Why the job failed, as a code the UI words, with the technical detail.
     pub failure: Option<JobFailure>,
-    /// The verified LoRA file in the library.
+    /// The verified LoRA file in the library. fal's address of it stays inside: whoever holds
+    /// it can fetch the creator's face model.
     pub model_path: Option<String>,
-    /// The LoRA file on fal's CDN.
-    pub model_url: Option<String>,
     pub cancel_requested: bool,
     /// The cost the creator confirmed before the start, in US dollars; 0 in test mode.
     pub confirmed_cost_usd: f64,
@@ -155,7 +154,6 @@ impl From<&TrainingJob> for JobView {
             last_log: job.last_log.clone(),
             failure: job.failure.clone(),
             model_path: job.model_path.clone(),
-            model_url: job.model_url.clone(),
             cancel_requested: job.cancel_requested,
             confirmed_cost_usd: job.confirmed_cost_usd,
             price_source: job.price_source.clone(),

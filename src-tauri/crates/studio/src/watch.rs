@@ -292,6 +292,13 @@ fn settle(
 /// not read is as complete as it will get.
 fn looks_complete(path: &Path) -> bool {
     use std::io::{Read, Seek, SeekFrom};
+    // Not a photo at all (a pipe, a device, a kernel file that never ends): nothing to wait
+    // for; the check refuses it without reading it.
+    if !std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
+        || photos::is_kernel_file(path)
+    {
+        return true;
+    }
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         // Waiting will not make it readable: let the import say it cannot be read.
@@ -307,7 +314,11 @@ fn looks_complete(path: &Path) -> bool {
     if file
         .seek(SeekFrom::Start(length.saturating_sub(tail_length)))
         .is_err()
-        || file.read_to_end(&mut tail).is_err()
+        || file
+            .by_ref()
+            .take(tail_length)
+            .read_to_end(&mut tail)
+            .is_err()
     {
         return false;
     }

@@ -42,7 +42,6 @@ const job = (overrides: Partial<JobView> = {}): JobView => ({
   last_log: null,
   failure: null,
   model_path: null,
-  model_url: null,
   cancel_requested: false,
   created_at: "2025-01-01T10:00:00Z",
   updated_at: "2025-01-01T10:05:00Z",

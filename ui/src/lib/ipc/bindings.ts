@@ -417,13 +417,10 @@ last_log: string | null,
  */
 failure: JobFailure | null, 
 /**
- * The verified LoRA file in the library.
+ * The verified LoRA file in the library. fal's address of it stays inside: whoever holds
+ * it can fetch the creator's face model.
  */
-model_path: string | null, 
-/**
- * The LoRA file on fal's CDN.
- */
-model_url: string | null, cancel_requested: boolean, 
+model_path: string | null, cancel_requested: boolean, 
 /**
  * The cost the creator confirmed before the start, in US dollars; 0 in test mode.
  */

@@ -5,7 +5,7 @@ use fal::webhook::WebhookSigner;
 use relay::{Relay, RelayError};
 use serde_json::{Value, json};
 
-use crate::{KeyServer, TOKEN, TestRelay, config, error_of, http, now_secs, post_signed};
+use crate::{KeyServer, TOKEN, TestRelay, config, error_of, fal_body, http, now_secs, post_signed};
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused_with_413_and_not_stored() {
@@ -120,27 +120,28 @@ async fn a_request_with_neither_signature_nor_token_is_refused() {
 }
 
 #[tokio::test]
-async fn health_reports_the_version_the_store_and_the_event_count() {
+async fn health_reports_the_version_and_the_store_to_anyone_and_the_event_count_to_the_token() {
     let keys = KeyServer::start(&WebhookSigner::generate()).await;
     let relay = TestRelay::start(&keys.url).await;
-    let health = || async {
-        let response = http()
-            .get(format!("{}/health", relay.relay.url()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "health needs no token");
-        response.json::<Value>().await.unwrap()
+    let health = |token: Option<&str>| {
+        let mut request = http().get(format!("{}/health", relay.relay.url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "health needs no token");
+            response.json::<Value>().await.unwrap()
+        }
     };
-    assert_eq!(
-        health().await,
-        json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "store": "ok",
-            "events": 0,
-        })
-    );
+    let public = json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": "ok",
+    });
+    assert_eq!(health(None).await, public, "no count for anyone");
+    assert_eq!(health(Some("not-the-token")).await, public);
+    assert_eq!(health(Some(TOKEN)).await["events"], 0);
     http()
         .post(relay.status_url())
         .bearer_auth(TOKEN)
@@ -148,7 +149,7 @@ async fn health_reports_the_version_the_store_and_the_event_count() {
         .send()
         .await
         .unwrap();
-    assert_eq!(health().await["events"], 1);
+    assert_eq!(health(Some(TOKEN)).await["events"], 1);
     relay.relay.stop().await;
 }
 
@@ -175,4 +176,53 @@ async fn a_relay_without_a_usable_token_or_with_long_cached_keys_does_not_start(
         !format!("{:?}", config(&db, jwks)).contains(TOKEN),
         "the token stays out of debug output"
     );
+}
+
+#[tokio::test]
+async fn fals_headers_skip_no_limit_and_only_verified_deliveries_go_uncharged() {
+    let signer = WebhookSigner::generate();
+    let keys = KeyServer::start(&signer).await;
+    let relay = TestRelay::start_with(&keys.url, |config| config.rate_limit_per_minute = 60).await;
+    let feed = format!("{}/api/events", relay.relay.url());
+    let mut refused = 0;
+    for _ in 0..200 {
+        let response = http()
+            .get(&feed)
+            .header("X-Fal-Webhook-Signature", "00")
+            .send()
+            .await
+            .unwrap();
+        refused += usize::from(response.status() == 429);
+    }
+    assert!(
+        refused >= 130,
+        "{refused} of 200 over the limit refused on the feed"
+    );
+
+    // Forged deliveries from another address are charged like any other request.
+    let forged = TestRelay::start_with(&keys.url, |config| config.rate_limit_per_minute = 60).await;
+    let impostor = WebhookSigner::generate();
+    let mut refused = 0;
+    for index in 0..200 {
+        let response = post_signed(
+            &forged.status_url(),
+            &impostor,
+            &fal_body(&format!("req-{index}")),
+            now_secs(),
+        )
+        .await;
+        refused += usize::from(response.status() == 429);
+    }
+    assert!(refused >= 130, "{refused} of 200 forged deliveries refused");
+    // fal's own deliveries still pass, whatever the forgers used up.
+    let response = post_signed(
+        &forged.status_url(),
+        &signer,
+        &fal_body("req-header-id"),
+        now_secs(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    relay.relay.stop().await;
+    forged.relay.stop().await;
 }

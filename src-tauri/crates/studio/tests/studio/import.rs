@@ -368,3 +368,44 @@ fn iphone_and_avif_photos_are_stored_as_they_came_and_packed_as_jpeg() {
         assert!(!bytes.windows(4).any(|window| window == b"Exif"));
     }
 }
+
+#[test]
+fn a_folder_with_files_that_never_end_is_checked_without_reading_them() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let folder = tempfile::tempdir().expect("folder");
+    std::fs::copy(
+        cases().join("good_portrait.jpg"),
+        folder.path().join("good_portrait.jpg"),
+    )
+    .expect("copy");
+    // Size 0, streams 256 GiB; a device that never ends; a pipe no one writes to.
+    std::os::unix::fs::symlink("/proc/self/pagemap", folder.path().join("pagemap.jpg"))
+        .expect("link");
+    std::os::unix::fs::symlink("/dev/zero", folder.path().join("zero.jpg")).expect("link");
+    let made = std::process::Command::new("mkfifo")
+        .arg(folder.path().join("pipe.jpg"))
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let studio = studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let results = add(&studio, &avatar, &[folder.path().to_path_buf()]);
+    assert_eq!(
+        named(&results, "good_portrait.jpg").verdict,
+        Verdict::Accepted
+    );
+    for name in ["pagemap.jpg", "zero.jpg"] {
+        let result = named(&results, name);
+        assert_eq!(result.verdict, Verdict::Rejected, "{name}: {result:?}");
+        assert_eq!(result.reasons, vec![PhotoCode::Unreadable], "{name}");
+    }
+    assert!(
+        results
+            .iter()
+            .all(|result| !result.path.ends_with("pipe.jpg")),
+        "a pipe in a folder is passed over, never opened"
+    );
+    // Named on its own, a pipe is refused without waiting for a writer.
+    let pipe = add(&studio, &avatar, &[folder.path().join("pipe.jpg")]);
+    assert_eq!(pipe[0].reasons, vec![PhotoCode::Unreadable], "{pipe:?}");
+}
