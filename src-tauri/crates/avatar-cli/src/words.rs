@@ -66,7 +66,7 @@ pub fn failure(failure: &JobFailure) -> String {
         JobFailure::ResultExpired => "The training finished, but fal no longer keeps its result (results expire soon after a run ends), so the model cannot be fetched.".to_string(),
         JobFailure::ResultUnusable { detail } => format!("fal's result cannot be used: {detail}"),
         JobFailure::ModelNotHttps { url } => format!(
-            "fal's result names the model at {url:?}, which is not an https address; it was not downloaded."
+            "fal's result names the model at {url:?}, which is not one of fal's https addresses; it was not downloaded."
         ),
         JobFailure::ModelGone => "The model file is no longer on fal's servers; it can no longer be downloaded.".to_string(),
         JobFailure::ModelPrivate { status } => format!(

@@ -138,10 +138,52 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// blocking operation (`ssrf.py`).
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// fal's own file hosts: its CDN (`v3.fal.media`, `v3b.fal.media`, …) and its services.
+const FAL_DOMAINS: [&str; 3] = ["fal.media", "fal.ai", "fal.run"];
+/// The most redirects a call follows, as fal's own downloader does (fal-protocol.md §7.1).
+const MAX_REDIRECTS: usize = 5;
+
+/// Where the app fetches from and follows redirects to: https on fal's domains, and the
+/// configured origins (fal's endpoints, or a stand-in for fal on this machine).
+#[derive(Debug, Clone)]
+struct FalHosts {
+    origins: Vec<String>,
+}
+
+impl FalHosts {
+    fn of(endpoints: &Endpoints) -> Self {
+        let origins = [
+            &endpoints.queue_url,
+            &endpoints.rest_url,
+            &endpoints.platform_url,
+        ]
+        .into_iter()
+        .filter_map(|url| reqwest::Url::parse(url).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .collect();
+        Self { origins }
+    }
+
+    fn allows(&self, url: &reqwest::Url) -> bool {
+        if self.origins.contains(&url.origin().ascii_serialization()) {
+            return true;
+        }
+        url.scheme() == "https"
+            && url.domain().is_some_and(|host| {
+                FAL_DOMAINS.iter().any(|domain| {
+                    host == *domain
+                        || host
+                            .strip_suffix(domain)
+                            .is_some_and(|prefix| prefix.ends_with('.'))
+                })
+            })
+    }
+}
+
 impl FalClient {
     pub fn new(endpoints: Endpoints, key: String, retry: RetryPolicy) -> Self {
         Self {
-            http: http_client(DEFAULT_READ_TIMEOUT),
+            http: http_client(DEFAULT_READ_TIMEOUT, FalHosts::of(&endpoints)),
             endpoints,
             key,
             retry,
@@ -154,6 +196,14 @@ impl FalClient {
         self.retry.max_retries + 1
     }
 
+    /// Whether `url` is one of fal's file addresses the app may fetch: https on fal's domains
+    /// (`fal.media`, `fal.ai`, `fal.run` and their subdomains), or on a configured origin (a
+    /// stand-in for fal). Anything else could lead the creator's model, or a download, to a host
+    /// that is not fal's.
+    pub fn is_fal_file(&self, url: &str) -> bool {
+        reqwest::Url::parse(url).is_ok_and(|url| FalHosts::of(&self.endpoints).allows(&url))
+    }
+
     /// The same client (the same connection pool) with another retry policy.
     pub fn with_retry(self, retry: RetryPolicy) -> Self {
         Self { retry, ..self }
@@ -163,7 +213,7 @@ impl FalClient {
     /// answer or download fails after it and is retried like a broken connection.
     pub fn with_read_timeout(self, read_timeout: Duration) -> Self {
         Self {
-            http: http_client(read_timeout),
+            http: http_client(read_timeout, FalHosts::of(&self.endpoints)),
             read_timeout,
             ..self
         }
@@ -236,7 +286,30 @@ impl FalClient {
                 }
             })
             .await?;
-        parse_json(response).await
+        let submitted: Submitted = parse_json(response).await?;
+        // The key goes with every status, result and cancel call: addresses off fal's queue
+        // are not used, the request's own are built from its id instead.
+        let queue = reqwest::Url::parse(&self.endpoints.queue_url)
+            .map(|url| url.origin().ascii_serialization())
+            .unwrap_or_default();
+        let on_queue = |url: &str| {
+            reqwest::Url::parse(url).is_ok_and(|url| url.origin().ascii_serialization() == queue)
+        };
+        if [
+            &submitted.status_url,
+            &submitted.response_url,
+            &submitted.cancel_url,
+        ]
+        .into_iter()
+        .all(|url| on_queue(url))
+        {
+            Ok(submitted)
+        } else {
+            Ok(Submitted {
+                queue_position: submitted.queue_position,
+                ..self.adopt(endpoint, &submitted.request_id)
+            })
+        }
     }
 
     pub async fn status(&self, status_url: &str, logs: bool) -> Result<QueueStatus, FalError> {
@@ -278,10 +351,8 @@ impl FalClient {
         destination: &Path,
         max_bytes: u64,
     ) -> Result<u64, FalError> {
-        if !is_fetchable_url(url) {
-            return Err(FalError::Protocol(format!(
-                "the file address {url:?} is not an https address"
-            )));
+        if !self.is_fal_file(url) {
+            return Err(not_fals(url));
         }
         let mut attempt = 0;
         loop {
@@ -300,6 +371,9 @@ impl FalClient {
     /// 410 says it expired or is no longer public. A GET whose body is never read: whether fal's
     /// CDN answers HEAD is not documented.
     pub async fn still_served(&self, url: &str) -> Result<bool, FalError> {
+        if !self.is_fal_file(url) {
+            return Err(not_fals(url));
+        }
         let response = self
             .http
             .get(url)
@@ -401,32 +475,31 @@ impl FalClient {
 
 // The fal port's one place that builds a client.
 #[allow(clippy::disallowed_methods)]
-fn http_client(read_timeout: Duration) -> reqwest::Client {
+fn http_client(read_timeout: Duration, hosts: FalHosts) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read_timeout)
         .user_agent(concat!("avatar-studio/", env!("CARGO_PKG_VERSION")))
+        // A redirect is followed only to fal's hosts: a file of fal's must not lead the
+        // download, or the key, anywhere else.
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if hosts.allows(attempt.url()) {
+                attempt.follow()
+            } else {
+                let to = attempt.url().origin().ascii_serialization();
+                attempt.error(format!("a redirect off fal's hosts, to {to}"))
+            }
+        }))
         .build()
         .expect("a client with no custom TLS settings always builds")
 }
 
-/// Whether a file URL fal handed out may be fetched: `https`, or plain `http` to this machine
-/// only (a local stand-in for fal). Anything else could be a redirect of the creator's model to
-/// a host that is not fal's.
-pub fn is_fetchable_url(url: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(url) else {
-        return false;
-    };
-    match url.scheme() {
-        "https" => url.host().is_some(),
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(address)) => address.is_loopback(),
-            Some(url::Host::Ipv6(address)) => address.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        },
-        _ => false,
-    }
+fn not_fals(url: &str) -> FalError {
+    FalError::Protocol(format!(
+        "the file address {url:?} is not one of fal's https addresses; it was not fetched"
+    ))
 }
 
 pub(crate) fn file_error(path: &Path, error: &std::io::Error) -> FalError {

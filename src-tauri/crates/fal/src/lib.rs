@@ -14,7 +14,7 @@ pub mod webhook;
 
 pub use client::{
     CancelAnswer, Endpoints, FalClient, LogEntry, OUTPUT_LIFETIME, PAYLOAD_STORAGE_PERIOD,
-    QueueState, QueueStatus, START_DEADLINE, Submitted, is_fetchable_url,
+    QueueState, QueueStatus, START_DEADLINE, Submitted,
 };
 pub use error::FalError;
 pub use logs::{StepProgress, step_progress};

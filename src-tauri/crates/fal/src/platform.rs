@@ -255,9 +255,9 @@ impl FalClient {
             .await
             .map_err(platform_error)?;
         let signed: Signed = parse_json(response).await?;
-        if !crate::is_fetchable_url(&signed.signed_url) {
+        if !self.is_fal_file(&signed.signed_url) {
             return Err(FalError::Protocol(format!(
-                "fal signed the file at {:?}, which is not an https address",
+                "fal signed the file at {:?}, which is not one of fal's https addresses",
                 signed.signed_url
             )));
         }

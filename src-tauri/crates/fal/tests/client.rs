@@ -408,3 +408,90 @@ async fn prices_billing_and_payload_deletion_follow_the_keys_scope() {
     );
     assert_eq!(fake.deleted_payloads(), vec![submitted.request_id.clone()]);
 }
+
+/// A server on loopback that answers every request with `response` (a whole HTTP/1.1 answer)
+/// and counts the requests; returns its address and the count.
+async fn answering(response: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1
+                {
+                    head.push(byte[0]);
+                }
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn files_are_fetched_only_from_fals_hosts_and_never_through_a_redirect_off_them() {
+    use std::sync::atomic::Ordering;
+    let (stray, stray_hits) =
+        answering("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".into())
+            .await;
+    let (redirector, redirects) = answering(format!(
+        "HTTP/1.1 302 Found\r\nLocation: {stray}/model\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    let fake = FakeFal::start().await;
+    // The redirector stands in for one of fal's configured hosts.
+    let client = FalClient::new(
+        Endpoints {
+            queue_url: fake.base_url(),
+            rest_url: redirector.clone(),
+            platform_url: fake.platform_url(),
+        },
+        fake.api_key().to_string(),
+        RetryPolicy {
+            max_retries: 0,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(10),
+        },
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("file");
+    for url in [
+        "https://example.com/model.safetensors".to_string(),
+        format!("{stray}/model"),
+        "http://v3.fal.media/files/model.safetensors".to_string(),
+    ] {
+        let refused = client.download(&url, &path, 1024).await;
+        assert!(
+            matches!(refused, Err(FalError::Protocol(_))),
+            "{url}: {refused:?}"
+        );
+    }
+    let redirected = client
+        .download(&format!("{redirector}/files/model"), &path, 1024)
+        .await;
+    assert!(redirected.is_err(), "{redirected:?}");
+    assert_eq!(
+        redirects.load(Ordering::SeqCst),
+        1,
+        "the allowed host was asked"
+    );
+    assert_eq!(
+        stray_hits.load(Ordering::SeqCst),
+        0,
+        "0 bytes fetched off fal's hosts"
+    );
+    assert!(client.is_fal_file("https://v3.fal.media/files/a/b.png"));
+    assert!(client.is_fal_file("https://fal.media/files/a/b.png"));
+    assert!(!client.is_fal_file("https://evilfal.media/files/a/b.png"));
+    assert!(!client.is_fal_file("https://v3.fal.media.example.com/x"));
+}

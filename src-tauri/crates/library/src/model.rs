@@ -246,7 +246,7 @@ pub enum JobFailure {
     ResultExpired,
     /// fal's result cannot be used.
     ResultUnusable { detail: String },
-    /// fal's result names the model at an address that is not https.
+    /// fal's result names the model at an address that is not one of fal's https addresses.
     ModelNotHttps { url: String },
     /// The model file is no longer on fal's servers.
     ModelGone,

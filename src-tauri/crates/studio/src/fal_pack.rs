@@ -17,8 +17,6 @@ use crate::settle::{Finding, LONGEST_INFERENCE_RUN, LostSubmit, settle_bound};
 use crate::training::submit_not_taken;
 use crate::{Error, Result, Studio};
 
-/// The most one generated image may weigh.
-const MAX_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
 /// How long an uploaded copy of a LoRA stays on fal: the pack's requests fetch it at once.
 const LORA_COPY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// The longest pause between two looks at a pack's requests.
@@ -487,7 +485,9 @@ impl Studio {
                 generation.id,
                 uuid::Uuid::new_v4().simple()
             ));
-            if let Err(error) = client.download(url, &partial, MAX_IMAGE_BYTES).await {
+            // No larger than a photo the library takes.
+            let limit = self.config().photo_max_size;
+            if let Err(error) = client.download(url, &partial, limit).await {
                 let _ = std::fs::remove_file(&partial);
                 failure = Some(match error {
                     FalError::FileUnavailable { status } => JobFailure::ImageUnavailable { status },
@@ -503,6 +503,17 @@ impl Studio {
                 Error::Internal(format!("the downloaded image cannot be read: {error}"))
             })?;
             let _ = std::fs::remove_file(&partial);
+            // Only an image the gallery can show is kept: fal's file server answered something.
+            let image_format = photos::Format::sniff(&bytes);
+            if !matches!(
+                image_format,
+                Some(photos::Format::Jpeg | photos::Format::Png | photos::Format::Webp)
+            ) {
+                failure = Some(JobFailure::ResultUnusable {
+                    detail: format!("image {} of fal's result is not an image", index + 1),
+                });
+                continue;
+            }
             let sample = Sample {
                 position,
                 prompt,

@@ -402,7 +402,7 @@ impl Trainer for FalTrainer {
                     .map(Fetched::Ended);
             }
         };
-        if !fal::is_fetchable_url(&output.lora_url) {
+        if !client.is_fal_file(&output.lora_url) {
             let failure = JobFailure::ModelNotHttps {
                 url: output.lora_url,
             };
