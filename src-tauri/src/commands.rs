@@ -368,10 +368,7 @@ pub async fn start_training(
     if !plan.test_mode {
         let words = crate::words::Words::of(Some(state.studio()?.as_ref()));
         if !crate::confirm::paid_start_confirmed(&window, &plan, &words).await {
-            return Err(ErrorReport {
-                code: studio::ErrorCode::InvalidInput,
-                message: "the paid training was not confirmed".into(),
-            });
+            return Err(crate::confirm::not_confirmed("training"));
         }
     }
     // The core follows the started job in the background.
@@ -537,9 +534,16 @@ pub async fn plan_generation(
 /// Starts exactly the pack the creator confirmed; its images arrive as `generation` events.
 #[tauri::command]
 pub async fn start_generation(
+    window: tauri::Window,
     state: State<'_, AppState>,
     plan: studio::GenerationPlan,
 ) -> Reply<GenerationView> {
+    if !plan.test_mode {
+        let words = crate::words::Words::of(Some(state.studio()?.as_ref()));
+        if !crate::confirm::paid_pack_confirmed(&window, &plan, &words).await {
+            return Err(crate::confirm::not_confirmed("sample pack"));
+        }
+    }
     run_async(state, move |studio| async move {
         Ok(GenerationView::from(&studio.start_generation(&plan).await?))
     })

@@ -1,8 +1,9 @@
-//! The native confirmation of a paid training. It is raised here, in Rust, after the window's own
-//! confirmation: a script running in the webview can call `start_training`, but cannot answer
-//! this dialog, so no paid run starts without the creator's click.
+//! The native confirmation of a paid training or sample pack. It is raised here, in Rust, after
+//! the window's own confirmation: a script running in the webview can call `start_training` or
+//! `start_generation`, but cannot answer this dialog, so nothing paid starts without the
+//! creator's click.
 
-use studio::TrainingPlan;
+use studio::{GenerationPlan, TrainingPlan};
 
 use crate::words::Words;
 
@@ -29,8 +30,7 @@ fn question(plan: &TrainingPlan, words: &Words) -> Question {
                 ("table", format!("{table:.2}")),
             ],
         ),
-        _ if plan.price_source == "fal" => words.plain("confirmPaid.cost.fal"),
-        _ => words.plain("confirmPaid.cost.static"),
+        _ => words.plain(cost_source(&plan.price_source)),
     };
     Question {
         title: words.plain("confirmPaid.title"),
@@ -52,13 +52,62 @@ fn question(plan: &TrainingPlan, words: &Words) -> Question {
     }
 }
 
-/// Asks the creator, in a native dialog over `window`, to confirm exactly this plan.
+/// The pack dialog's words: the avatar, how many images from how many prompts, and the cost.
+fn pack_question(plan: &GenerationPlan, words: &Words) -> Question {
+    Question {
+        title: words.plain("confirmPack.title"),
+        question: words.text(
+            "confirmPack.question",
+            &[
+                ("name", plan.avatar_name.clone()),
+                ("images", plan.images.to_string()),
+                ("prompts", plan.prompts.len().to_string()),
+                ("costLabel", words.plain(cost_source(&plan.price_source))),
+                ("cost", format!("{:.2}", plan.cost_usd)),
+            ],
+        ),
+        start: words.plain("confirmPaid.start"),
+        cancel: words.plain("confirmPaid.cancel"),
+    }
+}
+
+/// How a verified cost is labelled: at fal's price for the account, or estimated.
+fn cost_source(price_source: &str) -> &'static str {
+    if price_source == "fal" {
+        "confirmPaid.cost.fal"
+    } else {
+        "confirmPaid.cost.static"
+    }
+}
+
+/// The answer when the creator said no: `cancelled`, which the window does not show as an
+/// error.
+pub fn not_confirmed(what: &str) -> studio::ErrorReport {
+    studio::ErrorReport {
+        code: studio::ErrorCode::Cancelled,
+        message: format!("the paid {what} was not confirmed"),
+    }
+}
+
+/// Asks the creator, in a native dialog over `window`, to confirm exactly this training.
 pub async fn paid_start_confirmed(
     window: &tauri::Window,
     plan: &TrainingPlan,
     words: &Words,
 ) -> bool {
-    let asked = question(plan, words);
+    ask(window, question(plan, words)).await
+}
+
+/// Asks the creator, in a native dialog over `window`, to confirm exactly this pack.
+pub async fn paid_pack_confirmed(
+    window: &tauri::Window,
+    plan: &GenerationPlan,
+    words: &Words,
+) -> bool {
+    ask(window, pack_question(plan, words)).await
+}
+
+async fn ask(window: &tauri::Window, asked: Question) -> bool {
     let answer = rfd::AsyncMessageDialog::new()
         .set_parent(window)
         .set_level(rfd::MessageLevel::Warning)
@@ -121,6 +170,40 @@ mod tests {
             s3.contains("your S3 storage") && s3.contains("Estimated cost: $1.50"),
             "{s3}"
         );
+    }
+
+    #[test]
+    fn a_paid_pack_is_asked_about_with_its_images_and_cost_in_the_creators_language() {
+        let pack = GenerationPlan {
+            avatar_id: studio::AvatarId::new(),
+            avatar_name: "Anna".into(),
+            training_job_id: studio::JobId::new(),
+            pack: "custom".into(),
+            prompts: vec!["TOK, on a boat".into(), "TOK, at the beach".into()],
+            images_per_prompt: 2,
+            seed: 11,
+            image_size: "square_hd".into(),
+            endpoint: "fal-ai/flux-lora".into(),
+            images: 4,
+            cost_usd: 0.14,
+            price_source: "fal".into(),
+            test_mode: false,
+        };
+        let english = pack_question(&pack, &Words::for_language("en"));
+        assert!(
+            english.question.contains("4 images from 2 prompts")
+                && english.question.contains("$0.14"),
+            "{}",
+            english.question
+        );
+        let russian = pack_question(&pack, &Words::for_language("ru"));
+        assert!(
+            russian.question.contains("4 изобр. по 2 запросам")
+                && russian.question.contains("$0.14"),
+            "{}",
+            russian.question
+        );
+        assert_eq!(russian.title, "Сделать платный набор примеров?");
     }
 
     #[test]
