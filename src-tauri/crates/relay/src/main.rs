@@ -62,14 +62,19 @@ struct Args {
     #[arg(long, env = "RELAY_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
 
-    /// The fal account (user id) whose signed webhooks are stored; repeat for several. Without
-    /// one, any fal account's signed webhooks are stored.
+    /// The fal account (user id, as in fal's X-Fal-Webhook-User-Id) whose signed webhooks are
+    /// stored; repeat for several. Required, unless --any-fal-account.
     #[arg(
         long = "fal-user-id",
         env = "RELAY_FAL_USER_IDS",
         value_delimiter = ','
     )]
     fal_user_ids: Vec<String>,
+
+    /// Store any fal account's signed webhooks: anyone with a fal account could then fill the
+    /// store. Only instead of --fal-user-id.
+    #[arg(long, env = "RELAY_ANY_FAL_ACCOUNT", conflicts_with = "fal_user_ids")]
+    any_fal_account: bool,
 }
 
 #[tokio::main]
@@ -91,6 +96,11 @@ async fn run(args: Args) -> Result<()> {
             "no relay token: set RELAY_TOKEN or RELAY_TOKEN_FILE (or --token-file); generate one with `openssl rand -hex 32` and give the same token to Avatar Studio"
         ),
     };
+    if args.fal_user_ids.is_empty() && !args.any_fal_account {
+        bail!(
+            "no fal account: set --fal-user-id YOUR_FAL_USER_ID (or RELAY_FAL_USER_IDS) so only your account's webhooks are stored, or --any-fal-account to store any account's"
+        );
+    }
     let config = RelayConfig {
         listen: args.listen,
         db: args.db,
@@ -104,7 +114,7 @@ async fn run(args: Args) -> Result<()> {
         fal_user_ids: args.fal_user_ids,
     };
     let accounts = if config.fal_user_ids.is_empty() {
-        "any fal account's webhooks (set --fal-user-id to accept only yours)".to_owned()
+        "any fal account's webhooks (--any-fal-account)".to_owned()
     } else {
         format!(
             "webhooks of fal accounts {}",

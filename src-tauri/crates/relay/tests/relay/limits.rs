@@ -226,3 +226,28 @@ async fn fals_headers_skip_no_limit_and_only_verified_deliveries_go_uncharged() 
     relay.relay.stop().await;
     forged.relay.stop().await;
 }
+
+#[tokio::test]
+async fn the_relay_refuses_to_start_without_the_fal_accounts_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_avatar-relay"))
+            .args(["--listen", "127.0.0.1:0", "--db"])
+            .arg(dir.path().join("events.sqlite3"))
+            .args(extra)
+            .env_clear()
+            .env("RELAY_TOKEN", TOKEN)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let open = relay(&[]);
+    assert!(!open.status.success(), "an open relay does not start");
+    let said = String::from_utf8_lossy(&open.stderr);
+    assert!(
+        said.contains("--fal-user-id") && said.contains("--any-fal-account"),
+        "{said}"
+    );
+    let both = relay(&["--fal-user-id", "user-1", "--any-fal-account"]);
+    assert!(!both.status.success(), "one or the other");
+}
