@@ -140,6 +140,9 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// fal's own file hosts: its CDN (`v3.fal.media`, `v3b.fal.media`, …) and its services.
 const FAL_DOMAINS: [&str; 3] = ["fal.media", "fal.ai", "fal.run"];
+/// fal's buckets on Google Cloud Storage: its LoRA trainers have named their outputs
+/// `https://storage.googleapis.com/fal-flux-lora/…_pytorch_lora_weights.safetensors`.
+const FAL_BUCKETS: [&str; 2] = ["fal-flux-lora", "falserverless"];
 /// The most redirects a call follows, as fal's own downloader does (fal-protocol.md §7.1).
 const MAX_REDIRECTS: usize = 5;
 
@@ -168,15 +171,23 @@ impl FalHosts {
         if self.origins.contains(&url.origin().ascii_serialization()) {
             return true;
         }
+        let in_fal_bucket = || {
+            url.domain() == Some("storage.googleapis.com")
+                && url
+                    .path_segments()
+                    .and_then(|mut segments| segments.next())
+                    .is_some_and(|bucket| FAL_BUCKETS.contains(&bucket))
+        };
         url.scheme() == "https"
-            && url.domain().is_some_and(|host| {
-                FAL_DOMAINS.iter().any(|domain| {
-                    host == *domain
-                        || host
-                            .strip_suffix(domain)
-                            .is_some_and(|prefix| prefix.ends_with('.'))
-                })
-            })
+            && (in_fal_bucket()
+                || url.domain().is_some_and(|host| {
+                    FAL_DOMAINS.iter().any(|domain| {
+                        host == *domain
+                            || host
+                                .strip_suffix(domain)
+                                .is_some_and(|prefix| prefix.ends_with('.'))
+                    })
+                }))
     }
 }
 

@@ -494,4 +494,8 @@ async fn files_are_fetched_only_from_fals_hosts_and_never_through_a_redirect_off
     assert!(client.is_fal_file("https://fal.media/files/a/b.png"));
     assert!(!client.is_fal_file("https://evilfal.media/files/a/b.png"));
     assert!(!client.is_fal_file("https://v3.fal.media.example.com/x"));
+    assert!(client.is_fal_file(
+        "https://storage.googleapis.com/fal-flux-lora/abc_pytorch_lora_weights.safetensors"
+    ));
+    assert!(!client.is_fal_file("https://storage.googleapis.com/someone-else/x.safetensors"));
 }
