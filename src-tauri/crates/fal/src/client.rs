@@ -118,6 +118,8 @@ pub struct FalClient {
     key: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) read_timeout: Duration,
+    /// fal's hosts for these endpoints, read once.
+    hosts: FalHosts,
 }
 
 impl std::fmt::Debug for FalClient {
@@ -193,8 +195,10 @@ impl FalHosts {
 
 impl FalClient {
     pub fn new(endpoints: Endpoints, key: String, retry: RetryPolicy) -> Self {
+        let hosts = FalHosts::of(&endpoints);
         Self {
-            http: http_client(DEFAULT_READ_TIMEOUT, FalHosts::of(&endpoints)),
+            http: http_client(DEFAULT_READ_TIMEOUT, hosts.clone()),
+            hosts,
             endpoints,
             key,
             retry,
@@ -212,7 +216,7 @@ impl FalClient {
     /// stand-in for fal). Anything else could lead the creator's model, or a download, to a host
     /// that is not fal's.
     pub fn is_fal_file(&self, url: &str) -> bool {
-        reqwest::Url::parse(url).is_ok_and(|url| FalHosts::of(&self.endpoints).allows(&url))
+        reqwest::Url::parse(url).is_ok_and(|url| self.hosts.allows(&url))
     }
 
     /// The same client (the same connection pool) with another retry policy.
@@ -224,7 +228,7 @@ impl FalClient {
     /// answer or download fails after it and is retried like a broken connection.
     pub fn with_read_timeout(self, read_timeout: Duration) -> Self {
         Self {
-            http: http_client(read_timeout, FalHosts::of(&self.endpoints)),
+            http: http_client(read_timeout, self.hosts.clone()),
             read_timeout,
             ..self
         }

@@ -69,17 +69,7 @@ async fn a_pack_that_ends_while_the_app_is_closed_is_collected_two_hours_later()
     fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
     let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
     let generation = start_pack(&setup.studio, &avatar, &["on a boat", "at the beach"], 2).await;
-    let sent = async {
-        while inference_submissions(&fake).len() < 2 {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::select! {
-        outcome = setup.studio.advance_generation(generation.id, |_| {}) => {
-            panic!("the pack should still be running: {outcome:?}")
-        }
-        () = sent => {}
-    }
+    advance_until_sent(&setup.studio, &fake, generation.id, 2).await;
     drop(setup);
     // The training and both requests end while the app is closed.
     fake.wait_for_completions(3).await;
@@ -442,17 +432,7 @@ async fn a_resumed_pack_whose_lora_expired_meanwhile_sends_the_librarys_copy() {
         route: Route::Submit,
         delay: Duration::from_secs(60),
     });
-    let first_sent = async {
-        while inference_submissions(&fake).is_empty() {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::select! {
-        outcome = setup.studio.advance_generation(generation.id, |_| {}) => {
-            panic!("the pack should still be running: {outcome:?}")
-        }
-        () = first_sent => {}
-    }
+    advance_until_sent(&setup.studio, &fake, generation.id, 1).await;
     drop(setup);
     // The first request ends; then the training's LoRA goes from fal's CDN.
     fake.wait_for_completions(2).await;

@@ -1756,17 +1756,7 @@ async fn a_pack_cut_off_while_fal_works_is_finished_by_the_next_start() {
     let generation = start_pack(&setup.studio, &avatar, &["on a boat", "at the beach"], 1).await;
     // The first process stops the moment its first request reaches fal: whether it had
     // written down fal's answer or not, the next start must not send that request again.
-    let arrived = async {
-        while inference_submissions(&fake).is_empty() {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::select! {
-        outcome = setup.studio.advance_generation(generation.id, |_| {}) => {
-            panic!("the pack should still be running: {outcome:?}")
-        }
-        () = arrived => {}
-    }
+    advance_until_sent(&setup.studio, &fake, generation.id, 1).await;
     drop(setup);
     let next = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let done = next

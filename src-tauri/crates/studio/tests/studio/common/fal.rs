@@ -176,3 +176,24 @@ pub fn inference_submissions(fake: &FakeFal) -> Vec<fal_fake::Submission> {
         .filter(|submission| submission.endpoint_id == studio::DEFAULT_GENERATION_ENDPOINT)
         .collect()
 }
+
+/// Advances `generation` until `count` of its requests have reached the fake, and stops there,
+/// as a process killed at that moment would; the caller drops the studio.
+pub async fn advance_until_sent(
+    studio: &Studio,
+    fake: &FakeFal,
+    generation: uuid::Uuid,
+    count: usize,
+) {
+    let sent = async {
+        while inference_submissions(fake).len() < count {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::select! {
+        outcome = studio.advance_generation(generation, |_| {}) => {
+            panic!("the pack should still be running: {outcome:?}")
+        }
+        () = sent => {}
+    }
+}
