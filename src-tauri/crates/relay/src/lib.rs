@@ -50,6 +50,9 @@ pub const MIN_TOKEN_LENGTH: usize = 16;
 pub const FEED_PAGE_SIZE: usize = 500;
 /// The most event bytes one feed page carries (a page always carries at least one event).
 pub const FEED_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// How long a client may take to send a request's headers, from its first byte or from the end
+/// of its previous request.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to send a request's body.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a long-poll waits, whatever it asks.
@@ -78,6 +81,8 @@ pub struct RelayConfig {
     pub trust_forwarded_for: bool,
     /// The fal accounts whose signed deliveries are stored; empty accepts any fal account's.
     pub fal_user_ids: Vec<String>,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
 }
 
 impl RelayConfig {
@@ -93,6 +98,7 @@ impl RelayConfig {
             jwks_cache: DEFAULT_JWKS_CACHE,
             trust_forwarded_for: false,
             fal_user_ids: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 

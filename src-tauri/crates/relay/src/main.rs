@@ -112,6 +112,7 @@ async fn run(args: Args) -> Result<()> {
         jwks_cache: Duration::from_secs(args.jwks_cache_secs),
         trust_forwarded_for: args.trust_forwarded_for,
         fal_user_ids: args.fal_user_ids,
+        header_read_timeout: relay::DEFAULT_HEADER_READ_TIMEOUT,
     };
     let accounts = if config.fal_user_ids.is_empty() {
         "any fal account's webhooks (--any-fal-account)".to_owned()

@@ -20,6 +20,8 @@ use axum::{Extension, Json, Router};
 use chrono::{TimeDelta, Utc};
 use fal::webhook::{self, WebhookError};
 use futures_util::{Stream, stream};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -44,6 +46,8 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 const FAL_HEADER_PREFIX: &str = "x-fal-webhook-";
 /// Where fal and token holders deliver status updates.
 const STATUS_ROUTE: &str = "/api/avatar/status_update";
+/// How long to wait after a failed accept before the next.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 pub(crate) struct AppState {
     pub store: Store,
@@ -55,6 +59,7 @@ pub(crate) struct AppState {
     fal_user_ids: Vec<String>,
     body_limit: usize,
     trust_forwarded_for: bool,
+    header_read_timeout: Duration,
     stopping: watch::Receiver<bool>,
 }
 
@@ -72,6 +77,7 @@ impl AppState {
             fal_user_ids: config.fal_user_ids.clone(),
             body_limit: config.body_limit,
             trust_forwarded_for: config.trust_forwarded_for,
+            header_read_timeout: config.header_read_timeout,
             stopping,
         })
     }
@@ -92,6 +98,9 @@ fn log(line: impl Display) {
     );
 }
 
+/// Accepts connections until the relay stops, then lets each finish its request. hyper, not
+/// `axum::serve`, so that a client trickling its headers is cut off after
+/// the configured header-read timeout instead of holding a connection for ever.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>) {
     let app = Router::new()
         .route("/health", get(health))
@@ -102,15 +111,40 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<AppState>) {
         .layer(DefaultBodyLimit::max(state.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), limit_rate))
         .with_state(state.clone());
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { state.stopped().await })
-    .await;
-    if let Err(error) = result {
-        log(format!("the server stopped: {error}"));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = state.stopped() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                log(format!("could not accept a connection: {error}"));
+                tokio::time::sleep(ACCEPT_RETRY).await;
+                continue;
+            }
+        };
+        let service = TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(peer))));
+        let state = state.clone();
+        connections.spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(state.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                () = state.stopped() => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        });
+        // Finished connections are reaped as new ones come, so the set stays small.
+        while connections.try_join_next().is_some() {}
     }
+    while connections.join_next().await.is_some() {}
 }
 
 /// Deletes events past their retention and forgets idle clients, once a minute.
@@ -482,17 +516,10 @@ async fn read_page(store: &Store, after: i64) -> Result<FeedPage, StoreError> {
     // Read before the query: every event up to it is committed, so when the query finds none,
     // the ones up to it are gone (retention) and the next page can start past them.
     let newest = *store.latest().borrow();
-    let mut events = store.events_after(after, FEED_PAGE_SIZE).await?;
-    let mut bytes = 0;
-    let fits = events
-        .iter()
-        .take_while(|event| {
-            bytes += event.body.to_string().len();
-            bytes <= FEED_PAGE_BYTES
-        })
-        .count();
     // The rest comes on the next page; one event always fits, whatever its size.
-    events.truncate(fits.max(1));
+    let events = store
+        .events_after(after, FEED_PAGE_SIZE, FEED_PAGE_BYTES)
+        .await?;
     let next = events
         .last()
         .map_or(newest.max(after), |event| event.cursor);

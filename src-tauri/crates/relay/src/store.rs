@@ -131,13 +131,15 @@ impl Store {
         outcome.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// The events after `cursor`, oldest first, at most `limit`.
+    /// The events after `cursor`, oldest first: at most `limit`, and no more than `max_bytes` of
+    /// bodies (but always the first, whatever its size). Rows past the cap are never read.
     pub async fn events_after(
         &self,
         cursor: i64,
         limit: usize,
+        max_bytes: usize,
     ) -> Result<Vec<FeedEvent>, StoreError> {
-        self.read(move |connection| events_after(connection, cursor, limit))
+        self.read(move |connection| events_after(connection, cursor, limit, max_bytes))
             .await
     }
 
@@ -350,41 +352,48 @@ fn events_after(
     connection: &Connection,
     cursor: i64,
     limit: usize,
+    max_bytes: usize,
 ) -> Result<Vec<FeedEvent>, StoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT cursor, request_id, kind, progress, training_type, source, body, received_at
          FROM events WHERE cursor > ?1 ORDER BY cursor LIMIT ?2",
     )?;
-    let rows = statement.query_map(params![cursor, limit as i64], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, Option<f64>>(3)?,
-            row.get::<_, Option<String>>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, String>(6)?,
-            row.get::<_, i64>(7)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (cursor, request_id, kind, progress, training_type, source, body, received_at) = row?;
-        let corrupt = |what: &str| StoreError::Corrupt(format!("event {cursor}: {what}"));
-        Ok(FeedEvent {
-            cursor,
-            request_id,
-            kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-            progress,
-            training_type: training_type
-                .map(|text| TrainingType::parse(&text).ok_or_else(|| corrupt("training_type")))
-                .transpose()?,
-            source: EventSource::parse(&source).ok_or_else(|| corrupt("source"))?,
-            body: serde_json::from_str(&body).map_err(|_| corrupt("body"))?,
-            received_at: DateTime::from_timestamp_millis(received_at)
-                .ok_or_else(|| corrupt("received_at"))?,
-        })
+    let mut rows = statement.query(params![cursor, limit as i64])?;
+    let mut events = Vec::new();
+    let mut bytes = 0;
+    // SQLite steps one row at a time: stopping here leaves the rest unread.
+    while let Some(row) = rows.next()? {
+        let body = row.get_ref(6)?.as_str();
+        bytes += body.map_or(0, str::len);
+        if bytes > max_bytes && !events.is_empty() {
+            break;
+        }
+        events.push(feed_event(row)?);
+    }
+    Ok(events)
+}
+
+fn feed_event(row: &rusqlite::Row) -> Result<FeedEvent, StoreError> {
+    let cursor: i64 = row.get(0)?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("event {cursor}: {what}"));
+    let kind: String = row.get(2)?;
+    let training_type: Option<String> = row.get(4)?;
+    let source: String = row.get(5)?;
+    let body: String = row.get(6)?;
+    let received_at: i64 = row.get(7)?;
+    Ok(FeedEvent {
+        cursor,
+        request_id: row.get(1)?,
+        kind: EventKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        progress: row.get(3)?,
+        training_type: training_type
+            .map(|text| TrainingType::parse(&text).ok_or_else(|| corrupt("training_type")))
+            .transpose()?,
+        source: EventSource::parse(&source).ok_or_else(|| corrupt("source"))?,
+        body: serde_json::from_str(&body).map_err(|_| corrupt("body"))?,
+        received_at: DateTime::from_timestamp_millis(received_at)
+            .ok_or_else(|| corrupt("received_at"))?,
     })
-    .collect()
 }
 
 #[cfg(test)]
@@ -487,7 +496,10 @@ mod tests {
         }
         cursors.sort_unstable();
         assert_eq!(cursors, (1..=500).collect::<Vec<_>>());
-        assert_eq!(store.events_after(0, 1000).await.unwrap().len(), 500);
+        assert_eq!(
+            store.events_after(0, 1000, usize::MAX).await.unwrap().len(),
+            500
+        );
         store.close().await;
     }
 
@@ -508,7 +520,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(deleted, 1);
-        let left = store.events_after(0, 10).await.unwrap();
+        let left = store.events_after(0, 10, usize::MAX).await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].request_id, "new");
         assert_eq!(left[0].cursor, 2);
@@ -529,6 +541,22 @@ mod tests {
             .unwrap();
         assert_eq!(stored, Stored::New(3));
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_page_stops_at_its_byte_cap_but_always_carries_one_event() {
+        let (_dir, store) = open();
+        for index in 0..5 {
+            let mut event = event(&format!("req_{index}"), EventKind::InProgress, Some(0.5));
+            event.body = format!(r#"{{"note":"{}"}}"#, "x".repeat(1000));
+            store.insert(event).await.unwrap();
+        }
+        let page = store.events_after(0, 500, 2500).await.unwrap();
+        assert_eq!(page.len(), 2, "two bodies of about 1 KB fit in 2.5 KB");
+        let page = store.events_after(0, 500, 10).await.unwrap();
+        assert_eq!(page.len(), 1, "the first event always comes");
+        let page = store.events_after(0, 3, usize::MAX).await.unwrap();
+        assert_eq!(page.len(), 3, "and the count limit still holds");
     }
 
     #[tokio::test]

@@ -251,3 +251,41 @@ async fn the_relay_refuses_to_start_without_the_fal_accounts_it_serves() {
     let both = relay(&["--fal-user-id", "user-1", "--any-fal-account"]);
     assert!(!both.status.success(), "one or the other");
 }
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off_and_others_are_served() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let keys = KeyServer::start(&WebhookSigner::generate()).await;
+    let relay = TestRelay::start_with(&keys.url, |config| {
+        config.header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let address = relay.relay.addr();
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    let began = Instant::now();
+    // Half a request line, and then nothing more: the relay must not wait for the rest.
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: relay\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = crate::within("the relay closing a trickling connection", async {
+        slow.read_to_end(&mut answer).await
+    })
+    .await;
+    let held = began.elapsed();
+    // Closed (EOF or reset), having answered nothing but, at most, a 408.
+    let answered = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_err() || answer.is_empty() || answered.starts_with("HTTP/1.1 408"),
+        "{answered}"
+    );
+    println!("a trickling connection was held {held:?}");
+    let health = http()
+        .get(format!("{}/health", relay.relay.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
