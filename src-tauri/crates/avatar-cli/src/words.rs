@@ -261,6 +261,9 @@ fn reason(code: PhotoCode) -> &'static str {
         PhotoCode::Duplicate => "this exact photo is already in the set",
         PhotoCode::NearDuplicate => "an almost identical photo is already in the set",
         PhotoCode::LimitReached => "the avatar already has as many photos as it can hold",
+        PhotoCode::CheckStopped => {
+            "checking this file stopped the app before, so it is passed over; import it by hand to try again"
+        }
         PhotoCode::Unreadable => "the file or folder could not be read",
         PhotoCode::ExtensionMismatch => "the file's name does not match its type",
         PhotoCode::Noisy => "the photo is grainy",

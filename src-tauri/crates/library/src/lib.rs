@@ -30,7 +30,7 @@ pub use model::{
     Transfer,
 };
 pub use photos::{PhotoDetails, StoredChecks};
-pub use watch_folders::WatchedFile;
+pub use watch_folders::{WatchedFile, WatchedFileState};
 
 /// The database file inside a library folder.
 pub const DATABASE_FILE: &str = "library.sqlite3";

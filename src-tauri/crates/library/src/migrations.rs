@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_photo_identities.sql"),
     include_str!("../migrations/0011_generations.sql"),
     include_str!("../migrations/0012_deleted_spending.sql"),
+    include_str!("../migrations/0013_watched_file_checking.sql"),
 ];
 
 /// The schema version this build writes.

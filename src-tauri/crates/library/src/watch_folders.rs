@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::AvatarId;
 use crate::avatars::parse_id;
@@ -47,22 +47,51 @@ impl Library {
         Ok(())
     }
 
-    /// Whether the avatar's watched folder has already brought this file, unchanged, to a verdict.
-    pub fn has_watched_file(&self, avatar_id: AvatarId, file: &WatchedFile) -> Result<bool> {
+    /// What the avatar's watched folder has done with this file, unchanged: nothing yet, brought
+    /// it to a verdict, or begun its check (and, when seen at a start, never ended it).
+    pub fn watched_file_state(
+        &self,
+        avatar_id: AvatarId,
+        file: &WatchedFile,
+    ) -> Result<Option<WatchedFileState>> {
         let connection = self.connection();
         let mut statement = connection.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM watched_files
-             WHERE avatar_id = ?1 AND path = ?2 AND size = ?3 AND modified_ns = ?4)",
+            "SELECT checking FROM watched_files
+             WHERE avatar_id = ?1 AND path = ?2 AND size = ?3 AND modified_ns = ?4",
         )?;
-        Ok(statement.query_row(
-            params![
-                avatar_id.to_string(),
-                file.path,
-                file.size,
-                file.modified_ns
-            ],
-            |row| row.get(0),
-        )?)
+        Ok(statement
+            .query_row(
+                params![
+                    avatar_id.to_string(),
+                    file.path,
+                    file.size,
+                    file.modified_ns
+                ],
+                |row| row.get::<_, bool>(0),
+            )
+            .optional()?
+            .map(|checking| {
+                if checking {
+                    WatchedFileState::Checking
+                } else {
+                    WatchedFileState::Judged
+                }
+            }))
+    }
+
+    /// Records, before their check, that these files are being checked.
+    pub fn begin_watched_files<'a>(
+        &self,
+        avatar_id: AvatarId,
+        files: impl IntoIterator<Item = &'a WatchedFile>,
+    ) -> Result<()> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        for file in files {
+            upsert_watched_file(&transaction, avatar_id, file, false, true)?;
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     /// Records that the avatar's watched folder brought this file to a verdict; one refused for
@@ -73,21 +102,52 @@ impl Library {
         file: &WatchedFile,
         waiting_for_room: bool,
     ) -> Result<()> {
+        upsert_watched_file(&self.connection(), avatar_id, file, waiting_for_room, false)
+    }
+
+    /// Forgets a file begun but not brought to a verdict (it could not be read now; it may be
+    /// later).
+    pub fn forget_watched_file(&self, avatar_id: AvatarId, file: &WatchedFile) -> Result<()> {
         self.connection().execute(
-            "INSERT INTO watched_files (avatar_id, path, size, modified_ns, waiting_for_room)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (avatar_id, path) DO UPDATE SET size = excluded.size,
-                 modified_ns = excluded.modified_ns, waiting_for_room = excluded.waiting_for_room",
-            params![
-                avatar_id.to_string(),
-                file.path,
-                file.size,
-                file.modified_ns,
-                waiting_for_room
-            ],
+            "DELETE FROM watched_files WHERE avatar_id = ?1 AND path = ?2",
+            params![avatar_id.to_string(), file.path],
         )?;
         Ok(())
     }
+}
+
+fn upsert_watched_file(
+    connection: &rusqlite::Connection,
+    avatar_id: AvatarId,
+    file: &WatchedFile,
+    waiting_for_room: bool,
+    checking: bool,
+) -> Result<()> {
+    connection.execute(
+        "INSERT INTO watched_files (avatar_id, path, size, modified_ns, waiting_for_room, checking)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (avatar_id, path) DO UPDATE SET size = excluded.size,
+             modified_ns = excluded.modified_ns, waiting_for_room = excluded.waiting_for_room,
+             checking = excluded.checking",
+        params![
+            avatar_id.to_string(),
+            file.path,
+            file.size,
+            file.modified_ns,
+            waiting_for_room,
+            checking
+        ],
+    )?;
+    Ok(())
+}
+
+/// What a watched folder has done with one of its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchedFileState {
+    /// Brought to a verdict: passed over from now on.
+    Judged,
+    /// Its check began and has not ended: at a later start, the check stopped the app.
+    Checking,
 }
 
 /// A file in a watched folder as it was when it was brought to a verdict.
@@ -141,21 +201,30 @@ mod tests {
         reopened
             .remember_watched_file(ben.id, &seen, false)
             .unwrap();
-        assert!(reopened.has_watched_file(ben.id, &seen).unwrap());
-        assert!(!reopened.has_watched_file(anna.id, &seen).unwrap());
+        let state = |avatar: AvatarId, file: &WatchedFile| {
+            reopened.watched_file_state(avatar, file).unwrap()
+        };
+        assert_eq!(state(ben.id, &seen), Some(WatchedFileState::Judged));
+        assert_eq!(state(anna.id, &seen), None);
         let changed = WatchedFile {
             modified_ns: 2,
             ..seen.clone()
         };
-        assert!(!reopened.has_watched_file(ben.id, &changed).unwrap());
+        assert_eq!(state(ben.id, &changed), None);
+        reopened.begin_watched_files(ben.id, [&changed]).unwrap();
+        assert_eq!(state(ben.id, &changed), Some(WatchedFileState::Checking));
+        reopened.forget_watched_file(ben.id, &changed).unwrap();
+        assert_eq!(state(ben.id, &changed), None, "not read now: tried again");
+        reopened.begin_watched_files(ben.id, [&changed]).unwrap();
         reopened
             .remember_watched_file(ben.id, &changed, false)
             .unwrap();
-        assert!(reopened.has_watched_file(ben.id, &changed).unwrap());
+        assert_eq!(state(ben.id, &changed), Some(WatchedFileState::Judged));
 
         reopened.set_watch_folder(ben.id, None).unwrap();
-        assert!(
-            !reopened.has_watched_file(ben.id, &changed).unwrap(),
+        assert_eq!(
+            state(ben.id, &changed),
+            None,
             "another folder, or none, starts afresh"
         );
         assert_eq!(

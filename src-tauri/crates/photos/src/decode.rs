@@ -50,18 +50,20 @@ pub fn stored_dimensions(
     bytes: &[u8],
     format: Format,
     max_side: u32,
-) -> Result<(u32, u32), String> {
+) -> Result<(u32, u32), DecodeFailure> {
     if format == Format::Jpeg {
         let header = turbojpeg::read_header(bytes).map_err(|error| error.to_string())?;
         let side = |value: usize| u32::try_from(value).unwrap_or(u32::MAX);
         return Ok((side(header.width), side(header.height)));
     }
     if format.is_heif() {
-        return heif::dimensions(bytes).map_err(DecodeFailure::into_detail);
+        return heif::dimensions(bytes);
     }
     let mut reader = reader(bytes, format, max_side)?;
     reader.no_limits(); // the header alone is small; limits apply to the decode below
-    reader.into_dimensions().map_err(|error| error.to_string())
+    Ok(reader
+        .into_dimensions()
+        .map_err(|error| error.to_string())?)
 }
 
 /// The EXIF orientation, or `NoTransforms` when there is none or it cannot be read. HEIF files
@@ -184,7 +186,8 @@ pub fn working_copy(
         return Ok(upright(decode_jpeg_scaled(bytes, stored, long_side)?));
     }
     let image = if format.is_heif() {
-        DynamicImage::ImageRgb8(heif::decode(bytes)?)
+        // The container's size is the upright one: it has no EXIF turn to apply.
+        DynamicImage::ImageRgb8(heif::decode(bytes, stored)?)
     } else {
         reader(bytes, format, max_side)?
             .decode()

@@ -49,7 +49,9 @@ pub fn training_copy(bytes: &[u8], mut buffer: Vec<u8>) -> Result<TrainingCopy, 
         });
     }
     if format.is_heif() {
-        let image = heif::decode(bytes).map_err(decode::DecodeFailure::into_detail)?;
+        let image = heif::dimensions(bytes)
+            .and_then(|size| heif::decode(bytes, size))
+            .map_err(decode::DecodeFailure::into_detail)?;
         buffer = encode_jpeg(&image, buffer)?;
         return Ok(TrainingCopy {
             bytes: buffer,

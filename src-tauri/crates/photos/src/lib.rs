@@ -29,6 +29,10 @@ pub use curate::{Candidate, CandidateFace, Choice, Framing, Lighting, curate};
 pub use export::{TrainingCopy, training_copy};
 pub use faces::{DetectorError, Face, FaceDetector, Keypoint, Keypoints};
 pub use format::Format;
+pub use heif::{
+    DECODER_NAME as HEIF_DECODER_NAME, LIBHEIF_KNOWN_FIXED,
+    decoder_installed as heif_decoder_installed, libheif_version, serve_child as serve_heif_child,
+};
 pub use identity::{
     CHIP_SIDE, DESCRIPTOR_LEN, Descriptor, FaceEmbedder, Pose, align as align_face, pose, yaw,
 };
@@ -66,6 +70,8 @@ pub enum Code {
     LimitReached,
     /// The file could not be read from disk (permissions, a vanished network share).
     Unreadable,
+    /// An earlier check of this file (in a watched folder) stopped the app: passed over since.
+    CheckStopped,
     /// Warning: the name says one format, the content is another.
     ExtensionMismatch,
     /// Warning: visible grain.
@@ -203,7 +209,8 @@ impl Report {
 /// pixel count: the decode step alone, to measure how close the whole check comes to it.
 pub fn decode_working_copy(bytes: &[u8]) -> Result<usize, String> {
     let format = Format::sniff(bytes).ok_or("not an image")?;
-    let stored = decode::stored_dimensions(bytes, format, u32::MAX)?;
+    let stored = decode::stored_dimensions(bytes, format, u32::MAX)
+        .map_err(decode::DecodeFailure::into_detail)?;
     let orientation = image::metadata::Orientation::NoTransforms;
     let image = decode::working_copy(
         bytes,
@@ -394,15 +401,9 @@ impl Checker {
         if extension.is_some_and(|extension| !format.matches_extension(extension)) {
             report.warnings.push(Code::ExtensionMismatch);
         }
-        if format.is_heif()
-            && let Err(decode::DecodeFailure::Unsupported(detail)) = heif::dimensions(bytes)
-        {
-            return report.refuse(Code::UnsupportedFormat, detail);
-        }
-
         let stored = match decode::stored_dimensions(bytes, format, limits.max_side) {
             Ok(dimensions) => dimensions,
-            Err(error) => return report.refuse(Code::Corrupt, error),
+            Err(failure) => return report.refuse(failure.code(), failure.into_detail()),
         };
         let orientation = decode::orientation(bytes, format);
         (report.width, report.height) = if decode::swaps_sides(orientation) {

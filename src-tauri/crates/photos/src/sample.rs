@@ -15,7 +15,8 @@ const BAND_SHARE: f32 = 0.06;
 /// mirror, `prompt` the tint.
 pub fn simulated_sample(bytes: &[u8], seed: u64, prompt: &str) -> Result<Vec<u8>, String> {
     let format = Format::sniff(bytes).ok_or("the photo is not an image this app reads")?;
-    let stored = decode::stored_dimensions(bytes, format, u32::MAX)?;
+    let stored = decode::stored_dimensions(bytes, format, u32::MAX)
+        .map_err(decode::DecodeFailure::into_detail)?;
     let orientation = decode::orientation(bytes, format);
     let photo = decode::working_copy(
         bytes,

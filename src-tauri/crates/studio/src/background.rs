@@ -79,7 +79,7 @@ impl Studio {
         });
         let relay = background.clone();
         // Without a thread for it, news comes by polling.
-        let _ = background.off_workers("relay follower", async move {
+        background.off_workers("relay follower", async move {
             let Some(studio) = relay.studio.upgrade() else {
                 return;
             };
@@ -153,12 +153,13 @@ impl Background {
 
     /// Makes a generation's images, telling the sink of each image and of the end.
     fn generate(self: &Arc<Self>, generation_id: Uuid) {
-        if !lock(&self.followed).insert(generation_id) {
+        let Some(claim) = self.claim(generation_id) else {
             return;
-        }
+        };
         let background = self.clone();
         // Decoding and the identity model are CPU work too, done on the same thread.
-        let started = self.off_workers("sample pack", async move {
+        self.off_workers("sample pack", async move {
+            let _claim = claim;
             if let Some(studio) = background.studio.upgrade() {
                 let sink = background.sink.clone();
                 let outcome = studio
@@ -175,20 +176,16 @@ impl Background {
                     ),
                 }
             }
-            lock(&background.followed).remove(&generation_id);
         });
-        if !started {
-            // The sweep tries again.
-            lock(&self.followed).remove(&generation_id);
-        }
     }
 
     fn follow(self: &Arc<Self>, job_id: JobId) {
-        if !lock(&self.followed).insert(job_id.0) {
+        let Some(claim) = self.claim(job_id.0) else {
             return;
-        }
+        };
         let background = self.clone();
-        let started = self.off_workers("training follower", async move {
+        self.off_workers("training follower", async move {
+            let _claim = claim;
             if let Some(studio) = background.studio.upgrade() {
                 let outcome = studio
                     .follow(job_id, |job| {
@@ -200,32 +197,35 @@ impl Background {
                     eprintln!("training {job_id} paused: {error}; it is picked up again shortly");
                 }
             }
-            lock(&background.followed).remove(&job_id.0);
         });
-        if !started {
-            // The sweep tries again.
-            lock(&self.followed).remove(&job_id.0);
-        }
+    }
+
+    /// Marks a job or generation as followed here, or None when it already is. The mark goes
+    /// when the claim is dropped: at the follower's end, when its thread could not start, or
+    /// when it panicked — so the next sweep picks the work up again.
+    fn claim(self: &Arc<Self>, id: Uuid) -> Option<FollowClaim> {
+        lock(&self.followed).insert(id).then(|| FollowClaim {
+            background: self.clone(),
+            id,
+        })
     }
 
     /// Runs `work` to its end on a thread of its own, with the runtime's timers and sockets: the
     /// core's async work reads and writes the library (SQLite) and may reach the keychain over
     /// D-Bus, which must not hold up the runtime's workers (the front end's commands are
-    /// answered there). False when no thread could be started.
+    /// answered there). When no thread can be started, `work` is dropped unrun.
     fn off_workers(
         &self,
         name: &str,
         work: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> bool {
+    ) {
         let runtime = self.runtime.clone();
         let spawned = std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || runtime.block_on(work));
         if let Err(error) = spawned {
             eprintln!("cannot start the {name}: {error}");
-            return false;
         }
-        true
     }
 
     /// Starts a watcher for each avatar with a folder and stops the others: the one place that
@@ -314,8 +314,49 @@ impl Background {
     }
 }
 
+/// A job or generation followed by one follower; see [`Background::claim`].
+struct FollowClaim {
+    background: Arc<Background>,
+    id: Uuid,
+}
+
+impl Drop for FollowClaim {
+    fn drop(&mut self) {
+        lock(&self.background.followed).remove(&self.id);
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_whose_follower_panicked_is_followed_again() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let background = Arc::new(Background {
+            studio: Weak::new(),
+            sink: Arc::new(|_| {}),
+            runtime: runtime.handle().clone(),
+            followed: Mutex::default(),
+            watchers: Mutex::default(),
+        });
+        let id = Uuid::new_v4();
+        let claim = background.claim(id).expect("nobody follows it yet");
+        assert!(background.claim(id).is_none(), "one follower at a time");
+        let follower = std::thread::spawn(move || {
+            let _claim = claim;
+            panic!("a follower fails unexpectedly");
+        });
+        assert!(follower.join().is_err());
+        assert!(
+            background.claim(id).is_some(),
+            "the next sweep can follow it again"
+        );
+    }
 }

@@ -19,6 +19,8 @@ pub enum Service {
     FalRetention,
     /// What fal billed against what the creator confirmed.
     FalBilling,
+    /// The program that opens HEIC and AVIF files, and the libheif it uses.
+    HeifDecoder,
 }
 
 /// How far what fal billed for a training may be from what the creator confirmed before
@@ -63,6 +65,13 @@ pub enum Finding {
     BilledAsConfirmed,
     /// fal billed `detail` trainings more than 20% away from what the creator confirmed.
     BilledDiffers,
+    /// HEIC and AVIF files are opened in a limited child process, with libheif `detail`.
+    HeifDecoderReady,
+    /// As above, but libheif `detail` is older than the first release without the published
+    /// flaws in reading HEIF files (a distribution may have patched it).
+    HeifDecoderOld,
+    /// The child process that opens HEIC and AVIF files is missing: they are refused.
+    HeifDecoderMissing,
 }
 
 impl Finding {
@@ -78,6 +87,8 @@ impl Finding {
                 | Self::StorageNotPublicS3Only
                 | Self::KeychainUnavailable
                 | Self::BilledDiffers
+                | Self::HeifDecoderOld
+                | Self::HeifDecoderMissing
         )
     }
 }
@@ -113,6 +124,7 @@ impl Studio {
             self.diagnose_library(),
             self.diagnose_retention(),
             self.diagnose_billing(),
+            diagnose_heif_decoder(),
         ]
     }
 
@@ -274,5 +286,24 @@ impl Studio {
             Finding::LibraryOpen,
             self.config().library_dir.display().to_string(),
         )
+    }
+}
+
+fn diagnose_heif_decoder() -> Diagnosis {
+    if !photos::heif_decoder_installed() {
+        return Diagnosis::new(
+            Service::HeifDecoder,
+            Finding::HeifDecoderMissing,
+            photos::HEIF_DECODER_NAME,
+        );
+    }
+    match photos::libheif_version() {
+        Some((version, true)) => {
+            Diagnosis::new(Service::HeifDecoder, Finding::HeifDecoderReady, version)
+        }
+        Some((version, false)) => {
+            Diagnosis::new(Service::HeifDecoder, Finding::HeifDecoderOld, version)
+        }
+        None => Diagnosis::new(Service::HeifDecoder, Finding::HeifDecoderReady, "?"),
     }
 }

@@ -73,6 +73,30 @@ pub struct PhotoResult {
 }
 
 impl PhotoResult {
+    /// A watched file passed over because checking it stopped the app before.
+    pub(crate) fn check_stopped(path: &Path) -> Self {
+        Self {
+            path: path.display().to_string(),
+            verdict: Verdict::Rejected,
+            reasons: vec![Code::CheckStopped],
+            warnings: Vec::new(),
+            md5: String::new(),
+            width: 0,
+            height: 0,
+            faces: 0,
+            quality_score: None,
+            duplicate_of: None,
+            replaces: None,
+            preview: None,
+            photo_id: None,
+            stored: None,
+            sameness: None,
+            identities: Vec::new(),
+            replaces_name: None,
+            detail: None,
+        }
+    }
+
     /// Whether the avatar already holds this file byte for byte: its only reason is a duplicate
     /// of a stored photo (an id), not of another file in the same import (a path).
     pub fn is_already_held(&self) -> bool {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 
 use crate::import::{Gathered, gather, is_hidden_or_unfinished};
-use library::WatchedFile;
+use library::{WatchedFile, WatchedFileState};
 
 use crate::{AvatarId, AvatarRef, Error, PhotoCode, PhotoResult, Result, Studio};
 
@@ -184,29 +184,48 @@ impl Studio {
                     since: now,
                 });
             }
-            // Files brought to a verdict before, by an earlier start, are passed over unread.
+            // Files brought to a verdict before, by an earlier start, are passed over unread; one
+            // whose check began and never ended stopped that start, and is said once.
             let mut settled = HashMap::new();
             for (path, file) in settle(&mut waiting, &mut taken, now) {
-                if !self.library.has_watched_file(avatar_id, &file)? {
-                    ready.push(path);
-                    settled.insert(file.path.clone(), file);
+                match self.library.watched_file_state(avatar_id, &file)? {
+                    None => {
+                        ready.push(path);
+                        settled.insert(file.path.clone(), file);
+                    }
+                    Some(WatchedFileState::Checking) => {
+                        self.library
+                            .remember_watched_file(avatar_id, &file, false)?;
+                        on_result(PhotoResult::check_stopped(&path));
+                    }
+                    Some(WatchedFileState::Judged) => {}
                 }
             }
             if !ready.is_empty() {
+                self.library
+                    .begin_watched_files(avatar_id, settled.values())?;
                 let mut judged = Vec::new();
-                self.add_photos(avatar_id, &ready, |result| {
-                    // A file that cannot be read now may be later: it is not remembered.
-                    if let Some(file) = settled.remove(&result.path)
-                        && !result.reasons.contains(&PhotoCode::Unreadable)
-                    {
-                        judged.push((file, result.reasons.contains(&PhotoCode::LimitReached)));
+                let outcome = self.add_photos(avatar_id, &ready, |result| {
+                    if let Some(file) = settled.remove(&result.path) {
+                        judged.push((file, result.reasons.clone()));
                     }
                     on_result(result);
-                })?;
-                for (file, waiting_for_room) in &judged {
-                    self.library
-                        .remember_watched_file(avatar_id, file, *waiting_for_room)?;
+                });
+                for (file, reasons) in &judged {
+                    if reasons.contains(&PhotoCode::Unreadable) {
+                        // A file that cannot be read now may be later: it is not remembered.
+                        self.library.forget_watched_file(avatar_id, file)?;
+                    } else {
+                        let waiting_for_room = reasons.contains(&PhotoCode::LimitReached);
+                        self.library
+                            .remember_watched_file(avatar_id, file, waiting_for_room)?;
+                    }
                 }
+                // Files the import did not reach (it failed) were not checked.
+                for file in settled.values() {
+                    self.library.forget_watched_file(avatar_id, file)?;
+                }
+                outcome?;
             }
             self.clock.pause(POLL_INTERVAL);
         }

@@ -252,7 +252,7 @@ export type ErrorCode = "invalid_input" | "not_found" | "invalid_config" | "libr
 
 export type ErrorReport = { code: ErrorCode, message: string, };
 
-export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "storage_not_public" | "storage_not_public_s3_only" | "keychain_available" | "keychain_unavailable" | "library_open" | "retention_minimal" | "retention_outputs_kept" | "billed_as_confirmed" | "billed_differs";
+export type Finding = "fal_test_mode" | "fal_key_missing" | "fal_key_wrong" | "fal_unreachable" | "fal_answered" | "storage_fal" | "storage_secret_missing" | "storage_failed" | "storage_unencrypted" | "storage_answered" | "storage_not_public" | "storage_not_public_s3_only" | "keychain_available" | "keychain_unavailable" | "library_open" | "retention_minimal" | "retention_outputs_kept" | "billed_as_confirmed" | "billed_differs" | "heif_decoder_ready" | "heif_decoder_old" | "heif_decoder_missing";
 
 export type Gender = "male" | "female" | "other";
 
@@ -296,7 +296,7 @@ file_hash: string, width: number, height: number, has_face: boolean, face_count:
  */
 warnings: Array<string>, created_at: string, };
 
-export type PhotoCode = "unsupported_format" | "corrupt" | "file_too_large" | "resolution_too_low" | "dimensions_too_large" | "no_face" | "multiple_faces" | "face_too_small" | "blurry" | "too_dark" | "too_bright" | "low_contrast" | "duplicate" | "near_duplicate" | "limit_reached" | "unreadable" | "extension_mismatch" | "noisy" | "background_faces" | "different_person";
+export type PhotoCode = "unsupported_format" | "corrupt" | "file_too_large" | "resolution_too_low" | "dimensions_too_large" | "no_face" | "multiple_faces" | "face_too_small" | "blurry" | "too_dark" | "too_bright" | "low_contrast" | "duplicate" | "near_duplicate" | "limit_reached" | "unreadable" | "check_stopped" | "extension_mismatch" | "noisy" | "background_faces" | "different_person";
 
 export type PhotoEntry = { photo: PhotoView, thumbnail_path: string, };
 
@@ -359,7 +359,7 @@ name: string, source: SecretSource | null,
  */
 problem: string | null, };
 
-export type Service = "fal" | "storage" | "keychain" | "library" | "fal_retention" | "fal_billing";
+export type Service = "fal" | "storage" | "keychain" | "library" | "fal_retention" | "fal_billing" | "heif_decoder";
 
 export type Setting = { name: string, 
 /**

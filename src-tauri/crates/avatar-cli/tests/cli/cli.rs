@@ -834,3 +834,49 @@ fn a_portrait_sets_coverage_counts_its_listed_photos_and_words_each_gap() {
         assert!(advice[at].as_str().expect("text").contains("profile"));
     }
 }
+
+#[test]
+fn a_heic_whose_decoder_crashes_is_a_corrupt_photo_and_the_check_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    let library = tempfile::tempdir().expect("temp dir");
+    // A decoder that dies as a crashing libheif would: by a signal, with nothing written.
+    let crashing = library.path().join("crashing-decoder");
+    std::fs::write(&crashing, "#!/bin/sh\nkill -SEGV $$\n").expect("script");
+    std::fs::set_permissions(&crashing, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let heic = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../tests/fixtures/heif/iphone_portrait.heic")
+        .to_str()
+        .expect("utf-8")
+        .to_owned();
+    let jpeg = cases()
+        .join("good_portrait.jpg")
+        .to_str()
+        .expect("utf-8")
+        .to_owned();
+    let mut command = crate::isolated(CLI);
+    command.env("AVATAR_HEIF_DECODER", &crashing);
+    let args = [
+        "photos", "check", "--type", "portrait", "--json", &heic, &jpeg,
+    ];
+    let output = run(command, library.path(), &args);
+    let lines = json_lines(&output);
+    assert_eq!(
+        lines.len(),
+        2,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let heic_line = &lines[0];
+    assert_eq!(
+        heic_line["reasons"],
+        serde_json::json!(["corrupt"]),
+        "{heic_line}"
+    );
+    assert!(
+        heic_line["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.contains("signal 11")),
+        "{heic_line}"
+    );
+    assert_eq!(lines[1]["verdict"], "accepted", "the next photo is checked");
+}

@@ -104,3 +104,15 @@ fn a_heic_leaves_as_an_upright_jpeg_with_no_metadata_and_the_same_picture() {
         "and not turned twice: {upside_down:.1} vs {same:.1}"
     );
 }
+
+#[test]
+fn a_heic_that_decodes_larger_than_it_says_is_refused_by_its_limited_decoder() {
+    // 18 KB that says 512 × 512 and codes 8192 × 8192: decoded, 390 MB in libheif. The child
+    // that opens it may use what 512 × 512 needs, so it stops early.
+    let report = check("lying_size.heic");
+    assert_eq!(report.format, Some(Format::Heic));
+    assert_eq!((report.width, report.height), (512, 512), "what it says");
+    assert_eq!(report.reasons, vec![Code::Corrupt], "{:?}", report.detail);
+    let detail = report.detail.expect("a detail");
+    assert!(detail.contains("larger than the 512 × 512"), "{detail}");
+}

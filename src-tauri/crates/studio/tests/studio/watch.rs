@@ -481,3 +481,52 @@ async fn the_background_says_when_a_watched_folder_goes_and_when_it_is_back() {
     std::fs::create_dir(&inbox).expect("plugged in again");
     assert_eq!(next_change(), None, "watched again");
 }
+
+#[test]
+fn a_file_whose_check_stopped_the_app_is_passed_over_at_the_next_start_and_said_once() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let watched = tempfile::tempdir().expect("temp dir");
+    let stopper = watched.path().join("stopper.jpg");
+    std::fs::copy(cases().join("good_portrait.jpg"), &stopper).expect("copy");
+    std::fs::copy(
+        cases().join("png_good.png"),
+        watched.path().join("fine.png"),
+    )
+    .expect("copy");
+    let (studio, clock) = clocked_studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    // What the watcher writes before it checks a file: an app that stopped during the check
+    // (killed, or brought down by a decoder) leaves the library just so.
+    let metadata = std::fs::metadata(&stopper).expect("metadata");
+    let modified_ns = metadata
+        .modified()
+        .expect("modified")
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as i64;
+    let begun = library::WatchedFile {
+        path: stopper.display().to_string(),
+        size: metadata.len(),
+        modified_ns,
+    };
+    let avatar_id = avatar.parse().expect("an avatar id");
+    library::Library::open(library.path())
+        .expect("library")
+        .begin_watched_files(avatar_id, [&begun])
+        .expect("begun");
+
+    let results = watch_until(&studio, &clock, &avatar, watched.path(), 2);
+    assert_eq!(names(&results), ["fine.png", "stopper.jpg"]);
+    let stopped = results
+        .iter()
+        .find(|result| result.path.ends_with("stopper.jpg"))
+        .expect("stopper.jpg said");
+    assert_eq!(stopped.reasons, [PhotoCode::CheckStopped]);
+    assert_eq!(stopped.verdict, Verdict::Rejected);
+    assert_eq!(studio.list_photos(&avatar).expect("photos").len(), 1);
+
+    drop(studio);
+    let (studio, clock) = clocked_studio(library.path(), &[]);
+    let again = watching(&studio, &clock, &avatar, watched.path(), |_| {});
+    assert!(again.is_empty(), "said once: {:?}", names(&again));
+}
