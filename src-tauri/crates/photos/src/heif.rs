@@ -94,17 +94,11 @@ pub fn decode(bytes: &[u8], (width, height): (u32, u32)) -> Result<RgbImage, Dec
         .ok_or_else(|| DecodeFailure::Corrupt("the decoded picture has the wrong size".into()))
 }
 
-/// The version of the libheif this process loaded, read from the name of its file (the safe
-/// wrapper has no version call), and whether it is at least [`LIBHEIF_KNOWN_FIXED`]. None when
-/// it cannot be told.
+/// The version of the libheif the child loads, and whether it is at least
+/// [`LIBHEIF_KNOWN_FIXED`]. None when it cannot be told.
 pub fn libheif_version() -> Option<(String, bool)> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let library = maps
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| path.contains("/libheif.so"))?;
-    let file = std::fs::canonicalize(library).ok()?;
-    let version = file.file_name()?.to_str()?.split_once(".so.")?.1.to_owned();
+    let answer = run_child(&["version"], &[], 64).ok()?;
+    let version = String::from_utf8(answer).ok()?;
     let mut numbers = version.split('.').map(|part| part.parse::<u8>().ok());
     let parsed = (
         numbers.next().flatten()?,
@@ -112,6 +106,24 @@ pub fn libheif_version() -> Option<(String, bool)> {
         numbers.next().flatten().unwrap_or(0),
     );
     Some((version, parsed >= LIBHEIF_KNOWN_FIXED))
+}
+
+/// The version of the libheif this process loaded, from the name of its file: the safe wrapper
+/// has no version call.
+fn loaded_libheif_version() -> Result<String, DecodeFailure> {
+    let unknown = || DecodeFailure::Unsupported("libheif's version cannot be told".to_owned());
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|_| unknown())?;
+    let library = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.contains("/libheif.so"))
+        .ok_or_else(unknown)?;
+    let file = std::fs::canonicalize(library).map_err(|_| unknown())?;
+    file.file_name()
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.split_once(".so."))
+        .map(|(_, version)| version.to_owned())
+        .ok_or_else(unknown)
 }
 
 /// Whether the child program is where this process looks for it.
@@ -203,12 +215,14 @@ fn stopped(status: ExitStatus, message: &str) -> String {
 }
 
 /// The child: `avatar-heif info` writes the primary image's upright `WIDTH HEIGHT`;
-/// `avatar-heif decode WIDTH HEIGHT` writes its RGB pixels, refusing a picture of any other size.
-/// The file comes on stdin.
+/// `avatar-heif decode WIDTH HEIGHT` writes its RGB pixels, refusing a picture of any other size
+/// (the file comes on stdin); `avatar-heif version` writes the loaded libheif's version.
 pub fn serve_child(args: &[String]) -> ExitCode {
     let mut output = std::io::stdout().lock();
     let result = match args {
         [mode] if mode == "info" => read_input().and_then(|bytes| info(&bytes, &mut output)),
+        [mode] if mode == "version" => loaded_libheif_version()
+            .and_then(|version| output.write_all(version.as_bytes()).map_err(write_failed)),
         [mode, width, height] if mode == "decode" => {
             match (width.parse::<u32>(), height.parse::<u32>()) {
                 (Ok(width), Ok(height)) => {
@@ -220,7 +234,9 @@ pub fn serve_child(args: &[String]) -> ExitCode {
             }
         }
         _ => {
-            eprintln!("usage: {DECODER_NAME} info | {DECODER_NAME} decode WIDTH HEIGHT < FILE");
+            eprintln!(
+                "usage: {DECODER_NAME} info | {DECODER_NAME} decode WIDTH HEIGHT < FILE | {DECODER_NAME} version"
+            );
             return ExitCode::from(2);
         }
     };

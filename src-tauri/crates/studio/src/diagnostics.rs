@@ -68,7 +68,8 @@ pub enum Finding {
     /// HEIC and AVIF files are opened in a limited child process, with libheif `detail`.
     HeifDecoderReady,
     /// As above, but libheif `detail` is older than the first release without the published
-    /// flaws in reading HEIF files (a distribution may have patched it).
+    /// flaws in reading HEIF files (a distribution may have patched it). A notice, not a
+    /// failure: the limited child is what keeps a bad file from the app.
     HeifDecoderOld,
     /// The child process that opens HEIC and AVIF files is missing: they are refused.
     HeifDecoderMissing,
@@ -87,7 +88,6 @@ impl Finding {
                 | Self::StorageNotPublicS3Only
                 | Self::KeychainUnavailable
                 | Self::BilledDiffers
-                | Self::HeifDecoderOld
                 | Self::HeifDecoderMissing
         )
     }

@@ -189,6 +189,16 @@ async fn diagnostics_ask_fal_and_the_bucket_and_name_what_is_wrong() {
         finding(&report, Service::FalRetention).finding,
         Finding::RetentionMinimal
     );
+    // The system's libheif, whichever it is, opened by the child program beside the tests.
+    let heif = finding(&report, Service::HeifDecoder);
+    assert!(
+        matches!(
+            heif.finding,
+            Finding::HeifDecoderReady | Finding::HeifDecoderOld
+        ),
+        "{heif:?}"
+    );
+    assert!(heif.detail.starts_with('1'), "a libheif version: {heif:?}");
     assert!(
         report.iter().all(|diagnosis| diagnosis.passed),
         "{report:?}"
