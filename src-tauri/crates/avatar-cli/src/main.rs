@@ -480,7 +480,7 @@ impl Progress {
     fn new(out: &Output, paths: &[PathBuf]) -> Self {
         let visible = !out.json && std::io::stderr().is_terminal();
         let total = if visible {
-            studio::count_inputs(paths)
+            studio::count_inputs(paths, &|| true)
         } else {
             0
         };

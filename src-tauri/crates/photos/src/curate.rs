@@ -136,8 +136,14 @@ pub struct Choice {
 
 /// Curates `candidates` down to at most `count` photos of one person. The person is the one of
 /// `reference` (descriptors of photos known to be them, e.g. the avatar's own) when given,
-/// otherwise the largest group of matching faces among the candidates.
-pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) -> Vec<Choice> {
+/// otherwise the largest group of matching faces among the candidates. None when `keep_going`
+/// said stop. The work grows linearly with the candidates and their faces.
+pub fn curate(
+    candidates: &[Candidate],
+    count: usize,
+    reference: &[Descriptor],
+    keep_going: &dyn Fn() -> bool,
+) -> Option<Vec<Choice>> {
     let mut choices: Vec<Choice> = candidates
         .iter()
         .map(|candidate| Choice {
@@ -154,7 +160,7 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
 
     // The main person's centre, then each photo's subject: its face nearest that centre.
     let centre = if reference.is_empty() {
-        main_centre(candidates)
+        main_centre(candidates, keep_going)?
     } else {
         Descriptor::median(&reference.iter().collect::<Vec<_>>())
     };
@@ -185,7 +191,6 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
     let eligible = |choices: &[Choice], index: usize| {
         choices[index].reasons.is_empty() && subject[index].is_some()
     };
-    let mut kept: Vec<usize> = Vec::new();
     let mut order: Vec<usize> = (0..candidates.len())
         .filter(|&index| eligible(&choices, index))
         .collect();
@@ -196,15 +201,13 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
             .cmp(&a.pixels)
             .then(b.quality.total_cmp(&a.quality))
     });
+    let mut kept = KeptPictures::default();
     for index in order {
+        if !keep_going() {
+            return None;
+        }
         let candidate = &candidates[index];
-        let copy = kept.iter().copied().find(|&other| {
-            let other = &candidates[other];
-            other.md5 == candidate.md5
-                || matches!((other.difference_hash, candidate.difference_hash),
-                    (Some(a), Some(b)) if (a ^ b).count_ones() <= SAME_PICTURE_BITS)
-        });
-        match copy {
+        match kept.first_copy_of(candidates, candidate) {
             Some(original) => {
                 let code = if candidates[original].md5 == candidate.md5 {
                     Code::Duplicate
@@ -214,9 +217,10 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
                 choices[index].reasons.push(code);
                 choices[index].copy_of = Some(original);
             }
-            None => kept.push(index),
+            None => kept.keep(index, candidate),
         }
     }
+    let mut kept = kept.indices;
     kept.sort_unstable();
 
     // Greedy picking: each step takes the photo whose quality plus what it adds to the set's
@@ -289,13 +293,81 @@ pub fn curate(candidates: &[Candidate], count: usize, reference: &[Descriptor]) 
     for choice in &mut choices {
         choice.why = words(choice, count);
     }
-    choices
+    Some(choices)
 }
 
-/// The centre of the largest group of matching faces: the face with the most others within
-/// [`SAME_PERSON_PAIR`] (each photo's faces counted once), then the element-wise median of its
-/// neighbours, refined once with every photo's nearest face.
-fn main_centre(candidates: &[Candidate]) -> Option<Descriptor> {
+/// The pictures kept so far, found by their MD5 or, for a near copy, by their difference hash:
+/// two hashes within [`SAME_PICTURE_BITS`] bits agree exactly on at least one of
+/// `SAME_PICTURE_BITS + 1` slices (pigeonhole), so each lookup compares only the pictures that
+/// share a slice, not every one kept.
+#[derive(Default)]
+struct KeptPictures {
+    /// In the order kept.
+    indices: Vec<usize>,
+    by_md5: std::collections::HashMap<String, usize>,
+    /// (slice, its bits) → positions in `indices`.
+    by_slice: std::collections::HashMap<(u32, u64), Vec<usize>>,
+}
+
+const HASH_SLICES: u32 = SAME_PICTURE_BITS + 1;
+
+fn hash_slices(hash: u64) -> impl Iterator<Item = (u32, u64)> {
+    (0..HASH_SLICES).map(move |slice| {
+        let start = slice * 64 / HASH_SLICES;
+        let end = (slice + 1) * 64 / HASH_SLICES;
+        let bits = (hash >> start) & ((1u64 << (end - start)) - 1);
+        (slice, bits)
+    })
+}
+
+impl KeptPictures {
+    /// The first kept picture (in the order kept) that `candidate` is a copy of.
+    fn first_copy_of(&self, candidates: &[Candidate], candidate: &Candidate) -> Option<usize> {
+        let same_file = self.by_md5.get(&candidate.md5).copied();
+        let near = candidate.difference_hash.and_then(|hash| {
+            hash_slices(hash)
+                .filter_map(|slice| self.by_slice.get(&slice))
+                .flatten()
+                .copied()
+                .filter(|&position| {
+                    candidates[self.indices[position]]
+                        .difference_hash
+                        .is_some_and(|other| (other ^ hash).count_ones() <= SAME_PICTURE_BITS)
+                })
+                .min()
+        });
+        [same_file, near]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|position| self.indices[position])
+    }
+
+    fn keep(&mut self, index: usize, candidate: &Candidate) {
+        let position = self.indices.len();
+        self.indices.push(index);
+        self.by_md5.entry(candidate.md5.clone()).or_insert(position);
+        if let Some(hash) = candidate.difference_hash {
+            for slice in hash_slices(hash) {
+                self.by_slice.entry(slice).or_default().push(position);
+            }
+        }
+    }
+}
+
+/// At most this many faces are tried as the seed of the main person's group, spread evenly over
+/// the roll: each is compared with every face, so the work grows linearly with the faces. The main
+/// person holds a large share of a roll curated for them, so the seeds always include theirs.
+const MAX_SEEDS: usize = 256;
+
+/// The centre of the largest group of matching faces: of the seed faces, the one with the most
+/// others within [`SAME_PERSON_PAIR`] (each photo's faces counted once), then the element-wise
+/// median of its neighbours, refined once with every photo's nearest face. Some(None) when no
+/// photo has a face; None when `keep_going` said stop.
+fn main_centre(
+    candidates: &[Candidate],
+    keep_going: &dyn Fn() -> bool,
+) -> Option<Option<Descriptor>> {
     // Every face of every photo that passed the checks (weak photos can still say who the person
     // is, but refused ones are often not even a face).
     let faces: Vec<(usize, &Descriptor)> = candidates
@@ -309,23 +381,29 @@ fn main_centre(candidates: &[Candidate]) -> Option<Descriptor> {
         })
         .collect();
     if faces.is_empty() {
-        return None;
+        return Some(None);
     }
+    let seeds = faces.len().min(MAX_SEEDS);
     let mut best = (0usize, 0usize);
-    let mut neighbours = vec![0usize; faces.len()];
-    for (a, (photo_a, face_a)) in faces.iter().enumerate() {
+    for seed in 0..seeds {
+        if !keep_going() {
+            return None;
+        }
+        let a = seed * faces.len() / seeds;
+        let (photo_a, face_a) = faces[a];
+        let mut neighbours = 0;
         let mut last_photo = usize::MAX;
-        for (photo_b, face_b) in &faces {
-            if photo_b == photo_a || *photo_b == last_photo {
+        for &(photo_b, face_b) in &faces {
+            if photo_b == photo_a || photo_b == last_photo {
                 continue;
             }
             if face_a.distance(face_b) <= SAME_PERSON_PAIR {
-                neighbours[a] += 1;
-                last_photo = *photo_b; // faces of one photo are adjacent
+                neighbours += 1;
+                last_photo = photo_b; // faces of one photo are adjacent
             }
         }
-        if neighbours[a] > best.1 {
-            best = (a, neighbours[a]);
+        if neighbours > best.1 {
+            best = (a, neighbours);
         }
     }
     let seed = faces[best.0].1;
@@ -334,7 +412,9 @@ fn main_centre(candidates: &[Candidate]) -> Option<Descriptor> {
         .filter(|(_, face)| face.distance(seed) <= SAME_PERSON_PAIR)
         .map(|(_, face)| *face)
         .collect();
-    let centre = Descriptor::median(&group)?;
+    let Some(centre) = Descriptor::median(&group) else {
+        return Some(None);
+    };
     // Refine: each photo's face nearest the centre, when close enough.
     let refined: Vec<&Descriptor> = candidates
         .iter()
@@ -348,7 +428,7 @@ fn main_centre(candidates: &[Candidate]) -> Option<Descriptor> {
                 .map(|(_, face)| face)
         })
         .collect();
-    Descriptor::median(&refined).or(Some(centre))
+    Some(Descriptor::median(&refined).or(Some(centre)))
 }
 
 /// How many picked photos fall in each pose, framing and light.
@@ -475,7 +555,7 @@ mod tests {
             .collect();
         candidates.push(candidate(1, 10, Pose::Frontal, Framing::CloseUp));
         candidates.push(candidate(2, 11, Pose::Frontal, Framing::CloseUp));
-        let choices = curate(&candidates, 20, &[]);
+        let choices = curate(&candidates, 20, &[], &|| true).unwrap();
         for (index, choice) in choices.iter().enumerate() {
             assert_eq!(choice.picked, index < 6, "{index}: {choice:?}");
         }
@@ -491,7 +571,7 @@ mod tests {
         let mut copy = candidates[0].clone();
         copy.pixels /= 4;
         candidates.push(copy);
-        let choices = curate(&candidates, 3, &[]);
+        let choices = curate(&candidates, 3, &[], &|| true).unwrap();
         assert!(choices[5].picked, "the only profile is picked: {choices:?}");
         assert_eq!(choices[6].reasons, [Code::Duplicate]);
         assert_eq!(choices[6].copy_of, Some(0));
@@ -511,8 +591,45 @@ mod tests {
             .chain((4..6).map(|variant| candidate(0, variant, Pose::Frontal, Framing::CloseUp)))
             .collect();
         let reference = [descriptor(0, 20), descriptor(0, 21)];
-        let choices = curate(&candidates, 20, &reference);
+        let choices = curate(&candidates, 20, &reference, &|| true).unwrap();
         let picked: Vec<bool> = choices.iter().map(|choice| choice.picked).collect();
         assert_eq!(picked, [false, false, false, false, true, true]);
+    }
+
+    #[test]
+    fn a_roll_with_more_faces_than_seeds_still_finds_its_person_and_stops_when_told() {
+        // 400 photos of one person among 300 of 30 others, interleaved: more faces than seeds.
+        let candidates: Vec<Candidate> = (0..700)
+            .map(|index| {
+                let (person, variant) = if index % 7 < 4 {
+                    (0, index % 60)
+                } else {
+                    (1 + index % 30, index % 60)
+                };
+                let mut candidate = candidate(person, variant, Pose::Frontal, Framing::CloseUp);
+                candidate.md5 = format!("photo {index}");
+                candidate.difference_hash =
+                    Some((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                candidate
+            })
+            .collect();
+        let choices = curate(&candidates, 20, &[], &|| true).unwrap();
+        for (index, choice) in choices.iter().enumerate() {
+            let main_person = index % 7 < 4;
+            assert_eq!(
+                choice.reasons.contains(&Code::DifferentPerson),
+                !main_person,
+                "{index}: {choice:?}"
+            );
+        }
+        assert_eq!(choices.iter().filter(|choice| choice.picked).count(), 20);
+
+        let asked = std::cell::Cell::new(0);
+        let stop_soon = || {
+            asked.set(asked.get() + 1);
+            asked.get() < 10
+        };
+        assert!(curate(&candidates, 20, &[], &stop_soon).is_none());
+        assert_eq!(asked.get(), 10, "it stopped at the first no");
     }
 }

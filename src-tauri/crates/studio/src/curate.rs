@@ -129,11 +129,12 @@ impl Studio {
         let stored = self.library.photos(avatar.id)?;
         let room = (self.config().max_photos as usize).saturating_sub(stored.len());
         let count = count.unwrap_or(room);
-        let checker = self
-            .checker()?
-            .without_thumbnails()
-            .identity_only_for_usable_faces()
-            .without_tiled_search();
+        let checker = std::sync::Arc::new(
+            self.checker()?
+                .without_thumbnails()
+                .identity_only_for_usable_faces()
+                .without_tiled_search(),
+        );
 
         // The avatar's own photos say who the person is, from their stored identities.
         self.backfill_identities(&avatar)?;
@@ -144,17 +145,15 @@ impl Studio {
             .filter_map(|(_, json)| crate::import::descriptors(json.as_deref()).first().copied())
             .collect();
 
-        let total = crate::count_inputs(paths);
+        let total = crate::count_inputs(paths, keep_going);
         let started = std::time::Instant::now();
         let mut files: Vec<(String, photos::Candidate, Vec<Code>)> = Vec::new();
         self.check_files(
             &checker,
             paths,
             TrainingType::Portrait,
+            keep_going,
             |path: &Path, report| {
-                if !keep_going() {
-                    return Err(Error::Cancelled("curation was cancelled".into()));
-                }
                 files.push((
                     path.display().to_string(),
                     photos::Candidate::from_report(&report),
@@ -174,7 +173,8 @@ impl Studio {
             .iter()
             .map(|(_, candidate, _)| candidate.clone())
             .collect();
-        let choices = photos::curate(&candidates, count, &reference);
+        let choices = photos::curate(&candidates, count, &reference, keep_going)
+            .ok_or_else(|| Error::Cancelled("curation was cancelled".into()))?;
         let picking = started.elapsed();
         let results = files
             .iter()

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -192,6 +193,9 @@ impl Known {
     }
 }
 
+/// How soon a check that was told to stop returns.
+pub(crate) const CANCEL_LATENCY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A near duplicate with as many pixels replaces the earlier copy only when its quality score is
 /// higher by more than this: small differences are noise of the measurement.
 const BETTER_QUALITY: f32 = 0.05;
@@ -205,8 +209,8 @@ impl Studio {
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
         let mut known = Vec::new();
-        let checker = self.checker()?.without_thumbnails();
-        self.check_files(&checker, paths, training_type, |path, report| {
+        let checker = Arc::new(self.checker()?.without_thumbnails());
+        self.check_files(&checker, paths, training_type, &|| true, |path, report| {
             let difference_hash = report.difference_hash;
             let (result, replaced) = judge(path, report, &known, None);
             if result.verdict == Verdict::Accepted {
@@ -237,6 +241,18 @@ impl Studio {
         &self,
         avatar: &library::Avatar,
         paths: &[PathBuf],
+        on_result: impl FnMut(PhotoResult),
+    ) -> Result<()> {
+        self.add_photos_until(avatar, paths, &|| true, on_result)
+    }
+
+    /// [`Studio::add_photos_to`] that stops (`cancelled`) once `keep_going` says so; the photos
+    /// stored by then stay.
+    pub fn add_photos_until(
+        &self,
+        avatar: &library::Avatar,
+        paths: &[PathBuf],
+        keep_going: &dyn Fn() -> bool,
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
         let mut known: Vec<Known> = self
@@ -246,7 +262,7 @@ impl Studio {
             .map(Known::stored)
             .collect();
         let max = self.config().max_photos as usize;
-        let checker = self.checker()?;
+        let checker = Arc::new(self.checker()?);
         self.backfill_identities(avatar)?;
         // The faces of the set so far, each photo judged against them before it is stored.
         let mut identities: Vec<Vec<photos::Descriptor>> = match avatar.training_type {
@@ -258,64 +274,74 @@ impl Studio {
                 .collect(),
             TrainingType::Style => Vec::new(),
         };
-        self.check_files(&checker, paths, avatar.training_type, |path, report| {
-            let room = known.len() < max;
-            let (mut result, replaced) = judge(path, report.clone(), &known, Some(room));
-            let faces: Vec<photos::Descriptor> = result
-                .identities
-                .iter()
-                .map(|identity| identity.descriptor)
-                .collect();
-            if result.verdict == Verdict::Accepted
-                && avatar.training_type == TrainingType::Portrait
-                && !faces.is_empty()
-            {
-                identities.push(faces.clone());
-                let judgement = photos::judge_set(&identities)
-                    .pop()
-                    .expect("one judgement per photo");
-                if judgement.different_person {
-                    identities.pop();
-                    refuse_as_someone_else(&mut result, &judgement);
+        self.check_files(
+            &checker,
+            paths,
+            avatar.training_type,
+            keep_going,
+            |path, report| {
+                let room = known.len() < max;
+                let (mut result, replaced) = judge(path, report.clone(), &known, Some(room));
+                let faces: Vec<photos::Descriptor> = result
+                    .identities
+                    .iter()
+                    .map(|identity| identity.descriptor)
+                    .collect();
+                if result.verdict == Verdict::Accepted
+                    && avatar.training_type == TrainingType::Portrait
+                    && !faces.is_empty()
+                {
+                    identities.push(faces.clone());
+                    let judgement = photos::judge_set(&identities)
+                        .pop()
+                        .expect("one judgement per photo");
+                    if judgement.different_person {
+                        identities.pop();
+                        refuse_as_someone_else(&mut result, &judgement);
+                    }
                 }
-            }
-            if result.verdict == Verdict::Accepted {
-                // Read again rather than kept from the check: results wait here in path
-                // order, and holding every waiting file's bytes behind one slow file would
-                // grow with the folder.
-                let bytes = photos::read_photo_file(path, self.config().photo_max_size)
-                    .ok()
-                    .filter(|bytes| photos::md5_hex(bytes) == report.md5)
-                    .ok_or_else(|| {
-                        Error::InvalidInput(format!(
-                            "{} changed or went away while it was checked; add it again",
-                            result.path
-                        ))
-                    })?;
-                let photo = self.stored_photo(avatar.id, path, &report);
-                // A portrait's identities are kept even when it has none: `[]` says they were
-                // looked for, which a photo stored before identities were kept cannot say.
-                let identities_json = (avatar.training_type == TrainingType::Portrait)
-                    .then(|| identities_json(&faces));
-                let details = PhotoDetails {
-                    faces_json: &json(&report.faces),
-                    quality_json: &json(&report.quality),
-                    identities_json: identities_json.as_deref(),
-                };
-                self.library
-                    .store_photo(&photo, details, &bytes, report.thumbnail.as_deref())?;
-                // The better copy is stored before the worse one goes: a crash in between
-                // leaves both, never neither.
-                if let Some(worse) = replaced.and_then(|index| known[index].stored_id) {
-                    self.library.remove_photo(avatar.id, worse)?;
+                if result.verdict == Verdict::Accepted {
+                    // Read again rather than kept from the check: results wait here in path
+                    // order, and holding every waiting file's bytes behind one slow file would
+                    // grow with the folder.
+                    let bytes = photos::read_photo_file(path, self.config().photo_max_size)
+                        .ok()
+                        .filter(|bytes| photos::md5_hex(bytes) == report.md5)
+                        .ok_or_else(|| {
+                            Error::InvalidInput(format!(
+                                "{} changed or went away while it was checked; add it again",
+                                result.path
+                            ))
+                        })?;
+                    let photo = self.stored_photo(avatar.id, path, &report);
+                    // A portrait's identities are kept even when it has none: `[]` says they were
+                    // looked for, which a photo stored before identities were kept cannot say.
+                    let identities_json = (avatar.training_type == TrainingType::Portrait)
+                        .then(|| identities_json(&faces));
+                    let details = PhotoDetails {
+                        faces_json: &json(&report.faces),
+                        quality_json: &json(&report.quality),
+                        identities_json: identities_json.as_deref(),
+                    };
+                    self.library.store_photo(
+                        &photo,
+                        details,
+                        &bytes,
+                        report.thumbnail.as_deref(),
+                    )?;
+                    // The better copy is stored before the worse one goes: a crash in between
+                    // leaves both, never neither.
+                    if let Some(worse) = replaced.and_then(|index| known[index].stored_id) {
+                        self.library.remove_photo(avatar.id, worse)?;
+                    }
+                    result.photo_id = Some(photo.id);
+                    replace_or_push(&mut known, replaced, Known::stored(&photo));
+                    result.stored = Some(photo);
                 }
-                result.photo_id = Some(photo.id);
-                replace_or_push(&mut known, replaced, Known::stored(&photo));
-                result.stored = Some(photo);
-            }
-            on_result(result);
-            Ok(())
-        })
+                on_result(result);
+                Ok(())
+            },
+        )
     }
 
     /// An avatar already found: its photos, how far they are from training, and its watched
@@ -467,17 +493,24 @@ impl Studio {
 
     /// Checks every file under `paths` on all cores and hands each report, with the bytes it
     /// was made from, to `consume` on this thread as soon as it is ready. At most a few files
-    /// are in memory at once.
+    /// are in memory at once. Once `keep_going` says stop, the walk and the checks stop and
+    /// this returns `cancelled` within [`CANCEL_LATENCY`], even while a worker is stuck
+    /// reading a file (a stalled network mount): that worker is left to end on its own.
     pub(crate) fn check_files(
         &self,
-        checker: &photos::Checker,
+        checker: &Arc<photos::Checker>,
         paths: &[PathBuf],
         training_type: TrainingType,
+        keep_going: &dyn Fn() -> bool,
         mut consume: impl FnMut(&Path, Report) -> Result<()>,
     ) -> Result<()> {
+        let cancelled = || Error::Cancelled("the photo check was stopped".into());
         let Gathered {
             files, unreadable, ..
-        } = gather(paths);
+        } = gather(paths, keep_going);
+        if !keep_going() {
+            return Err(cancelled());
+        }
         for (path, error) in unreadable {
             consume(&path, Report::unreadable(error))?;
         }
@@ -489,37 +522,58 @@ impl Studio {
             .map(usize::from)
             .unwrap_or(2)
             .min(files.len().max(1));
-        let next = AtomicUsize::new(0);
+        let files = Arc::new(files);
+        let next = Arc::new(AtomicUsize::new(0));
         let (sender, receiver) = mpsc::sync_channel(workers);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                let sender = sender.clone();
-                let (next, files) = (&next, &files);
-                scope.spawn(move || {
+        for _ in 0..workers {
+            let (sender, next, files, checker) =
+                (sender.clone(), next.clone(), files.clone(), checker.clone());
+            // Not scoped: a worker stuck in a read must not hold up a stop.
+            let spawned = std::thread::Builder::new()
+                .name("photo check".into())
+                .spawn(move || {
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = files.get(index) else { break };
                         let report = checker.check_file(path, subject);
                         if sender.send((index, report)).is_err() {
-                            break; // the consumer stopped on an error
+                            break; // the consumer stopped
                         }
                     }
                 });
+            if let Err(error) = spawned {
+                return Err(Error::Internal(format!(
+                    "cannot start a photo check: {error}"
+                )));
             }
-            drop(sender);
-            // Results are judged in path order, whatever order the threads finish in, so the
-            // first of two duplicates is always the one kept.
-            let mut waiting = BTreeMap::new();
-            let mut due = 0;
-            for (index, report) in receiver {
-                waiting.insert(index, report);
-                while let Some(report) = waiting.remove(&due) {
-                    consume(&files[due], report)?;
-                    due += 1;
+        }
+        drop(sender);
+        // Results are judged in path order, whatever order the threads finish in, so the first
+        // of two duplicates is always the one kept.
+        let mut waiting = BTreeMap::new();
+        let mut due = 0;
+        while due < files.len() {
+            if !keep_going() {
+                return Err(cancelled());
+            }
+            match receiver.recv_timeout(CANCEL_LATENCY) {
+                Ok((index, report)) => {
+                    waiting.insert(index, report);
+                    while let Some(report) = waiting.remove(&due) {
+                        consume(&files[due], report)?;
+                        due += 1;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Internal(format!(
+                        "the check of {} ended unexpectedly",
+                        files[due].display()
+                    )));
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     fn stored_photo(&self, avatar_id: AvatarId, path: &Path, report: &Report) -> Photo {
@@ -737,9 +791,9 @@ fn file_name(path: &Path) -> String {
 }
 
 /// How many files an import of `paths` will report on (photos found plus unreadable paths),
-/// for progress bars.
-pub fn count_inputs(paths: &[PathBuf]) -> usize {
-    let gathered = gather(paths);
+/// for progress bars. Counts what it walked before `keep_going` said stop.
+pub fn count_inputs(paths: &[PathBuf], keep_going: &dyn Fn() -> bool) -> usize {
+    let gathered = gather(paths, keep_going);
     gathered.files.len() + gathered.unreadable.len()
 }
 
@@ -754,72 +808,86 @@ pub(crate) struct Gathered {
     pub folders: Vec<PathBuf>,
 }
 
-/// Walks `paths`. Symbolic links are followed, each folder visited once (no loops).
-pub(crate) fn gather(paths: &[PathBuf]) -> Gathered {
-    let mut gathered = Gathered::default();
-    let mut visited = HashSet::new();
+/// Walks `paths`. Symbolic links are followed, each folder visited once (no loops). The walk
+/// ends early, with what it found so far, once `keep_going` says stop.
+pub(crate) fn gather(paths: &[PathBuf], keep_going: &dyn Fn() -> bool) -> Gathered {
+    let mut walk = Walk {
+        gathered: Gathered::default(),
+        visited: HashSet::new(),
+        keep_going,
+    };
     for path in paths {
-        visit(path, true, &mut visited, &mut gathered);
+        walk.visit(path, true);
     }
-    gathered
+    walk.gathered
 }
 
-fn visit(path: &Path, named: bool, visited: &mut HashSet<PathBuf>, gathered: &mut Gathered) {
-    // Files named one by one are taken as asked; inside folders, skip hidden and unfinished ones.
-    if !named && is_hidden_or_unfinished(path) {
-        return;
-    }
-    // A link into the kernel's files (procfs, sysfs, devices) leads to no photo, and some of
-    // those files never end: it is reported, never walked or read.
-    if photos::is_kernel_file(path) {
-        gathered.unreadable.push((
-            path.to_path_buf(),
-            "this is one of the system's own files, not a photo".into(),
-        ));
-        return;
-    }
-    let metadata = match std::fs::metadata(path) {
-        Ok(metadata) => metadata,
-        Err(error) => {
-            gathered
-                .unreadable
-                .push((path.to_path_buf(), error.to_string()));
+struct Walk<'a> {
+    gathered: Gathered,
+    visited: HashSet<PathBuf>,
+    keep_going: &'a dyn Fn() -> bool,
+}
+
+impl Walk<'_> {
+    fn visit(&mut self, path: &Path, named: bool) {
+        // Files named one by one are taken as asked; inside folders, skip hidden and unfinished
+        // ones.
+        if !(self.keep_going)() || (!named && is_hidden_or_unfinished(path)) {
             return;
         }
-    };
-    if !metadata.is_dir() {
-        if metadata.is_file() {
-            gathered.files.push(path.to_path_buf());
-        } else if named {
-            // A pipe or a device asked for by name: said so, never opened (a pipe would wait).
+        let gathered = &mut self.gathered;
+        // A link into the kernel's files (procfs, sysfs, devices) leads to no photo, and some of
+        // those files never end: it is reported, never walked or read.
+        if photos::is_kernel_file(path) {
             gathered.unreadable.push((
                 path.to_path_buf(),
-                "this is not a regular file (a pipe or a device)".into(),
+                "this is one of the system's own files, not a photo".into(),
             ));
-        }
-        return;
-    }
-    let Ok(canonical) = std::fs::canonicalize(path) else {
-        return;
-    };
-    if !visited.insert(canonical) {
-        return; // a folder seen before, through a link: following it again would loop
-    }
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-        Ok(entries) => entries
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .collect(),
-        Err(error) => {
-            gathered
-                .unreadable
-                .push((path.to_path_buf(), error.to_string()));
             return;
         }
-    };
-    gathered.folders.push(path.to_path_buf());
-    entries.sort();
-    for entry in entries {
-        visit(&entry, false, visited, gathered);
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                gathered
+                    .unreadable
+                    .push((path.to_path_buf(), error.to_string()));
+                return;
+            }
+        };
+        if !metadata.is_dir() {
+            if metadata.is_file() {
+                gathered.files.push(path.to_path_buf());
+            } else if named {
+                // A pipe or a device asked for by name: said so, never opened (a pipe would wait).
+                gathered.unreadable.push((
+                    path.to_path_buf(),
+                    "this is not a regular file (a pipe or a device)".into(),
+                ));
+            }
+            return;
+        }
+        let Ok(canonical) = std::fs::canonicalize(path) else {
+            return;
+        };
+        if !self.visited.insert(canonical) {
+            return; // a folder seen before, through a link: following it again would loop
+        }
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(entries) => entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .collect(),
+            Err(error) => {
+                gathered
+                    .unreadable
+                    .push((path.to_path_buf(), error.to_string()));
+                return;
+            }
+        };
+        gathered.folders.push(path.to_path_buf());
+        entries.sort();
+        for entry in entries {
+            self.visit(&entry, false);
+        }
     }
 }
 

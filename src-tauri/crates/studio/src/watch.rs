@@ -117,7 +117,8 @@ impl Studio {
         keep_going: &dyn Fn() -> bool,
         mut on_result: impl FnMut(PhotoResult),
     ) -> Result<()> {
-        let avatar_id = self.avatar(avatar_reference)?.id;
+        let avatar = self.avatar(avatar_reference)?;
+        let avatar_id = avatar.id;
         let unwatchable = |error: notify::Error| {
             Error::InvalidInput(format!("{} cannot be watched: {error}", folder.display()))
         };
@@ -157,7 +158,7 @@ impl Studio {
                 files,
                 unreadable,
                 folders,
-            } = gather(&std::mem::take(&mut rescan));
+            } = gather(&std::mem::take(&mut rescan), keep_going);
             for walked in folders {
                 match watcher.watch(&walked, RecursiveMode::NonRecursive) {
                     // Files put in a new folder before its watch began are found by one more look.
@@ -205,7 +206,7 @@ impl Studio {
                 self.library
                     .begin_watched_files(avatar_id, settled.values())?;
                 let mut judged = Vec::new();
-                let outcome = self.add_photos(avatar_id, &ready, |result| {
+                let outcome = self.add_photos_until(&avatar, &ready, keep_going, |result| {
                     if let Some(file) = settled.remove(&result.path) {
                         judged.push((file, result.reasons.clone()));
                     }
@@ -225,7 +226,11 @@ impl Studio {
                 for file in settled.values() {
                     self.library.forget_watched_file(avatar_id, file)?;
                 }
-                outcome?;
+                match outcome {
+                    // Told to stop: the files it did not reach are looked at next time.
+                    Err(Error::Cancelled(_)) if !keep_going() => return Ok(()),
+                    outcome => outcome?,
+                }
             }
             self.clock.pause(POLL_INTERVAL);
         }

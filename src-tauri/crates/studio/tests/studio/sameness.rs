@@ -157,6 +157,51 @@ fn curation_picks_the_person_shows_previews_of_the_choices_and_stops_when_asked(
 }
 
 #[test]
+fn curation_stopped_mid_roll_returns_at_once_and_reports_nothing_more() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let files = tempfile::tempdir().expect("files");
+    let studio = studio(library.path(), &[]);
+    let avatar = new_avatar(&studio, TrainingType::Portrait);
+    let original = enlarged("obama_official.jpg", files.path());
+    for copy in 0..16 {
+        std::fs::copy(&original, files.path().join(format!("copy {copy:02}.jpg"))).expect("copy");
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stopped_at = std::cell::Cell::new(None);
+    let progress_after_stop = std::cell::Cell::new(0);
+    let outcome = studio.curate_photos(
+        &avatar,
+        &[files.path().to_path_buf()],
+        None,
+        |_| {
+            if stopped_at.get().is_some() {
+                progress_after_stop.set(progress_after_stop.get() + 1);
+            } else {
+                // The first file is checked: the creator presses Stop.
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                stopped_at.set(Some(std::time::Instant::now()));
+            }
+        },
+        &|| !stop.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    let returned_after = stopped_at.get().expect("stopped").elapsed();
+    println!("curation returned {returned_after:?} after Stop");
+    assert_eq!(
+        outcome.expect_err("stopped").code(),
+        studio::ErrorCode::Cancelled
+    );
+    assert_eq!(
+        progress_after_stop.get(),
+        0,
+        "no file is reported after Stop"
+    );
+    assert!(
+        returned_after < std::time::Duration::from_secs(2),
+        "{returned_after:?}"
+    );
+}
+
+#[test]
 fn photos_stored_before_identities_were_kept_are_judged_once_their_identities_are_read() {
     let library = tempfile::tempdir().expect("temp dir");
     let files = tempfile::tempdir().expect("files");
