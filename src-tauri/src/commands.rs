@@ -368,7 +368,7 @@ pub async fn start_training(
     if !plan.test_mode {
         let words = crate::words::Words::of(Some(state.studio()?.as_ref()));
         if !crate::confirm::paid_start_confirmed(&window, &plan, &words).await {
-            return Err(crate::confirm::not_confirmed("training"));
+            return Err(crate::confirm::not_confirmed("paid training"));
         }
     }
     // The core follows the started job in the background.
@@ -427,9 +427,18 @@ pub async fn settings(state: State<'_, AppState>) -> Reply<SettingsView> {
 #[tauri::command]
 pub async fn save_settings(
     app: AppHandle,
+    window: tauri::Window,
     state: State<'_, AppState>,
     changes: BTreeMap<String, Option<String>>,
 ) -> Reply<SettingsView> {
+    let studio = state.studio()?;
+    let guarded = studio.guarded_settings_changes(&changes);
+    if !guarded.is_empty() {
+        let words = crate::words::Words::of(Some(studio.as_ref()));
+        if !crate::confirm::settings_change_confirmed(&window, &guarded, &words).await {
+            return Err(crate::confirm::not_confirmed("settings change"));
+        }
+    }
     run(state, move |studio| {
         let view = studio.save_settings(changes)?;
         crate::tray::reword(&app, studio);
@@ -441,10 +450,17 @@ pub async fn save_settings(
 /// Stores a secret in the system keychain. The value never comes back to the UI.
 #[tauri::command]
 pub async fn set_secret(
+    window: tauri::Window,
     state: State<'_, AppState>,
     name: String,
     value: String,
 ) -> Reply<SettingsView> {
+    let studio = state.studio()?;
+    let guarded = studio.guarded_secret_change(&name, &value)?;
+    let words = crate::words::Words::of(Some(studio.as_ref()));
+    if !crate::confirm::settings_change_confirmed(&window, &[guarded], &words).await {
+        return Err(crate::confirm::not_confirmed("settings change"));
+    }
     run(state, move |studio| {
         studio.set_secret(&name, &value)?;
         studio.settings()
@@ -541,7 +557,7 @@ pub async fn start_generation(
     if !plan.test_mode {
         let words = crate::words::Words::of(Some(state.studio()?.as_ref()));
         if !crate::confirm::paid_pack_confirmed(&window, &plan, &words).await {
-            return Err(crate::confirm::not_confirmed("sample pack"));
+            return Err(crate::confirm::not_confirmed("paid sample pack"));
         }
     }
     run_async(state, move |studio| async move {

@@ -1,9 +1,10 @@
-//! The native confirmation of a paid training or sample pack. It is raised here, in Rust, after
-//! the window's own confirmation: a script running in the webview can call `start_training` or
-//! `start_generation`, but cannot answer this dialog, so nothing paid starts without the
-//! creator's click.
+//! The native confirmation of a paid training or sample pack, and of a settings change that sends
+//! data or money somewhere new. It is raised here, in Rust, after the window's own confirmation:
+//! a script running in the webview can call `start_training`, `start_generation`,
+//! `save_settings` or `set_secret`, but cannot answer this dialog, so nothing paid starts and
+//! nothing is redirected without the creator's click.
 
-use studio::{GenerationPlan, TrainingPlan};
+use studio::{GenerationPlan, GuardedChange, TrainingPlan};
 
 use crate::words::Words;
 
@@ -71,6 +72,73 @@ fn pack_question(plan: &GenerationPlan, words: &Words) -> Question {
     }
 }
 
+/// The settings dialog's words: one line per guarded change, naming its host, account or key.
+fn settings_question(changes: &[GuardedChange], words: &Words) -> Question {
+    let amount = |budget: Option<f64>| {
+        budget.map_or_else(
+            || words.plain("confirmSettings.noLimit"),
+            |usd| format!("${usd:.2}"),
+        )
+    };
+    let line = |change: &GuardedChange| match change {
+        GuardedChange::Budget { from, to } => words.text(
+            "confirmSettings.budget",
+            &[("from", amount(*from)), ("to", amount(*to))],
+        ),
+        GuardedChange::RelayAddress { host: Some(host) } => {
+            words.text("confirmSettings.relayAddress", &[("host", host)])
+        }
+        GuardedChange::RelayAddress { host: None } => {
+            words.plain("confirmSettings.relayAddressNone")
+        }
+        GuardedChange::StorageAddress {
+            host: Some(host),
+            bucket,
+        } => words.text(
+            "confirmSettings.storageAddress",
+            &[
+                ("host", host.as_str()),
+                ("bucket", bucket.as_deref().unwrap_or_default()),
+            ],
+        ),
+        GuardedChange::StorageAddress { host: None, .. }
+        | GuardedChange::StorageAccount { host: None, .. } => {
+            words.plain("confirmSettings.storageAddressNone")
+        }
+        GuardedChange::StorageAccount {
+            host: Some(host),
+            access_key,
+        } => words.text(
+            "confirmSettings.storageAccount",
+            &[
+                ("host", host.as_str()),
+                ("accessKey", access_key.as_deref().unwrap_or_default()),
+            ],
+        ),
+        GuardedChange::FalKey { key_id: Some(id) } => {
+            words.text("confirmSettings.falKey", &[("keyId", id)])
+        }
+        GuardedChange::FalKey { key_id: None } => words.plain("confirmSettings.falKeyUnnamed"),
+        GuardedChange::StorageSecret { host: Some(host) } => {
+            words.text("confirmSettings.storageSecret", &[("host", host)])
+        }
+        GuardedChange::StorageSecret { host: None } => {
+            words.plain("confirmSettings.storageSecretNoHost")
+        }
+        GuardedChange::RelayToken { host: Some(host) } => {
+            words.text("confirmSettings.relayToken", &[("host", host)])
+        }
+        GuardedChange::RelayToken { host: None } => words.plain("confirmSettings.relayTokenNoHost"),
+    };
+    let lines: Vec<String> = changes.iter().map(line).collect();
+    Question {
+        title: words.plain("confirmSettings.title"),
+        question: words.text("confirmSettings.question", &[("changes", lines.join("\n"))]),
+        start: words.plain("confirmSettings.save"),
+        cancel: words.plain("confirmPaid.cancel"),
+    }
+}
+
 /// How a verified cost is labelled: at fal's price for the account, or estimated.
 fn cost_source(price_source: &str) -> &'static str {
     if price_source == "fal" {
@@ -85,7 +153,7 @@ fn cost_source(price_source: &str) -> &'static str {
 pub fn not_confirmed(what: &str) -> studio::ErrorReport {
     studio::ErrorReport {
         code: studio::ErrorCode::Cancelled,
-        message: format!("the paid {what} was not confirmed"),
+        message: format!("the {what} was not confirmed"),
     }
 }
 
@@ -105,6 +173,15 @@ pub async fn paid_pack_confirmed(
     words: &Words,
 ) -> bool {
     ask(window, pack_question(plan, words)).await
+}
+
+/// Asks the creator, in a native dialog over `window`, to confirm these settings changes.
+pub async fn settings_change_confirmed(
+    window: &tauri::Window,
+    changes: &[GuardedChange],
+    words: &Words,
+) -> bool {
+    ask(window, settings_question(changes, words)).await
 }
 
 async fn ask(window: &tauri::Window, asked: Question) -> bool {
@@ -223,5 +300,41 @@ mod tests {
         let russian = question(&unverified, &Words::for_language("ru")).question;
         assert!(russian.contains("Цена не подтверждена"), "{russian}");
         assert!(!russian.contains("Price"), "{russian}");
+    }
+
+    #[test]
+    fn a_redirecting_change_names_its_host_account_or_key_in_the_creators_language() {
+        let changes = [
+            GuardedChange::Budget {
+                from: Some(20.0),
+                to: None,
+            },
+            GuardedChange::RelayAddress {
+                host: Some("relay.example.org".into()),
+            },
+            GuardedChange::StorageAddress {
+                host: Some("s3.example.net:9000".into()),
+                bucket: Some("faces".into()),
+            },
+            GuardedChange::FalKey {
+                key_id: Some("0f3a-key".into()),
+            },
+        ];
+        let english = settings_question(&changes, &Words::for_language("en")).question;
+        for expected in [
+            "$20.00 → no limit",
+            "relay.example.org",
+            "“faces” at s3.example.net:9000",
+            "fal key 0f3a-key",
+        ] {
+            assert!(english.contains(expected), "{expected}: {english}");
+        }
+        let russian = settings_question(&changes, &Words::for_language("ru")).question;
+        assert!(russian.contains("без ограничения"), "{russian}");
+        assert!(russian.contains("relay.example.org"), "{russian}");
+        assert!(
+            !russian.contains("confirmSettings"),
+            "every key is worded: {russian}"
+        );
     }
 }

@@ -221,3 +221,17 @@ export function dropCommand(paths) {
     },
   ];
 }
+
+/** Answers the app's native dialog titled `title` (a GTK dialog on this X display) as a creator
+ * would at the keyboard: `accept` presses the confirming button's mnemonic (Alt and the letter
+ * underlined in its label, e.g. "_Save"), otherwise Escape. Through XTEST, not a script in the
+ * webview: the point of the dialog is that the webview cannot answer it. */
+export function answerNativeDialog(title, { accept, mnemonic = "s" }) {
+  const found = execFileSync("xdotool", ["search", "--sync", "--onlyvisible", "--name", `^${title}$`], {
+    encoding: "utf8",
+    timeout: 15_000,
+  });
+  const window = found.trim().split("\n")[0];
+  execFileSync("xdotool", ["windowfocus", "--sync", window], { timeout: 5_000 });
+  execFileSync("xdotool", ["key", "--clearmodifiers", accept ? `alt+${mnemonic}` : "Escape"], { timeout: 5_000 });
+}

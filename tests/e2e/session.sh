@@ -16,4 +16,4 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 export E2E_KEYRING_HOME="$keyring"
-cd "$here" && npm test --silent
+cd "$here" && npm test --silent -- "$@"

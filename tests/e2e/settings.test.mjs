@@ -7,7 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
-import { byTestId, keyringHome, newLibrary, openApp, screenshot, startDriver } from "./harness.mjs";
+import { answerNativeDialog, byTestId, keyringHome, newLibrary, openApp, screenshot, startDriver } from "./harness.mjs";
 
 const FAL_KEY = "fal-key-typed-into-settings-93b7e1";
 
@@ -45,7 +45,16 @@ test("a fal key kept in the keychain from Settings is set after a restart and ne
     await openSettings(app);
     assert.equal(await secretSource(app), "none");
     await (await byTestId(app, "secret-fal-key-input")).setValue(FAL_KEY);
+    // A new fal key pays for what follows: the window's click alone does not store it. Refused
+    // in the native dialog, nothing is stored and nothing is said.
     await (await byTestId(app, "secret-fal-key-save")).click();
+    answerNativeDialog("Confirm the change", { accept: false });
+    // Enabled again once the refusal came back.
+    await (await byTestId(app, "secret-fal-key-save")).waitForEnabled({ timeout: 10_000 });
+    assert.equal(await secretSource(app), "none", "refused natively: not stored");
+    assert.equal(await (await app.$('[data-testid="secret-error"]')).isExisting(), false, "a refusal is no error");
+    await (await byTestId(app, "secret-fal-key-save")).click();
+    answerNativeDialog("Confirm the change", { accept: true });
     await app.waitUntil(async () => (await secretSource(app)) === "keychain", {
       timeout: 10_000,
       timeoutMsg: "the key never showed as kept in the keychain",

@@ -139,7 +139,7 @@ impl Studio {
     }
 }
 
-fn secret_name(id: &str) -> Result<SecretName> {
+pub(crate) fn secret_name(id: &str) -> Result<SecretName> {
     SecretName::parse(id).ok_or_else(|| {
         let known: Vec<&str> = SecretName::ALL.iter().map(|name| name.id()).collect();
         Error::InvalidInput(format!("{id:?} is not one of: {}", known.join(", ")))

@@ -66,7 +66,7 @@ pub use reference::{AvatarRef, PhotoRef, Reference};
 pub use relay::{
     ConnectionCheck, ConnectionProblem, ConnectionReport, ConnectionStep, UpdateChannel,
 };
-pub use settings::{Setting, SettingsView};
+pub use settings::{GuardedChange, Setting, SettingsView};
 pub use training::{PresetInfo, TRIGGER_PHRASE, TrainingChoices, TrainingPlan, verify_safetensors};
 pub use views::{AvatarView, GalleryImageView, GenerationView, JobView, PhotoView};
 pub use watch::{SETTLE_TIME, WatchProblem, WatchProblemCode, WatchedFolder};

@@ -33,7 +33,114 @@ pub struct SettingsView {
     pub secrets: Vec<SecretStatus>,
 }
 
+/// A change that sends the creator's data or money somewhere it did not go before. Asked about
+/// in a native dialog before a change from the app's window is saved: a script in the webview
+/// can call the commands, but cannot answer the dialog. The shell words it; hosts and ids are
+/// its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuardedChange {
+    /// The monthly budget, in US dollars; None is no limit.
+    Budget { from: Option<f64>, to: Option<f64> },
+    /// Where the relay token is sent and training news read from; None is no relay.
+    RelayAddress { host: Option<String> },
+    /// Where the next training sets' photos go; None is fal storage.
+    StorageAddress {
+        host: Option<String>,
+        bucket: Option<String>,
+    },
+    /// The S3 account (access key id) used at `host`.
+    StorageAccount {
+        host: Option<String>,
+        access_key: Option<String>,
+    },
+    /// Another fal key: what fal is asked, and who pays. `key_id` is the key's public half.
+    FalKey { key_id: Option<String> },
+    /// Another S3 secret key, for `host`.
+    StorageSecret { host: Option<String> },
+    /// Another relay token, sent to `host`.
+    RelayToken { host: Option<String> },
+}
+
 impl Studio {
+    /// What saving `changes` would change of the guarded settings in force (the environment
+    /// still wins, so a change it hides changes nothing). Empty when the change is refused
+    /// anyway: saving says why.
+    pub fn guarded_settings_changes(
+        &self,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Vec<GuardedChange> {
+        let Ok(mut stored) = self.library.settings() else {
+            return Vec::new();
+        };
+        for (name, value) in changes {
+            match value.as_deref().map(str::trim) {
+                Some(value) if !value.is_empty() => stored.insert(name.clone(), value.to_owned()),
+                _ => stored.remove(name),
+            };
+        }
+        let Ok(after) = self.environment.with_settings(&stored) else {
+            return Vec::new();
+        };
+        let before = self.config();
+        let mut guarded = Vec::new();
+        if before.monthly_budget_usd != after.monthly_budget_usd {
+            guarded.push(GuardedChange::Budget {
+                from: before.monthly_budget_usd,
+                to: after.monthly_budget_usd,
+            });
+        }
+        if before.relay_url != after.relay_url {
+            guarded.push(GuardedChange::RelayAddress {
+                host: after.relay_url.as_deref().map(host_of),
+            });
+        }
+        let location = |config: &crate::Config| {
+            config.s3.as_ref().map(|s3| {
+                (
+                    host_of(&s3.endpoint),
+                    s3.bucket.clone(),
+                    s3.access_key.clone(),
+                )
+            })
+        };
+        let (was, will) = (location(&before), location(&after));
+        let host = will.as_ref().map(|(host, _, _)| host.clone());
+        if was.as_ref().map(|(host, bucket, _)| (host, bucket))
+            != will.as_ref().map(|(host, bucket, _)| (host, bucket))
+        {
+            guarded.push(GuardedChange::StorageAddress {
+                host: host.clone(),
+                bucket: will.as_ref().map(|(_, bucket, _)| bucket.clone()),
+            });
+        }
+        if was.as_ref().map(|(_, _, key)| key) != will.as_ref().map(|(_, _, key)| key) {
+            guarded.push(GuardedChange::StorageAccount {
+                host,
+                access_key: will.map(|(_, _, key)| key),
+            });
+        }
+        guarded
+    }
+
+    /// What storing `value` as secret `name` would change, as [`GuardedChange`].
+    pub fn guarded_secret_change(&self, name: &str, value: &str) -> Result<GuardedChange> {
+        let config = self.config();
+        Ok(match crate::keychain::secret_name(name)? {
+            SecretName::FalKey => GuardedChange::FalKey {
+                // fal's keys are `KEY_ID:KEY_SECRET`; the id alone names the key on fal's
+                // dashboard and gives nothing away.
+                key_id: value.trim().split_once(':').map(|(id, _)| id.to_owned()),
+            },
+            SecretName::S3SecretKey => GuardedChange::StorageSecret {
+                host: config.s3.as_ref().map(|s3| host_of(&s3.endpoint)),
+            },
+            SecretName::RelayToken => GuardedChange::RelayToken {
+                host: config.relay_url.as_deref().map(host_of),
+            },
+        })
+    }
+
     pub fn settings(&self) -> Result<SettingsView> {
         let stored = self.library.settings()?;
         let config = self.config();
@@ -176,4 +283,19 @@ impl Studio {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The host (and port, when it is not the scheme's) of an address, or the address itself when it
+/// does not parse.
+fn host_of(address: &str) -> String {
+    url::Url::parse(address)
+        .ok()
+        .and_then(|url| {
+            let host = url.host_str()?.to_owned();
+            Some(match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| address.to_owned())
 }

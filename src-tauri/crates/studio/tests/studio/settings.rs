@@ -270,3 +270,95 @@ async fn diagnostics_in_test_mode_and_with_fal_out_of_reach() {
         Finding::FalKeyMissing
     );
 }
+
+#[test]
+fn changes_that_send_money_or_data_somewhere_new_are_named_for_the_native_dialog() {
+    use studio::GuardedChange;
+    let library = tempfile::tempdir().expect("temp dir");
+    let relay_from_env = [("RELAY_URL", "https://relay.env.example".to_string())];
+    let studio = open(library.path(), MemorySecrets::default(), &[]);
+    let guarded = |pairs: &[(&str, Option<&str>)]| studio.guarded_settings_changes(&changes(pairs));
+
+    assert_eq!(guarded(&[("AVATAR_MAX_PHOTOS", Some("25"))]), []);
+    assert_eq!(
+        guarded(&[("AVATAR_MONTHLY_BUDGET_USD", Some("20"))]),
+        [GuardedChange::Budget {
+            from: None,
+            to: Some(20.0)
+        }]
+    );
+    assert_eq!(
+        guarded(&[("RELAY_URL", Some("https://relay.example.org:8443/"))]),
+        [GuardedChange::RelayAddress {
+            host: Some("relay.example.org:8443".into())
+        }]
+    );
+    let s3 = [
+        ("S3_ENDPOINT", Some("https://s3.example.net")),
+        ("S3_BUCKET", Some("faces")),
+        ("S3_ACCESS_KEY", Some("AKIA1")),
+    ];
+    assert_eq!(
+        guarded(&s3),
+        [
+            GuardedChange::StorageAddress {
+                host: Some("s3.example.net".into()),
+                bucket: Some("faces".into())
+            },
+            GuardedChange::StorageAccount {
+                host: Some("s3.example.net".into()),
+                access_key: Some("AKIA1".into())
+            }
+        ]
+    );
+    assert_eq!(
+        guarded(&[("AVATAR_MONTHLY_BUDGET_USD", Some("-1"))]),
+        [],
+        "refused anyway"
+    );
+    studio
+        .save_settings(changes(&[("AVATAR_MONTHLY_BUDGET_USD", Some("20"))]))
+        .expect("saved");
+    assert_eq!(
+        guarded(&[("AVATAR_MONTHLY_BUDGET_USD", None)]),
+        [GuardedChange::Budget {
+            from: Some(20.0),
+            to: None
+        }],
+        "clearing the budget is asked about too"
+    );
+    assert_eq!(
+        guarded(&[("AVATAR_MONTHLY_BUDGET_USD", Some("20"))]),
+        [],
+        "no change"
+    );
+
+    assert_eq!(
+        studio
+            .guarded_secret_change("fal-key", "key-id-1:secret-half")
+            .expect("known"),
+        GuardedChange::FalKey {
+            key_id: Some("key-id-1".into())
+        },
+        "the public half only"
+    );
+    drop(studio);
+
+    // What the environment sets wins: a stored change it hides redirects nothing.
+    let studio = open(library.path(), MemorySecrets::default(), &relay_from_env);
+    assert_eq!(
+        studio.guarded_settings_changes(&changes(&[(
+            "RELAY_URL",
+            Some("https://elsewhere.example")
+        )])),
+        []
+    );
+    assert_eq!(
+        studio
+            .guarded_secret_change("relay-token", "a-new-token")
+            .expect("known"),
+        GuardedChange::RelayToken {
+            host: Some("relay.env.example".into())
+        }
+    );
+}
