@@ -164,6 +164,38 @@ impl Library {
         .collect()
     }
 
+    /// Every fal request id any pack of the library holds.
+    pub fn pack_request_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT request_id FROM generation_requests WHERE request_id IS NOT NULL",
+        )?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Whether a pack request to `endpoint` other than prompt `prompt_index` of generation
+    /// `generation_id` is being sent now (its answer not yet written): fal's history cannot then
+    /// tell the two apart by time alone.
+    pub fn pack_request_sending_to(
+        &self,
+        endpoint: &str,
+        generation_id: Uuid,
+        prompt_index: u32,
+    ) -> Result<bool> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM generation_requests AS request
+                JOIN generations ON generations.id = request.generation_id
+             WHERE generations.endpoint = ?1 AND request.state = 'sending'
+                AND NOT (request.generation_id = ?2 AND request.prompt_index = ?3))",
+        )?;
+        Ok(statement.query_row(
+            params![endpoint, generation_id.to_string(), prompt_index],
+            |row| row.get(0),
+        )?)
+    }
+
     /// Marks a pending request as being sent, paid, from `sent_at`: a compare-and-swap on its
     /// state, so of two processes advancing the same pack only the one whose row count is 1
     /// sends it.
@@ -585,6 +617,48 @@ mod tests {
             library.committed_in_month("2026-05").expect("committed"),
             0.28,
             "a pack with a paid request still counts"
+        );
+    }
+
+    #[test]
+    fn every_packs_request_ids_and_requests_being_sent_to_an_endpoint_are_known() {
+        let (_dir, library, avatar) = library_with_avatar();
+        let (first, second) = (pack(avatar), pack(avatar));
+        for generation in [&first, &second] {
+            library.insert_generation(generation, None).expect("insert");
+        }
+        let request = |generation: &Generation, index: usize| {
+            library
+                .generation_requests(generation.id)
+                .expect("requests")[index]
+                .clone()
+        };
+        let mut sent = request(&first, 0);
+        sent.state = RequestState::Queued;
+        sent.request_id = Some("req-first-0".into());
+        library.save_generation_request(&sent).expect("save");
+        let mut sending = request(&second, 1);
+        sending.state = RequestState::Sending;
+        library.save_generation_request(&sending).expect("save");
+        assert_eq!(
+            library.pack_request_ids().expect("ids"),
+            std::collections::HashSet::from(["req-first-0".to_owned()])
+        );
+        let sending_besides = |generation: &Generation, index: u32| {
+            library
+                .pack_request_sending_to("fal-ai/flux-lora", generation.id, index)
+                .expect("sending")
+        };
+        assert!(
+            sending_besides(&first, 1),
+            "another pack's request is being sent"
+        );
+        assert!(!sending_besides(&second, 1), "not counting itself");
+        assert!(
+            !library
+                .pack_request_sending_to("fal-ai/other", first.id, 1)
+                .expect("sending"),
+            "only to the same endpoint"
         );
     }
 }

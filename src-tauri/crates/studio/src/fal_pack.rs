@@ -279,10 +279,11 @@ impl Studio {
                     .map_err(Into::into);
             }
         };
-        let siblings = self.library.generation_requests(generation.id)?;
-        let known: HashSet<String> = siblings
-            .iter()
-            .filter_map(|other| other.request_id.clone())
+        // Every request id of the library's packs and trainings is someone's: never adopted.
+        let known: HashSet<String> = self
+            .library
+            .pack_request_ids()?
+            .into_iter()
             .chain(
                 self.library
                     .jobs()?
@@ -290,9 +291,11 @@ impl Studio {
                     .filter_map(|job| job.request_id),
             )
             .collect();
-        let others_sending = siblings.iter().any(|other| {
-            other.prompt_index != request.prompt_index && other.state == RequestState::Sending
-        });
+        let others_sending = self.library.pack_request_sending_to(
+            &generation.endpoint,
+            generation.id,
+            request.prompt_index,
+        )?;
         // fal keeps the inputs now (no `X-Fal-Store-IO: 0`): the prompt, the seed and the LoRA
         // address together name this request, not one of another pack. The LoRA it was sent
         // with is the pack's stored address or, when that was replaced since, the training's.

@@ -1748,6 +1748,58 @@ async fn a_pack_request_whose_answer_was_lost_is_adopted_from_fals_history_not_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_pack_request_never_adopts_the_identical_request_of_another_pack() {
+    // Comparing versions: two packs of one model with the same prompt and seed. fal's history
+    // lists both requests with the same inputs; only the library knows which is whose.
+    let library = tempfile::tempdir().expect("library");
+    let fake = FakeFal::start().await;
+    fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let first = start_pack(&setup.studio, &avatar, &["on a boat"], 1).await;
+    let first = setup
+        .studio
+        .advance_generation(first.id, |_| {})
+        .await
+        .expect("first pack");
+    assert_eq!(first.state, studio::GenerationState::Completed);
+    fake.push_fault(Fault::AcceptThenAnswer {
+        route: Route::Submit,
+        status: 504,
+        body: r#"{"detail": "upstream failed"}"#.into(),
+        headers: Vec::new(),
+    });
+    let second = start_pack(&setup.studio, &avatar, &["on a boat"], 1).await;
+    let second = setup
+        .studio
+        .advance_generation(second.id, |_| {})
+        .await
+        .expect("second pack");
+    assert_eq!(
+        second.state,
+        studio::GenerationState::Completed,
+        "{second:?}"
+    );
+    let sent = inference_submissions(&fake);
+    assert_eq!(sent.len(), 2, "each pack's request sent once");
+    let records = library::Library::open(library.path()).expect("library");
+    let request_of = |generation: &studio::Generation| {
+        records
+            .generation_requests(generation.id)
+            .expect("requests")[0]
+            .request_id
+            .clone()
+            .expect("settled")
+    };
+    assert_eq!(request_of(&first), sent[0].request_id);
+    assert_eq!(
+        request_of(&second),
+        sent[1].request_id,
+        "the lost request is the second pack's own"
+    );
+    assert_eq!(setup.studio.gallery(&avatar).expect("gallery").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pack_cut_off_while_fal_works_is_finished_by_the_next_start() {
     let library = tempfile::tempdir().expect("library");
     let fake = FakeFal::start().await;
