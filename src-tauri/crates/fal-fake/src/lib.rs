@@ -473,6 +473,12 @@ impl FakeFal {
         self.shared.state().submissions.clone()
     }
 
+    /// Each output file served (a LoRA, a config, an inference's image), by URL path, once per
+    /// download.
+    pub fn output_downloads(&self) -> Vec<String> {
+        self.shared.state().output_downloads.clone()
+    }
+
     pub fn webhook_deliveries(&self) -> Vec<Delivery> {
         self.shared.state().deliveries.clone()
     }

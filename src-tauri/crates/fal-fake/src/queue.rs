@@ -343,6 +343,9 @@ pub(crate) fn output_file(
     if !job.output_available(file_name, now) || past_retention(job, &mut state.faults) {
         return not_found();
     }
+    state
+        .output_downloads
+        .push(format!("/files/{request_id}/{file_name}"));
     (
         [
             (CONTENT_TYPE, content_type.to_owned()),

@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub uploads: Vec<Upload>,
     pub part_uploads: Vec<(String, u32, u64)>,
     pub cancel_requests: Vec<String>,
+    /// The output files served, by URL path (`/files/{request_id}/{file}`), once per GET.
+    pub output_downloads: Vec<String>,
     pub single_upload_limit: u64,
     /// Origins (`scheme://host:port`) a dataset may come from although they are not public.
     pub dataset_origins: Vec<String>,
@@ -85,6 +87,7 @@ impl Shared {
             uploads: Vec::new(),
             part_uploads: Vec::new(),
             cancel_requests: Vec::new(),
+            output_downloads: Vec::new(),
             single_upload_limit: DEFAULT_SINGLE_UPLOAD_LIMIT,
             // The fake's storage serves uploads from its own origin, on loopback.
             dataset_origins: vec![base_url.clone()],

@@ -298,21 +298,73 @@ impl Library {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool> {
+        self.take_row_lease(LeasedTable::Jobs, &id.to_string(), owner, now, until)
+    }
+
+    pub fn release_lease(&self, id: JobId, owner: &str) -> Result<()> {
+        self.release_row_lease(LeasedTable::Jobs, &id.to_string(), owner)
+    }
+
+    /// [`Library::take_lease`] for a sample pack.
+    pub fn take_generation_lease(
+        &self,
+        id: uuid::Uuid,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.take_row_lease(LeasedTable::Generations, &id.to_string(), owner, now, until)
+    }
+
+    pub fn release_generation_lease(&self, id: uuid::Uuid, owner: &str) -> Result<()> {
+        self.release_row_lease(LeasedTable::Generations, &id.to_string(), owner)
+    }
+
+    fn take_row_lease(
+        &self,
+        table: LeasedTable,
+        id: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
         let changed = self.connection().execute(
-            "UPDATE training_jobs SET lease_owner = ?2, lease_until = ?4
-             WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until <= ?3)",
-            params![id.to_string(), owner, timestamp(now), timestamp(until)],
+            &format!(
+                "UPDATE {} SET lease_owner = ?2, lease_until = ?4
+                 WHERE id = ?1 AND (lease_owner IS NULL OR lease_owner = ?2 OR lease_until <= ?3)",
+                table.name()
+            ),
+            params![id, owner, timestamp(now), timestamp(until)],
         )?;
         Ok(changed == 1)
     }
 
-    pub fn release_lease(&self, id: JobId, owner: &str) -> Result<()> {
+    fn release_row_lease(&self, table: LeasedTable, id: &str, owner: &str) -> Result<()> {
         self.connection().execute(
-            "UPDATE training_jobs SET lease_owner = NULL, lease_until = NULL
-             WHERE id = ?1 AND lease_owner = ?2",
-            params![id.to_string(), owner],
+            &format!(
+                "UPDATE {} SET lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2",
+                table.name()
+            ),
+            params![id, owner],
         )?;
         Ok(())
+    }
+}
+
+/// The tables whose rows one process at a time works on.
+#[derive(Clone, Copy)]
+enum LeasedTable {
+    Jobs,
+    Generations,
+}
+
+impl LeasedTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Jobs => "training_jobs",
+            Self::Generations => "generations",
+        }
     }
 }
 

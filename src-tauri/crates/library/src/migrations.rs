@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_generations.sql"),
     include_str!("../migrations/0012_deleted_spending.sql"),
     include_str!("../migrations/0013_watched_file_checking.sql"),
+    include_str!("../migrations/0014_generation_lease.sql"),
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,8 @@ const MAX_IMAGES_PER_PROMPT: u32 = 4;
 const MAX_SEED: u64 = i64::MAX as u64;
 /// Prompts in one pack.
 const MAX_PROMPTS: usize = 16;
+/// Why a pack's work stopped: another process holds its lease now.
+const PACK_LEASE_LOST: &str = "another process took this sample pack over";
 /// `portrait_4_3` is 768 × 1024 pixels.
 const IMAGE_MEGAPIXELS: f64 = 768.0 * 1024.0 / 1e6;
 
@@ -410,10 +412,59 @@ impl Studio {
         generation_id: Uuid,
         mut on_image: impl FnMut(&GalleryImage) + Send,
     ) -> Result<Generation> {
-        let mut generation = self.load_generation(generation_id)?;
-        if generation.state.is_final() {
-            return Ok(generation);
+        // Images another process makes while this one watches are told once; those made
+        // before this call are not news.
+        let mut told: std::collections::HashSet<u32> = self
+            .library
+            .generation_images(generation_id)?
+            .iter()
+            .map(|image| image.position)
+            .collect();
+        loop {
+            let generation = self.load_generation(generation_id)?;
+            if generation.state.is_final() {
+                return Ok(generation);
+            }
+            if self.take_generation_lease(generation_id)? {
+                let outcome = self
+                    .holding_lease(
+                        || self.take_generation_lease(generation_id),
+                        PACK_LEASE_LOST,
+                        self.make_generation(generation, &mut on_image),
+                    )
+                    .await;
+                self.library
+                    .release_generation_lease(generation_id, &self.lease_owner)?;
+                match outcome {
+                    // Taken over while this process was away: the other one makes it now.
+                    Err(Error::Conflict(reason)) if reason == PACK_LEASE_LOST => {}
+                    outcome => return outcome,
+                }
+            }
+            // Another process (the app in the tray, or the CLI) is making this pack: its images
+            // arrive in the library, and its lease runs out if it dies.
+            for image in self.library.generation_images(generation_id)? {
+                if told.insert(image.position) {
+                    on_image(&image);
+                }
+            }
+            self.clock.sleep(self.config().job_lease / 3).await;
         }
+    }
+
+    fn take_generation_lease(&self, generation_id: Uuid) -> Result<bool> {
+        let (now, until) = self.lease_period()?;
+        Ok(self
+            .library
+            .take_generation_lease(generation_id, &self.lease_owner, now, until)?)
+    }
+
+    /// Makes the pack's images, holding its lease.
+    async fn make_generation(
+        &self,
+        mut generation: Generation,
+        on_image: &mut (dyn for<'image> FnMut(&'image GalleryImage) + Send),
+    ) -> Result<Generation> {
         generation.state = GenerationState::Running;
         generation = self.save_generation(generation)?;
         let Some(pack) = self.pack_context(&generation)? else {
@@ -423,7 +474,7 @@ impl Studio {
             return self.end_generation(generation, GenerationState::Failed, Some(failure));
         };
         self.sample_maker(generation.test_mode)
-            .fill(self, generation, &pack, &mut on_image)
+            .fill(self, generation, &pack, on_image)
             .await
     }
 

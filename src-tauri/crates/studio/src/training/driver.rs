@@ -105,7 +105,9 @@ impl Studio {
                     // Another process is uploading or downloading this job; watch it.
                     return Ok((job, false));
                 }
-                let outcome = self.holding_lease(job.id, self.work(job)).await;
+                let outcome = self
+                    .holding_lease(|| self.take_lease(job_id), LEASE_LOST, self.work(job))
+                    .await;
                 self.library.release_lease(job_id, &self.lease_owner)?;
                 outcome.map(|job| (job, true))
             }
@@ -113,35 +115,44 @@ impl Studio {
     }
 
     pub(super) fn take_lease(&self, job_id: JobId) -> Result<bool> {
-        let now = self.clock.now();
-        let until = now + chrono::Duration::from_std(self.config().job_lease).map_err(internal)?;
+        let (now, until) = self.lease_period()?;
         Ok(self
             .library
             .take_lease(job_id, &self.lease_owner, now, until)?)
     }
 
-    /// Runs `work` while renewing the job's lease, so no other process takes the job over while
-    /// this one is alive, and one that died is replaced within a lease period.
-    pub(super) async fn holding_lease<T>(
+    /// From now to when a lease taken now runs out.
+    pub(crate) fn lease_period(
         &self,
-        job_id: JobId,
+    ) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+        let now = self.clock.now();
+        let until = now + chrono::Duration::from_std(self.config().job_lease).map_err(internal)?;
+        Ok((now, until))
+    }
+
+    /// Runs `work` while renewing its lease with `renew`, so no other process takes the work
+    /// over while this one is alive, and one that died is replaced within a lease period. When
+    /// another process took it over (this one was suspended, say), the work stops at once with
+    /// a conflict saying `lost`.
+    pub(crate) async fn holding_lease<T>(
+        &self,
+        renew: impl Fn() -> Result<bool>,
+        lost: &str,
         work: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        let renew = async {
+        let renewing = async {
             loop {
                 self.clock.sleep(self.config().job_lease / 3).await;
-                match self.take_lease(job_id) {
+                match renew() {
                     Ok(true) => {}
-                    // Another process took the job over while this one was away (suspended,
-                    // say): the work stops at once.
-                    Ok(false) => return Error::Conflict(LEASE_LOST.into()),
+                    Ok(false) => return Error::Conflict(lost.into()),
                     Err(error) => return error,
                 }
             }
         };
         tokio::select! {
             result = work => result,
-            error = renew => Err(error),
+            error = renewing => Err(error),
         }
     }
 

@@ -21,6 +21,8 @@ fn open(library: &std::path::Path) -> (Studio, Arc<RecordingNotifier>) {
     TestStudio::new(library)
         .var("AVATAR_MIN_PHOTOS", "3")
         .var("FAL_MOCK_TRAINING_DURATION", "0")
+        // A process that dies holding a pack's lease holds it this long.
+        .var("AVATAR_STUDIO_JOB_LEASE_SECS", "1")
         .open_recording()
         .expect("studio")
 }

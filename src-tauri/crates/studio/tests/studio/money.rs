@@ -478,13 +478,29 @@ async fn two_processes_advancing_one_pack_send_each_request_once() {
     );
     let (first, second) = (first.expect("app"), second.expect("cli"));
     assert!(first.state.is_final() && second.state.is_final());
-    assert_eq!(
-        inference_submissions(&fake).len(),
-        prompts.len(),
-        "0 double sends"
-    );
+    let sent = inference_submissions(&fake);
+    assert_eq!(sent.len(), prompts.len(), "0 double sends");
     assert_eq!(
         app.studio.gallery(&avatar).expect("gallery").len(),
         prompts.len()
+    );
+    let image_downloads = fake
+        .output_downloads()
+        .into_iter()
+        .filter(|path| sent.iter().any(|sent| path.contains(&sent.request_id)))
+        .count();
+    assert_eq!(image_downloads, prompts.len(), "one download per image");
+    let pack_ends = |setup: &Setup| {
+        setup
+            .notifier
+            .notices()
+            .iter()
+            .filter(|notice| notice.pack_images.is_some())
+            .count()
+    };
+    assert_eq!(
+        pack_ends(&app) + pack_ends(&cli),
+        1,
+        "the pack's end is told once, by the process that made it"
     );
 }
