@@ -55,6 +55,8 @@ fn remember<K: std::hash::Hash + Eq, V>(map: &Timed<K, V>, key: K, value: V, now
 /// unverified: the pricing API's units are not documented, and a public snapshot of it gives
 /// the trainers ten times their model pages' price (fal-protocol.md §8.5).
 const MAX_PRICE_RATIO: f64 = 3.0;
+/// A pack's live price below the documented one divided by this is not used.
+const MIN_PRICE_SHARE: f64 = 4.0;
 
 /// A run's cost as a plan shows it and the budget counts it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,13 +214,17 @@ impl Studio {
             }
             _ => None,
         };
+        let table_per_image = STATIC_PER_MEGAPIXEL * billed_megapixels;
         match per_image {
-            // A price of 0 or less, or not a number, is not fal's word on what a pack costs.
-            Some(per_image) if per_image.is_finite() && per_image > 0.0 => {
+            // A price of 0 or less, not a number, or under a quarter of the documented one is
+            // not fal's word on what a pack costs: confirming it would blind the budget.
+            Some(per_image)
+                if per_image.is_finite() && per_image >= table_per_image / MIN_PRICE_SHARE =>
+            {
                 (dollars(per_image * f64::from(images)), PriceSource::Fal)
             }
             _ => (
-                dollars(STATIC_PER_MEGAPIXEL * billed_megapixels * f64::from(images)),
+                dollars(table_per_image * f64::from(images)),
                 PriceSource::Static,
             ),
         }

@@ -333,6 +333,32 @@ async fn a_price_of_zero_is_not_fals_and_one_that_agrees_with_the_table_is() {
     assert_eq!(agreed.price_source, "fal", "{agreed:?}");
     assert!(!agreed.price_unverified);
     assert!((agreed.cost_usd - 3.0).abs() < 1e-9, "{agreed:?}");
+
+    // A pack: a live price far under the documented $0.035 per megapixel is not used either.
+    let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
+    let request = studio::GenerationRequest {
+        prompts: vec!["on a boat".into()],
+        count: Some(2),
+        ..studio::GenerationRequest::default()
+    };
+    fake.set_price(studio::DEFAULT_GENERATION_ENDPOINT, 0.0001, "megapixels");
+    let cheap = setup
+        .studio
+        .plan_generation(&avatar, &request)
+        .await
+        .expect("plan");
+    assert_eq!(cheap.price_source, "static", "{cheap:?}");
+    assert!((cheap.cost_usd - 0.07).abs() < 1e-9, "{cheap:?}");
+    fake.set_price(studio::DEFAULT_GENERATION_ENDPOINT, 0.03, "megapixels");
+    // A price read is kept for an hour: a new start reads it again.
+    let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
+    let near = setup
+        .studio
+        .plan_generation(&avatar, &request)
+        .await
+        .expect("plan");
+    assert_eq!(near.price_source, "fal", "{near:?}");
+    assert!((near.cost_usd - 0.06).abs() < 1e-9, "{near:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
