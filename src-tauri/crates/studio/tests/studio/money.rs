@@ -110,12 +110,7 @@ async fn a_lost_submit_is_adopted_once_fal_lists_it_after_it_finishes() {
         run_time: Duration::from_millis(1500),
         ..quick_script(Outcome::Success { lora_bytes: 4096 })
     });
-    fake.push_fault(Fault::AcceptThenAnswer {
-        route: Route::Submit,
-        status: 504,
-        body: r#"{"detail": "upstream failed"}"#.into(),
-        headers: Vec::new(),
-    });
+    lose_next_submit_answer(&fake);
     let setup = open(library.path(), Some(&fake), fake.api_key(), &[]);
     let avatar = avatar_with_photos(&setup.studio, TrainingType::Portrait);
     let job = start(&setup.studio, &avatar, Preset::Fast)

@@ -1726,12 +1726,7 @@ async fn a_pack_request_whose_answer_was_lost_is_adopted_from_fals_history_not_s
     let fake = FakeFal::start().await;
     fake.set_script(quick_script(Outcome::Success { lora_bytes: 4096 }));
     let (setup, avatar, _) = trained_on_fal(&fake, library.path()).await;
-    fake.push_fault(Fault::AcceptThenAnswer {
-        route: Route::Submit,
-        status: 504,
-        body: r#"{"detail": "upstream failed"}"#.into(),
-        headers: Vec::new(),
-    });
+    lose_next_submit_answer(&fake);
     let generation = start_pack(&setup.studio, &avatar, &["on a boat"], 1).await;
     let done = setup
         .studio
@@ -1762,12 +1757,7 @@ async fn a_lost_pack_request_never_adopts_the_identical_request_of_another_pack(
         .await
         .expect("first pack");
     assert_eq!(first.state, studio::GenerationState::Completed);
-    fake.push_fault(Fault::AcceptThenAnswer {
-        route: Route::Submit,
-        status: 504,
-        body: r#"{"detail": "upstream failed"}"#.into(),
-        headers: Vec::new(),
-    });
+    lose_next_submit_answer(&fake);
     let second = start_pack(&setup.studio, &avatar, &["on a boat"], 1).await;
     let second = setup
         .studio

@@ -170,6 +170,16 @@ pub async fn start_pack(
     studio.start_generation(&plan).await.expect("start")
 }
 
+/// fal takes the next submit, and its answer is lost on the way back (a gateway's 504).
+pub fn lose_next_submit_answer(fake: &FakeFal) {
+    fake.push_fault(fal_fake::Fault::AcceptThenAnswer {
+        route: fal_fake::Route::Submit,
+        status: 504,
+        body: r#"{"detail": "upstream failed"}"#.into(),
+        headers: Vec::new(),
+    });
+}
+
 pub fn inference_submissions(fake: &FakeFal) -> Vec<fal_fake::Submission> {
     fake.submissions()
         .into_iter()
