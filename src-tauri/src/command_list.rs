@@ -11,6 +11,7 @@ pub const COMMANDS: &[&str] = &[
     "delete_avatar",
     "list_photos",
     "add_photos",
+    "cancel_import",
     "remove_photo",
     "set_watch_folder",
     "pick_photos",

@@ -219,7 +219,8 @@ pub async fn list_photos(
     .await
 }
 
-/// Checks and stores photos, sending each verdict over `on_result` as soon as it is known.
+/// Checks and stores photos, sending each verdict over `on_result` as soon as it is known;
+/// `cancel_import` stops it (the reply is then a `cancelled` error; photos stored stay).
 #[tauri::command]
 pub async fn add_photos(
     state: State<'_, AppState>,
@@ -227,17 +228,27 @@ pub async fn add_photos(
     paths: Vec<String>,
     on_result: tauri::ipc::Channel<ImportUpdate>,
 ) -> Reply<PhotoSet> {
+    let cancelled = state.import_cancelled.clone();
+    cancelled.store(false, Ordering::SeqCst);
     run(state, move |studio| {
         // Found once: the import and the reply read the same avatar.
         let avatar = studio.avatar(avatar_id.0)?;
         let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
-        studio.add_photos_to(&avatar, &paths, |result| {
+        let keep_going = || !cancelled.load(Ordering::SeqCst);
+        studio.add_photos_until(&avatar, &paths, &keep_going, |result| {
             // A closed window stops listening; the import itself goes on.
             let _ = on_result.send(ImportUpdate::new(studio, result));
         })?;
         photo_set(studio, &avatar)
     })
     .await
+}
+
+/// Stops the running import.
+#[tauri::command]
+pub async fn cancel_import(state: State<'_, AppState>) -> Reply<()> {
+    state.import_cancelled.store(true, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Makes the avatar watch `folder` for new photos from now on, at every start too; `None`

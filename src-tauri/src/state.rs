@@ -16,6 +16,8 @@ pub struct AppState {
     pub notifier: Arc<DesktopNotifier>,
     /// Set to stop the running "Pick the best…" (one at a time: it takes every core).
     pub curation_cancelled: Arc<AtomicBool>,
+    /// Set to stop the running import (the window runs one at a time).
+    pub import_cancelled: Arc<AtomicBool>,
 }
 
 /// What the UI needs to know about the running app.
@@ -53,6 +55,7 @@ impl AppState {
             studio,
             notifier,
             curation_cancelled: Arc::default(),
+            import_cancelled: Arc::default(),
         }
     }
 

@@ -534,7 +534,7 @@ export type WatchProblem = { code: WatchProblemCode, detail: string, };
 
 export type WatchProblemCode = "missing" | "not_a_folder" | "unreadable";
 
-export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model" | "plan_generation" | "start_generation" | "cancel_generation" | "gallery" | "set_favourite" | "delete_gallery_image" | "show_gallery_image" | "export_favourites";
+export type Command = "app_info" | "list_avatars" | "create_avatar" | "rename_avatar" | "delete_avatar" | "list_photos" | "add_photos" | "cancel_import" | "remove_photo" | "set_watch_folder" | "pick_photos" | "curate_photos" | "cancel_curation" | "plan_training" | "start_training" | "training_status" | "cancel_training" | "update_channel" | "check_connection" | "settings" | "save_settings" | "set_secret" | "delete_secret" | "diagnose" | "spending" | "show_model" | "plan_generation" | "start_generation" | "cancel_generation" | "gallery" | "set_favourite" | "delete_gallery_image" | "show_gallery_image" | "export_favourites";
 
 export type CommandArgs = {
   app_info: {};
@@ -544,6 +544,7 @@ export type CommandArgs = {
   delete_avatar: { id: AvatarId };
   list_photos: { avatarId: AvatarId };
   add_photos: { avatarId: AvatarId; paths: Array<string>; onResult: Channel<ImportUpdate> };
+  cancel_import: {};
   remove_photo: { avatarId: AvatarId; photoId: PhotoId };
   set_watch_folder: { avatarId: AvatarId; folder: string | null };
   pick_photos: { folder: boolean };
@@ -580,6 +581,7 @@ export type CommandReplies = {
   delete_avatar: DeletedAvatar;
   list_photos: PhotoSet;
   add_photos: PhotoSet;
+  cancel_import: null;
   remove_photo: PhotoSet;
   set_watch_folder: PhotoSet;
   pick_photos: Array<string>;

@@ -133,6 +133,7 @@ export const backend = {
   },
   /** Stops the running curation; its call then fails with `cancelled`. */
   cancelCuration: () => call("cancel_curation"),
+  cancelImport: () => call("cancel_import"),
   /** Makes the avatar watch `folder` for new photos, or, with null, no folder. */
   setWatchFolder: (avatarId: string, folder: string | null) =>
     call("set_watch_folder", { avatarId, folder }),

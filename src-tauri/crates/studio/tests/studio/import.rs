@@ -409,3 +409,41 @@ fn a_folder_with_files_that_never_end_is_checked_without_reading_them() {
     let pipe = add(&studio, &avatar, &[folder.path().join("pipe.jpg")]);
     assert_eq!(pipe[0].reasons, vec![PhotoCode::Unreadable], "{pipe:?}");
 }
+
+#[test]
+fn an_import_stopped_after_its_first_photo_keeps_that_photo_and_reports_nothing_more() {
+    let library = tempfile::tempdir().expect("temp dir");
+    let studio = studio(library.path(), &[]);
+    let avatar_id = new_avatar(&studio, TrainingType::Portrait);
+    let avatar = studio.avatar(avatar_id.as_str()).expect("avatar");
+    let paths: Vec<PathBuf> = ["good_portrait.jpg", "rotated_exif.jpg", "png_good.png"]
+        .iter()
+        .map(|name| cases().join(name))
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut results = Vec::new();
+    let outcome = studio.add_photos_until(
+        &avatar,
+        &paths,
+        &|| !stop.load(std::sync::atomic::Ordering::SeqCst),
+        |result| {
+            results.push(result);
+            // The creator presses Stop as the first verdict shows.
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        },
+    );
+    assert_eq!(
+        outcome.expect_err("stopped").code(),
+        studio::ErrorCode::Cancelled
+    );
+    assert_eq!(results.len(), 1, "nothing after Stop");
+    assert_eq!(results[0].verdict, Verdict::Accepted);
+    assert_eq!(
+        studio
+            .list_photos(avatar_id.as_str())
+            .expect("photos")
+            .len(),
+        1,
+        "the photo stored before Stop stays"
+    );
+}
