@@ -560,6 +560,10 @@ impl Studio {
                 Ok((index, report)) => {
                     waiting.insert(index, report);
                     while let Some(report) = waiting.remove(&due) {
+                        // Stop may come from `consume` itself: nothing is handed on after it.
+                        if !keep_going() {
+                            return Err(cancelled());
+                        }
                         consume(&files[due], report)?;
                         due += 1;
                     }
