@@ -12,6 +12,7 @@ mod events;
 mod fal_pack;
 mod generation;
 mod import;
+mod in_force;
 mod keychain;
 mod ports;
 mod pricing;
@@ -61,6 +62,7 @@ pub use ports::{
 #[cfg(any(test, feature = "test-support"))]
 pub use test_support::{ManualClock, MemorySecrets, RecordingNotifier, TestStudio};
 
+use in_force::{InForce, S3Access};
 pub use pricing::Spending;
 pub use reference::{AvatarRef, PhotoRef, Reference};
 pub use relay::{
@@ -75,8 +77,8 @@ pub use watch::{SETTLE_TIME, WatchProblem, WatchProblemCode, WatchedFolder};
 pub struct Studio {
     /// The environment's config as given to [`Studio::open`]; stored settings are laid under it.
     environment: Config,
-    /// What is in force now: replaced as a whole when settings or the fal key change.
-    config: RwLock<Arc<Config>>,
+    /// The config and clients in force now: replaced as a whole when settings or a key change.
+    in_force: RwLock<Arc<InForce>>,
     /// Why the stored settings could not be used, when they could not (the environment's
     /// config is in force then).
     settings_problem: Mutex<Option<String>>,
@@ -98,31 +100,15 @@ pub struct Studio {
     config_changed: tokio::sync::Notify,
     /// Trainer prices read from fal's pricing API.
     prices: pricing::PriceCache,
-    /// The fal client of the config in force (one connection pool), when a key is set.
-    fal: RwLock<Option<fal::FalClient>>,
-    /// The S3 bucket of the config in force, its secret key read once with the config.
-    s3: RwLock<S3Access>,
-    /// The relay of the config in force, its URL and its token (read once with the config),
-    /// when both are set.
-    relay: RwLock<Option<(String, String)>>,
     /// The app's background work, once started.
     background: OnceLock<Arc<background::Background>>,
-}
-
-/// The configured MinIO/S3 bucket, as the config in force leaves it.
-enum S3Access {
-    /// Training sets go to fal storage.
-    NotConfigured,
-    /// S3 is configured, but its secret key is not set.
-    NoSecretKey,
-    Ready(s3::S3Store),
 }
 
 impl Studio {
     pub fn open(config: Config, ports: Ports) -> Result<Self> {
         let library = Library::open(&config.library_dir)?;
         let studio = Self {
-            config: RwLock::new(Arc::new(config.clone())),
+            in_force: RwLock::new(Arc::new(InForce::bare(config.clone()))),
             environment: config,
             settings_problem: Mutex::new(None),
             settings_change: Mutex::new(()),
@@ -137,9 +123,6 @@ impl Studio {
             config_changed: tokio::sync::Notify::new(),
             prices: pricing::PriceCache::default(),
             background: OnceLock::new(),
-            fal: RwLock::new(None),
-            s3: RwLock::new(S3Access::NotConfigured),
-            relay: RwLock::new(None),
         };
         studio.reload_config()?;
         Ok(studio)
@@ -147,7 +130,13 @@ impl Studio {
 
     /// The settings in force now, replaced as a whole when they change.
     pub fn config(&self) -> Arc<Config> {
-        self.config
+        self.in_force().config.clone()
+    }
+
+    /// The config and clients in force now, as one snapshot: an operation that needs both
+    /// takes it once.
+    pub(crate) fn in_force(&self) -> Arc<InForce> {
+        self.in_force
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()

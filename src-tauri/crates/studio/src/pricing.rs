@@ -11,7 +11,7 @@ use library::MonthSpending;
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::{Error, Result, Studio};
+use crate::{Error, InForce, Result, Studio};
 
 /// How long a price read from fal is trusted.
 const PRICE_LIFETIME: Duration = Duration::from_secs(3600);
@@ -116,8 +116,14 @@ impl Studio {
     /// not a positive number is not used; one that differs from the table by more than
     /// [`MAX_PRICE_RATIO`] either way is shown with the table's as unverified, and the higher
     /// of the two is what the creator confirms and the budget counts.
-    pub(crate) async fn training_cost(&self, endpoint: &str, steps: u32, table_cost: f64) -> Cost {
-        if self.config().test_mode {
+    pub(crate) async fn training_cost(
+        &self,
+        in_force: &InForce,
+        endpoint: &str,
+        steps: u32,
+        table_cost: f64,
+    ) -> Cost {
+        if in_force.config.test_mode {
             return Cost {
                 usd: 0.0,
                 source: PriceSource::None,
@@ -131,7 +137,7 @@ impl Studio {
         };
         let price = match fresh(&self.prices.prices, &endpoint.to_string(), self.clock.now()) {
             Some(price) => Some(price),
-            None => self.read_price(endpoint).await,
+            None => self.read_price(in_force, endpoint).await,
         };
         // Only a per-step price can be counted for a training; any other unit (a GPU second, a
         // run of unknown length) falls back to the table.
@@ -140,7 +146,7 @@ impl Studio {
         else {
             return table;
         };
-        let fal_cost = match self.fal_estimate(endpoint, steps).await {
+        let fal_cost = match self.fal_estimate(in_force, endpoint, steps).await {
             Some(estimate) => estimate,
             None => price.unit_price * f64::from(steps),
         };
@@ -166,12 +172,12 @@ impl Studio {
 
     /// fal's estimate of a run of `steps`, read once an hour per step count; `None` when the
     /// key may not ask or fal cannot answer.
-    async fn fal_estimate(&self, endpoint: &str, steps: u32) -> Option<f64> {
+    async fn fal_estimate(&self, in_force: &InForce, endpoint: &str, steps: u32) -> Option<f64> {
         let key = (endpoint.to_string(), steps);
         if let Some(estimate) = fresh(&self.prices.estimates, &key, self.clock.now()) {
             return Some(estimate);
         }
-        let client = self.fal_client_retrying(PRICE_TRIES).ok()?;
+        let client = in_force.fal_client().ok()?.with_retry(PRICE_TRIES);
         let estimate = client
             .estimate_cost(endpoint, f64::from(steps))
             .await
@@ -191,7 +197,8 @@ impl Studio {
     ) -> (f64, PriceSource) {
         /// fal's documented price for `fal-ai/flux-lora`.
         const STATIC_PER_MEGAPIXEL: f64 = 0.035;
-        if self.config().test_mode {
+        let in_force = self.in_force();
+        if in_force.config.test_mode {
             return (0.0, PriceSource::None);
         }
         // UNCONFIRMED whether a megapixel is 10^6 or 2^20 pixels; 10^6 bills more, so it is the
@@ -199,7 +206,7 @@ impl Studio {
         let billed_megapixels = megapixels_per_image.ceil();
         let price = match fresh(&self.prices.prices, &endpoint.to_string(), self.clock.now()) {
             Some(price) => Some(price),
-            None => self.read_price(endpoint).await,
+            None => self.read_price(&in_force, endpoint).await,
         };
         let per_image = match price {
             Some(price)
@@ -230,8 +237,8 @@ impl Studio {
         }
     }
 
-    async fn read_price(&self, endpoint: &str) -> Option<fal::Price> {
-        let client = self.fal_client_retrying(PRICE_TRIES).ok()?;
+    async fn read_price(&self, in_force: &InForce, endpoint: &str) -> Option<fal::Price> {
+        let client = in_force.fal_client().ok()?.with_retry(PRICE_TRIES);
         let price = client
             .prices(&[endpoint])
             .await

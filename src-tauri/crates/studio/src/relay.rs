@@ -28,10 +28,7 @@ impl Studio {
     /// The relay's URL (kept without a trailing slash) and token, as the config in force has
     /// them.
     pub(crate) fn relay(&self) -> Option<(String, String)> {
-        self.relay
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.in_force().relay.clone()
     }
 
     /// Reads the relay's feed once (waiting up to a long-poll for news), applies every event and

@@ -8,7 +8,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::config::SETTINGS;
-use crate::{Error, Result, S3Access, SecretName, SecretStatus, Studio};
+use crate::{Error, InForce, Result, S3Access, SecretName, SecretStatus, Studio};
 
 /// One setting, by the guide's variable name.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -250,23 +250,17 @@ impl Studio {
             let token = self.secrets.get(SecretName::RelayToken)?;
             Some((url, token))
         });
-        *self
-            .fal
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = client;
-        *self
-            .relay
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = relay;
-        *self
-            .s3
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = s3;
         *self.lock_settings_problem() = problem;
+        // One write: a reader takes the config and its clients from the same change.
         *self
-            .config
+            .in_force
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(config);
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(InForce {
+            config: Arc::new(config),
+            fal: client,
+            s3,
+            relay,
+        });
         // The relay follower is the one waiter; a permit waits for it if it is busy reading.
         self.config_changed.notify_one();
         Ok(())
@@ -298,4 +292,48 @@ fn host_of(address: &str) -> String {
             })
         })
         .unwrap_or_else(|| address.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TestStudio;
+
+    #[test]
+    fn a_reader_never_sees_the_config_of_one_change_with_the_clients_of_another() {
+        let library = tempfile::tempdir().expect("temp dir");
+        let studio = TestStudio::new(library.path())
+            .secret(SecretName::RelayToken, "relay-token-0123456789")
+            .open()
+            .expect("studio");
+        let relays = ["https://relay-a.example", "https://relay-b.example"];
+        let changes = 200;
+        let mut snapshots = 0;
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                for change in 0..changes {
+                    let relay = relays[change % 2];
+                    let settings =
+                        BTreeMap::from([("RELAY_URL".to_owned(), Some(relay.to_owned()))]);
+                    studio.save_settings(settings).expect("saved");
+                    // The fal key comes and goes too: test mode and the fal client with it.
+                    if change % 2 == 0 {
+                        studio.set_secret("fal-key", "key-id:secret").expect("key");
+                    } else {
+                        studio.delete_secret("fal-key").expect("no key");
+                    }
+                }
+            });
+            while !writer.is_finished() {
+                let in_force = studio.in_force();
+                let relay_url = in_force.relay.as_ref().map(|(url, _)| url);
+                assert_eq!(relay_url, in_force.config.relay_url.as_ref());
+                assert_eq!(in_force.config.test_mode, in_force.fal.is_none());
+                snapshots += 1;
+            }
+            writer.join().expect("writer");
+        });
+        println!("{snapshots} snapshots during {changes} changes, each whole");
+        assert!(snapshots > 0);
+    }
 }

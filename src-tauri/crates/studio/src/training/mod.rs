@@ -13,7 +13,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::dataset::{self, DatasetStore, FalDatasetStore, S3DatasetStore};
-use crate::{AvatarId, AvatarRef, Error, JobId, Notice, Result, Studio, TrainingType};
+use crate::{AvatarId, AvatarRef, Error, InForce, JobId, Notice, Result, Studio, TrainingType};
 
 mod driver;
 mod ledger;
@@ -233,10 +233,17 @@ impl Studio {
             .params(preset, overrides)
             .map_err(Error::InvalidInput)?;
         let estimate = trainer.estimate(params);
-        let test_mode = self.config().test_mode;
-        let (storage, storage_notice) = self.training_set_route().await?;
+        // One snapshot: the plan's mode, route, price and budget come from one change.
+        let in_force = self.in_force();
+        let test_mode = in_force.config.test_mode;
+        let (storage, storage_notice) = self.training_set_route(&in_force).await?;
         let cost = self
-            .training_cost(&trainer.endpoint, params.steps, estimate.cost_usd)
+            .training_cost(
+                &in_force,
+                &trainer.endpoint,
+                params.steps,
+                estimate.cost_usd,
+            )
             .await;
         let this_month = crate::pricing::month_of(self.clock.now());
         Ok(TrainingPlan {
@@ -261,7 +268,7 @@ impl Studio {
             spent_this_month_usd: crate::pricing::dollars(
                 self.library.committed_in_month(&this_month)?,
             ),
-            monthly_budget_usd: self.config().monthly_budget_usd,
+            monthly_budget_usd: in_force.config.monthly_budget_usd,
         })
     }
 
@@ -269,8 +276,11 @@ impl Studio {
     /// name: fal's runners refuse addresses that are not on the internet (fal-protocol.md
     /// §7.1), so a MinIO on this machine or the local network keeps the library's copies while
     /// the set itself goes through fal storage, unless the creator chose S3 only.
-    async fn training_set_route(&self) -> Result<(&'static str, Option<&'static str>)> {
-        let config = self.config();
+    async fn training_set_route(
+        &self,
+        in_force: &InForce,
+    ) -> Result<(&'static str, Option<&'static str>)> {
+        let config = &in_force.config;
         if config.test_mode {
             return Ok(("none", None));
         }
@@ -467,55 +477,16 @@ impl Studio {
 
     /// The fal client of the config in force.
     pub(crate) fn fal_client(&self) -> Result<FalClient> {
-        self.fal
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-            .ok_or_else(|| {
-                Error::InvalidConfig(
-                    "No fal key is set: add it in Settings (it is kept in the system keychain) or set FAL_KEY, or turn on test mode".into(),
-                )
-            })
+        self.in_force().fal_client()
     }
 
     pub(crate) fn fal_client_retrying(&self, retry: fal::RetryPolicy) -> Result<FalClient> {
         Ok(self.fal_client()?.with_retry(retry))
     }
 
-    /// The store for a training set: `s3` (the configured bucket, which fal can fetch from) or
-    /// `fal` (fal storage).
-    fn dataset_store(&self, route: &str) -> Result<Box<dyn DatasetStore>> {
-        Ok(match route {
-            "s3" => match self.s3_copies()? {
-                Some(store) => Box::new(store),
-                None => return Err(Error::InvalidConfig("S3 is not set up".into())),
-            },
-            _ => Box::new(FalDatasetStore(self.fal_client()?)),
-        })
-    }
-
-    /// The S3 bucket that keeps the library's copies of training photos, when one is set up.
-    fn s3_copies(&self) -> Result<Option<S3DatasetStore>> {
-        if let Some(s3) = self.config().s3.as_ref()
-            && !dataset::is_encrypted_or_local(&s3.endpoint)
-        {
-            return Err(Error::InvalidConfig(format!(
-                "S3_ENDPOINT {} is plain http to another machine: the photos of faces in the training set would cross the network unencrypted. Use an https address for S3, or leave S3 unset to use fal storage.",
-                s3.endpoint
-            )));
-        }
-        Ok(self.s3_store()?.map(S3DatasetStore))
-    }
-
     /// The configured MinIO/S3 bucket, or `None` when training sets go to fal storage.
     pub(crate) fn s3_store(&self) -> Result<Option<s3::S3Store>> {
-        match &*self.s3.read().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            crate::S3Access::NotConfigured => Ok(None),
-            crate::S3Access::NoSecretKey => Err(Error::InvalidConfig(
-                "S3 is configured but its secret key is not set: add it in Settings or set S3_SECRET_KEY".into(),
-            )),
-            crate::S3Access::Ready(store) => Ok(Some(store.clone())),
-        }
+        self.in_force().s3_store()
     }
 
     /// `FAL_WEBHOOK_URL` with the guide's `training_type` parameter.
@@ -666,4 +637,30 @@ fn simulated_model(path: &Path, job: &TrainingJob) -> Result<()> {
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
     bytes.extend_from_slice(header.as_bytes());
     std::fs::write(path, bytes).map_err(|error| file_error(path, &error))
+}
+
+/// The store for a training set under `in_force`: `s3` (the configured bucket, which fal can
+/// fetch from) or `fal` (fal storage).
+fn dataset_store(in_force: &InForce, route: &str) -> Result<Box<dyn DatasetStore>> {
+    Ok(match route {
+        "s3" => match s3_copies(in_force)? {
+            Some(store) => Box::new(store),
+            None => return Err(Error::InvalidConfig("S3 is not set up".into())),
+        },
+        _ => Box::new(FalDatasetStore(in_force.fal_client()?)),
+    })
+}
+
+/// The S3 bucket that keeps the library's copies of training photos under `in_force`, when one
+/// is set up.
+fn s3_copies(in_force: &InForce) -> Result<Option<S3DatasetStore>> {
+    if let Some(s3) = in_force.config.s3.as_ref()
+        && !dataset::is_encrypted_or_local(&s3.endpoint)
+    {
+        return Err(Error::InvalidConfig(format!(
+            "S3_ENDPOINT {} is plain http to another machine: the photos of faces in the training set would cross the network unencrypted. Use an https address for S3, or leave S3 unset to use fal storage.",
+            s3.endpoint
+        )));
+    }
+    Ok(in_force.s3_store()?.map(S3DatasetStore))
 }

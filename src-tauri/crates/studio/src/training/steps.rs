@@ -42,8 +42,10 @@ impl Studio {
     }
 
     pub(super) async fn upload_training_set(&self, mut job: TrainingJob) -> Result<TrainingJob> {
-        let (route, _) = self.training_set_route().await?;
-        let store = self.dataset_store(route)?;
+        // One snapshot: the set and the photo copies go where one change of settings says.
+        let in_force = self.in_force();
+        let (route, _) = self.training_set_route(&in_force).await?;
+        let store = super::dataset_store(&in_force, route)?;
         let photos: Vec<(library::Photo, PathBuf)> = self
             .library
             .photos(job.avatar_id)?
@@ -80,7 +82,7 @@ impl Studio {
             },
         )?;
         let prefix = format!("avatars/{}", job.avatar_id);
-        if let Some(copies) = self.s3_copies()? {
+        if let Some(copies) = super::s3_copies(&in_force)? {
             // Each photo is kept as its own object too (the guide's `minio_key`): the same
             // upright, metadata-free copy the zip holds, never the original file.
             let copy_path = self.library.dataset_path(job.id).with_extension("photo");
@@ -172,9 +174,10 @@ impl Studio {
 #[async_trait::async_trait]
 impl Trainer for FalTrainer {
     fn ready(&self, studio: &Studio, storage: &str) -> Result<()> {
-        studio.fal_client()?;
-        studio.dataset_store(storage)?;
-        studio.s3_copies()?;
+        let in_force = studio.in_force();
+        in_force.fal_client()?;
+        super::dataset_store(&in_force, storage)?;
+        super::s3_copies(&in_force)?;
         Ok(())
     }
 
