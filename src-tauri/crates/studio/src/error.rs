@@ -54,6 +54,21 @@ pub enum Error {
     Internal(String),
     #[error("{0}")]
     Cancelled(String),
+    /// Another process moved the work on, or took it over: this one stops and watches. Matched
+    /// by its kind, never by its words; it crosses a boundary as `conflict`.
+    #[error("{0}")]
+    Fenced(Fence),
+}
+
+/// Why a process's work on a job or pack was fenced off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Fence {
+    #[error("another process moved this training on")]
+    StaleWrite,
+    #[error("another process took this training over")]
+    TrainingTaken,
+    #[error("another process took this sample pack over")]
+    PackTaken,
 }
 
 impl From<fal::FalError> for Error {
@@ -89,7 +104,7 @@ impl Error {
             Self::InvalidConfig(_) => ErrorCode::InvalidConfig,
             Self::Library(LibraryError::TooNew { .. }) => ErrorCode::LibraryTooNew,
             Self::Library(_) => ErrorCode::LibraryUnavailable,
-            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Conflict(_) | Self::Fenced(_) => ErrorCode::Conflict,
             Self::WrongKey(_) => ErrorCode::WrongKey,
             Self::Rejected(_) => ErrorCode::Rejected,
             Self::Remote(_) => ErrorCode::RemoteUnavailable,

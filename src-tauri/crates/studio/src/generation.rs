@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 use uuid::Uuid;
 
+use crate::error::Fence;
 use crate::training::TRIGGER_PHRASE;
 use crate::{AvatarId, AvatarRef, Error, JobId, PhotoId, Result, Studio, TrainingType};
 
@@ -28,8 +29,6 @@ const MAX_IMAGES_PER_PROMPT: u32 = 4;
 const MAX_SEED: u64 = i64::MAX as u64;
 /// Prompts in one pack.
 const MAX_PROMPTS: usize = 16;
-/// Why a pack's work stopped: another process holds its lease now.
-const PACK_LEASE_LOST: &str = "another process took this sample pack over";
 /// `portrait_4_3` is 768 × 1024 pixels.
 const IMAGE_MEGAPIXELS: f64 = 768.0 * 1024.0 / 1e6;
 
@@ -429,7 +428,7 @@ impl Studio {
                 let outcome = self
                     .holding_lease(
                         || self.take_generation_lease(generation_id),
-                        PACK_LEASE_LOST,
+                        Fence::PackTaken,
                         self.make_generation(generation, &mut on_image),
                     )
                     .await;
@@ -437,7 +436,7 @@ impl Studio {
                     .release_generation_lease(generation_id, &self.lease_owner)?;
                 match outcome {
                     // Taken over while this process was away: the other one makes it now.
-                    Err(Error::Conflict(reason)) if reason == PACK_LEASE_LOST => {}
+                    Err(Error::Fenced(Fence::PackTaken)) => {}
                     outcome => return outcome,
                 }
             }

@@ -78,7 +78,7 @@ impl Studio {
         match stepped {
             // Another process moved the job on or took it over: this step stopped at the fence,
             // and the job is followed from what the library now holds.
-            Err(Error::Conflict(reason)) if reason == STALE_WRITE || reason == LEASE_LOST => {
+            Err(Error::Fenced(Fence::StaleWrite | Fence::TrainingTaken)) => {
                 Ok((self.load_job(job_id)?, false))
             }
             other => other,
@@ -106,7 +106,11 @@ impl Studio {
                     return Ok((job, false));
                 }
                 let outcome = self
-                    .holding_lease(|| self.take_lease(job_id), LEASE_LOST, self.work(job))
+                    .holding_lease(
+                        || self.take_lease(job_id),
+                        Fence::TrainingTaken,
+                        self.work(job),
+                    )
                     .await;
                 self.library.release_lease(job_id, &self.lease_owner)?;
                 outcome.map(|job| (job, true))
@@ -132,12 +136,12 @@ impl Studio {
 
     /// Runs `work` while renewing its lease with `renew`, so no other process takes the work
     /// over while this one is alive, and one that died is replaced within a lease period. When
-    /// another process took it over (this one was suspended, say), the work stops at once with
-    /// a conflict saying `lost`.
+    /// another process took it over (this one was suspended, say), the work stops at once,
+    /// fenced by `lost`.
     pub(crate) async fn holding_lease<T>(
         &self,
         renew: impl Fn() -> Result<bool>,
-        lost: &str,
+        lost: Fence,
         work: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let renewing = async {
@@ -145,7 +149,7 @@ impl Studio {
                 self.clock.sleep(self.config().job_lease / 3).await;
                 match renew() {
                     Ok(true) => {}
-                    Ok(false) => return Error::Conflict(lost.into()),
+                    Ok(false) => return Error::Fenced(lost),
                     Err(error) => return error,
                 }
             }

@@ -72,7 +72,7 @@ impl Studio {
         if stored.state.is_final() {
             return Ok(stored);
         }
-        Err(Error::Conflict(STALE_WRITE.into()))
+        Err(Error::Fenced(Fence::StaleWrite))
     }
 
     /// Writes the job over the revision it was read at. A write that does not land (another
@@ -85,7 +85,7 @@ impl Studio {
             .library
             .save_job(&job, &self.lease_owner, job.updated_at)?
         {
-            return Err(Error::Conflict(STALE_WRITE.into()));
+            return Err(Error::Fenced(Fence::StaleWrite));
         }
         self.load_job(job.id)
     }

@@ -13,6 +13,7 @@ use ts_rs::TS;
 use uuid::Uuid;
 
 use crate::dataset::{self, DatasetStore, FalDatasetStore, S3DatasetStore};
+use crate::error::Fence;
 use crate::{AvatarId, AvatarRef, Error, InForce, JobId, Notice, Result, Studio, TrainingType};
 
 mod driver;
@@ -26,8 +27,6 @@ use trainer::{FalTrainer, Fetched, SimulatedTrainer, Trainer};
 /// The trigger phrase the LoRA learns; prompts name the avatar with it.
 pub const TRIGGER_PHRASE: &str = "TOK";
 /// Why a step stopped at a fence; the step's caller follows the job from the library instead.
-const STALE_WRITE: &str = "another process moved this training on";
-const LEASE_LOST: &str = "another process took this training over";
 /// An upload or a model download that failed this many times ends the job.
 const MAX_TRANSFER_ATTEMPTS: u32 = 3;
 /// Polls slow down while nothing changes, up to this.
@@ -151,7 +150,7 @@ impl Studio {
         // A new job is in a leased state: only the lease holder may move it on.
         let job_id = job.id;
         if !self.take_lease(job_id)? {
-            return Err(Error::Conflict(STALE_WRITE.into()));
+            return Err(Error::Fenced(Fence::StaleWrite));
         }
         let saved = self.save(job, JobStep::Adopted);
         self.library.release_lease(job_id, &self.lease_owner)?;
