@@ -90,7 +90,8 @@ enum Command {
         wait: bool,
     },
     /// Make a sample pack with the avatar's trained model: a built-in pack, your own prompts, or
-    /// both. In test mode the images are made on this device before the command returns.
+    /// both. The pack is followed to its end before the command returns (in test mode its
+    /// images are made on this device).
     Generate {
         avatar: String,
         /// A built-in pack (portrait_starter, style_starter); the avatar type's own by default.
@@ -108,9 +109,6 @@ enum Command {
         /// Start a paid pack without asking.
         #[arg(long)]
         yes: bool,
-        /// Follow the pack to its end.
-        #[arg(long)]
-        wait: bool,
     },
     /// An avatar's generated images, newest pack first.
     Gallery { avatar: String },
@@ -284,7 +282,6 @@ fn run(cli: Cli) -> Result<(), ErrorReport> {
             count,
             seed,
             yes,
-            wait: _,
         } => {
             let request = studio::GenerationRequest {
                 pack,
@@ -600,7 +597,7 @@ async fn generate(
     }
     if !plan.test_mode && !yes && !training::confirm(out, "sample pack")? {
         return Err(ErrorReport {
-            code: studio::ErrorCode::InvalidInput,
+            code: studio::ErrorCode::Cancelled,
             message: "not started".to_string(),
         });
     }

@@ -87,7 +87,7 @@ pub async fn train(
     }
     if !plan.test_mode && !options.yes && !confirm(out, "training")? {
         return Err(ErrorReport {
-            code: studio::ErrorCode::InvalidInput,
+            code: studio::ErrorCode::Cancelled,
             message: "not started".to_string(),
         });
     }
