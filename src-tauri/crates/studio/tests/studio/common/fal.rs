@@ -200,10 +200,13 @@ pub async fn advance_until_sent(
             tokio::task::yield_now().await;
         }
     };
+    // `sent` is looked at first whenever the task wakes: the fake records a submit before it
+    // answers, so the pack stops before it can claim its next request on that answer.
     tokio::select! {
+        biased;
+        () = sent => {}
         outcome = studio.advance_generation(generation, |_| {}) => {
             panic!("the pack should still be running: {outcome:?}")
         }
-        () = sent => {}
     }
 }
